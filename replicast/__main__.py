@@ -1,0 +1,7 @@
+"""``python -m replicast``."""
+
+import sys
+
+from replicast.cli import main
+
+sys.exit(main())

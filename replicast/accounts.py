@@ -1,0 +1,122 @@
+"""Accounts and their API tokens.
+
+A token is shown once, when it is made; the store keeps only its SHA-256 digest.
+Tokens carry over 200 random bits, so a fast digest is enough: nothing can be
+guessed from it, and looking a token up costs one indexed read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from replicast import ids, times
+from replicast.errors import ConfigError, Unauthenticated
+
+if TYPE_CHECKING:
+    from replicast.store.base import Store
+
+TOKEN_PREFIX = "r8_"  # the shape of Replicate's tokens, which some apps check
+_TOKEN_ALPHABET = string.ascii_letters + string.digits
+DEFAULT_ACCOUNT = "replicast"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Who owns predictions; every token belongs to exactly one."""
+
+    id: int
+    username: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored token: its digest, never the token itself."""
+
+    id: str
+    account_id: int
+    token_hash: str
+    hint: str
+    """The first characters of the token, to tell keys apart in listings."""
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+def new_token() -> str:
+    """A fresh API token: ``r8_`` and 37 letters or digits (220 random bits)."""
+    return TOKEN_PREFIX + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(37))
+
+
+def hash_token(token: str) -> str:
+    """The digest under which a token is stored and looked up."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_key(account_id: int, token: str, label: str = "") -> ApiKey:
+    """The record to store for ``token``."""
+    return ApiKey(
+        id=ids.random_id(12),
+        account_id=account_id,
+        token_hash=hash_token(token),
+        hint=token[:7],
+        label=label,
+        created_at=times.now(),
+    )
+
+
+def parse_authorization(header: str | None) -> str:
+    """The token in an ``Authorization: Bearer|Token <token>`` header."""
+    if not header:
+        raise Unauthenticated("You did not pass an authentication token")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() not in {"bearer", "token"} or not token:
+        raise Unauthenticated("You did not pass a valid authentication token")
+    return token
+
+
+class Accounts:
+    """Authenticates tokens and manages keys."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def authenticate(self, authorization: str | None) -> Account:
+        """The account an ``Authorization`` header's token belongs to."""
+        token = parse_authorization(authorization)
+        found = await self.store.find_key(hash_token(token))
+        if found is None:
+            raise Unauthenticated("You did not pass a valid authentication token")
+        return found[1]
+
+    async def create_key(self, username: str = DEFAULT_ACCOUNT, label: str = "",
+                         token: str | None = None) -> tuple[str, ApiKey]:
+        """A new token for ``username`` (created if needed), and its stored key."""
+        account = await self.store.ensure_account(username)
+        token = token or new_token()
+        key = new_key(account.id, token, label)
+        await self.store.insert_key(key)
+        return token, key
+
+    async def ensure_token(self, token: str) -> bool:
+        """Make ``token`` valid for the default account; True if it was new."""
+        digest = hash_token(token)
+        if await self.store.find_key(digest) is not None:
+            return False
+        if any(key.token_hash == digest for key, _ in await self.store.list_keys()):
+            raise ConfigError("REPLICAST_API_TOKEN names a revoked token; unset it or pick another")
+        await self.create_key(DEFAULT_ACCOUNT, "REPLICAST_API_TOKEN", token)
+        return True
+
+    async def first_start_token(self) -> str | None:
+        """A token for the default account if no key exists at all, else None."""
+        if await self.store.list_keys():
+            return None
+        token, _ = await self.create_key(DEFAULT_ACCOUNT, "created at first start")
+        return token

@@ -1,0 +1,53 @@
+"""Routes for models and their versions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replicast.api import wire
+from replicast.api.responses import json_response
+from replicast.api.state import app_state, authenticate, base_url
+from replicast.errors import NotFound
+from replicast.models.base import Model
+
+
+def _model(request: Request) -> Model:
+    name = f"{request.path_params['owner']}/{request.path_params['name']}"
+    model = app_state(request).registry.get(name)
+    if model is None:
+        raise NotFound()
+    return model
+
+
+async def list_models(request: Request) -> Response:
+    """``GET /v1/models``: every model this server runs, on one page."""
+    await authenticate(request)
+    state = app_state(request)
+    counts = await state.store.run_counts()
+    base = base_url(request)
+    models = [wire.model(m, base, counts.get(m.full_name, 0)) for m in state.registry]
+    return json_response(wire.page(models, None, None))
+
+
+async def get_model(request: Request) -> Response:
+    """``GET /v1/models/{owner}/{name}``."""
+    await authenticate(request)
+    model = _model(request)
+    counts = await app_state(request).store.run_counts()
+    return json_response(wire.model(model, base_url(request), counts.get(model.full_name, 0)))
+
+
+async def list_versions(request: Request) -> Response:
+    """``GET /v1/models/{owner}/{name}/versions``: the one version served."""
+    await authenticate(request)
+    return json_response(wire.page([wire.version(_model(request))], None, None))
+
+
+async def get_version(request: Request) -> Response:
+    """``GET /v1/models/{owner}/{name}/versions/{version_id}``."""
+    await authenticate(request)
+    model = _model(request)
+    if request.path_params["version_id"] != model.version_id:
+        raise NotFound()
+    return json_response(wire.version(model))

@@ -1,0 +1,296 @@
+"""``GET /openapi.json``: Replicast's own API, described in OpenAPI 3.1.
+
+The shapes follow Replicate's published document; what Replicast adds (the
+``/replicate/v1`` alias, stream and output routes, problem bodies) is described too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replicast import __version__
+from replicast.api.headers import MAX_WAIT
+from replicast.api.predictions import WEBHOOK_EVENTS
+from replicast.api.responses import json_response
+from replicast.api.state import base_url
+from replicast.predictions.status import Status
+
+_DATE = {"type": "string", "format": "date-time"}
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_PROBLEM = {"description": "A problem", "content": {"application/problem+json": {
+    "schema": _ref("Problem")}}}
+_ERRORS = {"401": _PROBLEM, "404": _PROBLEM}
+_CREATE_ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "413": _PROBLEM,
+                  "422": _PROBLEM}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["detail", "status"],
+        "properties": {
+            "title": {"type": "string"},
+            "detail": {"type": "string"},
+            "status": {"type": "integer"},
+            "invalid_fields": {"type": "array", "items": {
+                "type": "object", "required": ["type", "field", "description"],
+                "properties": {"type": {"type": "string"}, "field": {"type": "string"},
+                               "description": {"type": "string"}},
+            }},
+        },
+    },
+    "PredictionRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["input"],
+        "properties": {
+            "input": {"type": "object", "description": "The model's input"},
+            "webhook": {"type": "string", "description": "HTTPS URL to POST the prediction to"},
+            "webhook_completed": {"type": "string", "description": "Legacy completion webhook"},
+            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "stream": {"type": "boolean", "deprecated": True},
+        },
+    },
+    "VersionPredictionRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version", "input"],
+        "properties": {
+            "version": {"type": "string",
+                        "description": "owner/name, owner/name:version_id or a version id"},
+            "input": {"type": "object"},
+            "webhook": {"type": "string"},
+            "webhook_completed": {"type": "string"},
+            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "stream": {"type": "boolean", "deprecated": True},
+        },
+    },
+    "Prediction": {
+        "type": "object",
+        "required": ["id", "model", "version", "input", "output", "logs", "data_removed",
+                     "error", "source", "status", "created_at", "urls"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
+            "model": {"type": "string"},
+            "version": {"type": "string"},
+            "input": {"type": "object"},
+            "output": {},
+            "logs": {"type": "string"},
+            "error": {"type": ["string", "null"]},
+            "status": {"enum": [s.value for s in Status]},
+            "source": {"enum": ["api", "web"]},
+            "data_removed": {"type": "boolean"},
+            "created_at": _DATE,
+            "started_at": _DATE,
+            "completed_at": _DATE,
+            "deadline": _DATE,
+            "metrics": {"type": "object", "properties": {
+                "predict_time": {"type": "number"}, "total_time": {"type": "number"},
+                "image_count": {"type": "integer"}}},
+            "webhook": {"type": "string"},
+            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "urls": {
+                "type": "object",
+                "required": ["get", "cancel", "stream", "web"],
+                "properties": {k: {"type": "string", "format": "uri"}
+                               for k in ("get", "cancel", "stream", "web")},
+            },
+        },
+    },
+    "PredictionPage": {
+        "type": "object",
+        "required": ["next", "previous", "results"],
+        "properties": {
+            "next": {"type": ["string", "null"]},
+            "previous": {"type": ["string", "null"]},
+            "results": {"type": "array", "items": _ref("Prediction")},
+        },
+    },
+    "Version": {
+        "type": "object",
+        "required": ["id", "created_at", "cog_version", "openapi_schema"],
+        "properties": {"id": {"type": "string"}, "created_at": _DATE,
+                       "cog_version": {"type": ["string", "null"]},
+                       "openapi_schema": {"type": ["object", "null"]}},
+    },
+    "VersionPage": {
+        "type": "object",
+        "required": ["next", "previous", "results"],
+        "properties": {"next": {"type": ["string", "null"]},
+                       "previous": {"type": ["string", "null"]},
+                       "results": {"type": "array", "items": _ref("Version")}},
+    },
+    "Model": {
+        "type": "object",
+        "required": ["url", "owner", "name", "visibility", "run_count", "latest_version",
+                     "is_official"],
+        "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "owner": {"type": "string"},
+            "name": {"type": "string"},
+            "description": {"type": ["string", "null"]},
+            "visibility": {"enum": ["public", "private"]},
+            "github_url": {"type": ["string", "null"]},
+            "paper_url": {"type": ["string", "null"]},
+            "license_url": {"type": ["string", "null"]},
+            "cover_image_url": {"type": ["string", "null"]},
+            "run_count": {"type": "integer"},
+            "default_example": {"type": ["object", "null"]},
+            "latest_version": {"anyOf": [_ref("Version"), {"type": "null"}]},
+            "is_official": {"type": "boolean"},
+        },
+    },
+    "ModelPage": {
+        "type": "object",
+        "required": ["next", "previous", "results"],
+        "properties": {"next": {"type": ["string", "null"]},
+                       "previous": {"type": ["string", "null"]},
+                       "results": {"type": "array", "items": _ref("Model")}},
+    },
+    "Account": {
+        "type": "object",
+        "required": ["type", "username"],
+        "properties": {"type": {"enum": ["user", "organization"]},
+                       "username": {"type": "string"}, "name": {"type": "string"}},
+    },
+    "Hardware": {
+        "type": "array",
+        "items": {"type": "object", "required": ["sku", "name"],
+                  "properties": {"sku": {"type": "string"}, "name": {"type": "string"}}},
+    },
+}
+
+_PREFER = {
+    "name": "Prefer", "in": "header", "required": False,
+    "description": f"`wait` or `wait=N` (1 to {MAX_WAIT}): hold the request until the "
+                   "prediction finishes or N seconds pass. On time-out the prediction is "
+                   "returned with status `starting`.",
+    "schema": {"type": "string", "pattern": "^wait(=([1-9]|[1-5][0-9]|60))?$"},
+}
+_CANCEL_AFTER = {
+    "name": "Cancel-After", "in": "header", "required": False,
+    "description": "Deadline from creation (`30s`, `5m`, `1h30m`; 5 s to 24 h): `aborted` "
+                   "if not started by then, `canceled` if still running.",
+    "schema": {"type": "string"},
+}
+
+
+def _path(name: str, description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string"}}
+
+
+_MODEL_PATH = [_path("owner", "Model owner"), _path("name", "Model name")]
+
+
+def _create(request_schema: str, summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "parameters": [*params, _PREFER, _CANCEL_AFTER],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": _ref(request_schema)}}},
+        "responses": {"201": _json(_ref("Prediction"), "Created; complete when waited for"),
+                      **_CREATE_ERRORS},
+    }}
+
+
+def _api_paths() -> dict[str, Any]:
+    query = [
+        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "created_after", "in": "query", "required": False, "schema": _DATE},
+        {"name": "created_before", "in": "query", "required": False, "schema": _DATE},
+        {"name": "source", "in": "query", "required": False,
+         "schema": {"enum": ["api", "web"]}},
+    ]
+    return {
+        "/predictions": {
+            **_create("VersionPredictionRequest", "Create a prediction of a model version", []),
+            "get": {"summary": "List predictions, newest first", "parameters": query,
+                    "responses": {"200": _json(_ref("PredictionPage"), "A page"),
+                                  "401": _PROBLEM, "422": _PROBLEM}},
+        },
+        "/predictions/{id}": {"get": {
+            "summary": "Get a prediction", "parameters": [_path("id")],
+            "responses": {"200": _json(_ref("Prediction"), "The prediction"), **_ERRORS}}},
+        "/predictions/{id}/cancel": {"post": {
+            "summary": "Cancel a prediction", "parameters": [_path("id")],
+            "responses": {"200": _json(_ref("Prediction"), "The prediction"), **_ERRORS}}},
+        "/models": {"get": {"summary": "List models",
+                            "responses": {"200": _json(_ref("ModelPage"), "Models"),
+                                          "401": _PROBLEM}}},
+        "/models/{owner}/{name}": {"get": {
+            "summary": "Get a model", "parameters": _MODEL_PATH,
+            "responses": {"200": _json(_ref("Model"), "The model"), **_ERRORS}}},
+        "/models/{owner}/{name}/predictions": _create(
+            "PredictionRequest", "Create a prediction of a model", _MODEL_PATH),
+        "/models/{owner}/{name}/versions": {"get": {
+            "summary": "List a model's versions", "parameters": _MODEL_PATH,
+            "responses": {"200": _json(_ref("VersionPage"), "Versions"), **_ERRORS}}},
+        "/models/{owner}/{name}/versions/{version_id}": {"get": {
+            "summary": "Get a model version", "parameters": [*_MODEL_PATH, _path("version_id")],
+            "responses": {"200": _json(_ref("Version"), "The version"), **_ERRORS}}},
+        "/account": {"get": {"summary": "The token's account",
+                             "responses": {"200": _json(_ref("Account"), "The account"),
+                                           "401": _PROBLEM}}},
+        "/hardware": {"get": {"summary": "Hardware models run on",
+                              "responses": {"200": _json(_ref("Hardware"), "Hardware"),
+                                            "401": _PROBLEM}}},
+        "/streams/{token}": {"get": {
+            "summary": "Server-Sent Events of a prediction (the URL in urls.stream)",
+            "security": [],
+            "parameters": [_path("token"),
+                           {"name": "Last-Event-ID", "in": "header", "required": False,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "output, logs, error and done events",
+                                  "content": {"text/event-stream": {
+                                      "schema": {"type": "string"}}}},
+                          "404": _PROBLEM}}},
+    }
+
+
+def build(server_url: str) -> dict[str, Any]:
+    """The document, with ``server_url`` as its server."""
+    paths: dict[str, Any] = {}
+    for prefix in ("/v1", "/replicate/v1"):
+        for path, item in _api_paths().items():
+            paths[prefix + path] = item
+    paths["/outputs/{prediction_id}/{folder}/{name}"] = {"get": {
+        "summary": "An output file (the URLs in a prediction's output)",
+        "security": [],
+        "parameters": [_path("prediction_id"), _path("folder"), _path("name")],
+        "responses": {"200": {"description": "The file",
+                              "content": {"*/*": {"schema": {"type": "string",
+                                                             "format": "binary"}}}},
+                      "404": _PROBLEM}}}
+    paths["/openapi.json"] = {"get": {"summary": "This document", "security": [],
+                                      "responses": {"200": _json({"type": "object"},
+                                                                 "OpenAPI document")}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Replicast", "version": __version__,
+                 "description": "A self-hosted server for Replicate's HTTP prediction API."},
+        "servers": [{"url": server_url}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": SCHEMAS,
+        },
+    }
+
+
+async def document(request: Request) -> Response:
+    """``GET /openapi.json``."""
+    return json_response(build(base_url(request)))

@@ -1,0 +1,77 @@
+"""The one table from errors to HTTP problem responses."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from replicast.api.responses import problem_response
+from replicast.errors import (
+    BodyTooLarge,
+    InvalidInput,
+    InvalidRequest,
+    InvalidVersion,
+    MalformedBody,
+    NotFound,
+    RequestError,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+
+# Checked in order: the first class an error is an instance of decides.
+PROBLEMS: list[tuple[type[RequestError], int, str]] = [
+    (Unauthenticated, 401, "Unauthenticated"),
+    (NotFound, 404, "Not found"),
+    (InvalidVersion, 422, "Invalid version or not permitted"),
+    (InvalidInput, 422, "Input validation failed"),
+    (InvalidRequest, 422, "Invalid request"),
+    (MalformedBody, 400, "Malformed request body"),
+    (BodyTooLarge, 413, "Request body too large"),
+]
+
+_HTTP_TITLES = {404: "Not found", 405: "Method not allowed"}
+
+
+async def request_error(request: Request, exc: Exception) -> Response:
+    """A ``RequestError`` as its problem response."""
+    assert isinstance(exc, RequestError)
+    for kind, status, title in PROBLEMS:
+        if isinstance(exc, kind):
+            extra = {}
+            if isinstance(exc, InvalidRequest) and exc.fields:
+                extra["invalid_fields"] = [asdict(f) for f in exc.fields]
+            return problem_response(status, title, exc.detail, extra)
+    return await unexpected_error(request, exc)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) as problems."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return problem_response(404, "Not found", NotFound().detail)
+    detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(exc.status_code, _HTTP_TITLES.get(exc.status_code, "Error"), detail,
+                            headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    """Anything else: logged in full, answered without internals."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500, "Internal server error",
+        "Replicast failed to handle this request; its log has the details.",
+    )
+
+
+EXCEPTION_HANDLERS = {
+    RequestError: request_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,40 @@
+"""The route table. Every API route is served under ``/v1`` and ``/replicate/v1``."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from replicast.api import account, models, openapi, outputs, predictions, stream
+
+API_PREFIXES = ("/v1", "/replicate/v1")
+
+# (path under the prefix, methods, endpoint)
+API = [
+    ("/predictions", ["POST"], predictions.create),
+    ("/predictions", ["GET"], predictions.list_),
+    ("/predictions/{id}", ["GET"], predictions.get),
+    ("/predictions/{id}/cancel", ["POST"], predictions.cancel),
+    ("/models", ["GET"], models.list_models),
+    ("/models/{owner}/{name}", ["GET"], models.get_model),
+    ("/models/{owner}/{name}/predictions", ["POST"], predictions.create_for_model),
+    ("/models/{owner}/{name}/versions", ["GET"], models.list_versions),
+    ("/models/{owner}/{name}/versions/{version_id}", ["GET"], models.get_version),
+    ("/account", ["GET"], account.get_account),
+    ("/hardware", ["GET"], account.list_hardware),
+    ("/streams/{token}", ["GET"], stream.stream),
+]
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the server."""
+    table: list[BaseRoute] = [
+        Route(f"{prefix}{path}", endpoint, methods=methods)
+        for prefix in API_PREFIXES
+        for path, methods, endpoint in API
+    ]
+    table += [
+        Route("/openapi.json", openapi.document, methods=["GET"]),
+        Route("/outputs/{prediction_id}/{folder}/{name}", outputs.output_file,
+              methods=["GET"]),
+    ]
+    return table

@@ -1,0 +1,43 @@
+"""What request handlers reach through the app: built by the lifespan, read per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from replicast.accounts import Account, Accounts
+from replicast.config import Settings
+from replicast.models.registry import Registry
+from replicast.outputs.local import LocalOutputs
+from replicast.predictions.service import PredictionService
+from replicast.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """The services behind the HTTP API."""
+
+    settings: Settings
+    store: Store
+    registry: Registry
+    predictions: PredictionService
+    accounts: Accounts
+    outputs: LocalOutputs
+
+
+def app_state(request: Request) -> AppState:
+    """The running app's services."""
+    state: AppState = request.app.state.replicast
+    return state
+
+
+async def authenticate(request: Request) -> Account:
+    """The account of the request's token; ``Unauthenticated`` without a valid one."""
+    return await app_state(request).accounts.authenticate(request.headers.get("authorization"))
+
+
+def base_url(request: Request) -> str:
+    """Where this server is reached: ``REPLICAST_PUBLIC_URL``, else the request's own origin."""
+    public = app_state(request).settings.public_url
+    return public if public else str(request.base_url).rstrip("/")

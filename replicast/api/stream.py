@@ -1,0 +1,136 @@
+"""A prediction's Server-Sent Events stream, in Replicate's event names.
+
+``output`` carries each output item (text as is, anything else as JSON), ``logs``
+each piece of log text, ``error`` a failure's message, and ``done`` ends the stream
+(``{}``, or ``{"reason": ...}`` when it did not succeed). Every event has an id
+naming how much output and log text the client has after it, so a client that
+reconnects with ``Last-Event-ID`` resumes exactly where it left off, and a stream
+opened after the end replays everything.
+
+The URL holds a secret token instead of the prediction id and needs no API token
+(the npm client sends none), so it reveals nothing to those who do not have it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from replicast.api.state import app_state
+from replicast.errors import NotFound
+from replicast.predictions.events import EventKind, Progress
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+
+KEEPALIVE_SECONDS = 15.0
+HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no",
+           "Access-Control-Allow-Origin": "*"}
+
+
+@dataclass(slots=True)
+class Position:
+    """How many output items and log characters the client has."""
+
+    items: int = 0
+    logs: int = 0
+    final: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.items}:{self.logs}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> Position:
+        """The position in a ``Last-Event-ID``; the start if it is not one of ours."""
+        parts = (value or "").split(":")
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            return cls(int(parts[0]), int(parts[1]))
+        return cls()
+
+
+def _frame(event: str, data: str, event_id: str) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {event}\nid: {event_id}\n{lines}\n".encode()
+
+
+def _text(item: Any) -> str:
+    return item if isinstance(item, str) else orjson.dumps(item).decode()
+
+
+def _logs(position: Position, offset: int, text: str) -> Iterator[bytes]:
+    fresh = text[max(0, position.logs - offset):] if offset + len(text) > position.logs else ""
+    if fresh:
+        position.logs = offset + len(text)
+        yield _frame("logs", fresh, position.event_id)
+
+
+def _items(position: Position, offset: int, items: Any) -> Iterator[bytes]:
+    for index, item in enumerate(items, start=offset):
+        if index >= position.items:
+            position.items = index + 1
+            yield _frame("output", _text(item), position.event_id)
+
+
+def _ending(position: Position, prediction: Prediction) -> Iterator[bytes]:
+    """What the stream sends once the prediction has finished, then ``done``."""
+    yield from _logs(position, 0, prediction.logs)
+    output = prediction.output
+    if isinstance(output, list):
+        yield from _items(position, 0, output)
+    elif output is not None:
+        yield from _items(position, 0, [output])
+    end = f"{position.event_id}:end"
+    if prediction.status is Status.FAILED:
+        yield _frame("error", orjson.dumps({"detail": prediction.error or "failed"}).decode(), end)
+    reason = {Status.SUCCEEDED: None, Status.FAILED: "error"}.get(prediction.status,
+                                                                  prediction.status.value)
+    yield _frame("done", "{}" if reason is None else orjson.dumps({"reason": reason}).decode(),
+                 end)
+    position.final = True
+
+
+async def _events(request: Request, prediction_id: str, position: Position) -> AsyncIterator[bytes]:
+    state = app_state(request)
+    async with state.predictions.broker.subscribe(prediction_id) as subscription:
+        current = await state.store.get_prediction(prediction_id)
+        if current is None:
+            return
+        if current.terminal:
+            for frame in _ending(position, current):
+                yield frame
+            return
+        for frame in _logs(position, 0, current.logs):
+            yield frame
+        if isinstance(current.output, list):
+            for frame in _items(position, 0, current.output):
+                yield frame
+        while not position.final:
+            event = await subscription.next(KEEPALIVE_SECONDS)
+            if event is None:
+                yield b": keep-alive\n\n"
+            elif event.kind is EventKind.PROGRESS and isinstance(event.data, Progress):
+                for frame in _logs(position, event.data.logs_offset, event.data.logs):
+                    yield frame
+                for frame in _items(position, event.data.items_offset, event.data.items):
+                    yield frame
+            elif event.kind is EventKind.STATUS and event.prediction is not None \
+                    and event.prediction.terminal:
+                for frame in _ending(position, event.prediction):
+                    yield frame
+
+
+async def stream(request: Request) -> Response:
+    """``GET /v1/streams/{token}``."""
+    prediction = await app_state(request).store.get_prediction_by_stream_token(
+        request.path_params["token"]
+    )
+    if prediction is None:
+        raise NotFound()
+    position = Position.parse(request.headers.get("last-event-id"))
+    return StreamingResponse(_events(request, prediction.id, position),
+                             media_type="text/event-stream", headers=HEADERS)

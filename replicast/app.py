@@ -1,0 +1,84 @@
+"""``create_app(settings)``: the ASGI app, its services opened and closed by the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+
+from replicast.accounts import Accounts
+from replicast.api.problems import EXCEPTION_HANDLERS
+from replicast.api.routes import routes
+from replicast.api.state import AppState
+from replicast.broker.base import open_broker
+from replicast.config import Settings
+from replicast.inputs import InputFetcher
+from replicast.models.registry import Registry, builtin_models
+from replicast.outputs.local import LocalOutputs
+from replicast.predictions.deadlines import Deadlines
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.service import PredictionService
+from replicast.store.base import open_store
+from replicast.worker.worker import Worker
+
+log = logging.getLogger("replicast")
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None,
+               announce: Callable[[str], None] = print) -> Starlette:
+    """The Replicast app. ``announce`` shows the one-time token to whoever started it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            store = open_store(settings.store_url)
+            await store.open()
+            stack.push_async_callback(store.close)
+            broker = open_broker(settings.broker_url)
+            await broker.open()
+            stack.push_async_callback(broker.close)
+            fetcher = InputFetcher(max_bytes=settings.max_input_file_bytes,
+                                   timeout=settings.input_fetch_timeout)
+            stack.push_async_callback(fetcher.close)
+
+            models = registry or Registry(builtin_models())
+            outputs = LocalOutputs(settings.outputs_dir)
+            lifecycle = Lifecycle(store, broker)
+            deadlines = Deadlines(store, lifecycle)
+            accounts = Accounts(store)
+            await _bootstrap_tokens(settings, accounts, announce)
+
+            await deadlines.start()
+            stack.push_async_callback(deadlines.stop)
+            if settings.run_worker:
+                worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
+                await worker.start()
+                stack.push_async_callback(worker.stop, settings.shutdown_grace)
+            app.state.replicast = AppState(
+                settings=settings, store=store, registry=models,
+                predictions=PredictionService(store, broker, lifecycle, deadlines),
+                accounts=accounts, outputs=outputs,
+            )
+            log.info("Replicast is serving %d models from %s", len(models), settings.data_dir)
+            yield
+
+    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    # An API answers the path it was asked, not a redirect to a neighbour.
+    app.router.redirect_slashes = False
+    return app
+
+
+async def _bootstrap_tokens(settings: Settings, accounts: Accounts,
+                            announce: Callable[[str], None]) -> None:
+    if settings.api_token:
+        await accounts.ensure_token(settings.api_token)
+        return
+    token = await accounts.first_start_token()
+    if token is not None:
+        announce(
+            "Created an API token for the account 'replicast' (shown only this once):\n\n"
+            f"    export REPLICATE_API_TOKEN={token}\n\n"
+            "Manage tokens with `replicast keys create|list|revoke`."
+        )

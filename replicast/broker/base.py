@@ -1,0 +1,65 @@
+"""The broker: the queue of prediction ids and each prediction's event channel.
+
+The store is the truth; the broker only carries notices. Losing the broker's
+contents loses no prediction: at start the worker rebuilds its queue from the
+store.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+
+from replicast.errors import ConfigError
+from replicast.predictions.events import Event
+
+
+class Subscription(abc.ABC):
+    """Events published on one prediction's channel after subscribing."""
+
+    @abc.abstractmethod
+    async def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None when ``timeout`` seconds pass first."""
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.next()
+            if event is not None:
+                yield event
+
+
+class Broker(abc.ABC):
+    """Carries prediction ids to workers and events to whoever listens."""
+
+    async def open(self) -> None:
+        """Connect."""
+
+    async def close(self) -> None:
+        """Disconnect; pending dequeues end with CancelledError."""
+
+    @abc.abstractmethod
+    async def enqueue(self, model: str, prediction_id: str) -> None:
+        """Queue a prediction for the workers that serve ``model``."""
+
+    @abc.abstractmethod
+    async def dequeue(self, model: str) -> str:
+        """Wait for and take the oldest queued prediction id of ``model``."""
+
+    @abc.abstractmethod
+    async def publish(self, event: Event) -> None:
+        """Send ``event`` to every current subscriber of its prediction."""
+
+    @abc.abstractmethod
+    def subscribe(self, prediction_id: str) -> AbstractAsyncContextManager[Subscription]:
+        """Listen to a prediction's events while the context is open."""
+
+
+def open_broker(url: str) -> Broker:
+    """The broker backend for ``url`` (``memory://``), not yet opened."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "memory":
+        from replicast.broker.memory import MemoryBroker
+
+        return MemoryBroker()
+    raise ConfigError(f"REPLICAST_BROKER_URL: unknown broker URL scheme {scheme!r} in {url!r}")

@@ -1,0 +1,111 @@
+"""The ``replicast`` command: ``serve`` and ``keys``. Flags map onto ``Settings``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from replicast import __version__
+from replicast.accounts import DEFAULT_ACCOUNT, Accounts
+from replicast.config import Settings
+from replicast.errors import ReplicastError
+from replicast.store.base import open_store
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replicast", description="A self-hosted server for Replicate's prediction API."
+    )
+    parser.add_argument("--version", action="version", version=f"replicast {__version__}")
+    parser.add_argument("--data-dir", type=Path, help="state folder (REPLICAST_DATA_DIR)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API and a worker")
+    serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--public-url", help="base of every URL returned (REPLICAST_PUBLIC_URL)")
+
+    keys = commands.add_parser("keys", help="manage API tokens")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a token (shown once)")
+    create.add_argument("--account", default=DEFAULT_ACCOUNT, help="account username")
+    create.add_argument("--label", default="", help="a note to tell keys apart")
+    actions.add_parser("list", help="list keys")
+    revoke = actions.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``replicast`` command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(
+            data_dir=args.data_dir,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            public_url=(getattr(args, "public_url", None) or "").rstrip("/") or None,
+        )
+        if args.command == "serve":
+            return serve(settings)
+        return asyncio.run(_keys(settings, args))
+    except ReplicastError as exc:
+        print(f"replicast: {exc}", file=sys.stderr)
+        return 2
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    from replicast.app import create_app
+    from replicast.broker.base import open_broker
+    from replicast.datadir import exclusive
+
+    # Check what can be checked before the server starts, so a mistake is one line.
+    open_store(settings.store_url)
+    open_broker(settings.broker_url)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, announce=lambda text: print(text, flush=True))
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
+        ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+    server = uvicorn.Server(config)
+    with exclusive(settings.data_dir):
+        server.run()
+    return 0 if server.started else 1
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings.store_url)
+    await store.open()
+    try:
+        accounts = Accounts(store)
+        if args.action == "create":
+            token, key = await accounts.create_key(args.account, args.label)
+            print(f"Created key {key.id} for account {args.account!r}. The token, shown once:")
+            print(token)
+        elif args.action == "list":
+            rows = await store.list_keys()
+            print(f"{'ID':<14}{'ACCOUNT':<20}{'TOKEN':<12}{'CREATED':<22}{'STATE':<10}LABEL")
+            for key, account in rows:
+                state = "revoked" if key.revoked_at else "active"
+                created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
+                print(f"{key.id:<14}{account.username:<20}{key.hint + '…':<12}{created:<22}"
+                      f"{state:<10}{key.label}")
+        elif not await store.revoke_key(args.key_id):
+            print(f"replicast: no active key with id {args.key_id!r}", file=sys.stderr)
+            return 1
+        else:
+            print(f"Revoked key {args.key_id}.")
+        return 0
+    finally:
+        await store.close()

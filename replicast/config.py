@@ -1,0 +1,148 @@
+"""Settings: the one place that reads ``REPLICAST_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from replicast.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Per-user data folder: ``$XDG_DATA_HOME/replicast`` or ``~/.local/share/replicast``."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "replicast"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable about a Replicast process."""
+
+    data_dir: Path
+    """Folder holding the SQLite database and output files (REPLICAST_DATA_DIR)."""
+    database_url: str = ""
+    """Store backend URL; empty means SQLite inside data_dir (REPLICAST_DATABASE_URL)."""
+    broker_url: str = "memory://"
+    """Queue and event backend URL (REPLICAST_BROKER_URL)."""
+    public_url: str | None = None
+    """Absolute base URL used in every URL the API returns (REPLICAST_PUBLIC_URL)."""
+    api_token: str | None = None
+    """A token that always works for the default account (REPLICAST_API_TOKEN)."""
+    host: str = "127.0.0.1"
+    """Interface to listen on (REPLICAST_HOST, --host)."""
+    port: int = 8000
+    """TCP port to listen on (REPLICAST_PORT, --port)."""
+    run_worker: bool = True
+    """Run predictions in this process (REPLICAST_WORKER)."""
+    predict_timeout: float = 1800.0
+    """Seconds a prediction may run before it fails (REPLICAST_PREDICT_TIMEOUT)."""
+    max_attempts: int = 3
+    """Runs a prediction gets when a restart interrupts it (REPLICAST_MAX_ATTEMPTS)."""
+    max_request_bytes: int = 16 * 1024 * 1024
+    """Largest request body accepted, in bytes (REPLICAST_MAX_REQUEST_BYTES)."""
+    max_input_file_bytes: int = 64 * 1024 * 1024
+    """Largest input file fetched from a URL or data URI (REPLICAST_MAX_INPUT_FILE_BYTES)."""
+    input_fetch_timeout: float = 30.0
+    """Seconds allowed to download one input file (REPLICAST_INPUT_FETCH_TIMEOUT)."""
+    shutdown_grace: float = 10.0
+    """Seconds running predictions get to finish on shutdown (REPLICAST_SHUTDOWN_GRACE)."""
+    tls_certfile: Path | None = None
+    """PEM certificate to serve HTTPS with (REPLICAST_TLS_CERTFILE)."""
+    tls_keyfile: Path | None = None
+    """PEM private key for the certificate (REPLICAST_TLS_KEYFILE)."""
+    access_log: bool = False
+    """Log every HTTP request (REPLICAST_ACCESS_LOG)."""
+    log_level: str = "info"
+    """Logging level: debug, info, warning or error (REPLICAST_LOG_LEVEL)."""
+
+    @property
+    def store_url(self) -> str:
+        """The store URL actually used."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'replicast.db'}"
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where output files are written."""
+        return self.data_dir / "outputs"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``); ``overrides`` win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            name = f"REPLICAST_{_ENV_NAMES.get(field.name, field.name).upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            parse = _PARSERS.get(field.name, str)
+            try:
+                values[field.name] = parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
+        values.setdefault("data_dir", default_data_dir(env))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work, naming the variable at fault."""
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"REPLICAST_PORT={self.port} must be between 1 and 65535")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ConfigError("REPLICAST_TLS_CERTFILE and REPLICAST_TLS_KEYFILE go together")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"REPLICAST_PUBLIC_URL={self.public_url!r} must start with http(s)://")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
+
+
+_ENV_NAMES = {"run_worker": "worker"}
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if not value > 0:  # type: ignore[operator]
+            raise ValueError("must be greater than zero")
+        return value
+
+    return parse
+
+
+def _url(raw: str) -> str:
+    return raw.rstrip("/")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "data_dir": lambda raw: Path(raw).expanduser(),
+    "tls_certfile": Path,
+    "tls_keyfile": Path,
+    "port": int,
+    "run_worker": _boolean,
+    "access_log": _boolean,
+    "predict_timeout": _positive(float),
+    "max_attempts": _positive(int),
+    "max_request_bytes": _positive(int),
+    "max_input_file_bytes": _positive(int),
+    "input_fetch_timeout": _positive(float),
+    "shutdown_grace": float,
+    "public_url": _url,
+    "log_level": str.lower,
+}

@@ -1,0 +1,113 @@
+"""Replicast's exceptions, in one hierarchy.
+
+    ReplicastError
+    ├── ConfigError              a setting is missing or malformed
+    ├── StoreError               the store failed or holds something unexpected
+    ├── RequestError             the client asked for something that cannot be done
+    │   ├── Unauthenticated      no token, or a token that is not valid
+    │   ├── NotFound             unknown prediction, model, route or file
+    │   ├── InvalidVersion       a version that does not exist
+    │   ├── InvalidRequest       a body, header or query that breaks the API's rules
+    │   │   └── InvalidInput     input that fails the model's schema
+    │   ├── MalformedBody        a body that is not JSON at all
+    │   └── BodyTooLarge         a body over the size limit
+    ├── IllegalTransition        a status change the state machine forbids
+    └── ModelError               a model failed; its message becomes the prediction's error
+
+The HTTP layer maps each ``RequestError`` to a problem response in one table
+(``replicast.api.problems``); nothing below the API knows about status codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReplicastError(Exception):
+    """Root of every error Replicast raises on purpose."""
+
+
+class ConfigError(ReplicastError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class StoreError(ReplicastError):
+    """The store failed or returned something it should not have."""
+
+
+class RequestError(ReplicastError):
+    """The client asked for something that cannot be done."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthenticated(RequestError):
+    """No token was given, or the token is not valid."""
+
+
+class NotFound(RequestError):
+    """The resource does not exist or belongs to another account."""
+
+    def __init__(self, detail: str = "The requested resource could not be found.") -> None:
+        super().__init__(detail)
+
+
+class InvalidVersion(RequestError):
+    """The version named in a create request does not exist."""
+
+    def __init__(
+        self,
+        detail: str = (
+            "The specified version does not exist (or perhaps you don't have permission to use it?)"
+        ),
+    ) -> None:
+        super().__init__(detail)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidField:
+    """One reason a body or an input was refused, in Replicate's shape."""
+
+    type: str
+    field: str
+    description: str
+
+
+class InvalidRequest(RequestError):
+    """A body, header or query parameter breaks the API's rules."""
+
+    title = "Invalid request"
+
+    def __init__(self, detail: str, fields: list[InvalidField] | None = None) -> None:
+        super().__init__(detail)
+        self.fields = fields or []
+
+    @classmethod
+    def from_fields(cls, fields: list[InvalidField]) -> InvalidRequest:
+        """Build the error whose detail lists every field problem, one per line."""
+        lines = [f"- {f.field or '(root)'}: {f.description}" for f in fields]
+        return cls("\n".join(lines), fields)
+
+
+class InvalidInput(InvalidRequest):
+    """The prediction input does not satisfy the model's input schema."""
+
+    title = "Input validation failed"
+
+
+class MalformedBody(RequestError):
+    """The request body is not a JSON document."""
+
+
+class BodyTooLarge(RequestError):
+    """The request body exceeds the configured limit."""
+
+
+class IllegalTransition(ReplicastError):
+    """A prediction status change that the state machine does not allow."""
+
+
+class ModelError(ReplicastError):
+    """A model failed; the message is shown to the user as the prediction's error."""

@@ -1,0 +1,51 @@
+"""Images in and out: safe decoding of input images, encoding of output images.
+
+Both are CPU work; callers run them on a thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image
+
+from replicast.errors import ModelError
+
+INPUT_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
+FORMATS = {"webp": "WEBP", "jpg": "JPEG", "png": "PNG"}
+
+
+def decode_image(data: bytes, *, max_pixels: int, what: str = "input image") -> Image.Image:
+    """An RGB image from ``data``; ``ModelError`` for anything corrupt, exotic or huge."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in INPUT_FORMATS:
+                raise ModelError(
+                    f"The {what} is {image.format or 'not an image'}; use JPEG, PNG, GIF or WebP"
+                )
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ModelError(
+                    f"The {what} is {width}x{height} pixels, over the limit of {max_pixels}"
+                )
+            image.load()
+            return image.convert("RGB")
+    except ModelError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise ModelError(f"The {what} could not be read as an image: {exc}") from exc
+
+
+def encode_image(image: Image.Image, output_format: str, quality: int) -> bytes:
+    """``image`` as ``webp``, ``jpg`` or ``png`` bytes, saved as Replicate's FLUX models do."""
+    buffer = io.BytesIO()
+    kind = FORMATS[output_format]
+    if kind == "PNG":
+        image.save(buffer, format=kind)
+    else:
+        image.save(buffer, format=kind, quality=quality, optimize=True)
+    return buffer.getvalue()

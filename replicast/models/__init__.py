@@ -1,0 +1,1 @@
+"""Models: schemas in Cog's shape, input validation, the registry and the runners."""

@@ -1,0 +1,97 @@
+"""What a model is: a name, a schema, and a runner that turns input into output."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import orjson
+
+from replicast.models.validation import InputValidator
+
+
+class RunContext(Protocol):
+    """What a runner may do while it runs one prediction."""
+
+    prediction_id: str
+    cancel_event: threading.Event
+    """Set when the prediction must stop; code on other threads should check it."""
+
+    def log(self, text: str) -> None:
+        """Append ``text`` to the prediction's logs (add the newline yourself)."""
+
+    async def emit(self, item: Any) -> None:
+        """Publish one more item of an iterator output."""
+
+    async def save_file(self, name: str, data: bytes) -> str:
+        """Store an output file; its absolute URL."""
+
+    async def fetch_file(self, url: str) -> bytes:
+        """The bytes behind an input file URL or data URI."""
+
+    def record_metric(self, name: str, value: float | int) -> None:
+        """Add a value to the prediction's ``metrics``."""
+
+    def check_canceled(self) -> None:
+        """Raise ``asyncio.CancelledError`` if the prediction must stop (for threads)."""
+
+
+class Runner(abc.ABC):
+    """Runs predictions of one model. Implementations must honour cancellation."""
+
+    concurrency: int = 1
+    """How many predictions of this model may run at once."""
+
+    async def setup(self) -> None:
+        """Load what ``predict`` needs; called once before the first prediction."""
+
+    @abc.abstractmethod
+    async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
+        """Run one prediction and return its output.
+
+        ``inputs`` are validated and have defaults filled in. A runner that emits
+        its output item by item returns None; the output is then the emitted list.
+        Raise ``ModelError`` for a failure the user should read.
+        """
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model the server can run, with the one version it serves."""
+
+    owner: str
+    name: str
+    description: str
+    openapi_schema: dict[str, Any]
+    runner: Runner
+    version_created_at: datetime
+    official: bool = False
+    """Official models report ``version: "hidden"`` in predictions, as Replicate's do."""
+    visibility: str = "public"
+    github_url: str | None = None
+    paper_url: str | None = None
+    license_url: str | None = None
+    cover_image_url: str | None = None
+    version_id: str = field(init=False)
+    validator: InputValidator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(
+            orjson.dumps([self.full_name, self.openapi_schema], option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        object.__setattr__(self, "version_id", digest)
+        object.__setattr__(self, "validator", InputValidator(self.openapi_schema))
+
+    @property
+    def full_name(self) -> str:
+        """``owner/name``."""
+        return f"{self.owner}/{self.name}"
+
+    @property
+    def prediction_version(self) -> str:
+        """What a prediction of this model shows as its ``version``."""
+        return "hidden" if self.official else self.version_id

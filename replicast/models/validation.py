@@ -1,0 +1,92 @@
+"""Checking a prediction's input against its model's schema.
+
+Every problem is reported, each as an ``InvalidField`` whose ``type`` and
+``description`` follow the JSON-schema messages Replicate's API returns
+(``input.seed: Invalid type. Expected: integer, given: string``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft7Validator, FormatChecker
+
+from replicast.errors import InvalidInput
+from replicast.schema_errors import describe, one_per_field
+
+
+def _is_input_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if value.startswith("data:"):
+        return "," in value
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)
+
+
+_FORMATS = FormatChecker(formats=())
+_FORMATS.checks("uri")(_is_input_uri)
+
+
+class InputValidator:
+    """Validates inputs for one model version and fills in defaults."""
+
+    def __init__(self, openapi_schema: Mapping[str, Any]) -> None:
+        components = openapi_schema["components"]["schemas"]
+        self.schema = _plain_schema(components["Input"], components)
+        self.properties: dict[str, Any] = self.schema.get("properties", {})
+        self._validator = Draft7Validator(self.schema, format_checker=_FORMATS)
+
+    def validate(self, value: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The input with defaults filled in, and the names of unknown keys it dropped.
+
+        Raises ``InvalidInput`` listing every problem.
+        """
+        problems = one_per_field(
+            describe(error, "input") for error in self._validator.iter_errors(value)
+        )
+        if problems:
+            raise InvalidInput.from_fields(problems)
+        known = {k: _normalize(v, self.properties[k]) for k, v in value.items()
+                 if k in self.properties}
+        for name, prop in self.properties.items():
+            if name not in known and "default" in prop:
+                known[name] = copy.deepcopy(prop["default"])
+            elif name not in known and prop.get("nullable"):
+                known[name] = None
+        unknown = [k for k in value if k not in self.properties]
+        return known, unknown
+
+
+def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> dict[str, Any]:
+    """The Input schema with enum references inlined and OpenAPI's nullable as JSON schema."""
+    plain = copy.deepcopy(dict(schema))
+    for name, prop in plain.get("properties", {}).items():
+        for ref in prop.pop("allOf", []):
+            target = components[ref["$ref"].rsplit("/", 1)[-1]]
+            prop.setdefault("type", target.get("type"))
+            prop.setdefault("enum", target.get("enum"))
+        if prop.pop("nullable", False):
+            prop["nullable"] = True
+            kinds = prop.get("type")
+            if isinstance(kinds, str):
+                prop["type"] = [kinds, "null"]
+            if "enum" in prop and None not in prop["enum"]:
+                prop["enum"] = [*prop["enum"], None]
+        plain["properties"][name] = prop
+    return plain
+
+
+def _normalize(value: Any, prop: Mapping[str, Any]) -> Any:
+    """Integral floats given for integer inputs become ints (1.0 -> 1)."""
+    kinds = prop.get("type")
+    wants_integer = kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds)
+    if wants_integer and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

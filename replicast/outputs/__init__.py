@@ -1,0 +1,1 @@
+"""Output files: storage backends and URLs."""

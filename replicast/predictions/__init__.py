@@ -1,0 +1,1 @@
+"""The prediction domain: the object, its status machine, its lifecycle and service."""

@@ -1,0 +1,84 @@
+"""Enforcing ``Cancel-After`` deadlines.
+
+A prediction still ``starting`` at its deadline is aborted; one ``processing`` is
+canceled (the worker running it hears of it and stops the model). The watch list
+is rebuilt from the store at start, so a restart forgets no deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from datetime import datetime
+
+from replicast import times
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.status import Status
+from replicast.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class Deadlines:
+    """Watches the deadlines of unfinished predictions."""
+
+    def __init__(self, store: Store, lifecycle: Lifecycle) -> None:
+        self.store = store
+        self.lifecycle = lifecycle
+        self._heap: list[tuple[datetime, str]] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the deadlines of unfinished predictions and start watching."""
+        for prediction in await self.store.unfinished_predictions():
+            if prediction.deadline is not None:
+                self.watch(prediction.id, prediction.deadline)
+        self._task = asyncio.create_task(self._watch_forever(), name="deadlines")
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def watch(self, prediction_id: str, deadline: datetime) -> None:
+        """Enforce ``deadline`` on a prediction."""
+        heapq.heappush(self._heap, (deadline, prediction_id))
+        self._changed.set()
+
+    async def _watch_forever(self) -> None:
+        while True:
+            self._changed.clear()
+            if not self._heap:
+                await self._changed.wait()
+                continue
+            delay = (self._heap[0][0] - times.now()).total_seconds()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), delay)
+                continue
+            _, prediction_id = heapq.heappop(self._heap)
+            try:
+                await self._expire(prediction_id)
+            except Exception:
+                log.exception("could not enforce the deadline of prediction %s", prediction_id)
+
+    async def _expire(self, prediction_id: str) -> None:
+        # A worker may take the prediction between the read and the write; then
+        # the abort finds it processing, and the next round cancels it instead.
+        for _ in range(3):
+            prediction = await self.store.get_prediction(prediction_id)
+            if prediction is None or prediction.terminal:
+                return
+            if prediction.status is Status.STARTING:
+                done = await self.lifecycle.abort(prediction)
+            else:
+                done = await self.lifecycle.cancel(
+                    prediction,
+                    logs="Canceled: the prediction reached its Cancel-After deadline.\n",
+                )
+            if done is not None:
+                return

@@ -1,0 +1,40 @@
+"""What happens to a prediction, as told to waiters, streams and workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from replicast.predictions.prediction import Prediction
+
+
+class EventKind(StrEnum):
+    """The kinds of event published on a prediction's channel."""
+
+    STATUS = "status"
+    """The status changed; ``prediction`` is the state after the change."""
+    PROGRESS = "progress"
+    """A running prediction gained logs or output; ``data`` is a ``Progress``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a running prediction gained, and where in its logs and output it goes."""
+
+    logs_offset: int
+    """Length of the logs before ``logs`` was appended."""
+    logs: str = ""
+    items_offset: int = 0
+    """Length of the output list before ``items`` were appended."""
+    items: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event on a prediction's channel."""
+
+    prediction_id: str
+    kind: EventKind
+    prediction: Prediction | None = None
+    data: Any = None

@@ -1,0 +1,112 @@
+"""Every change to a prediction goes through here: persisted first, then announced.
+
+Status changes are checked against the state machine, applied compare-and-set in
+the store, and published on the prediction's channel, so waiters, streams and the
+worker running it all learn of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from replicast import times
+from replicast.broker.base import Broker
+from replicast.predictions.events import Event, EventKind, Progress
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status, check_transition, sources_of
+from replicast.store.base import UNSET, Change, Store
+
+
+class Lifecycle:
+    """Applies and announces changes to predictions."""
+
+    def __init__(
+        self, store: Store, broker: Broker, clock: Callable[[], datetime] = times.now
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.clock = clock
+
+    async def _move(self, prediction_id: str, change: Change,
+                    expected: frozenset[Status] | None = None) -> Prediction | None:
+        assert change.status is not None
+        if expected is None:
+            expected = sources_of(change.status)
+        for status in expected:
+            check_transition(status, change.status)
+        updated = await self.store.update_prediction(prediction_id, expected, change)
+        if updated is not None:
+            await self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
+        return updated
+
+    async def start(self, prediction: Prediction) -> Prediction | None:
+        """starting -> processing; None if it is no longer starting."""
+        return await self._move(
+            prediction.id,
+            Change(status=Status.PROCESSING, started_at=self.clock(),
+                   attempt=prediction.attempt + 1),
+            expected=frozenset({Status.STARTING}),
+        )
+
+    async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
+                      metrics: dict[str, Any] | None = None) -> Prediction | None:
+        """processing -> succeeded with ``output``."""
+        return await self._finish(prediction, Status.SUCCEEDED, output=output, logs=logs,
+                                  metrics=metrics)
+
+    async def fail(self, prediction: Prediction, error: str, *, logs: str = "",
+                   metrics: dict[str, Any] | None = None, output: Any = UNSET) -> Prediction | None:
+        """starting or processing -> failed with ``error``."""
+        return await self._finish(prediction, Status.FAILED, error=error, logs=logs,
+                                  metrics=metrics, output=output)
+
+    async def cancel(self, prediction: Prediction, *, logs: str = "") -> Prediction | None:
+        """starting or processing -> canceled."""
+        return await self._finish(prediction, Status.CANCELED, logs=logs)
+
+    async def abort(self, prediction: Prediction) -> Prediction | None:
+        """starting -> aborted: the deadline passed before the run began."""
+        return await self._finish(prediction, Status.ABORTED)
+
+    async def _finish(self, prediction: Prediction, status: Status, *, output: Any = UNSET,
+                      error: str | None = None, logs: str = "",
+                      metrics: dict[str, Any] | None = None) -> Prediction | None:
+        completed_at = self.clock()
+        summary = dict(metrics or {})
+        if prediction.started_at is not None and prediction.status is Status.PROCESSING:
+            summary["predict_time"] = (completed_at - prediction.started_at).total_seconds()
+        summary["total_time"] = (completed_at - prediction.created_at).total_seconds()
+        # The caller's copy may be stale; only the status it saw may be left.
+        return await self._move(
+            prediction.id,
+            Change(status=status, completed_at=completed_at, output=output,
+                   error=error if status is Status.FAILED else UNSET,
+                   append_logs=logs, metrics=summary),
+            expected=frozenset({prediction.status}),
+        )
+
+    async def requeue(self, prediction: Prediction, note: str) -> Prediction | None:
+        """processing -> starting: run it again from the beginning, logging why."""
+        return await self._move(
+            prediction.id,
+            Change(status=Status.STARTING, started_at=None, output=None, logs=note),
+            expected=frozenset({Status.PROCESSING}),
+        )
+
+    async def progress(self, prediction_id: str, progress: Progress,
+                       output: Any = UNSET) -> bool:
+        """Record new logs and output items of a running prediction, then announce them.
+
+        ``output`` is the whole output after ``progress.items`` were added. False
+        once the prediction is no longer running.
+        """
+        updated = await self.store.update_prediction(
+            prediction_id, frozenset({Status.PROCESSING}),
+            Change(append_logs=progress.logs, output=output),
+        )
+        if updated is None:
+            return False
+        await self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
+        return True

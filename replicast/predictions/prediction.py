@@ -1,0 +1,47 @@
+"""The prediction: the domain object every layer passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from replicast.predictions.status import Status
+
+
+@dataclass(slots=True)
+class Prediction:
+    """One run of a model, from creation to its terminal status."""
+
+    id: str
+    account_id: int
+    model: str
+    """``owner/name``."""
+    version: str
+    """The version id, or ``"hidden"`` for official models."""
+    input: dict[str, Any]
+    """The input exactly as the client sent it."""
+    status: Status
+    created_at: datetime
+    base_url: str
+    """Origin (and API prefix) the prediction's URLs are built from."""
+    stream_token: str
+    """Secret path segment of the prediction's event stream."""
+    source: str = "api"
+    output: Any = None
+    logs: str = ""
+    error: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    deadline: datetime | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    webhook: str | None = None
+    webhook_events_filter: list[str] | None = None
+    data_removed: bool = False
+    attempt: int = 0
+    """How many times a run has started."""
+
+    @property
+    def terminal(self) -> bool:
+        """Whether the prediction has finished for good."""
+        return self.status.terminal

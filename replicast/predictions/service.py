@@ -1,0 +1,171 @@
+"""The predictions service: what the API asks of predictions, account by account."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from replicast import ids, times
+from replicast.accounts import Account
+from replicast.broker.base import Broker, Subscription
+from replicast.errors import NotFound
+from replicast.models.base import Model
+from replicast.predictions.deadlines import Deadlines
+from replicast.predictions.events import EventKind
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.store.base import PageQuery, Store
+
+Position = tuple[datetime, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of predictions, with where the pages around it start."""
+
+    results: list[Prediction]
+    next: Position | None
+    """Pass as ``before`` to read the next (older) page."""
+    previous: Position | None
+    """Pass as ``after`` to read the previous (newer) page."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """Which predictions a listing shows."""
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    source: str | None = None
+
+
+def _position(prediction: Prediction) -> Position:
+    return prediction.created_at, prediction.id
+
+
+class PredictionService:
+    """Creates, reads, lists, waits for and cancels predictions."""
+
+    def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
+                 deadlines: Deadlines, page_size: int = 100) -> None:
+        self.store = store
+        self.broker = broker
+        self.lifecycle = lifecycle
+        self.deadlines = deadlines
+        self.page_size = page_size
+
+    async def create(
+        self,
+        account: Account,
+        model: Model,
+        input: dict[str, Any],
+        *,
+        base_url: str,
+        version: str | None = None,
+        webhook: str | None = None,
+        webhook_events_filter: list[str] | None = None,
+        cancel_after: timedelta | None = None,
+        wait: float | None = None,
+    ) -> Prediction:
+        """Validate, commit and queue a new prediction.
+
+        With ``wait``, hold on up to that many seconds for it to finish and return
+        the latest state.
+        """
+        model.validator.validate(input)
+        created_at = times.now()
+        prediction = Prediction(
+            id=ids.prediction_id(),
+            account_id=account.id,
+            model=model.full_name,
+            version=version or model.prediction_version,
+            input=input,
+            status=Status.STARTING,
+            created_at=created_at,
+            base_url=base_url,
+            stream_token=ids.url_token(),
+            deadline=None if cancel_after is None else created_at + cancel_after,
+            webhook=webhook,
+            webhook_events_filter=webhook_events_filter,
+        )
+        await self.store.insert_prediction(prediction)
+        if prediction.deadline is not None:
+            self.deadlines.watch(prediction.id, prediction.deadline)
+        if wait is None:
+            await self.broker.enqueue(model.full_name, prediction.id)
+            return prediction
+        async with self.broker.subscribe(prediction.id) as subscription:
+            await self.broker.enqueue(model.full_name, prediction.id)
+            return await self._until_terminal(prediction, subscription, wait)
+
+    async def get(self, account: Account, prediction_id: str) -> Prediction:
+        """The account's prediction with this id; ``NotFound`` otherwise."""
+        prediction = None
+        if ids.is_prediction_id(prediction_id):
+            prediction = await self.store.get_prediction(prediction_id)
+        if prediction is None or prediction.account_id != account.id:
+            raise NotFound()
+        return prediction
+
+    async def list(self, account: Account, selection: ListFilter, *,
+                   before: Position | None = None, after: Position | None = None) -> Page:
+        """A page of the account's predictions, newest first."""
+        query = PageQuery(
+            account_id=account.id, limit=self.page_size + 1, before=before, after=after,
+            created_after=selection.created_after, created_before=selection.created_before,
+            source=selection.source,
+        )
+        rows = await self.store.list_predictions(query)
+        if after is not None:
+            # Read upwards from the cursor: an extra row means newer pages exist.
+            more_newer = len(rows) > self.page_size
+            results = rows[-self.page_size:] if more_newer else rows
+            return Page(
+                results,
+                next=_position(results[-1]) if results else None,
+                previous=_position(results[0]) if results and more_newer else None,
+            )
+        results = rows[: self.page_size]
+        return Page(
+            results,
+            next=_position(results[-1]) if len(rows) > self.page_size else None,
+            previous=_position(results[0]) if results and before is not None else None,
+        )
+
+    async def wait(self, prediction: Prediction, timeout: float) -> Prediction:
+        """The prediction once terminal, or its latest state after ``timeout`` seconds."""
+        async with self.broker.subscribe(prediction.id) as subscription:
+            latest = await self.store.get_prediction(prediction.id)
+            return await self._until_terminal(latest or prediction, subscription, timeout)
+
+    async def cancel(self, account: Account, prediction_id: str) -> Prediction:
+        """Cancel the account's prediction; a finished one is returned unchanged."""
+        prediction = await self.get(account, prediction_id)
+        # A worker may start it between the read and the write: then read again.
+        for _ in range(3):
+            if prediction.terminal:
+                return prediction
+            canceled = await self.lifecycle.cancel(prediction)
+            if canceled is not None:
+                return canceled
+            prediction = await self.get(account, prediction_id)
+        return prediction
+
+
+    async def _until_terminal(self, prediction: Prediction, subscription: Subscription,
+                              timeout: float) -> Prediction:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        latest = prediction
+        while not latest.terminal:
+            remaining = give_up - loop.time()
+            event = await subscription.next(remaining) if remaining > 0 else None
+            if event is None:
+                # Timed out: progress events do not carry state, so read it afresh.
+                return await self.store.get_prediction(prediction.id) or latest
+            if event.kind is EventKind.STATUS and event.prediction is not None:
+                latest = event.prediction
+        return latest

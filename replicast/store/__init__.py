@@ -1,0 +1,1 @@
+"""The store seam: durable state, with one backend per database."""

@@ -1,0 +1,144 @@
+"""The store: the durable truth about predictions, accounts and API keys.
+
+Backends implement ``Store``; ``open_store`` picks one by URL. Status changes are
+compare-and-set: ``update_prediction`` applies a change only while the prediction
+is in one of the expected statuses, so two writers racing cannot both win.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final
+
+from replicast.accounts import Account, ApiKey
+from replicast.errors import ConfigError
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+"""Marks a field that a ``Change`` leaves as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one update does to a prediction; UNSET fields stay as they are."""
+
+    status: Status | None = None
+    started_at: datetime | _Unset | None = UNSET
+    completed_at: datetime | _Unset | None = UNSET
+    output: Any = UNSET
+    error: str | _Unset | None = UNSET
+    logs: str | _Unset = UNSET
+    """Replaces the logs; ``append_logs`` is applied after it."""
+    append_logs: str = ""
+    metrics: dict[str, Any] | _Unset = UNSET
+    attempt: int | _Unset = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A page of one account's predictions, newest first."""
+
+    account_id: int
+    limit: int
+    before: tuple[datetime, str] | None = None
+    """Only predictions older than this (created_at, id) position."""
+    after: tuple[datetime, str] | None = None
+    """Only predictions newer than this position (the page just before it)."""
+    created_after: datetime | None = None
+    """Inclusive lower bound on created_at."""
+    created_before: datetime | None = None
+    """Exclusive upper bound on created_at."""
+    source: str | None = None
+
+
+class Store(abc.ABC):
+    """Durable state. Every method is safe to call from the event loop."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and release connections."""
+
+    # predictions
+
+    @abc.abstractmethod
+    async def insert_prediction(self, prediction: Prediction) -> None:
+        """Commit a new prediction."""
+
+    @abc.abstractmethod
+    async def get_prediction(self, prediction_id: str) -> Prediction | None:
+        """The prediction with this id, or None."""
+
+    @abc.abstractmethod
+    async def get_prediction_by_stream_token(self, token: str) -> Prediction | None:
+        """The prediction whose event stream has this secret token, or None."""
+
+    @abc.abstractmethod
+    async def list_predictions(self, query: PageQuery) -> list[Prediction]:
+        """One page of predictions, newest first."""
+
+    @abc.abstractmethod
+    async def update_prediction(
+        self, prediction_id: str, expected: frozenset[Status], change: Change
+    ) -> Prediction | None:
+        """Apply ``change`` if the status is in ``expected``; the result, or None."""
+
+    @abc.abstractmethod
+    async def unfinished_predictions(self) -> list[Prediction]:
+        """Every prediction not in a terminal status, oldest first."""
+
+    @abc.abstractmethod
+    async def run_counts(self) -> dict[str, int]:
+        """How many predictions each model has, by ``owner/name``."""
+
+    # accounts and keys
+
+    @abc.abstractmethod
+    async def ensure_account(self, username: str) -> Account:
+        """The account with this username, created if missing."""
+
+    @abc.abstractmethod
+    async def get_account(self, account_id: int) -> Account | None:
+        """The account with this id, or None."""
+
+    @abc.abstractmethod
+    async def insert_key(self, key: ApiKey) -> None:
+        """Store a new API key."""
+
+    @abc.abstractmethod
+    async def find_key(self, token_hash: str) -> tuple[ApiKey, Account] | None:
+        """The unrevoked key with this digest and its account, or None."""
+
+    @abc.abstractmethod
+    async def list_keys(self) -> list[tuple[ApiKey, Account]]:
+        """Every key, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; False if no unrevoked key has this id."""
+
+
+def open_store(url: str) -> Store:
+    """The store backend for ``url`` (``sqlite:///path``), not yet opened."""
+    scheme = url.partition(":")[0].lower()
+    if scheme == "sqlite":
+        from replicast.store.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url)
+    if scheme in {"postgres", "postgresql"}:
+        raise ConfigError(
+            "REPLICAST_DATABASE_URL: PostgreSQL is not supported by this version of Replicast"
+        )
+    raise ConfigError(f"REPLICAST_DATABASE_URL: unknown store URL scheme {scheme!r} in {url!r}")

@@ -1,0 +1,132 @@
+"""A SQLite connection owned by one thread, driven from the event loop.
+
+SQLite calls block, so each connection lives on its own thread and the event loop
+awaits futures. The writer groups whatever calls are waiting into one transaction
+(group commit): under load many predictions share one commit, and each call still
+runs in its own savepoint, so one failing call does not undo the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Call = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+_MAX_BATCH = 256
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionThread:
+    """Runs calls against one connection, in submission order, on one thread."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str, *, writer: bool):
+        self._connect = connect
+        self._writer = writer
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._started = threading.Event()
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        """Open the connection on the thread; raise what opening raised."""
+        self._thread.start()
+        self._started.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    async def run(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``call(connection)`` on the thread and return its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((call, future, loop))
+        return await future
+
+    async def stop(self) -> None:
+        """Finish the calls already submitted, then close the connection."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._thread.join)
+
+    def _main(self) -> None:
+        try:
+            connection = self._connect()
+        except BaseException as exc:
+            self._failure = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while len(batch) < _MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stopping = any(item is _STOP for item in batch)
+                calls = [item for item in batch if item is not _STOP]
+                if calls:
+                    results = self._transaction(connection, calls) if self._writer else [
+                        _attempt(connection, call) for call, _, _ in calls
+                    ]
+                    _settle(calls, results)
+                if stopping:
+                    return
+        finally:
+            connection.close()
+
+    def _transaction(
+        self, connection: sqlite3.Connection, calls: list[Any]
+    ) -> list[tuple[bool, Any]]:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            results = []
+            for call, _, _ in calls:
+                connection.execute("SAVEPOINT call")
+                ok, value = _attempt(connection, call)
+                if not ok:
+                    connection.execute("ROLLBACK TO call")
+                connection.execute("RELEASE call")
+                results.append((ok, value))
+            connection.execute("COMMIT")
+            return results
+        except sqlite3.Error as exc:
+            log.error("SQLite transaction failed: %s", exc)
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            return [(False, exc)] * len(calls)
+
+
+def _attempt(connection: sqlite3.Connection, call: Call) -> tuple[bool, Any]:
+    try:
+        return True, call(connection)
+    except Exception as exc:
+        return False, exc
+
+
+def _settle(calls: list[Any], results: list[tuple[bool, Any]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (_, future, loop), (ok, value) in zip(calls, results, strict=True):
+        by_loop.setdefault(loop, []).append((future, ok, value))
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_resolve_all, items)
+
+
+def _resolve_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in items:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

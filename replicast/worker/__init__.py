@@ -1,0 +1,1 @@
+"""The worker: runs queued predictions and records their outcome."""

@@ -1,0 +1,204 @@
+"""The worker: takes queued predictions, runs their models, records the outcome.
+
+Each model gets as many consumer tasks as its runner's ``concurrency``. A run ends
+in one of four ways: the model returns (succeeded), raises (failed), someone else
+finishes the prediction first (a cancel or a deadline; the run is stopped), or it
+runs past ``predict_timeout`` (failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import traceback
+from typing import Any
+
+import orjson
+
+from replicast import times
+from replicast.broker.base import Broker, Subscription
+from replicast.config import Settings
+from replicast.errors import InvalidInput, ModelError
+from replicast.inputs import InputFetcher
+from replicast.models.base import Model
+from replicast.models.registry import Registry
+from replicast.outputs.base import OutputStore
+from replicast.predictions.events import EventKind
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.store.base import Store
+from replicast.worker.recovery import interrupted_note, recover
+from replicast.worker.run import Run
+
+log = logging.getLogger(__name__)
+
+# How long a runner that ignores cancellation may keep its slot after a cancel.
+_CANCEL_GRACE = 5.0
+
+
+class Worker:
+    """Runs predictions of every model in a registry, in this process."""
+
+    def __init__(self, settings: Settings, registry: Registry, store: Store, broker: Broker,
+                 lifecycle: Lifecycle, outputs: OutputStore, fetcher: InputFetcher) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.broker = broker
+        self.lifecycle = lifecycle
+        self.outputs = outputs
+        self.fetcher = fetcher
+        self._consumers: list[asyncio.Task[None]] = []
+        self._idle: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Set up the models, put back interrupted work, and start consuming."""
+        for model in self.registry:
+            await model.runner.setup()
+        requeued = await recover(self.store, self.lifecycle, self.registry, self.broker,
+                                 self.settings.max_attempts)
+        if requeued:
+            log.info("resumed %d unfinished prediction(s)", requeued)
+        for model in self.registry:
+            for slot in range(model.runner.concurrency):
+                self._consumers.append(asyncio.create_task(
+                    self._consume(model), name=f"worker-{model.full_name}-{slot}"
+                ))
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking work; give running predictions ``grace`` seconds, then stop them.
+
+        A prediction stopped here goes back to the queue and runs again at the
+        next start.
+        """
+        self._stopping = True
+        for task in self._consumers:
+            if task in self._idle:
+                task.cancel()
+        busy = [t for t in self._consumers if not t.done()]
+        if busy and grace > 0:
+            await asyncio.wait(busy, timeout=grace)
+        for task in self._consumers:
+            task.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        self._consumers.clear()
+
+    async def _consume(self, model: Model) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while not self._stopping:
+            self._idle.add(task)
+            try:
+                prediction_id = await self.broker.dequeue(model.full_name)
+            finally:
+                self._idle.discard(task)
+            try:
+                await self._execute(model, prediction_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("the worker failed while handling prediction %s", prediction_id)
+
+    async def _execute(self, model: Model, prediction_id: str) -> None:
+        prediction = await self.store.get_prediction(prediction_id)
+        if prediction is None or prediction.status is not Status.STARTING:
+            return  # canceled, aborted or already taken
+        if prediction.deadline is not None and times.now() >= prediction.deadline:
+            await self.lifecycle.abort(prediction)
+            return
+        try:
+            inputs, unknown = model.validator.validate(prediction.input)
+        except InvalidInput as exc:
+            await self.lifecycle.fail(prediction, f"Invalid input: {exc.detail}")
+            return
+        async with self.broker.subscribe(prediction_id) as subscription:
+            started = await self.lifecycle.start(prediction)
+            if started is None:
+                return
+            run = Run(started, self.lifecycle, self.outputs, self.fetcher)
+            for name in unknown:
+                run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
+            await self._run(model, run, inputs, subscription)
+
+    async def _run(self, model: Model, run: Run, inputs: dict[str, Any],
+                   subscription: Subscription) -> None:
+        started = run.prediction
+        run.start_flushing()
+        predict = asyncio.create_task(model.runner.predict(run, inputs))
+        stopped = asyncio.create_task(_until_finished_elsewhere(subscription))
+        try:
+            done, _ = await asyncio.wait(
+                {predict, stopped}, timeout=self.settings.predict_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        except asyncio.CancelledError:
+            await _stop(run, predict, stopped)
+            await run.stop_flushing()
+            await self.lifecycle.requeue(
+                started, interrupted_note(started.attempt, self.settings.max_attempts)
+            )
+            raise
+        if predict in done:
+            stopped.cancel()
+            logs = await run.stop_flushing()
+            await self._record_outcome(run, predict, logs)
+            return
+        await _stop(run, predict, stopped)
+        logs = await run.stop_flushing()
+        if stopped not in done:
+            await self.lifecycle.fail(
+                started,
+                f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
+                logs=logs, metrics=run.metrics,
+            )
+
+    async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:
+        started = run.prediction
+        if predict.cancelled():
+            await self.lifecycle.cancel(started, logs=logs)
+            return
+        error = predict.exception()
+        if error is None:
+            output = predict.result()
+            if output is None and run.items:
+                output = list(run.items)
+            try:
+                orjson.dumps(output)
+            except TypeError as exc:
+                await self.lifecycle.fail(
+                    started, f"The model returned output that is not JSON: {exc}",
+                    logs=logs, metrics=run.metrics,
+                )
+                return
+            await self.lifecycle.succeed(started, output, logs=logs, metrics=run.metrics)
+        elif isinstance(error, ModelError):
+            await self.lifecycle.fail(started, str(error), logs=logs, metrics=run.metrics)
+        else:
+            log.error("%s raised %r", started.model, error, exc_info=error)
+            trace = "".join(traceback.format_exception(error))
+            await self.lifecycle.fail(
+                started, f"{type(error).__name__}: {error}", logs=logs + trace,
+                metrics=run.metrics,
+            )
+
+
+async def _until_finished_elsewhere(subscription: Subscription) -> Prediction:
+    """Returns once the prediction reaches a terminal status by another hand."""
+    async for event in subscription:
+        if event.kind is EventKind.STATUS and event.prediction is not None \
+                and event.prediction.terminal:
+            return event.prediction
+    raise AssertionError("unreachable")
+
+
+async def _stop(run: Run, predict: asyncio.Task[Any], stopped: asyncio.Task[Any]) -> None:
+    run.cancel_event.set()
+    predict.cancel()
+    stopped.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
+    await asyncio.gather(stopped, return_exceptions=True)
+

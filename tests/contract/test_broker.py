@@ -1,0 +1,56 @@
+"""The broker contract: queues per model and channels per prediction."""
+
+from __future__ import annotations
+
+import asyncio
+
+from replicast.predictions.events import Event, EventKind
+
+
+async def test_queues_are_first_in_first_out_per_model(broker):
+    for i in range(3):
+        await broker.enqueue("a/x", f"x{i}")
+    await broker.enqueue("b/y", "y0")
+    assert [await broker.dequeue("a/x") for _ in range(3)] == ["x0", "x1", "x2"]
+    assert await broker.dequeue("b/y") == "y0"
+
+
+async def test_dequeue_waits_for_work(broker):
+    waiting = asyncio.create_task(broker.dequeue("a/x"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await broker.enqueue("a/x", "late")
+    assert await asyncio.wait_for(waiting, 2) == "late"
+
+
+async def test_each_id_goes_to_one_consumer(broker):
+    consumers = [asyncio.create_task(broker.dequeue("a/x")) for _ in range(3)]
+    for i in range(3):
+        await broker.enqueue("a/x", f"p{i}")
+    got = await asyncio.wait_for(asyncio.gather(*consumers), 2)
+    assert sorted(got) == ["p0", "p1", "p2"]
+
+
+async def test_events_reach_every_subscriber_of_that_prediction_only(broker):
+    async with broker.subscribe("p1") as first, broker.subscribe("p1") as second, \
+            broker.subscribe("p2") as other:
+        event = Event("p1", EventKind.STATUS)
+        await broker.publish(event)
+        assert await first.next(1) == event
+        assert await second.next(1) == event
+        assert await other.next(0.05) is None
+
+
+async def test_events_keep_their_order(broker):
+    async with broker.subscribe("p") as subscription:
+        events = [Event("p", EventKind.PROGRESS, data=i) for i in range(50)]
+        for event in events:
+            await broker.publish(event)
+        assert [await subscription.next(1) for _ in events] == events
+
+
+async def test_no_events_after_unsubscribing(broker):
+    async with broker.subscribe("p") as subscription:
+        pass
+    await broker.publish(Event("p", EventKind.STATUS))
+    assert await subscription.next(0.05) is None

@@ -1,0 +1,199 @@
+"""The store contract: what every store backend must do."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from replicast import ids, times
+from replicast.accounts import hash_token, new_key
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.store.base import UNSET, Change, PageQuery
+
+
+def make(account_id: int, **fields) -> Prediction:
+    values = dict(
+        id=ids.prediction_id(), account_id=account_id, model="replicast/echo", version="v1",
+        input={"prompt": "hi", "n": [1, 2.5, None, {"é": True}]}, status=Status.STARTING,
+        created_at=times.now(), base_url="http://h", stream_token=ids.url_token(),
+    )
+    values.update(fields)
+    return Prediction(**values)
+
+
+@pytest.fixture
+async def account(store):
+    return await store.ensure_account("alice")
+
+
+async def test_a_prediction_round_trips_every_field(store, account):
+    now = times.now()
+    p = make(account.id, output={"a": [1, "x"]}, logs="line\n", error=None, started_at=now,
+             completed_at=now + timedelta(seconds=1), deadline=now + timedelta(minutes=5),
+             metrics={"predict_time": 0.5}, webhook="https://example.com/hook",
+             webhook_events_filter=["start", "completed"], data_removed=True, attempt=2,
+             source="api", version="hidden")
+    await store.insert_prediction(p)
+    assert await store.get_prediction(p.id) == p
+    assert await store.get_prediction_by_stream_token(p.stream_token) == p
+    assert await store.get_prediction("0" * 26) is None
+    assert await store.get_prediction_by_stream_token("nope") is None
+
+
+async def test_timestamps_keep_microseconds_and_utc(store, account):
+    p = make(account.id)
+    await store.insert_prediction(p)
+    got = await store.get_prediction(p.id)
+    assert got.created_at == p.created_at and got.created_at.utcoffset() == timedelta(0)
+
+
+async def test_updates_are_compare_and_set(store, account):
+    p = make(account.id)
+    await store.insert_prediction(p)
+    started = times.now()
+    moved = await store.update_prediction(
+        p.id, frozenset({Status.STARTING}),
+        Change(status=Status.PROCESSING, started_at=started, attempt=1),
+    )
+    assert moved.status is Status.PROCESSING and moved.started_at == started
+    assert moved.attempt == 1 and moved.input == p.input
+    # A second writer expecting the old status loses.
+    assert await store.update_prediction(
+        p.id, frozenset({Status.STARTING}), Change(status=Status.CANCELED)
+    ) is None
+    assert (await store.get_prediction(p.id)).status is Status.PROCESSING
+    assert await store.update_prediction(
+        "0" * 26, frozenset({Status.PROCESSING}), Change(status=Status.FAILED)
+    ) is None
+
+
+async def test_logs_append_and_replace(store, account):
+    p = make(account.id, status=Status.PROCESSING, logs="a\n")
+    await store.insert_prediction(p)
+    processing = frozenset({Status.PROCESSING})
+    await store.update_prediction(p.id, processing, Change(append_logs="b\n"))
+    got = await store.update_prediction(p.id, processing, Change(append_logs="c\n",
+                                                                 output=["x"]))
+    assert got.logs == "a\nb\nc\n" and got.output == ["x"]
+    got = await store.update_prediction(p.id, processing, Change(logs="new\n", append_logs="d"))
+    assert got.logs == "new\nd"
+    got = await store.update_prediction(p.id, processing, Change(output=None, error="e"))
+    assert got.output is None and got.error == "e"
+
+
+async def test_an_empty_change_is_refused(store, account):
+    p = make(account.id)
+    await store.insert_prediction(p)
+    with pytest.raises(Exception, match="must change something"):
+        await store.update_prediction(p.id, frozenset({Status.STARTING}), Change())
+
+
+async def test_concurrent_writes_all_land(store, account):
+    batch = [make(account.id) for _ in range(300)]
+    await asyncio.gather(*(store.insert_prediction(p) for p in batch))
+    for p in batch[::37]:
+        assert await store.get_prediction(p.id) == p
+    page = await store.list_predictions(PageQuery(account.id, limit=1000))
+    assert len(page) == 300
+
+
+async def test_a_failing_write_does_not_undo_others_committed_with_it(store, account):
+    first = make(account.id)
+    await store.insert_prediction(first)
+    others = [make(account.id) for _ in range(20)]
+    results = await asyncio.gather(
+        *(store.insert_prediction(p) for p in others[:10]),
+        store.insert_prediction(first),  # duplicate id
+        *(store.insert_prediction(p) for p in others[10:]),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Exception) for r in results) == 1
+    for p in others:
+        assert await store.get_prediction(p.id) == p
+
+
+async def test_listing_is_newest_first_per_account_with_cursors_and_filters(store, account):
+    other = await store.ensure_account("bob")
+    base = times.now()
+    mine = [make(account.id, created_at=base + timedelta(seconds=i)) for i in range(7)]
+    # Two at the same instant: the id breaks the tie.
+    mine.append(make(account.id, created_at=mine[3].created_at))
+    for p in [*mine, make(other.id)]:
+        await store.insert_prediction(p)
+    expected = sorted(mine, key=lambda p: (p.created_at, p.id), reverse=True)
+
+    page = await store.list_predictions(PageQuery(account.id, limit=3))
+    assert [p.id for p in page] == [p.id for p in expected[:3]]
+    after_third = (page[-1].created_at, page[-1].id)
+    page2 = await store.list_predictions(PageQuery(account.id, limit=3, before=after_third))
+    assert [p.id for p in page2] == [p.id for p in expected[3:6]]
+    back = await store.list_predictions(
+        PageQuery(account.id, limit=3, after=(page2[0].created_at, page2[0].id))
+    )
+    assert [p.id for p in back] == [p.id for p in expected[:3]]
+
+    window = await store.list_predictions(PageQuery(
+        account.id, limit=50, created_after=mine[2].created_at, created_before=mine[5].created_at,
+    ))
+    assert {p.id for p in window} == {mine[2].id, mine[3].id, mine[4].id, mine[7].id}
+    assert await store.list_predictions(PageQuery(account.id, limit=5, source="web")) == []
+
+
+async def test_unfinished_predictions_oldest_first(store, account):
+    base = times.now()
+    starting = make(account.id, created_at=base + timedelta(seconds=2))
+    processing = make(account.id, status=Status.PROCESSING, created_at=base)
+    done = [make(account.id, status=s) for s in (Status.SUCCEEDED, Status.FAILED,
+                                                  Status.CANCELED, Status.ABORTED)]
+    for p in [starting, processing, *done]:
+        await store.insert_prediction(p)
+    assert [p.id for p in await store.unfinished_predictions()] == [processing.id, starting.id]
+
+
+async def test_run_counts_by_model(store, account):
+    for model in ["a/x", "a/x", "b/y"]:
+        await store.insert_prediction(make(account.id, model=model))
+    assert await store.run_counts() == {"a/x": 2, "b/y": 1}
+
+
+async def test_accounts_are_created_once(store):
+    first = await store.ensure_account("carol")
+    again = await store.ensure_account("carol")
+    assert first == again
+    assert await store.get_account(first.id) == first
+    assert await store.get_account(999_999) is None
+
+
+async def test_keys_are_found_by_digest_until_revoked(store, account):
+    key = new_key(account.id, "r8_secret", "laptop")
+    await store.insert_key(key)
+    found = await store.find_key(hash_token("r8_secret"))
+    assert found == (key, account)
+    assert await store.find_key(hash_token("r8_other")) is None
+    assert [k.id for k, _ in await store.list_keys()] == [key.id]
+    assert await store.revoke_key(key.id) is True
+    assert await store.revoke_key(key.id) is False
+    assert await store.find_key(hash_token("r8_secret")) is None
+    (listed, owner), = await store.list_keys()
+    assert listed.revoked_at is not None and owner == account
+
+
+async def test_state_survives_reopening(store_factory):
+    store = await store_factory()
+    account = await store.ensure_account("dave")
+    p = make(account.id)
+    await store.insert_prediction(p)
+    await store.close()
+    reopened = await store_factory()
+    try:
+        assert await reopened.get_prediction(p.id) == p
+    finally:
+        await reopened.close()
+
+
+def test_change_defaults_leave_everything_unset():
+    change = Change()
+    assert change.status is None and change.output is UNSET and change.append_logs == ""

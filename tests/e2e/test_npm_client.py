@@ -1,0 +1,38 @@
+"""The official npm ``replicate`` client under the machine's Node.js."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import TOKEN
+
+JS = Path(__file__).parents[1] / "js"
+
+
+@pytest.fixture(scope="module")
+def node_modules():
+    if shutil.which("node") is None:
+        pytest.fail("Node.js is needed for the npm client tests: install nodejs")
+    if not (JS / "node_modules" / "replicate").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS, check=True)
+    return JS / "node_modules"
+
+
+def test_the_npm_client_works_unchanged(server, node_modules):
+    result = subprocess.run(
+        ["node", "client.mjs"], cwd=JS, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "REPLICAST_URL": server.base_url, "REPLICAST_TOKEN": TOKEN},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["image_type"] == "image/webp" and seen["image_bytes"] > 0
+    assert seen["echo"] == "hello from js"
+    assert seen["pages"] >= 2 and seen["listed"] >= 105
+    assert seen["canceled"] == "canceled"
+    assert seen["bad_token_status"] == 401

@@ -1,0 +1,52 @@
+"""A ``RunContext`` that records what a runner does, for testing runners alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+
+class RecordingContext:
+    """Collects logs, emitted items, files and metrics in memory."""
+
+    def __init__(self, files: dict[str, bytes] | None = None) -> None:
+        self.prediction_id = "testprediction000000000000"
+        self.cancel_event = threading.Event()
+        self.logs: list[str] = []
+        self.items: list[Any] = []
+        self.saved: dict[str, bytes] = {}
+        self.metrics: dict[str, Any] = {}
+        self.remote_files = files or {}
+
+    @property
+    def log_text(self) -> str:
+        return "".join(self.logs)
+
+    def log(self, text: str) -> None:
+        self.logs.append(text)
+
+    async def emit(self, item: Any) -> None:
+        self.items.append(item)
+
+    async def save_file(self, name: str, data: bytes) -> str:
+        self.saved[name] = data
+        return f"https://files.test/{name}"
+
+    async def fetch_file(self, url: str) -> bytes:
+        if url.startswith("data:"):
+            from replicast.inputs import InputFetcher
+
+            fetcher = InputFetcher(max_bytes=10_000_000, timeout=5)
+            try:
+                return await fetcher.fetch(url)
+            finally:
+                await fetcher.close()
+        return self.remote_files[url]
+
+    def record_metric(self, name: str, value: float | int) -> None:
+        self.metrics[name] = value
+
+    def check_canceled(self) -> None:
+        if self.cancel_event.is_set():
+            raise asyncio.CancelledError()

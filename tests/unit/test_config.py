@@ -1,0 +1,46 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from replicast.config import _ENV_NAMES, Settings
+from replicast.errors import ConfigError
+
+
+def test_defaults_need_only_a_home():
+    settings = Settings.from_env({"HOME": "/home/u"})
+    assert settings.data_dir == Path.home() / ".local" / "share" / "replicast"
+    assert settings.store_url == f"sqlite:///{settings.data_dir / 'replicast.db'}"
+    assert (settings.host, settings.port, settings.run_worker) == ("127.0.0.1", 8000, True)
+
+
+def test_variables_are_read_and_parsed():
+    settings = Settings.from_env({
+        "XDG_DATA_HOME": "/x", "REPLICAST_PORT": "9000", "REPLICAST_WORKER": "no",
+        "REPLICAST_PUBLIC_URL": "https://api.example.com/", "REPLICAST_PREDICT_TIMEOUT": "2.5",
+    })
+    assert settings.data_dir == Path("/x/replicast")
+    assert settings.port == 9000 and settings.run_worker is False
+    assert settings.public_url == "https://api.example.com"
+    assert settings.predict_timeout == 2.5
+
+
+def test_overrides_win_over_variables():
+    settings = Settings.from_env({"REPLICAST_PORT": "9000"}, port=7000, host=None)
+    assert settings.port == 7000 and settings.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("REPLICAST_PORT", "eighty"), ("REPLICAST_PORT", "70000"), ("REPLICAST_WORKER", "maybe"),
+    ("REPLICAST_PREDICT_TIMEOUT", "-1"), ("REPLICAST_PUBLIC_URL", "example.com"),
+    ("REPLICAST_LOG_LEVEL", "loud"), ("REPLICAST_TLS_CERTFILE", "/only/the/cert.pem"),
+])
+def test_errors_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_every_setting_is_documented():
+    text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    for field in dataclasses.fields(Settings):
+        assert f"REPLICAST_{_ENV_NAMES.get(field.name, field.name).upper()}" in text

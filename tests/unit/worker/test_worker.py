@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from replicast.errors import ModelError
+from replicast.predictions.status import Status
+from replicast.store.base import Change
+from tests.support.harness import Harness, model
+
+
+async def ok(context, inputs):
+    context.log("working\n")
+    return f"got {inputs['value']}"
+
+
+async def fails(context, inputs):
+    context.log("about to fail\n")
+    raise ModelError("clear message")
+
+
+async def crashes(context, inputs):
+    raise ZeroDivisionError("boom")
+
+
+async def emits(context, inputs):
+    for token in ["a", " b", " c"]:
+        await context.emit(token)
+        context.log(f"emitted {token!r}\n")
+    return None
+
+
+started = asyncio.Event()
+
+
+async def hangs(context, inputs):
+    context.log("started\n")
+    started.set()
+    await asyncio.sleep(3600)
+
+
+async def not_json(context, inputs):
+    return object()
+
+
+MODELS = [model("t/ok", ok), model("t/fails", fails), model("t/crashes", crashes),
+          model("t/emits", emits), model("t/hangs", hangs), model("t/notjson", not_json)]
+
+
+@pytest.fixture
+async def harness(tmp_path):
+    started.clear()
+    h = await Harness(tmp_path, MODELS, predict_timeout=30).open()
+    yield h
+    await h.close()
+
+
+async def test_success_records_output_logs_and_metrics(harness):
+    p = await harness.create("t/ok", wait=5, input={"value": "x"})
+    assert p.status is Status.SUCCEEDED
+    assert p.output == "got x" and p.logs == "working\n" and p.error is None
+    assert p.started_at is not None and p.completed_at >= p.started_at >= p.created_at
+    assert set(p.metrics) == {"predict_time", "total_time"}
+    assert p.metrics["total_time"] >= p.metrics["predict_time"] >= 0
+    assert p.attempt == 1
+
+
+async def test_model_error_fails_with_its_message(harness):
+    p = await harness.create("t/fails", wait=5)
+    assert p.status is Status.FAILED and p.error == "clear message"
+    assert p.logs == "about to fail\n" and p.output is None
+
+
+async def test_unexpected_exception_fails_with_traceback_in_logs(harness):
+    p = await harness.create("t/crashes", wait=5)
+    assert p.status is Status.FAILED and p.error == "ZeroDivisionError: boom"
+    assert "Traceback" in p.logs and "ZeroDivisionError" in p.logs
+
+
+async def test_emitted_items_become_the_output(harness):
+    p = await harness.create("t/emits", wait=5)
+    assert p.status is Status.SUCCEEDED and p.output == ["a", " b", " c"]
+    assert p.logs == "emitted 'a'\nemitted ' b'\nemitted ' c'\n"
+
+
+async def test_output_that_is_not_json_fails_clearly(harness):
+    p = await harness.create("t/notjson", wait=5)
+    assert p.status is Status.FAILED and "not JSON" in p.error
+
+
+async def test_unknown_inputs_are_noted_in_the_logs(harness):
+    p = await harness.create("t/ok", wait=5, input={"value": "x", "extra": 1})
+    assert p.status is Status.SUCCEEDED
+    assert "Ignoring input 'extra'" in p.logs
+
+
+async def test_cancel_stops_a_running_model(harness):
+    p = await harness.create("t/hangs")
+    await asyncio.wait_for(started.wait(), 5)
+    canceled = await harness.service.cancel(harness.account, p.id)
+    assert canceled.status is Status.CANCELED
+    assert "predict_time" in canceled.metrics
+    # The slot is free again: the next prediction of the model runs.
+    started.clear()
+    second = await harness.create("t/hangs")
+    await asyncio.wait_for(started.wait(), 5)
+    await harness.service.cancel(harness.account, second.id)
+
+
+async def test_cancel_before_start_never_runs(harness):
+    await harness.worker.stop(0)  # nothing consumes the queue
+    p = await harness.create("t/ok")
+    canceled = await harness.service.cancel(harness.account, p.id)
+    assert canceled.status is Status.CANCELED and canceled.started_at is None
+    assert "predict_time" not in canceled.metrics and "total_time" in canceled.metrics
+
+
+async def test_cancel_of_a_finished_prediction_changes_nothing(harness):
+    p = await harness.create("t/ok", wait=5)
+    assert await harness.service.cancel(harness.account, p.id) == p
+
+
+async def test_timeout_fails_the_prediction(tmp_path):
+    h = await Harness(tmp_path, MODELS, predict_timeout=0.2).open()
+    try:
+        p = await h.create("t/hangs", wait=5)
+        assert p.status is Status.FAILED
+        assert p.error == "Prediction timed out after running for 0.2 seconds"
+    finally:
+        await h.close()
+
+
+async def test_deadline_before_start_aborts(harness):
+    await harness.worker.stop(0)
+    p = await harness.create("t/ok", cancel_after=timedelta(milliseconds=100))
+    assert p.deadline == p.created_at + timedelta(milliseconds=100)
+    done = await harness.until(p.id, lambda q: q.terminal)
+    assert done.status is Status.ABORTED and done.started_at is None
+
+
+async def test_deadline_while_running_cancels(harness):
+    p = await harness.create("t/hangs", cancel_after=timedelta(milliseconds=300))
+    done = await harness.until(p.id, lambda q: q.terminal)
+    assert done.status is Status.CANCELED and done.started_at is not None
+    assert "Cancel-After deadline" in done.logs
+
+
+async def test_shutdown_puts_a_running_prediction_back_in_the_queue(tmp_path):
+    h = await Harness(tmp_path, MODELS).open()
+    p = await h.create("t/hangs")
+    await asyncio.wait_for(started.wait(), 5)
+    await h.close(grace=0.05)
+    again = Harness(tmp_path, MODELS)
+    await again.store.open()
+    stored = await again.store.get_prediction(p.id)
+    assert stored.status is Status.STARTING and stored.attempt == 1
+    assert "it will run again" in stored.logs
+    await again.store.close()
+
+
+async def test_restart_resumes_queued_and_interrupted_work(tmp_path):
+    first = await Harness(tmp_path, MODELS).open(worker=False)
+    queued = await first.create("t/ok", input={"value": "q"})
+    interrupted = await first.create("t/ok", input={"value": "i"})
+    await first.lifecycle.start(interrupted)
+    exhausted = await first.create("t/ok")
+    moved = await first.lifecycle.start(exhausted)
+    await first.store.update_prediction(exhausted.id, frozenset({Status.PROCESSING}),
+                                        Change(attempt=3))
+    assert moved is not None
+    await first.close()
+
+    second = await Harness(tmp_path, MODELS, max_attempts=3).open()
+    try:
+        assert (await second.until(queued.id, lambda q: q.terminal)).output == "got q"
+        resumed = await second.until(interrupted.id, lambda q: q.terminal)
+        assert resumed.status is Status.SUCCEEDED and resumed.attempt == 2
+        assert resumed.logs.startswith("Replicast stopped while this prediction was running")
+        gave_up = await second.until(exhausted.id, lambda q: q.terminal)
+        assert gave_up.status is Status.FAILED and "not run again" in gave_up.error
+    finally:
+        await second.close()
+
+
+async def test_predictions_of_unknown_models_fail_at_restart(tmp_path):
+    first = await Harness(tmp_path, MODELS).open(worker=False)
+    p = await first.create("t/ok")
+    await first.close()
+    second = await Harness(tmp_path, [model("t/other", ok)]).open()
+    try:
+        failed = await second.until(p.id, lambda q: q.terminal)
+        assert failed.status is Status.FAILED and "no longer served" in failed.error
+    finally:
+        await second.close()
