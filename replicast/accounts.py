@@ -7,6 +7,7 @@ guessed from it, and looking a token up costs one indexed read.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import string
@@ -82,18 +83,42 @@ def parse_authorization(header: str | None) -> str:
 
 
 class Accounts:
-    """Authenticates tokens and manages keys."""
+    """Authenticates tokens and manages keys.
+
+    Valid tokens are remembered, so most requests need no read. Revocations, by this
+    process or by ``replicast keys revoke`` elsewhere, are noticed by ``watch``
+    within ``REVOCATION_CHECK_SECONDS``; then the memory is cleared.
+    """
+
+    REVOCATION_CHECK_SECONDS = 0.25
+    _CACHE_LIMIT = 10_000
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._known: dict[str, Account] = {}
+        self._revocations: tuple[int, str | None] | None = None
 
     async def authenticate(self, authorization: str | None) -> Account:
         """The account an ``Authorization`` header's token belongs to."""
-        token = parse_authorization(authorization)
-        found = await self.store.find_key(hash_token(token))
-        if found is None:
-            raise Unauthenticated("You did not pass a valid authentication token")
-        return found[1]
+        digest = hash_token(parse_authorization(authorization))
+        account = self._known.get(digest)
+        if account is None:
+            found = await self.store.find_key(digest)
+            if found is None:
+                raise Unauthenticated("You did not pass a valid authentication token")
+            account = found[1]
+            if len(self._known) < self._CACHE_LIMIT:
+                self._known[digest] = account
+        return account
+
+    async def watch(self) -> None:
+        """Forget remembered tokens whenever a key is revoked; runs until canceled."""
+        while True:
+            revocations = await self.store.revocations()
+            if revocations != self._revocations:
+                self._known.clear()
+                self._revocations = revocations
+            await asyncio.sleep(self.REVOCATION_CHECK_SECONDS)
 
     async def create_key(self, username: str = DEFAULT_ACCOUNT, label: str = "",
                          token: str | None = None) -> tuple[str, ApiKey]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
 
             await deadlines.start()
             stack.push_async_callback(deadlines.stop)
+            watcher = asyncio.create_task(accounts.watch(), name="revocations")
+            stack.push_async_callback(_cancel, watcher)
             if settings.run_worker:
                 worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
                 await worker.start()
@@ -68,6 +71,11 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     # An API answers the path it was asked, not a redirect to a neighbour.
     app.router.redirect_slashes = False
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _bootstrap_tokens(settings: Settings, accounts: Accounts,

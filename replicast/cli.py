@@ -77,6 +77,8 @@ def serve(settings: Settings) -> int:
         access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
         ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     with exclusive(settings.data_dir):

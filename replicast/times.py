@@ -12,7 +12,10 @@ def now() -> datetime:
 
 def format_rfc3339(instant: datetime) -> str:
     """``2024-04-22T11:15:15.504128Z``: fixed width, so strings sort like instants."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if instant.tzinfo is not UTC:
+        instant = instant.astimezone(UTC)
+    # isoformat is much faster than strftime; its "+00:00" becomes "Z".
+    return instant.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_rfc3339(text: str) -> datetime:

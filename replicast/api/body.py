@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft7Validator
 from starlette.requests import ClientDisconnect, Request
 
@@ -103,6 +104,7 @@ class BodySchema:
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
         self._validator = Draft7Validator(schema)
+        self._check = fastjsonschema.compile(dict(schema), use_default=False)
 
     def check(self, value: Any) -> dict[str, Any]:
         """``value`` if it satisfies the schema; ``InvalidRequest`` naming every problem."""
@@ -110,9 +112,12 @@ class BodySchema:
             raise InvalidRequest.from_fields([InvalidField(
                 "invalid_type", "", f"Invalid type. Expected: object, given: {json_type(value)}"
             )])
-        problems = one_per_field(self._problems(value))
-        if problems:
-            raise InvalidRequest.from_fields(problems)
+        try:
+            self._check(value)
+        except fastjsonschema.JsonSchemaException:
+            problems = one_per_field(self._problems(value))
+            if problems:
+                raise InvalidRequest.from_fields(problems) from None
         return value
 
     def _problems(self, value: dict[str, Any]) -> Iterable[InvalidField]:

@@ -40,4 +40,11 @@ async def authenticate(request: Request) -> Account:
 def base_url(request: Request) -> str:
     """Where this server is reached: ``REPLICAST_PUBLIC_URL``, else the request's own origin."""
     public = app_state(request).settings.public_url
-    return public if public else str(request.base_url).rstrip("/")
+    if public:
+        return public
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server_host, server_port = scope["server"]
+        host = f"{server_host}:{server_port}"
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")

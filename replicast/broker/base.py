@@ -8,7 +8,7 @@ store.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from replicast.errors import ConfigError
@@ -22,11 +22,10 @@ class Subscription(abc.ABC):
     async def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None when ``timeout`` seconds pass first."""
 
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self.next()
-            if event is not None:
-                yield event
+    @abc.abstractmethod
+    def listen(self, callback: Callable[[Event], None] | None) -> None:
+        """Hand each event to ``callback`` as it arrives instead of keeping it for
+        ``next``; None goes back to keeping them."""
 
 
 class Broker(abc.ABC):

@@ -1,27 +1,49 @@
-"""The in-process broker: asyncio queues, for one process."""
+"""The in-process broker: queues and channels in this process's memory."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from replicast.broker.base import Broker, Subscription
 from replicast.predictions.events import Event
 
 
-class _QueueSubscription(Subscription):
+class _MemorySubscription(Subscription):
+    """Events in a deque, and at most one waiter: lighter than an asyncio.Queue."""
+
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: collections.deque[Event] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._callback: Callable[[Event], None] | None = None
+
+    def listen(self, callback: Callable[[Event], None] | None) -> None:
+        self._callback = callback
+
+    def deliver(self, event: Event) -> None:
+        if self._callback is not None:
+            self._callback(event)
+            return
+        self._events.append(event)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, timeout: float | None = None) -> Event | None:
-        if timeout is None:
-            return await self.queue.get()
-        try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except TimeoutError:
-            return None
+        if not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await self._waiter
+                else:
+                    await asyncio.wait_for(self._waiter, timeout)
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        return self._events.popleft()
 
 
 class MemoryBroker(Broker):
@@ -29,7 +51,7 @@ class MemoryBroker(Broker):
 
     def __init__(self) -> None:
         self._queues: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
-        self._channels: defaultdict[str, set[_QueueSubscription]] = defaultdict(set)
+        self._channels: defaultdict[str, set[_MemorySubscription]] = defaultdict(set)
 
     async def enqueue(self, model: str, prediction_id: str) -> None:
         self._queues[model].put_nowait(prediction_id)
@@ -39,11 +61,11 @@ class MemoryBroker(Broker):
 
     async def publish(self, event: Event) -> None:
         for subscription in self._channels.get(event.prediction_id, ()):
-            subscription.queue.put_nowait(event)
+            subscription.deliver(event)
 
     @asynccontextmanager
     async def subscribe(self, prediction_id: str) -> AsyncIterator[Subscription]:
-        subscription = _QueueSubscription()
+        subscription = _MemorySubscription()
         channel = self._channels[prediction_id]
         channel.add(subscription)
         try:

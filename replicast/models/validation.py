@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
 from replicast.errors import InvalidInput
@@ -42,17 +43,27 @@ class InputValidator:
         self.schema = _plain_schema(components["Input"], components)
         self.properties: dict[str, Any] = self.schema.get("properties", {})
         self._validator = Draft7Validator(self.schema, format_checker=_FORMATS)
+        # Compiled to Python code: ~25x faster. It decides; jsonschema explains.
+        self._check = fastjsonschema.compile(self.schema, formats={"uri": _is_input_uri},
+                                             use_default=False)
 
     def validate(self, value: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The input with defaults filled in, and the names of unknown keys it dropped.
 
         Raises ``InvalidInput`` listing every problem.
         """
-        problems = one_per_field(
-            describe(error, "input") for error in self._validator.iter_errors(value)
-        )
-        if problems:
-            raise InvalidInput.from_fields(problems)
+        try:
+            self._check(value)
+        except fastjsonschema.JsonSchemaException:
+            problems = one_per_field(
+                describe(error, "input") for error in self._validator.iter_errors(value)
+            )
+            if problems:
+                raise InvalidInput.from_fields(problems) from None
+        return self.fill_defaults(value)
+
+    def fill_defaults(self, value: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The input (already valid) with defaults filled in, and its unknown keys."""
         known = {k: _normalize(v, self.properties[k]) for k, v in value.items()
                  if k in self.properties}
         for name, prop in self.properties.items():

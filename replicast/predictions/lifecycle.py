@@ -30,24 +30,27 @@ class Lifecycle:
         self.clock = clock
 
     async def _move(self, prediction_id: str, change: Change,
-                    expected: frozenset[Status] | None = None) -> Prediction | None:
+                    expected: frozenset[Status] | None = None,
+                    deadline_after: datetime | None = None) -> Prediction | None:
         assert change.status is not None
         if expected is None:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
-        updated = await self.store.update_prediction(prediction_id, expected, change)
+        updated = await self.store.update_prediction(prediction_id, expected, change,
+                                                     deadline_after=deadline_after)
         if updated is not None:
             await self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
         return updated
 
-    async def start(self, prediction: Prediction) -> Prediction | None:
-        """starting -> processing; None if it is no longer starting."""
+    async def start(self, prediction_id: str) -> Prediction | None:
+        """starting -> processing, counting a run; None if it is no longer starting or
+        its deadline has passed."""
+        now = self.clock()
         return await self._move(
-            prediction.id,
-            Change(status=Status.PROCESSING, started_at=self.clock(),
-                   attempt=prediction.attempt + 1),
-            expected=frozenset({Status.STARTING}),
+            prediction_id,
+            Change(status=Status.PROCESSING, started_at=now, next_attempt=True),
+            expected=frozenset({Status.STARTING}), deadline_after=now,
         )
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",

@@ -41,6 +41,8 @@ class Change:
     append_logs: str = ""
     metrics: dict[str, Any] | _Unset = UNSET
     attempt: int | _Unset = UNSET
+    next_attempt: bool = False
+    """Count one more run (``attempt + 1``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +93,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def update_prediction(
-        self, prediction_id: str, expected: frozenset[Status], change: Change
+        self, prediction_id: str, expected: frozenset[Status], change: Change,
+        *, deadline_after: datetime | None = None,
     ) -> Prediction | None:
-        """Apply ``change`` if the status is in ``expected``; the result, or None."""
+        """Apply ``change`` if the status is in ``expected``; the result, or None.
+
+        With ``deadline_after``, only if the prediction has no deadline or a later one.
+        """
 
     @abc.abstractmethod
     async def unfinished_predictions(self) -> list[Prediction]:
@@ -128,6 +134,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke a key; False if no unrevoked key has this id."""
+
+    @abc.abstractmethod
+    async def revocations(self) -> tuple[int, str | None]:
+        """Something that changes whenever a key is revoked, by any process."""
 
 
 def open_store(url: str) -> Store:

@@ -18,7 +18,7 @@ from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import TERMINAL, Status
 from replicast.store import migrations
 from replicast.store.base import UNSET, Change, PageQuery, Store
-from replicast.store.sqlite_thread import ConnectionThread
+from replicast.store.sqlite_access import SQLiteAccess
 
 T = TypeVar("T")
 
@@ -31,12 +31,11 @@ _UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINA
 
 
 class SQLiteStore(Store):
-    """State in one SQLite file: a writer thread with group commit, a reader thread."""
+    """State in one SQLite file, reached as ``SQLiteAccess`` describes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._writer = ConnectionThread(self._connect, "replicast-sqlite-writer", writer=True)
-        self._reader = ConnectionThread(self._connect, "replicast-sqlite-reader", writer=False)
+        self._db = SQLiteAccess(self._connect)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -46,8 +45,8 @@ class SQLiteStore(Store):
             raise ConfigError(f"REPLICAST_DATABASE_URL: expected sqlite:///path, got {url!r}")
         return cls(Path(unquote(url[len(prefix):])))
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout)
         connection.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode survives a process crash; only an OS crash can lose
         # the last commits.
@@ -58,28 +57,28 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer.start()
-            await self._writer.run(_migrate)
-            self._reader.start()
+            await self._db.open(_migrate)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
     async def close(self) -> None:
-        await self._writer.stop()
-        await self._reader.stop()
+        await self._db.close()
 
     async def _write(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._writer.run(call)
+        return await self._db.write(call)
 
     async def _read(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._reader.run(call)
+        return await self._db.read(call)
+
+    async def _scan(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._db.scan(call)
 
     # predictions
 
     async def insert_prediction(self, prediction: Prediction) -> None:
         row = _prediction_row(prediction)
         sql = f"INSERT INTO predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
-        await self._write(lambda c: c.execute(sql, row))
+        await self._write(lambda c: c.execute(sql, row).rowcount)
 
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         sql = f"SELECT {_COLUMNS} FROM predictions WHERE id = ?"
@@ -116,24 +115,27 @@ class SQLiteStore(Store):
             f" ORDER BY created_at {order}, id {order} LIMIT ?"
         )
         args.append(query.limit)
-        rows = await self._read(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._scan(lambda c: c.execute(sql, args).fetchall())
         page = [_prediction(row) for row in rows]
         if query.after is not None:
             page.reverse()
         return page
 
     async def update_prediction(
-        self, prediction_id: str, expected: frozenset[Status], change: Change
+        self, prediction_id: str, expected: frozenset[Status], change: Change,
+        *, deadline_after: datetime | None = None,
     ) -> Prediction | None:
         assignments, args = _assignments(change)
         if not assignments or not expected:
             raise StoreError("an update must change something and expect some status")
         marks = ", ".join("?" * len(expected))
-        sql = (
-            f"UPDATE predictions SET {', '.join(assignments)}"
-            f" WHERE id = ? AND status IN ({marks}) RETURNING {_COLUMNS}"
-        )
+        condition = f"id = ? AND status IN ({marks})"
         args += [prediction_id, *sorted(expected)]
+        if deadline_after is not None:
+            condition += " AND (deadline IS NULL OR deadline > ?)"
+            args.append(times.format_rfc3339(deadline_after))
+        sql = (f"UPDATE predictions SET {', '.join(assignments)} WHERE {condition}"
+               f" RETURNING {_COLUMNS}")
         row = await self._write(lambda c: c.execute(sql, args).fetchone())
         return None if row is None else _prediction(row)
 
@@ -142,12 +144,12 @@ class SQLiteStore(Store):
             f"SELECT {_COLUMNS} FROM predictions WHERE status IN {_UNFINISHED}"
             " ORDER BY created_at, id"
         )
-        rows = await self._read(lambda c: c.execute(sql).fetchall())
+        rows = await self._scan(lambda c: c.execute(sql).fetchall())
         return [_prediction(row) for row in rows]
 
     async def run_counts(self) -> dict[str, int]:
         sql = "SELECT model, count(*) FROM predictions GROUP BY model"
-        rows = await self._read(lambda c: c.execute(sql).fetchall())
+        rows = await self._scan(lambda c: c.execute(sql).fetchall())
         return {model: count for model, count in rows}
 
     # accounts and keys
@@ -177,7 +179,7 @@ class SQLiteStore(Store):
         )
         args = (key.id, key.account_id, key.token_hash, key.hint, key.label,
                 times.format_rfc3339(key.created_at))
-        await self._write(lambda c: c.execute(sql, args))
+        await self._write(lambda c: c.execute(sql, args).rowcount)
 
     async def find_key(self, token_hash: str) -> tuple[ApiKey, Account] | None:
         sql = (
@@ -193,14 +195,20 @@ class SQLiteStore(Store):
             f"SELECT {_KEY_COLUMNS}, a.id, a.username, a.created_at FROM api_keys k"
             " JOIN accounts a ON a.id = k.account_id ORDER BY k.created_at, k.id"
         )
-        rows = await self._read(lambda c: c.execute(sql).fetchall())
+        rows = await self._scan(lambda c: c.execute(sql).fetchall())
         return [(_key(row[:7]), _account(row[7:])) for row in rows]
 
     async def revoke_key(self, key_id: str) -> bool:
         sql = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
         args = (times.format_rfc3339(times.now()), key_id)
-        cursor = await self._write(lambda c: c.execute(sql, args))
-        return bool(cursor.rowcount)
+        changed = await self._write(lambda c: c.execute(sql, args).rowcount)
+        return changed > 0
+
+
+    async def revocations(self) -> tuple[int, str | None]:
+        sql = "SELECT count(*), max(revoked_at) FROM api_keys WHERE revoked_at IS NOT NULL"
+        row = await self._read(lambda c: c.execute(sql).fetchone())
+        return int(row[0]), row[1]
 
 
 _KEY_COLUMNS = "k.id, k.account_id, k.token_hash, k.hint, k.label, k.created_at, k.revoked_at"
@@ -308,6 +316,8 @@ def _assignments(change: Change) -> tuple[list[str], list[Any]]:
         put("metrics", _json(change.metrics))
     if change.attempt is not UNSET:
         put("attempt", change.attempt)
+    elif change.next_attempt:
+        sets.append("attempt = attempt + 1")
     return sets, args
 
 

@@ -1,9 +1,8 @@
 """A SQLite connection owned by one thread, driven from the event loop.
 
-SQLite calls block, so each connection lives on its own thread and the event loop
-awaits futures. The writer groups whatever calls are waiting into one transaction
-(group commit): under load many predictions share one commit, and each call still
-runs in its own savepoint, so one failing call does not undo the others.
+The writer groups whatever calls are waiting into one transaction (group commit):
+under load many predictions share one commit, and each call still runs in its own
+savepoint, so one failing call does not undo the others.
 """
 
 from __future__ import annotations
@@ -35,6 +34,12 @@ class ConnectionThread:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._started = threading.Event()
         self._failure: BaseException | None = None
+        self._pending = 0  # submitted and not yet settled; read and written on the loop
+
+    @property
+    def idle(self) -> bool:
+        """Whether every call submitted so far has finished (and committed)."""
+        return self._pending == 0
 
     def start(self) -> None:
         """Open the connection on the thread; raise what opening raised."""
@@ -43,12 +48,21 @@ class ConnectionThread:
         if self._failure is not None:
             raise self._failure
 
-    async def run(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``call(connection)`` on the thread and return its result."""
+    async def run(self, call: Callable[[sqlite3.Connection], T], *,
+                  transaction: bool = True) -> T:
+        """Run ``call(connection)`` on the thread and return its result.
+
+        On the writer, ``transaction=False`` runs it alone, between transactions.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((call, future, loop))
+        self._pending += 1
+        future.add_done_callback(self._settled)
+        self._queue.put((call, future, loop, transaction))
         return await future
+
+    def _settled(self, _: asyncio.Future[Any]) -> None:
+        self._pending -= 1
 
     async def stop(self) -> None:
         """Finish the calls already submitted, then close the connection."""
@@ -72,50 +86,76 @@ class ConnectionThread:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stopping = any(item is _STOP for item in batch)
-                calls = [item for item in batch if item is not _STOP]
-                if calls:
-                    results = self._transaction(connection, calls) if self._writer else [
-                        _attempt(connection, call) for call, _, _ in calls
-                    ]
-                    _settle(calls, results)
-                if stopping:
+                if not self._handle(connection, batch):
                     return
         finally:
             connection.close()
 
-    def _transaction(
-        self, connection: sqlite3.Connection, calls: list[Any]
-    ) -> list[tuple[bool, Any]]:
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            results = []
-            for call, _, _ in calls:
-                connection.execute("SAVEPOINT call")
-                ok, value = _attempt(connection, call)
-                if not ok:
-                    connection.execute("ROLLBACK TO call")
-                connection.execute("RELEASE call")
-                results.append((ok, value))
-            connection.execute("COMMIT")
-            return results
-        except sqlite3.Error as exc:
-            log.error("SQLite transaction failed: %s", exc)
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            return [(False, exc)] * len(calls)
+    def _handle(self, connection: sqlite3.Connection, batch: list[Any]) -> bool:
+        """Run a batch in order, grouping transactional calls; False at the stop marker."""
+        group: list[Any] = []
+        for item in batch:
+            alone = item is _STOP or not item[3]
+            if alone or not self._writer:
+                self._flush(connection, group)
+                group = []
+                if item is _STOP:
+                    return False
+                _settle([item], [run_call(connection, item[0])])
+            else:
+                group.append(item)
+        self._flush(connection, group)
+        return True
+
+    def _flush(self, connection: sqlite3.Connection, calls: list[Any]) -> None:
+        if calls:
+            _settle(calls, _transaction(connection, calls))
 
 
-def _attempt(connection: sqlite3.Connection, call: Call) -> tuple[bool, Any]:
+def _transaction(connection: sqlite3.Connection, calls: list[Any]) -> list[tuple[bool, Any]]:
     try:
-        return True, call(connection)
+        connection.execute("BEGIN IMMEDIATE")
+        if len(calls) == 1:  # alone in its transaction: no savepoint needed
+            result = run_call(connection, calls[0][0])
+            connection.execute("COMMIT" if result[0] else "ROLLBACK")
+            return [result]
+        results = []
+        for call, _, _, _ in calls:
+            connection.execute("SAVEPOINT call")
+            ok, value = run_call(connection, call)
+            if not ok:
+                connection.execute("ROLLBACK TO call")
+            connection.execute("RELEASE call")
+            results.append((ok, value))
+        connection.execute("COMMIT")
+        return results
+    except sqlite3.Error as exc:
+        log.error("SQLite transaction failed: %s", exc)
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        return [(False, exc)] * len(calls)
+
+
+def run_call(connection: sqlite3.Connection, call: Call) -> tuple[bool, Any]:
+    """Run one call: (True, result) or (False, the exception).
+
+    A cursor it returns comes back as its row count, closed: an open statement
+    would keep its transaction from committing.
+    """
+    try:
+        value = call(connection)
+        if isinstance(value, sqlite3.Cursor):
+            count = value.rowcount
+            value.close()
+            return True, count
+        return True, value
     except Exception as exc:
         return False, exc
 
 
 def _settle(calls: list[Any], results: list[tuple[bool, Any]]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for (_, future, loop), (ok, value) in zip(calls, results, strict=True):
+    for (_, future, loop, _), (ok, value) in zip(calls, results, strict=True):
         by_loop.setdefault(loop, []).append((future, ok, value))
     for loop, items in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more

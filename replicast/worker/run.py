@@ -20,6 +20,8 @@ from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.store.base import UNSET
 
+_COALESCE_SECONDS = 0.001
+
 
 class Run:
     """The ``RunContext`` given to a runner, and the state of the run."""
@@ -41,8 +43,9 @@ class Run:
         self._pending_logs: list[str] = []
         self._logs_length = len(prediction.logs)
         self._items_written = 0
-        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._stopped = False
 
     # RunContext
 
@@ -74,23 +77,29 @@ class Run:
 
     # worker side
 
-    def start_flushing(self) -> None:
-        """Begin writing logs and output items while the model runs."""
-        self._flusher = asyncio.create_task(self._flush_forever(),
-                                            name=f"flush-{self.prediction_id}")
-
     async def stop_flushing(self) -> str:
-        """Stop the flusher; the logs it had not written yet."""
+        """Stop writing; the logs not written yet (the final change carries them)."""
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         return self._take_logs()
 
     def _signal(self) -> None:
-        if threading.get_ident() == self._loop_thread:
-            self._wake.set()
-        else:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self._signal)
+        elif self._timer is None and self._flusher is None and not self._stopped:
+            # Gather what arrives within a moment into one write; a model about to
+            # finish then needs none at all (the final change carries it).
+            self._timer = self._loop.call_later(_COALESCE_SECONDS, self._begin_flush)
+
+    def _begin_flush(self) -> None:
+        self._timer = None
+        self._flusher = asyncio.create_task(self._flush_pending(),
+                                            name=f"flush-{self.prediction_id}")
 
     def _take_logs(self) -> str:
         with self._lock:
@@ -98,12 +107,18 @@ class Run:
             self._pending_logs.clear()
         return text
 
-    async def _flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not await self.flush():
-                return
+    def _has_pending(self) -> bool:
+        return bool(self._pending_logs) or len(self.items) > self._items_written
+
+    async def _flush_pending(self) -> None:
+        try:
+            while self._has_pending() and not self._stopped:
+                # Shielded: a write under way finishes and is announced even if the
+                # run ends meanwhile, so logs are neither lost nor written twice.
+                if not await asyncio.shield(self.flush()):
+                    self._stopped = True
+        finally:
+            self._flusher = None
 
     async def flush(self) -> bool:
         """Write what piled up; False if the prediction is no longer running."""
@@ -112,9 +127,8 @@ class Run:
         if not logs and not new_items:
             return True
         progress = Progress(self._logs_length, logs, self._items_written, new_items)
-        kept = await self._lifecycle.progress(
-            self.prediction_id, progress, list(self.items) if new_items else UNSET
-        )
         self._logs_length += len(logs)
         self._items_written += len(new_items)
-        return kept
+        return await self._lifecycle.progress(
+            self.prediction_id, progress, list(self.items) if new_items else UNSET
+        )

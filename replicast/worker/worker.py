@@ -24,9 +24,8 @@ from replicast.inputs import InputFetcher
 from replicast.models.base import Model
 from replicast.models.registry import Registry
 from replicast.outputs.base import OutputStore
-from replicast.predictions.events import EventKind
+from replicast.predictions.events import Event, EventKind
 from replicast.predictions.lifecycle import Lifecycle
-from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
 from replicast.worker.recovery import interrupted_note, recover
@@ -103,56 +102,67 @@ class Worker:
                 log.exception("the worker failed while handling prediction %s", prediction_id)
 
     async def _execute(self, model: Model, prediction_id: str) -> None:
-        prediction = await self.store.get_prediction(prediction_id)
-        if prediction is None or prediction.status is not Status.STARTING:
-            return  # canceled, aborted or already taken
-        if prediction.deadline is not None and times.now() >= prediction.deadline:
-            await self.lifecycle.abort(prediction)
-            return
-        try:
-            inputs, unknown = model.validator.validate(prediction.input)
-        except InvalidInput as exc:
-            await self.lifecycle.fail(prediction, f"Invalid input: {exc.detail}")
-            return
         async with self.broker.subscribe(prediction_id) as subscription:
-            started = await self.lifecycle.start(prediction)
+            started = await self.lifecycle.start(prediction_id)
             if started is None:
+                await self._not_started(prediction_id)
+                return
+            try:
+                inputs, unknown = model.validator.validate(started.input)
+            except InvalidInput as exc:
+                await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
                 return
             run = Run(started, self.lifecycle, self.outputs, self.fetcher)
             for name in unknown:
                 run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
             await self._run(model, run, inputs, subscription)
 
+    async def _not_started(self, prediction_id: str) -> None:
+        """A queued prediction that could not start: already finished or taken, or past
+        its deadline (then it is aborted here)."""
+        prediction = await self.store.get_prediction(prediction_id)
+        if prediction is not None and prediction.status is Status.STARTING \
+                and prediction.deadline is not None and times.now() >= prediction.deadline:
+            await self.lifecycle.abort(prediction)
+
     async def _run(self, model: Model, run: Run, inputs: dict[str, Any],
                    subscription: Subscription) -> None:
         started = run.prediction
-        run.start_flushing()
         predict = asyncio.create_task(model.runner.predict(run, inputs))
-        stopped = asyncio.create_task(_until_finished_elsewhere(subscription))
+        finished_elsewhere = False
+
+        def on_event(event: Event) -> None:
+            # A cancel or a deadline finished the prediction: stop the model.
+            nonlocal finished_elsewhere
+            if event.kind is EventKind.STATUS and event.prediction is not None \
+                    and event.prediction.terminal:
+                finished_elsewhere = True
+                run.cancel_event.set()
+                predict.cancel()
+
+        subscription.listen(on_event)
         try:
-            done, _ = await asyncio.wait(
-                {predict, stopped}, timeout=self.settings.predict_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait({predict}, timeout=self.settings.predict_timeout)
         except asyncio.CancelledError:
-            await _stop(run, predict, stopped)
+            subscription.listen(None)
+            await _stop(run, predict)
             await run.stop_flushing()
             await self.lifecycle.requeue(
                 started, interrupted_note(started.attempt, self.settings.max_attempts)
             )
             raise
-        if predict in done:
-            stopped.cancel()
-            logs = await run.stop_flushing()
-            await self._record_outcome(run, predict, logs)
-            return
-        await _stop(run, predict, stopped)
-        logs = await run.stop_flushing()
-        if stopped not in done:
+        subscription.listen(None)
+        if finished_elsewhere:
+            await _stop(run, predict)
+            await run.stop_flushing()
+        elif predict.done():
+            await self._record_outcome(run, predict, await run.stop_flushing())
+        else:
+            await _stop(run, predict)
             await self.lifecycle.fail(
                 started,
                 f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
-                logs=logs, metrics=run.metrics,
+                logs=await run.stop_flushing(), metrics=run.metrics,
             )
 
     async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:
@@ -185,20 +195,9 @@ class Worker:
             )
 
 
-async def _until_finished_elsewhere(subscription: Subscription) -> Prediction:
-    """Returns once the prediction reaches a terminal status by another hand."""
-    async for event in subscription:
-        if event.kind is EventKind.STATUS and event.prediction is not None \
-                and event.prediction.terminal:
-            return event.prediction
-    raise AssertionError("unreachable")
-
-
-async def _stop(run: Run, predict: asyncio.Task[Any], stopped: asyncio.Task[Any]) -> None:
+async def _stop(run: Run, predict: asyncio.Task[Any]) -> None:
     run.cancel_event.set()
     predict.cancel()
-    stopped.cancel()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
-    await asyncio.gather(stopped, return_exceptions=True)
 

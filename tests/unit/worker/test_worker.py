@@ -164,9 +164,9 @@ async def test_restart_resumes_queued_and_interrupted_work(tmp_path):
     first = await Harness(tmp_path, MODELS).open(worker=False)
     queued = await first.create("t/ok", input={"value": "q"})
     interrupted = await first.create("t/ok", input={"value": "i"})
-    await first.lifecycle.start(interrupted)
+    await first.lifecycle.start(interrupted.id)
     exhausted = await first.create("t/ok")
-    moved = await first.lifecycle.start(exhausted)
+    moved = await first.lifecycle.start(exhausted.id)
     await first.store.update_prediction(exhausted.id, frozenset({Status.PROCESSING}),
                                         Change(attempt=3))
     assert moved is not None

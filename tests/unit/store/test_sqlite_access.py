@@ -1,0 +1,113 @@
+"""SQLite reached inline when nothing can wait, and on threads when something might."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from replicast import ids, times
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.store import sqlite_access
+from replicast.store.base import Change
+from replicast.store.sqlite import SQLiteStore
+
+
+def prediction(account_id: int) -> Prediction:
+    return Prediction(id=ids.prediction_id(), account_id=account_id, model="a/b", version="v",
+                      input={}, status=Status.STARTING, created_at=times.now(),
+                      base_url="http://h", stream_token=ids.url_token())
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def loop_lag_while(task: asyncio.Task, seconds: float) -> float:
+    """The longest the loop was unavailable while ``task`` was pending, over ``seconds``."""
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    end = loop.time() + seconds
+    while loop.time() < end:
+        before = loop.time()
+        await asyncio.sleep(0.005)
+        worst = max(worst, loop.time() - before - 0.005)
+    assert not task.done()
+    return worst
+
+
+async def test_a_locked_database_never_blocks_the_loop(store, tmp_path):
+    account = await store.ensure_account("a")
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)  # "another process"
+    other.execute("BEGIN IMMEDIATE")
+    first, second = prediction(account.id), prediction(account.id)
+    insert = asyncio.create_task(store.insert_prediction(first))
+    await asyncio.sleep(0)
+    # Queued behind the insert on the writer thread, in order: it finds the row.
+    start = asyncio.create_task(store.update_prediction(
+        first.id, frozenset({Status.STARTING}), Change(status=Status.PROCESSING)))
+    later = asyncio.create_task(store.insert_prediction(second))
+    assert await loop_lag_while(insert, 0.3) < 0.05
+    other.execute("COMMIT")
+    await asyncio.wait_for(insert, 5)
+    assert (await asyncio.wait_for(start, 5)).status is Status.PROCESSING
+    await asyncio.wait_for(later, 5)
+    assert await store.get_prediction(second.id) == second
+    other.close()
+
+
+async def test_writes_go_inline_again_once_the_lock_is_free(store, tmp_path):
+    account = await store.ensure_account("a")
+    p = prediction(account.id)
+    await store.insert_prediction(p)
+    assert store._db._writer.idle
+    got = await store.update_prediction(p.id, frozenset({Status.STARTING}),
+                                        Change(status=Status.PROCESSING))
+    assert got.status is Status.PROCESSING
+
+
+async def test_checkpoints_keep_the_wal_from_growing(tmp_path, monkeypatch):
+    def wal_frames(path) -> int:
+        """Frames in the WAL (a PASSIVE checkpoint reports them and does not reset it)."""
+        probe = sqlite3.connect(path, isolation_level=None)
+        try:
+            return int(probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        finally:
+            probe.close()
+
+    async def frames_after(writes: int, every: int) -> int:
+        monkeypatch.setattr(sqlite_access, "_CHECKPOINT_EVERY", every)
+        path = tmp_path / f"wal-{every}.sqlite"
+        store = SQLiteStore(path)
+        await store.open()
+        account = await store.ensure_account("a")
+        for _ in range(writes):
+            await store.insert_prediction(prediction(account.id))
+        if store._db._checkpoint is not None:
+            await store._db._checkpoint
+        await store.insert_prediction(prediction(account.id))  # restarts the WAL
+        frames = wal_frames(path)
+        await store.close()
+        return frames
+
+    unbounded = await frames_after(600, every=10**9)
+    bounded = await frames_after(600, every=100)
+    assert unbounded > 1000
+    assert bounded < unbounded / 4
+
+
+async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
+    account = await store.ensure_account("a")
+    p = prediction(account.id)
+    await store.insert_prediction(p)
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.insert_prediction(p)
+    other = prediction(account.id)
+    await store.insert_prediction(other)  # the connection is usable afterwards
+    assert await store.get_prediction(other.id) == other
