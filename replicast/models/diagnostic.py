@@ -34,7 +34,7 @@ class Echo(Runner):
         for index, token in enumerate(tokens):
             if index and delay:
                 await asyncio.sleep(delay)
-            await context.emit(token)
+            await context.emit(f"{time.time():.6f} {token}" if inputs["timestamps"] else token)
         return None
 
 
@@ -73,6 +73,10 @@ def models() -> list[Model]:
             InputField("prompt", "string", "Text to send back, one token at a time"),
             InputField("delay", "number", "Seconds to wait between tokens", default=0.0,
                        minimum=0, maximum=5),
+            InputField("timestamps", "boolean",
+                       "Prefix each token with the server's Unix time when it was produced, "
+                       "to measure how long tokens take to reach a client",
+                       default=False),
         ],
         text_iterator_output(),
     )

@@ -1,0 +1,1 @@
+"""Benchmarks that print comparable figures: python -m bench."""

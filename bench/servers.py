@@ -1,0 +1,119 @@
+"""Starting the servers under test on loopback, and measuring their start and memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+COG_PEER = ROOT.parent / "shared" / "tools" / "cog-peer.sh"
+COG_VENV = ROOT / ".scratch" / "peers" / "cog"
+TOKEN = "r8_BenchmarkTokenForReplicastAndNothingElse"
+
+
+@dataclass
+class Server:
+    """A running server process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    seconds_to_ready: float
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and every process it started."""
+        return sum(_rss(pid) for pid in _tree(self.process.pid))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_replicast(port: int) -> Server:
+    """``replicast serve`` with embedded defaults on a fresh data folder."""
+    data = Path(tempfile.mkdtemp(prefix="replicast-bench-"))
+    env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
+           "REPLICAST_LOG_LEVEL": "warning"}
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "replicast", "serve", "--port", str(port)], env=env,
+        stdout=open(data / "server.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    _wait(process, lambda: httpx.get(f"{base}/openapi.json").status_code == 200)
+    return Server("Replicast", process, base, time.monotonic() - began)
+
+
+def ensure_cog() -> None:
+    """Install Cog (PyPI ``cog``, whose server is the Rust ``coglet``) once, untimed."""
+    if not (COG_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(COG_VENV)], check=True)
+    check = subprocess.run([str(COG_VENV / "bin" / "python"), "-c", "import cog, coglet, PIL"],
+                           capture_output=True)
+    if check.returncode != 0:
+        subprocess.run([str(COG_VENV / "bin" / "pip"), "install", "-q", "cog>=0.23,<0.24",
+                        "pillow"], check=True)
+
+
+def start_cog(port: int) -> Server:
+    """Replicate's Cog server without Docker, serving the equivalent trivial predictor."""
+    if not COG_PEER.exists():
+        raise SystemExit(f"{COG_PEER} is missing: the Cog peer needs the shared tools folder")
+    work = ROOT / ".scratch" / "peers" / f"cog-peer-text-{port}"
+    env = {**os.environ, "COG_PEER_VENV": str(COG_VENV), "COG_PEER_WORK": str(work),
+           "LOG_FORMAT": "console"}
+    began = time.monotonic()
+    process = subprocess.Popen(
+        ["bash", str(COG_PEER), str(port), "text"], env=env, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    _wait(process, lambda: httpx.get(f"{base}/health-check").json().get("status") == "READY")
+    return Server("Cog", process, base, time.monotonic() - began)
+
+
+def _wait(process: subprocess.Popen[bytes], ready, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        if process.poll() is not None:
+            raise SystemExit(f"a server exited with {process.returncode} before it was ready")
+        try:
+            if ready():
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.01)
+    raise SystemExit("a server did not become ready in time")
+
+
+def _tree(pid: int) -> list[int]:
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in children:
+            found += _tree(int(child))
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    return 0
