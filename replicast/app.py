@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 from starlette.applications import Starlette
 
@@ -17,11 +18,14 @@ from replicast.broker.base import open_broker
 from replicast.config import Settings
 from replicast.inputs import InputFetcher
 from replicast.models.registry import Registry, builtin_models
+from replicast.net import guarded_client
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.service import PredictionService
 from replicast.store.base import open_store
+from replicast.webhooks.dispatcher import Dispatcher
+from replicast.webhooks.emitter import WebhookEmitter
 from replicast.worker.worker import Worker
 
 log = logging.getLogger("replicast")
@@ -34,43 +38,60 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            store = open_store(settings.store_url)
-            await store.open()
-            stack.push_async_callback(store.close)
-            broker = open_broker(settings.broker_url)
-            await broker.open()
-            stack.push_async_callback(broker.close)
-            fetcher = InputFetcher(max_bytes=settings.max_input_file_bytes,
-                                   timeout=settings.input_fetch_timeout)
-            stack.push_async_callback(fetcher.close)
-
-            models = registry or Registry(builtin_models())
-            outputs = LocalOutputs(settings.outputs_dir)
-            lifecycle = Lifecycle(store, broker)
-            deadlines = Deadlines(store, lifecycle)
-            accounts = Accounts(store)
-            await _bootstrap_tokens(settings, accounts, announce)
-
-            await deadlines.start()
-            stack.push_async_callback(deadlines.stop)
-            watcher = asyncio.create_task(accounts.watch(), name="revocations")
-            stack.push_async_callback(_cancel, watcher)
-            if settings.run_worker:
-                worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
-                await worker.start()
-                stack.push_async_callback(worker.stop, settings.shutdown_grace)
-            app.state.replicast = AppState(
-                settings=settings, store=store, registry=models,
-                predictions=PredictionService(store, broker, lifecycle, deadlines),
-                accounts=accounts, outputs=outputs,
-            )
-            log.info("Replicast is serving %d models from %s", len(models), settings.data_dir)
+            app.state.replicast = await _start(settings, registry, announce, stack)
             yield
 
     app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     # An API answers the path it was asked, not a redirect to a neighbour.
     app.router.redirect_slashes = False
     return app
+
+
+async def _start(settings: Settings, registry: Registry | None,
+                 announce: Callable[[str], None], stack: contextlib.AsyncExitStack) -> AppState:
+    """Open and start everything; ``stack`` closes it all again, in reverse order."""
+    store = open_store(settings.store_url)
+    await store.open()
+    stack.push_async_callback(store.close)
+    broker = open_broker(settings.broker_url)
+    await broker.open()
+    stack.push_async_callback(broker.close)
+    fetcher = InputFetcher(max_bytes=settings.max_input_file_bytes,
+                           timeout=settings.input_fetch_timeout,
+                           allow_private=settings.allow_private_urls)
+    stack.push_async_callback(fetcher.close)
+    client = guarded_client(allow_private=settings.allow_private_urls,
+                            timeout=settings.webhook_timeout, follow_redirects=False)
+    stack.push_async_callback(client.aclose)
+
+    dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
+                            backoff=settings.webhook_backoff)
+    emitter = WebhookEmitter(store, on_created=dispatcher.wake,
+                             retry_window=timedelta(seconds=settings.webhook_retry_window))
+    stack.push_async_callback(emitter.close)
+    models = registry or Registry(builtin_models())
+    outputs = LocalOutputs(settings.outputs_dir)
+    lifecycle = Lifecycle(store, broker, webhooks=emitter)
+    deadlines = Deadlines(store, lifecycle)
+    accounts = Accounts(store)
+    await _bootstrap_tokens(settings, accounts, announce)
+
+    dispatcher.start()
+    stack.push_async_callback(dispatcher.stop)
+    await deadlines.start()
+    stack.push_async_callback(deadlines.stop)
+    watcher = asyncio.create_task(accounts.watch(), name="revocations")
+    stack.push_async_callback(_cancel, watcher)
+    if settings.run_worker:
+        worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
+        await worker.start()
+        stack.push_async_callback(worker.stop, settings.shutdown_grace)
+    log.info("Replicast is serving %d models from %s", len(models), settings.data_dir)
+    return AppState(
+        settings=settings, store=store, registry=models,
+        predictions=PredictionService(store, broker, lifecycle, deadlines),
+        accounts=accounts, outputs=outputs,
+    )
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -50,6 +50,16 @@ class Settings:
     """Largest input file fetched from a URL or data URI (REPLICAST_MAX_INPUT_FILE_BYTES)."""
     input_fetch_timeout: float = 30.0
     """Seconds allowed to download one input file (REPLICAST_INPUT_FETCH_TIMEOUT)."""
+    allow_private_urls: bool = False
+    """Let webhooks and input URLs reach loopback and private networks
+    (REPLICAST_ALLOW_PRIVATE_URLS); for local development and tests."""
+    webhook_timeout: float = 10.0
+    """Seconds a webhook receiver has to answer one attempt (REPLICAST_WEBHOOK_TIMEOUT)."""
+    webhook_retry_window: float = 3600.0
+    """Seconds the ``completed`` webhook is retried for (REPLICAST_WEBHOOK_RETRY_WINDOW)."""
+    webhook_backoff: float = 1.0
+    """Seconds before the first retry; each retry waits about twice as long
+    (REPLICAST_WEBHOOK_BACKOFF)."""
     shutdown_grace: float = 10.0
     """Seconds running predictions get to finish on shutdown (REPLICAST_SHUTDOWN_GRACE)."""
     tls_certfile: Path | None = None
@@ -137,6 +147,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "port": int,
     "run_worker": _boolean,
     "access_log": _boolean,
+    "allow_private_urls": _boolean,
+    "webhook_timeout": _positive(float),
+    "webhook_retry_window": _positive(float),
+    "webhook_backoff": _positive(float),
     "predict_timeout": _positive(float),
     "max_attempts": _positive(int),
     "max_request_bytes": _positive(int),

@@ -9,19 +9,18 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from replicast.errors import ModelError
+from replicast.net import PrivateAddressError, guarded_client
 
 
 class InputFetcher:
     """Downloads input files with limits on size and time."""
 
-    def __init__(self, *, max_bytes: int, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, *, max_bytes: int, timeout: float, allow_private: bool = False) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
-        self._client = httpx.AsyncClient(
-            transport=transport, timeout=timeout, follow_redirects=True,
-            headers={"User-Agent": "replicast"},
-        )
+        # Redirects are followed: every connection, redirected or not, is checked.
+        self._client = guarded_client(allow_private=allow_private, timeout=timeout,
+                                      follow_redirects=True)
 
     async def close(self) -> None:
         """Release connections."""
@@ -48,6 +47,8 @@ class InputFetcher:
                         raise self._too_big(url)
                     chunks.append(chunk)
                 return b"".join(chunks)
+        except PrivateAddressError as exc:
+            raise ModelError(f"Refused to fetch {url}: {exc}") from exc
         except httpx.TimeoutException as exc:
             raise ModelError(f"Fetching {url} took longer than {self.timeout:g} s") from exc
         except httpx.HTTPError as exc:

@@ -165,6 +165,37 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"type": {"enum": ["user", "organization"]},
                        "username": {"type": "string"}, "name": {"type": "string"}},
     },
+    "WebhookSecret": {
+        "type": "object", "required": ["key"],
+        "properties": {"key": {"type": "string", "pattern": "^whsec_"}},
+    },
+    "WebhookDeliveries": {
+        "type": "object", "required": ["results"],
+        "properties": {"results": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "event", "url", "state", "created_at", "attempts"],
+            "properties": {
+                "id": {"type": "string"},
+                "event": {"enum": WEBHOOK_EVENTS},
+                "url": {"type": "string"},
+                "state": {"enum": ["pending", "delivered", "failed"]},
+                "created_at": _DATE,
+                "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                "retry_until": {"type": ["string", "null"], "format": "date-time"},
+                "attempts": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["number", "started_at", "duration_ms", "status_code", "error"],
+                    "properties": {
+                        "number": {"type": "integer"},
+                        "started_at": _DATE,
+                        "duration_ms": {"type": "number"},
+                        "status_code": {"type": ["integer", "null"]},
+                        "error": {"type": ["string", "null"]},
+                    },
+                }},
+            },
+        }}},
+    },
     "Hardware": {
         "type": "array",
         "items": {"type": "object", "required": ["sku", "name"],
@@ -227,6 +258,14 @@ def _api_paths() -> dict[str, Any]:
         "/predictions/{id}/cancel": {"post": {
             "summary": "Cancel a prediction", "parameters": [_path("id")],
             "responses": {"200": _json(_ref("Prediction"), "The prediction"), **_ERRORS}}},
+        "/predictions/{id}/webhooks": {"get": {
+            "summary": "A prediction's webhook deliveries and every attempt (Replicast)",
+            "parameters": [_path("id")],
+            "responses": {"200": _json(_ref("WebhookDeliveries"), "Deliveries"), **_ERRORS}}},
+        "/webhooks/default/secret": {"get": {
+            "summary": "The key the account's webhooks are signed with",
+            "responses": {"200": _json(_ref("WebhookSecret"), "The secret"),
+                          "401": _PROBLEM}}},
         "/models": {"get": {"summary": "List models",
                             "responses": {"200": _json(_ref("ModelPage"), "Models"),
                                           "401": _PROBLEM}}},

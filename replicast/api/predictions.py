@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,9 +18,12 @@ from replicast.api.responses import json_response
 from replicast.api.state import app_state, authenticate, base_url
 from replicast.errors import InvalidField, InvalidRequest, NotFound
 from replicast.models.base import Model
+from replicast.net import obviously_private
+from replicast.predictions import representation
 from replicast.predictions.service import ListFilter
+from replicast.webhooks.delivery import ALL_EVENTS
 
-WEBHOOK_EVENTS = ["start", "output", "logs", "completed"]
+WEBHOOK_EVENTS = ALL_EVENTS
 
 _COMMON: dict[str, Any] = {
     "input": {"type": "object"},
@@ -67,19 +70,19 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
                   version: str | None) -> Response:
     wait = parse_prefer(request.headers.get("prefer"))
     cancel_after = parse_cancel_after(request.headers.get("cancel-after"))
-    webhook, events = _webhook(body)
+    webhook, events = _webhook(body, app_state(request).settings.allow_private_urls)
     prediction = await app_state(request).predictions.create(
         account, model, body["input"], base_url=base_url(request), version=version,
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
     )
-    payload = wire.prediction(prediction, still_starting=wait is not None)
+    payload = representation.to_json(prediction, still_starting=wait is not None)
     headers = {"Location": payload["urls"]["get"]}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={int(wait)}" if wait != 60 else "wait"
     return json_response(payload, status=201, headers=headers)
 
 
-def _webhook(body: dict[str, Any]) -> tuple[str | None, list[str] | None]:
+def _webhook(body: dict[str, Any], allow_private: bool) -> tuple[str | None, list[str] | None]:
     webhook = body.get("webhook")
     events = body.get("webhook_events_filter")
     if webhook is None and body.get("webhook_completed") is not None:
@@ -90,9 +93,16 @@ def _webhook(body: dict[str, Any]) -> tuple[str | None, list[str] | None]:
                 "required", "webhook", "webhook_events_filter needs a webhook URL"
             )])
         return None, None
-    if not webhook.startswith(("https://", "http://")) or len(webhook) > 2048:
+    parts = urlsplit(webhook)
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(webhook) > 2048:
         raise InvalidRequest.from_fields([InvalidField(
             "format", "webhook", "webhook must be an http(s) URL of at most 2048 characters"
+        )])
+    if not allow_private and obviously_private(parts.hostname):
+        raise InvalidRequest.from_fields([InvalidField(
+            "private_address", "webhook",
+            f"{parts.hostname} is not a public address; webhooks cannot reach loopback or "
+            "private networks unless the server sets REPLICAST_ALLOW_PRIVATE_URLS",
         )])
     ordered = [e for e in WEBHOOK_EVENTS if e in (events if events is not None else WEBHOOK_EVENTS)]
     return webhook, ordered
@@ -102,14 +112,14 @@ async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.get(account, request.path_params["id"])
-    return json_response(wire.prediction(prediction))
+    return json_response(representation.to_json(prediction))
 
 
 async def cancel(request: Request) -> Response:
     """``POST /v1/predictions/{id}/cancel``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.cancel(account, request.path_params["id"])
-    return json_response(wire.prediction(prediction))
+    return json_response(representation.to_json(prediction))
 
 
 async def list_(request: Request) -> Response:
@@ -137,7 +147,7 @@ async def list_(request: Request) -> Response:
         return f"{url}?{query}"
 
     return json_response(wire.page(
-        [wire.prediction(p) for p in page.results],
+        [representation.to_json(p) for p in page.results],
         link(NEXT, page.next), link(PREVIOUS, page.previous),
     ))
 

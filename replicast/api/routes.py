@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from replicast.api import account, models, openapi, outputs, predictions, stream
+from replicast.api import account, models, openapi, outputs, predictions, stream, webhooks
 
 API_PREFIXES = ("/v1", "/replicate/v1")
 
@@ -14,6 +14,8 @@ API = [
     ("/predictions", ["GET"], predictions.list_),
     ("/predictions/{id}", ["GET"], predictions.get),
     ("/predictions/{id}/cancel", ["POST"], predictions.cancel),
+    ("/predictions/{id}/webhooks", ["GET"], webhooks.prediction_deliveries),
+    ("/webhooks/default/secret", ["GET"], webhooks.default_secret),
     ("/models", ["GET"], models.list_models),
     ("/models/{owner}/{name}", ["GET"], models.get_model),
     ("/models/{owner}/{name}/predictions", ["POST"], predictions.create_for_model),

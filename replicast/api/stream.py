@@ -96,7 +96,7 @@ def _ending(position: Position, prediction: Prediction) -> Iterator[bytes]:
 
 async def _events(request: Request, prediction_id: str, position: Position) -> AsyncIterator[bytes]:
     state = app_state(request)
-    async with state.predictions.broker.subscribe(prediction_id) as subscription:
+    async with state.predictions.broker.subscribe(prediction_id, replay=True) as subscription:
         current = await state.store.get_prediction(prediction_id)
         if current is None:
             return

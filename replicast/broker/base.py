@@ -46,12 +46,22 @@ class Broker(abc.ABC):
         """Wait for and take the oldest queued prediction id of ``model``."""
 
     @abc.abstractmethod
-    async def publish(self, event: Event) -> None:
-        """Send ``event`` to every current subscriber of its prediction."""
+    def publish(self, event: Event) -> None:
+        """Send ``event`` to every subscriber of its prediction, in publishing order.
+
+        Never blocks: a backend that needs I/O queues the event and sends it in order.
+        Progress events are also kept until a PERSISTED event covers them, for
+        subscribers that ask for ``replay``.
+        """
 
     @abc.abstractmethod
-    def subscribe(self, prediction_id: str) -> AbstractAsyncContextManager[Subscription]:
-        """Listen to a prediction's events while the context is open."""
+    def subscribe(self, prediction_id: str, *, replay: bool = False
+                  ) -> AbstractAsyncContextManager[Subscription]:
+        """Listen to a prediction's events while the context is open.
+
+        With ``replay``, first receive the progress events published but not yet
+        written to the store, so that store state plus events leaves no gap.
+        """
 
 
 def open_broker(url: str) -> Broker:

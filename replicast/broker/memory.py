@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from replicast.broker.base import Broker, Subscription
-from replicast.predictions.events import Event
+from replicast.predictions.events import Event, EventKind
 
 
 class _MemorySubscription(Subscription):
@@ -52,6 +52,7 @@ class MemoryBroker(Broker):
     def __init__(self) -> None:
         self._queues: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
         self._channels: defaultdict[str, set[_MemorySubscription]] = defaultdict(set)
+        self._unwritten: dict[str, list[Event]] = {}  # progress not yet in the store
 
     async def enqueue(self, model: str, prediction_id: str) -> None:
         self._queues[model].put_nowait(prediction_id)
@@ -59,13 +60,33 @@ class MemoryBroker(Broker):
     async def dequeue(self, model: str) -> str:
         return await self._queues[model].get()
 
-    async def publish(self, event: Event) -> None:
-        for subscription in self._channels.get(event.prediction_id, ()):
+    def publish(self, event: Event) -> None:
+        self._remember(event)
+        for subscription in tuple(self._channels.get(event.prediction_id, ())):
             subscription.deliver(event)
 
+    def _remember(self, event: Event) -> None:
+        if event.kind is EventKind.PROGRESS:
+            self._unwritten.setdefault(event.prediction_id, []).append(event)
+        elif event.kind is EventKind.PERSISTED and event.prediction_id in self._unwritten:
+            logs, items = event.data
+            kept = [e for e in self._unwritten[event.prediction_id]
+                    if e.data.logs_offset + len(e.data.logs) > logs
+                    or e.data.items_offset + len(e.data.items) > items]
+            if kept:
+                self._unwritten[event.prediction_id] = kept
+            else:
+                del self._unwritten[event.prediction_id]
+        elif event.kind is EventKind.STATUS:
+            self._unwritten.pop(event.prediction_id, None)
+
     @asynccontextmanager
-    async def subscribe(self, prediction_id: str) -> AsyncIterator[Subscription]:
+    async def subscribe(self, prediction_id: str, *,
+                        replay: bool = False) -> AsyncIterator[Subscription]:
         subscription = _MemorySubscription()
+        if replay:
+            for event in self._unwritten.get(prediction_id, ()):
+                subscription.deliver(event)
         channel = self._channels[prediction_id]
         channel.add(subscription)
         try:

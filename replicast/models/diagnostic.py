@@ -26,7 +26,7 @@ _CREATED = datetime(2026, 11, 1, tzinfo=UTC)
 class Echo(Runner):
     """Yields the prompt's words, each with its leading whitespace."""
 
-    concurrency = 64
+    concurrency = 256
 
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         tokens = _TOKEN.findall(inputs["prompt"])
@@ -41,7 +41,7 @@ class Echo(Runner):
 class Fail(Runner):
     """Raises ``ModelError`` with the given message."""
 
-    concurrency = 64
+    concurrency = 256
 
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         if inputs["seconds"]:
@@ -53,7 +53,7 @@ class Fail(Runner):
 class Sleep(Runner):
     """Sleeps in steps of at most a second, logging a progress line after each."""
 
-    concurrency = 64
+    concurrency = 256
 
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         seconds = float(inputs["seconds"])

@@ -15,7 +15,10 @@ class EventKind(StrEnum):
     STATUS = "status"
     """The status changed; ``prediction`` is the state after the change."""
     PROGRESS = "progress"
-    """A running prediction gained logs or output; ``data`` is a ``Progress``."""
+    """A running prediction gained logs or output; ``data`` is a ``Progress``. Announced
+    at once; written to the store later."""
+    PERSISTED = "persisted"
+    """Progress up to ``data`` = (logs length, output items) is now in the store."""
 
 
 @dataclass(frozen=True, slots=True)

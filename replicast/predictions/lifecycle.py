@@ -17,17 +17,20 @@ from replicast.predictions.events import Event, EventKind, Progress
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status, check_transition, sources_of
 from replicast.store.base import UNSET, Change, Store
+from replicast.webhooks.emitter import WebhookEmitter
 
 
 class Lifecycle:
     """Applies and announces changes to predictions."""
 
     def __init__(
-        self, store: Store, broker: Broker, clock: Callable[[], datetime] = times.now
+        self, store: Store, broker: Broker, clock: Callable[[], datetime] = times.now,
+        webhooks: WebhookEmitter | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
         self.clock = clock
+        self.webhooks = webhooks
 
     async def _move(self, prediction_id: str, change: Change,
                     expected: frozenset[Status] | None = None,
@@ -37,10 +40,14 @@ class Lifecycle:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
-        updated = await self.store.update_prediction(prediction_id, expected, change,
-                                                     deadline_after=deadline_after)
+        updated = await self.store.update_prediction(
+            prediction_id, expected, change, deadline_after=deadline_after,
+            deliveries=self.webhooks.for_status if self.webhooks else None,
+        )
         if updated is not None:
-            await self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
+            self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
+            if self.webhooks is not None:
+                self.webhooks.status_changed(updated)
         return updated
 
     async def start(self, prediction_id: str) -> Prediction | None:
@@ -98,18 +105,25 @@ class Lifecycle:
             expected=frozenset({Status.PROCESSING}),
         )
 
-    async def progress(self, prediction_id: str, progress: Progress,
-                       output: Any = UNSET) -> bool:
-        """Record new logs and output items of a running prediction, then announce them.
+    def announce(self, prediction_id: str, progress: Progress) -> None:
+        """Tell streams about new logs and output items of a running prediction."""
+        self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
 
-        ``output`` is the whole output after ``progress.items`` were added. False
-        once the prediction is no longer running.
+    async def persist(self, prediction_id: str, logs: str, output: Any = UNSET, *,
+                      logs_length: int, items_length: int) -> bool:
+        """Write announced logs (appended) and output of a running prediction.
+
+        ``logs_length`` and ``items_length`` say how much is in the store afterwards.
+        False once the prediction is no longer running.
         """
         updated = await self.store.update_prediction(
             prediction_id, frozenset({Status.PROCESSING}),
-            Change(append_logs=progress.logs, output=output),
+            Change(append_logs=logs, output=output),
         )
         if updated is None:
             return False
-        await self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
+        self.broker.publish(Event(prediction_id, EventKind.PERSISTED,
+                                  data=(logs_length, items_length)))
+        if self.webhooks is not None:
+            self.webhooks.progressed(updated, output=output is not UNSET, logs=bool(logs))
         return True

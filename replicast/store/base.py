@@ -8,6 +8,7 @@ is in one of the expected statuses, so two writers racing cannot both win.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -17,6 +18,7 @@ from replicast.accounts import Account, ApiKey
 from replicast.errors import ConfigError
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
+from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
 
 
 class _Unset(Enum):
@@ -95,10 +97,13 @@ class Store(abc.ABC):
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
         *, deadline_after: datetime | None = None,
+        deliveries: Callable[[Prediction], Sequence[Delivery]] | None = None,
     ) -> Prediction | None:
         """Apply ``change`` if the status is in ``expected``; the result, or None.
 
         With ``deadline_after``, only if the prediction has no deadline or a later one.
+        ``deliveries`` makes the webhook deliveries for the changed prediction; they
+        are committed in the same transaction as the change.
         """
 
     @abc.abstractmethod
@@ -108,6 +113,37 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def run_counts(self) -> dict[str, int]:
         """How many predictions each model has, by ``owner/name``."""
+
+    # webhooks
+
+    @abc.abstractmethod
+    async def insert_deliveries(self, deliveries: Sequence[Delivery], *,
+                                while_running: str | None = None) -> bool:
+        """Add deliveries to the outbox; with ``while_running``, only if that prediction
+        is still processing. Whether they were added."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(self, now: datetime, lease_until: datetime,
+                               limit: int) -> list[Delivery]:
+        """Take up to ``limit`` due deliveries, each the oldest pending one of its
+        prediction, until ``lease_until`` (then they fall due again)."""
+
+    @abc.abstractmethod
+    async def next_delivery_due(self) -> datetime | None:
+        """When the earliest pending delivery falls due, or None if none is pending."""
+
+    @abc.abstractmethod
+    async def finish_attempt(self, delivery: Delivery, attempt: Attempt, *,
+                             state: DeliveryState, next_attempt_at: datetime | None) -> None:
+        """Record an attempt and what comes next: done, given up, or a retry at a time."""
+
+    @abc.abstractmethod
+    async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
+        """A prediction's deliveries, oldest first, each with its attempts."""
+
+    @abc.abstractmethod
+    async def webhook_secret(self, account_id: int, proposed: str) -> str:
+        """The account's webhook signing secret; ``proposed`` becomes it if it has none."""
 
     # accounts and keys
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from replicast.predictions.status import TERMINAL, Status
 from replicast.store import migrations
 from replicast.store.base import UNSET, Change, PageQuery, Store
 from replicast.store.sqlite_access import SQLiteAccess
+from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 T = TypeVar("T")
 
@@ -124,6 +125,7 @@ class SQLiteStore(Store):
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
         *, deadline_after: datetime | None = None,
+        deliveries: Callable[[Prediction], Sequence[Delivery]] | None = None,
     ) -> Prediction | None:
         assignments, args = _assignments(change)
         if not assignments or not expected:
@@ -136,8 +138,17 @@ class SQLiteStore(Store):
             args.append(times.format_rfc3339(deadline_after))
         sql = (f"UPDATE predictions SET {', '.join(assignments)} WHERE {condition}"
                f" RETURNING {_COLUMNS}")
-        row = await self._write(lambda c: c.execute(sql, args).fetchone())
-        return None if row is None else _prediction(row)
+
+        def call(c: sqlite3.Connection) -> Prediction | None:
+            row = c.execute(sql, args).fetchone()
+            if row is None:
+                return None
+            updated = _prediction(row)
+            if deliveries is not None:
+                _insert_deliveries(c, deliveries(updated))
+            return updated
+
+        return await self._write(call)
 
     async def unfinished_predictions(self) -> list[Prediction]:
         sql = (
@@ -151,6 +162,85 @@ class SQLiteStore(Store):
         sql = "SELECT model, count(*) FROM predictions GROUP BY model"
         rows = await self._scan(lambda c: c.execute(sql).fetchall())
         return {model: count for model, count in rows}
+
+    # webhooks
+
+    async def insert_deliveries(self, deliveries: Sequence[Delivery], *,
+                                while_running: str | None = None) -> bool:
+        def call(c: sqlite3.Connection) -> bool:
+            if while_running is not None and c.execute(
+                "SELECT 1 FROM predictions WHERE id = ? AND status = 'processing'",
+                (while_running,),
+            ).fetchone() is None:
+                return False
+            _insert_deliveries(c, deliveries)
+            return True
+
+        return await self._write(call)
+
+    async def claim_deliveries(self, now: datetime, lease_until: datetime,
+                               limit: int) -> list[Delivery]:
+        sql = (
+            f"UPDATE webhook_deliveries SET next_attempt_at = ? WHERE seq IN ("
+            " SELECT d.seq FROM webhook_deliveries d"
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e"
+            "  WHERE e.prediction_id = d.prediction_id AND e.state = 'pending'"
+            "  AND e.seq < d.seq)"
+            f" ORDER BY d.next_attempt_at LIMIT ?) RETURNING {_DELIVERY_COLUMNS}"
+        )
+        args = (times.format_rfc3339(lease_until), times.format_rfc3339(now), limit)
+        rows = await self._write(lambda c: c.execute(sql, args).fetchall())
+        return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
+
+    async def next_delivery_due(self) -> datetime | None:
+        sql = "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'"
+        row = await self._read(lambda c: c.execute(sql).fetchone())
+        return _parse_ts(row[0])
+
+    async def finish_attempt(self, delivery: Delivery, attempt: Attempt, *,
+                             state: DeliveryState, next_attempt_at: datetime | None) -> None:
+        finished = None if state is DeliveryState.PENDING else attempt.started_at
+
+        def call(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO webhook_attempts (delivery_seq, number, started_at, duration_ms,"
+                " status_code, error) VALUES (?, ?, ?, ?, ?, ?)",
+                (delivery.seq, attempt.number, times.format_rfc3339(attempt.started_at),
+                 attempt.duration_ms, attempt.status_code, attempt.error),
+            )
+            c.execute(
+                "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_attempt_at = ?,"
+                " finished_at = ? WHERE seq = ?",
+                (state.value, attempt.number, _ts(next_attempt_at), _ts(finished),
+                 delivery.seq),
+            )
+
+        await self._write(call)
+
+    async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
+        def call(c: sqlite3.Connection) -> list[tuple[Delivery, list[Attempt]]]:
+            found = [_delivery(row) for row in c.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE prediction_id = ?"
+                " ORDER BY seq", (prediction_id,))]
+            return [(d, [_attempt(row) for row in c.execute(
+                "SELECT number, started_at, duration_ms, status_code, error"
+                " FROM webhook_attempts WHERE delivery_seq = ? ORDER BY number", (d.seq,))])
+                for d in found]
+
+        return await self._scan(call)
+
+    async def webhook_secret(self, account_id: int, proposed: str) -> str:
+        def call(c: sqlite3.Connection) -> str:
+            c.execute("UPDATE accounts SET webhook_secret = ? WHERE id = ?"
+                      " AND webhook_secret IS NULL", (proposed, account_id))
+            row = c.execute("SELECT webhook_secret FROM accounts WHERE id = ?",
+                            (account_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no account {account_id}")
+            return str(row[0])
+
+        return await self._write(call)
 
     # accounts and keys
 
@@ -209,6 +299,38 @@ class SQLiteStore(Store):
         sql = "SELECT count(*), max(revoked_at) FROM api_keys WHERE revoked_at IS NOT NULL"
         row = await self._read(lambda c: c.execute(sql).fetchone())
         return int(row[0]), row[1]
+
+
+_DELIVERY_COLUMNS = (
+    "seq, id, prediction_id, account_id, event, url, payload, created_at, state, attempts,"
+    " next_attempt_at, retry_until, finished_at"
+)
+
+
+def _insert_deliveries(connection: sqlite3.Connection, deliveries: Sequence[Delivery]) -> None:
+    connection.executemany(
+        "INSERT INTO webhook_deliveries (id, prediction_id, account_id, event, url, payload,"
+        " created_at, state, attempts, next_attempt_at, retry_until)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(d.id, d.prediction_id, d.account_id, d.event.value, d.url, d.payload.decode(),
+          times.format_rfc3339(d.created_at), d.state.value, d.attempts,
+          _ts(d.next_attempt_at), _ts(d.retry_until)) for d in deliveries],
+    )
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(
+        seq=row[0], id=row[1], prediction_id=row[2], account_id=row[3],
+        event=WebhookEvent(row[4]), url=row[5], payload=row[6].encode(),
+        created_at=times.parse_rfc3339(row[7]), state=DeliveryState(row[8]),
+        attempts=row[9], next_attempt_at=_parse_ts(row[10]), retry_until=_parse_ts(row[11]),
+        finished_at=_parse_ts(row[12]),
+    )
+
+
+def _attempt(row: tuple[Any, ...]) -> Attempt:
+    return Attempt(number=row[0], started_at=times.parse_rfc3339(row[1]), duration_ms=row[2],
+                   status_code=row[3], error=row[4])
 
 
 _KEY_COLUMNS = "k.id, k.account_id, k.token_hash, k.hint, k.label, k.created_at, k.revoked_at"

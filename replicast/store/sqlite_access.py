@@ -29,6 +29,7 @@ from replicast.store.sqlite_thread import ConnectionThread, run_call
 
 T = TypeVar("T")
 _CHECKPOINT_EVERY = 1000  # inline commits between checkpoints
+_RESET_FRAMES = 16384  # force the WAL back to its start once it holds this many pages
 _RESET_WAIT_MS = 50
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,16 @@ class SQLiteAccess:
         """Keep the WAL from growing without bound, without stalling writes.
 
         PASSIVE (its own thread) copies the WAL into the database file, blocking
-        nobody; but while writes go on it never empties the WAL. TRUNCATE then runs
-        on the writer thread, between transactions: it copies the few frames added
-        meanwhile and resets the file. Writes made meanwhile queue behind it in
-        order, for a millisecond or two, instead of sleeping in SQLite's busy
-        handler. If a long read keeps it from finishing, the next round retries.
+        nobody. SQLite starts the WAL over by itself when a write finds it fully
+        copied, which a pause in writes allows; under sustained writes it never is,
+        and the file grows. Then, past ``_RESET_FRAMES``, RESTART runs on the writer
+        thread between transactions: it copies the few frames added meanwhile and
+        starts the WAL over. Writes made meanwhile queue behind it, in order, for a
+        few milliseconds, instead of sleeping in SQLite's busy handler.
         """
-        await self._checkpointer.run(_copy_wal)
-        await self._writer.run(_reset_wal, transaction=False)
+        frames = await self._checkpointer.run(_copy_wal)
+        if frames >= _RESET_FRAMES:
+            await self._writer.run(_reset_wal, transaction=False)
 
     def _write_inline(self, connection: sqlite3.Connection,
                       call: Callable[[sqlite3.Connection], T]) -> T:
@@ -139,8 +142,10 @@ class SQLiteAccess:
         return result
 
 
-def _copy_wal(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _copy_wal(connection: sqlite3.Connection) -> int:
+    """Checkpoint what can be without waiting; how many frames the WAL holds."""
+    _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames)
 
 
 def _reset_wal(connection: sqlite3.Connection) -> None:

@@ -1,9 +1,11 @@
 """One prediction's run: what the model sees (``RunContext``) and what the worker keeps.
 
-Logs and output items collect in memory and are written by a flusher task: as soon
-as the previous write finishes, the next one starts with whatever piled up, so a
-chatty model costs a few writes a second, not one per line. What is left at the
-end goes into the final status change.
+Logs and output items are announced at once, as progress events on the
+prediction's channel, so streams see them as they happen. They are written to the
+store in batches, at most every ``PERSIST_SECONDS``: a chatty model costs a few
+writes a second, not one per token. Until a batch is written, the broker keeps its
+events for streams that connect meanwhile. What is left at the end goes into the
+final status change.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.store.base import UNSET
 
-_COALESCE_SECONDS = 0.001
+PERSIST_SECONDS = 0.1
 
 
 class Run:
@@ -40,11 +42,14 @@ class Run:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._lock = threading.Lock()
-        self._pending_logs: list[str] = []
-        self._logs_length = len(prediction.logs)
+        self._incoming_logs: list[str] = []  # from any thread, not yet announced
+        self._announce_scheduled = False
+        self._logs_announced = len(prediction.logs)
+        self._items_announced = 0
+        self._unwritten_logs: list[str] = []  # announced, not yet in the store
         self._items_written = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._flusher: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._stopped = False
 
     # RunContext
@@ -53,12 +58,18 @@ class Run:
         if not text:
             return
         with self._lock:
-            self._pending_logs.append(text)
-        self._signal()
+            self._incoming_logs.append(text)
+            if self._announce_scheduled:
+                return
+            self._announce_scheduled = True
+        if threading.get_ident() == self._loop_thread:
+            self._loop.call_soon(self._announce)
+        else:
+            self._loop.call_soon_threadsafe(self._announce)
 
     async def emit(self, item: Any) -> None:
         self.items.append(item)
-        self._signal()
+        self._announce()
 
     async def save_file(self, name: str, data: bytes) -> str:
         return await self._outputs.save(
@@ -77,58 +88,57 @@ class Run:
 
     # worker side
 
-    async def stop_flushing(self) -> str:
-        """Stop writing; the logs not written yet (the final change carries them)."""
+    async def finish(self) -> str:
+        """Announce what is left and stop writing; the logs the final change must carry."""
+        self._announce()
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        return self._take_logs()
-
-    def _signal(self) -> None:
-        if threading.get_ident() != self._loop_thread:
-            self._loop.call_soon_threadsafe(self._signal)
-        elif self._timer is None and self._flusher is None and not self._stopped:
-            # Gather what arrives within a moment into one write; a model about to
-            # finish then needs none at all (the final change carries it).
-            self._timer = self._loop.call_later(_COALESCE_SECONDS, self._begin_flush)
-
-    def _begin_flush(self) -> None:
-        self._timer = None
-        self._flusher = asyncio.create_task(self._flush_pending(),
-                                            name=f"flush-{self.prediction_id}")
-
-    def _take_logs(self) -> str:
-        with self._lock:
-            text = "".join(self._pending_logs)
-            self._pending_logs.clear()
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        text = "".join(self._unwritten_logs)
+        self._unwritten_logs.clear()
         return text
 
-    def _has_pending(self) -> bool:
-        return bool(self._pending_logs) or len(self.items) > self._items_written
+    def _announce(self) -> None:
+        """Publish the logs and items gathered since the last announcement (on the loop)."""
+        with self._lock:
+            text = "".join(self._incoming_logs)
+            self._incoming_logs.clear()
+            self._announce_scheduled = False
+        items = tuple(self.items[self._items_announced:])
+        if self._stopped or (not text and not items):
+            return
+        progress = Progress(self._logs_announced, text, self._items_announced, items)
+        self._logs_announced += len(text)
+        self._items_announced += len(items)
+        if text:
+            self._unwritten_logs.append(text)
+        self._lifecycle.announce(self.prediction_id, progress)
+        if self._timer is None and self._writer is None:
+            self._timer = self._loop.call_later(PERSIST_SECONDS, self._begin_write)
 
-    async def _flush_pending(self) -> None:
+    def _begin_write(self) -> None:
+        self._timer = None
+        self._writer = asyncio.create_task(self._write(), name=f"persist-{self.prediction_id}")
+
+    async def _write(self) -> None:
+        logs = "".join(self._unwritten_logs)
+        self._unwritten_logs.clear()
+        logs_length, items = self._logs_announced, self._items_announced
+        output = list(self.items[:items]) if items > self._items_written else UNSET
         try:
-            while self._has_pending() and not self._stopped:
-                # Shielded: a write under way finishes and is announced even if the
-                # run ends meanwhile, so logs are neither lost nor written twice.
-                if not await asyncio.shield(self.flush()):
-                    self._stopped = True
+            # Shielded: a write under way completes even if the run ends meanwhile,
+            # so that its logs are neither lost nor written twice.
+            running = await asyncio.shield(self._lifecycle.persist(
+                self.prediction_id, logs, output, logs_length=logs_length, items_length=items,
+            ))
         finally:
-            self._flusher = None
-
-    async def flush(self) -> bool:
-        """Write what piled up; False if the prediction is no longer running."""
-        logs = self._take_logs()
-        new_items = tuple(self.items[self._items_written:])
-        if not logs and not new_items:
-            return True
-        progress = Progress(self._logs_length, logs, self._items_written, new_items)
-        self._logs_length += len(logs)
-        self._items_written += len(new_items)
-        return await self._lifecycle.progress(
-            self.prediction_id, progress, list(self.items) if new_items else UNSET
-        )
+            self._writer = None
+        self._items_written = items
+        if not running:
+            self._stopped = True
+        elif self._unwritten_logs or len(self.items) > self._items_written:
+            self._timer = self._loop.call_later(PERSIST_SECONDS, self._begin_write)

@@ -146,7 +146,7 @@ class Worker:
         except asyncio.CancelledError:
             subscription.listen(None)
             await _stop(run, predict)
-            await run.stop_flushing()
+            await run.finish()
             await self.lifecycle.requeue(
                 started, interrupted_note(started.attempt, self.settings.max_attempts)
             )
@@ -154,15 +154,15 @@ class Worker:
         subscription.listen(None)
         if finished_elsewhere:
             await _stop(run, predict)
-            await run.stop_flushing()
+            await run.finish()
         elif predict.done():
-            await self._record_outcome(run, predict, await run.stop_flushing())
+            await self._record_outcome(run, predict, await run.finish())
         else:
             await _stop(run, predict)
             await self.lifecycle.fail(
                 started,
                 f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
-                logs=await run.stop_flushing(), metrics=run.metrics,
+                logs=await run.finish(), metrics=run.metrics,
             )
 
     async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:

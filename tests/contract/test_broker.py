@@ -35,7 +35,7 @@ async def test_events_reach_every_subscriber_of_that_prediction_only(broker):
     async with broker.subscribe("p1") as first, broker.subscribe("p1") as second, \
             broker.subscribe("p2") as other:
         event = Event("p1", EventKind.STATUS)
-        await broker.publish(event)
+        broker.publish(event)
         assert await first.next(1) == event
         assert await second.next(1) == event
         assert await other.next(0.05) is None
@@ -45,12 +45,47 @@ async def test_events_keep_their_order(broker):
     async with broker.subscribe("p") as subscription:
         events = [Event("p", EventKind.PROGRESS, data=i) for i in range(50)]
         for event in events:
-            await broker.publish(event)
+            broker.publish(event)
         assert [await subscription.next(1) for _ in events] == events
 
 
 async def test_no_events_after_unsubscribing(broker):
     async with broker.subscribe("p") as subscription:
         pass
-    await broker.publish(Event("p", EventKind.STATUS))
+    broker.publish(Event("p", EventKind.STATUS))
     assert await subscription.next(0.05) is None
+
+
+def progress(logs_offset: int, logs: str, items_offset: int = 0, items=()):
+    from replicast.predictions.events import Progress
+
+    return Event("p", EventKind.PROGRESS, data=Progress(logs_offset, logs, items_offset,
+                                                         tuple(items)))
+
+
+async def test_replay_gives_progress_not_yet_in_the_store(broker):
+    first, second, third = progress(0, "a\n"), progress(2, "b\n", 0, ["x"]), progress(4, "c\n")
+    for event in (first, second, third):
+        broker.publish(event)
+    async with broker.subscribe("p", replay=True) as subscription:
+        assert [await subscription.next(1) for _ in range(3)] == [first, second, third]
+    broker.publish(Event("p", EventKind.PERSISTED, data=(4, 1)))  # first two are written
+    async with broker.subscribe("p", replay=True) as subscription:
+        assert await subscription.next(1) == third
+        assert await subscription.next(0.05) is None
+    async with broker.subscribe("p") as subscription:  # no replay asked for
+        assert await subscription.next(0.05) is None
+    broker.publish(Event("p", EventKind.STATUS))  # finished: nothing left to replay
+    async with broker.subscribe("p", replay=True) as subscription:
+        assert await subscription.next(0.05) is None
+
+
+async def test_a_listener_gets_events_instead_of_the_queue(broker):
+    seen = []
+    async with broker.subscribe("p") as subscription:
+        subscription.listen(seen.append)
+        broker.publish(Event("p", EventKind.STATUS))
+        subscription.listen(None)
+        broker.publish(Event("p", EventKind.PROGRESS, data=None))
+        assert [e.kind for e in seen] == [EventKind.STATUS]
+        assert (await subscription.next(1)).kind is EventKind.PROGRESS

@@ -217,9 +217,3 @@ def test_a_broken_input_image_fails_the_prediction_clearly(client):
             "prompt": "p", "image": "data:image/png;base64,bm90IGFuIGltYWdl"})
     assert "could not be read as an image" in str(caught.value)
 
-
-def test_stream_reads_echo_tokens(client):
-    events = list(client.stream("replicast/echo", input={"prompt": "streams work", "delay": 0.05}))
-    output = [str(e) for e in events if e.event == e.EventType.OUTPUT]
-    assert output == ["streams", " work"]
-    assert events[-1].event == events[-1].EventType.DONE

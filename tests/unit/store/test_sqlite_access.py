@@ -111,3 +111,28 @@ async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
     other = prediction(account.id)
     await store.insert_prediction(other)  # the connection is usable afterwards
     assert await store.get_prediction(other.id) == other
+
+
+async def test_a_large_wal_is_started_over_between_transactions(tmp_path, monkeypatch):
+    monkeypatch.setattr(sqlite_access, "_CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr(sqlite_access, "_RESET_FRAMES", 1)
+    resets = []
+    real_reset = sqlite_access._reset_wal
+
+    def counting_reset(connection):
+        assert not connection.in_transaction
+        resets.append(True)
+        real_reset(connection)
+
+    monkeypatch.setattr(sqlite_access, "_reset_wal", counting_reset)
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    await store.open()
+    account = await store.ensure_account("a")
+    kept = [prediction(account.id) for _ in range(120)]
+    for p in kept:
+        await store.insert_prediction(p)
+    await store._db._checkpoint
+    assert resets
+    for p in kept[::20]:
+        assert await store.get_prediction(p.id) == p
+    await store.close()

@@ -1,0 +1,117 @@
+"""Outbound HTTP that cannot be turned against private networks.
+
+Webhooks and input files make Replicast fetch URLs that users choose. Every
+connection such a client opens, redirects included, goes through
+``GuardedBackend``: the host name is resolved once, every address it resolves to
+must be public, and the connection is made to that very address, so a name that
+resolves differently a moment later (DNS rebinding) gains nothing. TLS still
+verifies the certificate against the host name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from replicast import __version__
+
+USER_AGENT = f"replicast/{__version__}"
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PrivateAddressError(httpx.ConnectError):
+    """A URL leads to a loopback, private, link-local or otherwise non-public address."""
+
+
+def is_public(address: Address) -> bool:
+    """Whether ``address`` is on the public internet (IPv4-mapped IPv6 judged as IPv4)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def literal_address(host: str) -> Address | None:
+    """The address a host name spells, if it is an IP literal."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def obviously_private(host: str) -> bool:
+    """Whether a host is private without asking DNS: an IP literal, or ``localhost``."""
+    address = literal_address(host)
+    if address is not None:
+        return not is_public(address)
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, checks, then connects to the checked address."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, *, allow_private: bool) -> None:
+        self._inner = inner
+        self._allow_private = allow_private
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None
+                          ) -> httpcore.AsyncNetworkStream:
+        addresses = await _resolve(host, port)
+        if not self._allow_private:
+            for address in addresses:
+                if not is_public(address):
+                    raise PrivateAddressError(
+                        f"{host} resolves to {address}, which is not a public address; "
+                        "set REPLICAST_ALLOW_PRIVATE_URLS to allow it"
+                    )
+        return await self._inner.connect_tcp(str(addresses[0]), port, timeout=timeout,
+                                             local_address=local_address,
+                                             socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None
+                                  ) -> httpcore.AsyncNetworkStream:
+        raise PrivateAddressError("Unix sockets are not reachable from here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def _resolve(host: str, port: int) -> list[Address]:
+    address = literal_address(host)
+    if address is not None:
+        return [address]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise httpx.ConnectError(f"cannot resolve {host}: {exc.strerror}") from exc
+    found: list[Address] = []
+    for *_, sockaddr in infos:
+        resolved = ipaddress.ip_address(sockaddr[0])
+        if resolved not in found:
+            found.append(resolved)
+    if not found:
+        raise httpx.ConnectError(f"{host} resolves to no address")
+    return found
+
+
+def guarded_client(*, allow_private: bool, timeout: float,
+                   follow_redirects: bool) -> httpx.AsyncClient:
+    """An HTTP client whose every connection is checked by ``GuardedBackend``."""
+    transport = httpx.AsyncHTTPTransport()
+    # httpx builds the connection pool and offers no way to pass a backend to it:
+    # swap it in (the tests of this module fail loudly if that ever stops working).
+    pool = transport._pool
+    pool._network_backend = GuardedBackend(pool._network_backend, allow_private=allow_private)
+    return httpx.AsyncClient(transport=transport, timeout=timeout,
+                             follow_redirects=follow_redirects,
+                             headers={"User-Agent": USER_AGENT})

@@ -1,0 +1,59 @@
+"""A prediction as Replicate's API represents it: in responses, webhooks and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from replicast import times
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+
+STREAM_PATH = "/v1/streams"
+WEB_PATH = "/p"
+
+
+def urls(prediction: Prediction) -> dict[str, str]:
+    """The prediction's ``urls``: absolute, every value a string."""
+    base = prediction.base_url
+    return {
+        "cancel": f"{base}/v1/predictions/{prediction.id}/cancel",
+        "get": f"{base}/v1/predictions/{prediction.id}",
+        "stream": f"{base}{STREAM_PATH}/{prediction.stream_token}",
+        "web": f"{base}{WEB_PATH}/{prediction.id}",
+    }
+
+
+def to_json(p: Prediction, *, still_starting: bool = False) -> dict[str, Any]:
+    """A prediction as ``GET /v1/predictions/{id}`` returns it.
+
+    ``still_starting`` presents an unfinished prediction as ``starting`` with no
+    output, which is what a timed-out ``Prefer: wait`` returns: the official clients
+    keep polling only while the status is ``starting``.
+    """
+    status = Status.STARTING if still_starting and not p.terminal else p.status
+    body: dict[str, Any] = {
+        "id": p.id,
+        "model": p.model,
+        "version": p.version,
+        "input": p.input,
+        "logs": p.logs,
+        "output": None if status is Status.STARTING else p.output,
+        "data_removed": p.data_removed,
+        "error": p.error,
+        "source": p.source,
+        "status": status.value,
+        "created_at": times.format_rfc3339(p.created_at),
+        "urls": urls(p),
+    }
+    if p.started_at is not None:
+        body["started_at"] = times.format_rfc3339(p.started_at)
+    if p.completed_at is not None:
+        body["completed_at"] = times.format_rfc3339(p.completed_at)
+    if p.terminal:
+        body["metrics"] = p.metrics
+    if p.deadline is not None:
+        body["deadline"] = times.format_rfc3339(p.deadline)
+    if p.webhook is not None:
+        body["webhook"] = p.webhook
+        body["webhook_events_filter"] = p.webhook_events_filter
+    return body

@@ -1,0 +1,1 @@
+"""Webhooks: which events a prediction sends, signed, delivered from an outbox, retried."""

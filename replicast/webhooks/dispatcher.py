@@ -1,0 +1,164 @@
+"""Sending deliveries from the outbox: signed, never redirected, retried with backoff.
+
+The dispatcher claims due deliveries in the store (a claim is a lease: if this
+process dies mid-attempt, the delivery falls due again and another attempt is made,
+with the same ``webhook-id``, so receivers can drop duplicates). A prediction's
+deliveries go out one at a time, in the order they were created. Every attempt is
+recorded. Only ``completed`` is retried: after connection errors, timeouts, 429 and
+5xx answers, with exponential backoff and jitter, until its retry window closes.
+Sending runs in tasks of its own: a slow or dead receiver holds up nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from replicast import times
+from replicast.net import PrivateAddressError
+from replicast.store.base import Store
+from replicast.webhooks import signing
+from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 64
+IDLE_POLL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class Dispatcher:
+    """Delivers what the outbox holds."""
+
+    def __init__(self, store: Store, client: httpx.AsyncClient, *, timeout: float,
+                 backoff: float, clock: Callable[[], datetime] = times.now) -> None:
+        self.store = store
+        self.client = client
+        self.timeout = timeout
+        self.backoff = backoff
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._secrets: dict[int, str] = {}
+
+    def start(self) -> None:
+        """Begin delivering."""
+        self._loop_task = asyncio.create_task(self._deliver_forever(), name="webhooks")
+
+    def wake(self) -> None:
+        """Something new is in the outbox."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop; attempts under way are abandoned and their claims lapse."""
+        tasks = [t for t in (self._loop_task, *self._sending) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _deliver_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            free = CONCURRENCY - len(self._sending)
+            claimed: list[Delivery] = []
+            if free > 0:
+                now = self.clock()
+                lease = now + timedelta(seconds=self.timeout + 30)
+                try:
+                    claimed = await self.store.claim_deliveries(now, lease, free)
+                except Exception:
+                    log.exception("could not claim webhook deliveries")
+            for delivery in claimed:
+                task = asyncio.create_task(self._send(delivery),
+                                           name=f"webhook-{delivery.id}")
+                self._sending.add(task)
+                task.add_done_callback(self._sent)
+            if claimed and len(claimed) == free:
+                await self._wake.wait()  # full: a finished send wakes us
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._wake.set()  # its successor in the prediction's order may now be due
+
+    async def _idle_seconds(self) -> float:
+        due = await self.store.next_delivery_due()
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
+
+    async def _secret(self, account_id: int) -> str:
+        secret = self._secrets.get(account_id)
+        if secret is None:
+            secret = await self.store.webhook_secret(account_id, signing.new_secret())
+            self._secrets[account_id] = secret
+        return secret
+
+    async def _send(self, delivery: Delivery) -> None:
+        try:
+            await self._attempt(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook delivery %s failed unexpectedly", delivery.id)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        secret = await self._secret(delivery.account_id)
+        started_at = self.clock()
+        began = time.monotonic()
+        headers = {"Content-Type": "application/json",
+                   **signing.headers(secret, delivery.id, int(time.time()), delivery.payload)}
+        status_code: int | None = None
+        retryable = False
+        try:
+            response = await self.client.post(delivery.url, content=delivery.payload,
+                                              headers=headers, timeout=self.timeout)
+            status_code = response.status_code
+            error = _answer_error(status_code)
+            retryable = status_code == 429 or status_code >= 500
+        except PrivateAddressError as exc:
+            error = str(exc)
+        except httpx.TimeoutException:
+            error = f"no answer within {self.timeout:g} s"
+            retryable = True
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            retryable = True
+        attempt = Attempt(delivery.attempts + 1, started_at,
+                          (time.monotonic() - began) * 1000, status_code, error)
+        now = self.clock()
+        next_at = None
+        if error is None:
+            state = DeliveryState.DELIVERED
+        else:
+            retry_at = now + timedelta(seconds=self._backoff(attempt.number))
+            if retryable and delivery.retry_until is not None and retry_at < delivery.retry_until:
+                state, next_at = DeliveryState.PENDING, retry_at
+            else:
+                state = DeliveryState.FAILED
+            log.info("webhook %s (%s of prediction %s) attempt %d: %s", delivery.id,
+                     delivery.event, delivery.prediction_id, attempt.number, error)
+        await self.store.finish_attempt(delivery, attempt, state=state, next_attempt_at=next_at)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential, capped, with full jitter over its upper half."""
+        ceiling = min(MAX_BACKOFF_SECONDS, self.backoff * 2.0 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+def _answer_error(status: int) -> str | None:
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return f"HTTP {status}: redirects are not followed"
+    return f"HTTP {status}"

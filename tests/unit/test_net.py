@@ -1,0 +1,95 @@
+import ipaddress
+
+import httpx
+import pytest
+
+from replicast import net
+from tests.support.receiver import Receiver
+
+
+@pytest.mark.parametrize("address,public", [
+    ("8.8.8.8", True), ("1.1.1.1", True), ("2606:4700:4700::1111", True),
+    ("127.0.0.1", False), ("10.0.0.1", False), ("172.16.5.4", False), ("192.168.1.1", False),
+    ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False), ("::1", False),
+    ("fe80::1", False), ("fc00::1", False), ("::ffff:127.0.0.1", False),
+    ("::ffff:10.0.0.1", False), ("224.0.0.1", False), ("255.255.255.255", False),
+])
+def test_which_addresses_are_public(address, public):
+    assert net.is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize("host,private", [
+    ("localhost", True), ("LOCALHOST.", True), ("app.localhost", True), ("127.0.0.1", True),
+    ("[::1]", True), ("example.com", False), ("8.8.8.8", False),
+])
+def test_obviously_private_hosts(host, private):
+    assert net.obviously_private(host) is private
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def names(monkeypatch):
+    """A fake DNS: names resolve to whatever the test says."""
+    table: dict[str, list[str]] = {}
+
+    async def resolve(host, port):
+        if net.literal_address(host) is not None:
+            return [net.literal_address(host)]
+        if host not in table:
+            raise httpx.ConnectError(f"cannot resolve {host}")
+        return [ipaddress.ip_address(a) for a in table[host]]
+
+    monkeypatch.setattr(net, "_resolve", resolve)
+    return table
+
+
+async def test_a_public_name_resolving_to_a_private_address_is_refused(receiver, names):
+    names["innocent.example"] = ["127.0.0.1"]
+    async with net.guarded_client(allow_private=False, timeout=5,
+                                  follow_redirects=False) as client:
+        with pytest.raises(net.PrivateAddressError, match=r"innocent\.example resolves to"):
+            await client.post(f"http://innocent.example:{receiver.port}/hook", content=b"x")
+        with pytest.raises(net.PrivateAddressError):
+            await client.post(f"http://127.0.0.1:{receiver.port}/hook", content=b"x")
+    assert receiver.received == []
+
+
+async def test_any_private_address_among_several_is_refused(receiver, names):
+    names["mixed.example"] = ["8.8.8.8", "10.0.0.7"]
+    async with net.guarded_client(allow_private=False, timeout=5,
+                                  follow_redirects=False) as client:
+        with pytest.raises(net.PrivateAddressError, match=r"10\.0\.0\.7"):
+            await client.get("http://mixed.example/")
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(receiver, names):
+    # A rebinding name cannot switch addresses between the check and the connection:
+    # the client connects to the address it resolved, and keeps the name as Host.
+    names["rebind.example"] = ["127.0.0.1"]
+    async with net.guarded_client(allow_private=True, timeout=5,
+                                  follow_redirects=False) as client:
+        response = await client.post(f"http://rebind.example:{receiver.port}/hook",
+                                     content=b"{}")
+    assert response.status_code == 200
+    (request,) = receiver.received
+    assert request.headers["host"] == f"rebind.example:{receiver.port}"
+    assert request.headers["user-agent"].startswith("replicast/")
+
+
+async def test_every_hop_of_a_redirect_is_checked(receiver, names, monkeypatch):
+    # Pretend 127.0.0.1 is public: the first hop goes through, its redirect may not.
+    monkeypatch.setattr(net, "is_public", lambda address: str(address) == "127.0.0.1")
+    names["public.example"] = ["127.0.0.1"]
+    names["internal.example"] = ["10.0.0.9"]
+    receiver.statuses = [302]
+    receiver.redirect_to = f"http://internal.example:{receiver.port}/metadata"
+    async with net.guarded_client(allow_private=False, timeout=5,
+                                  follow_redirects=True) as client:
+        with pytest.raises(net.PrivateAddressError, match=r"internal\.example"):
+            await client.post(f"http://public.example:{receiver.port}/hook", content=b"x")
