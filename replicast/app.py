@@ -69,7 +69,7 @@ async def _start(settings: Settings, registry: Registry | None,
     emitter = WebhookEmitter(store, on_created=dispatcher.wake,
                              retry_window=timedelta(seconds=settings.webhook_retry_window))
     stack.push_async_callback(emitter.close)
-    models = registry or Registry(builtin_models())
+    models = registry or Registry(builtin_models(settings))
     outputs = LocalOutputs(settings.outputs_dir)
     lifecycle = Lifecycle(store, broker, webhooks=emitter)
     deadlines = Deadlines(store, lifecycle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
     serve.add_argument("--public-url", help="base of every URL returned (REPLICAST_PUBLIC_URL)")
 
+    weights = commands.add_parser("weights", help="model weights: list, pull")
+    weight_actions = weights.add_subparsers(dest="action", required=True)
+    weight_actions.add_parser("list", help="each model, its weights folder, real or stand-in")
+    pull = weight_actions.add_parser("pull", help="download a model's weights from the hub")
+    pull.add_argument("model", help="for example black-forest-labs/flux-schnell")
+
     keys = commands.add_parser("keys", help="manage API tokens")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a token (shown once)")
@@ -52,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "serve":
             return serve(settings)
+        if args.command == "weights":
+            return _weights(settings, args)
         return asyncio.run(_keys(settings, args))
     except ReplicastError as exc:
         print(f"replicast: {exc}", file=sys.stderr)
@@ -84,6 +93,20 @@ def serve(settings: Settings) -> int:
     with exclusive(settings.data_dir):
         server.run()
     return 0 if server.started else 1
+
+
+def _weights(settings: Settings, args: argparse.Namespace) -> int:
+    from replicast.models import weights
+
+    if args.action == "pull":
+        folder = weights.pull(settings.weights, args.model, token=os.environ.get("HF_TOKEN"))
+        print(f"Pulled {args.model} into {folder}.")
+        return 0
+    print(f"{'MODEL':<36}{'SERVED BY':<11}WEIGHTS")
+    for model in weights.HUB_REPOSITORIES:
+        found = weights.status(settings.weights, model)
+        print(f"{model:<36}{found.served_by:<11}{found.reason}")
+    return 0
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:

@@ -40,6 +40,14 @@ class Settings:
     """TCP port to listen on (REPLICAST_PORT, --port)."""
     run_worker: bool = True
     """Run predictions in this process (REPLICAST_WORKER)."""
+    weights_dir: Path | None = None
+    """Folder of model weights, ``<owner>/<name>/`` each (REPLICAST_WEIGHTS_DIR);
+    default ``<data dir>/weights``."""
+    load_models: str = "startup"
+    """Load real models at ``startup`` or on ``first-use`` (REPLICAST_LOAD_MODELS)."""
+    device: str = "auto"
+    """Where real models run: ``auto`` (CUDA if there is one), ``cpu``, ``cuda`` or
+    ``cuda:N`` (REPLICAST_DEVICE)."""
     predict_timeout: float = 1800.0
     """Seconds a prediction may run before it fails (REPLICAST_PREDICT_TIMEOUT)."""
     max_attempts: int = 3
@@ -77,6 +85,11 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data_dir / 'replicast.db'}"
 
     @property
+    def weights(self) -> Path:
+        """The weights folder actually used."""
+        return self.weights_dir or self.data_dir / "weights"
+
+    @property
     def outputs_dir(self) -> Path:
         """Where output files are written."""
         return self.data_dir / "outputs"
@@ -110,6 +123,11 @@ class Settings:
             raise ConfigError("REPLICAST_TLS_CERTFILE and REPLICAST_TLS_KEYFILE go together")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"REPLICAST_PUBLIC_URL={self.public_url!r} must start with http(s)://")
+        if self.load_models not in {"startup", "first-use"}:
+            raise ConfigError(f"REPLICAST_LOAD_MODELS={self.load_models!r} must be startup or "
+                              "first-use")
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"REPLICAST_DEVICE={self.device!r} must be auto, cpu or cuda[:N]")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
 
@@ -144,6 +162,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": lambda raw: Path(raw).expanduser(),
     "tls_certfile": Path,
     "tls_keyfile": Path,
+    "weights_dir": lambda raw: Path(raw).expanduser(),
     "port": int,
     "run_worker": _boolean,
     "access_log": _boolean,

@@ -41,6 +41,8 @@ def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
         "default_example": None,
         "latest_version": version(m),
         "is_official": m.official,
+        # A Replicast addition: "diffusers" when real weights run, "stand-in" without.
+        "served_by": m.runner.served_by,
     }
 
 

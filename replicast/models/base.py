@@ -45,6 +45,8 @@ class Runner(abc.ABC):
 
     concurrency: int = 1
     """How many predictions of this model may run at once."""
+    served_by: str = "replicast"
+    """What answers the model's predictions, as ``GET /v1/models`` shows it."""
 
     async def setup(self) -> None:
         """Load what ``predict`` needs; called once before the first prediction."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Iterator
 
+from replicast.config import Settings
 from replicast.errors import ConfigError, InvalidVersion
 from replicast.models import diagnostic, flux_spec
-from replicast.models.base import Model
+from replicast.models.base import Model, Runner
+from replicast.models.safety import SafetyChecker
 from replicast.models.standin import FluxStandIn
+from replicast.models.weights import SAFETY_CHECKER, flux_installed, status
+
+log = logging.getLogger(__name__)
 
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -53,15 +59,34 @@ class Registry:
         return model
 
 
-def builtin_models() -> list[Model]:
-    """The FLUX stand-ins and the diagnostic models."""
+def builtin_models(settings: Settings | None = None) -> list[Model]:
+    """The FLUX models (real where their weights are, else stand-ins) and the diagnostic ones."""
+    weights_dir = settings.weights if settings else None
+    safety: SafetyChecker | None = None
+    if weights_dir is not None and flux_installed() and SafetyChecker.present(
+            weights_dir / SAFETY_CHECKER):
+        safety = SafetyChecker(weights_dir / SAFETY_CHECKER,
+                               device=settings.device if settings else "auto")
+
+    def runner(name: str) -> Runner:
+        found = status(weights_dir, name) if weights_dir is not None else None
+        if found is not None:
+            log.info("%s: %s", name, found.reason)
+        if found is None or not found.runnable:
+            return FluxStandIn(name)
+        from replicast.models.flux import FluxRunner
+
+        assert settings is not None
+        return FluxRunner(name, found.folder, device=settings.device,
+                          load_at_startup=settings.load_models == "startup", safety=safety)
+
     flux = [
         Model(
             owner=name.split("/")[0],
             name=name.split("/")[1],
             description=flux_spec.DESCRIPTIONS[name],
             openapi_schema=schema,
-            runner=FluxStandIn(name),
+            runner=runner(name),
             version_created_at=flux_spec.VERSION_CREATED_AT,
             official=True,
             github_url="https://github.com/black-forest-labs/flux",

@@ -33,6 +33,8 @@ KONTEXT_QUALITY = 95
 class FluxStandIn(Runner):
     """Answers one FLUX model's predictions with deterministic placeholder images."""
 
+    served_by = "stand-in"
+
     def __init__(self, model: str) -> None:
         if model not in flux_spec.schemas():
             raise ValueError(f"no FLUX stand-in for {model}")
