@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import string
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from replicast.errors import ConfigError, Unauthenticated
 
 if TYPE_CHECKING:
     from replicast.store.base import Store
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "r8_"  # the shape of Replicate's tokens, which some apps check
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
@@ -114,10 +117,16 @@ class Accounts:
     async def watch(self) -> None:
         """Forget remembered tokens whenever a key is revoked; runs until canceled."""
         while True:
-            revocations = await self.store.revocations()
-            if revocations != self._revocations:
+            try:
+                revocations = await self.store.revocations()
+            except Exception:
+                # Without this check, revoked tokens could keep working: forget them all.
+                log.exception("could not check for revoked keys")
                 self._known.clear()
-                self._revocations = revocations
+            else:
+                if revocations != self._revocations:
+                    self._known.clear()
+                    self._revocations = revocations
             await asyncio.sleep(self.REVOCATION_CHECK_SECONDS)
 
     async def create_key(self, username: str = DEFAULT_ACCOUNT, label: str = "",

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from replicast import __version__
 from replicast.accounts import DEFAULT_ACCOUNT, Accounts
@@ -89,7 +90,15 @@ def serve(settings: Settings) -> int:
         # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached.
         proxy_headers=False,
     )
-    server = uvicorn.Server(config)
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Event streams never end by themselves: end them, or shutting down waits.
+            state = getattr(app.state, "replicast", None)
+            if state is not None:
+                state.end_streams()
+            await super().shutdown(sockets)
+
+    server = Server(config)
     with exclusive(settings.data_dir):
         server.run()
     return 0 if server.started else 1

@@ -78,8 +78,6 @@ class InvalidField:
 class InvalidRequest(RequestError):
     """A body, header or query parameter breaks the API's rules."""
 
-    title = "Invalid request"
-
     def __init__(self, detail: str, fields: list[InvalidField] | None = None) -> None:
         super().__init__(detail)
         self.fields = fields or []
@@ -93,8 +91,6 @@ class InvalidRequest(RequestError):
 
 class InvalidInput(InvalidRequest):
     """The prediction input does not satisfy the model's input schema."""
-
-    title = "Input validation failed"
 
 
 class MalformedBody(RequestError):

@@ -29,10 +29,33 @@ class PrivateAddressError(httpx.ConnectError):
     """A URL leads to a loopback, private, link-local or otherwise non-public address."""
 
 
+_NAT64 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")]
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64, compatible)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _NAT64) or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: Address) -> bool:
-    """Whether ``address`` is on the public internet (IPv4-mapped IPv6 judged as IPv4)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether ``address`` is on the public internet.
+
+    An IPv6 address that carries an IPv4 one (IPv4-mapped, 6to4, Teredo, NAT64) must
+    also carry a public one: ``64:ff9b::a9fe:a9fe`` reaches 169.254.169.254.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and not is_public(embedded):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -72,9 +95,16 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                         f"{host} resolves to {address}, which is not a public address; "
                         "set REPLICAST_ALLOW_PRIVATE_URLS to allow it"
                     )
-        return await self._inner.connect_tcp(str(addresses[0]), port, timeout=timeout,
-                                             local_address=local_address,
-                                             socket_options=socket_options)
+        failure: Exception | None = None
+        for address in addresses:  # every one checked; the first that answers is used
+            try:
+                return await self._inner.connect_tcp(str(address), port, timeout=timeout,
+                                                     local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None

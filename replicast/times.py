@@ -19,11 +19,17 @@ def format_rfc3339(instant: datetime) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
-    """Parse an RFC 3339 date-time; a value without a zone is taken as UTC."""
+    """Parse an RFC 3339 date-time; a value without a zone is taken as UTC.
+
+    ``ValueError`` for anything else, including instants that do not fit in UTC.
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range") from None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft7Validator
 from starlette.requests import ClientDisconnect, Request
 
@@ -35,67 +34,71 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_json(body: bytes) -> Any:
-    """Strict JSON: UTF-8, valid Unicode, no NaN or Infinity, numbers a store can hold.
+    """Strict JSON: UTF-8, valid Unicode, no NaN or Infinity, and a shape a store can keep.
 
-    Syntax and encoding problems are ``MalformedBody`` (400); a number too large to
-    keep is ``InvalidRequest`` (422) naming where it is (``input.seed``).
+    Syntax and encoding problems are ``MalformedBody`` (400). Integers beyond 64 bits,
+    nesting deeper than ``MAX_DEPTH`` and more than ``MAX_VALUES`` values are
+    ``InvalidRequest`` (422), naming where they are when that helps (``input.seed``).
     """
     if not body.strip():
         raise MalformedBody("The request body is empty; send a JSON object")
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(f"The request body is not UTF-8: {exc.reason}") from None
-    except ValueError as exc:  # JSONDecodeError is a ValueError
+        # orjson refuses what JSON does not allow (NaN, Infinity, unpaired surrogates,
+        # invalid UTF-8) and parses ten times faster than the standard library.
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"The request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise MalformedBody("The request body is nested too deeply") from None
-    _check_values(value)
+    if _needs_a_closer_look(value):
+        _refuse_what_cannot_be_kept(value)
     return value
 
 
-def _check_values(value: Any) -> None:
-    """Refuse what no store can keep: unpaired surrogates, integers over 64 bits, infinities."""
-    problems: list[InvalidField] = []
-    stack: list[tuple[str, Any]] = [("", value)]
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+def _needs_a_closer_look(value: Any) -> bool:
+    """One quick pass: whether anything is too deep, too many or too large."""
+    stack = [(value, 0)]
+    count = 1
     while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            _check_string(item)
-        elif isinstance(item, bool):
-            continue
-        elif isinstance(item, int) and not -_INT64 <= item < _INT64:
-            problems.append(InvalidField(
-                "number_out_of_range", path,
-                f"Integers must be between {-_INT64} and {_INT64 - 1}",
-            ))
-        elif isinstance(item, float) and not math.isfinite(item):
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict or kind is list:
+            count += len(item)
+            if depth >= MAX_DEPTH or count > MAX_VALUES:
+                return True
+            children = item.values() if kind is dict else item
+            stack.extend((child, depth + 1) for child in children)
+        elif kind is int and not -_INT64 <= item < _INT64:
+            return True
+    return False
+
+
+def _refuse_what_cannot_be_kept(value: Any) -> None:
+    """Walk again, slowly, to say where the problems are; always raises."""
+    problems: list[InvalidField] = []
+    count = 1
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            count += len(item)
+            if count > MAX_VALUES:
+                raise InvalidRequest.from_fields([InvalidField(
+                    "too_many_values", "", f"A body may hold at most {MAX_VALUES} JSON values")])
+            if depth >= MAX_DEPTH:
+                raise InvalidRequest.from_fields([InvalidField(
+                    "too_deep", path, f"Values may be nested at most {MAX_DEPTH} levels deep")])
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            stack.extend((f"{path}.{key}" if path else str(key), child, depth + 1)
+                         for key, child in pairs)
+        elif isinstance(item, int) and not isinstance(item, bool) \
+                and not -_INT64 <= item < _INT64:
             problems.append(InvalidField("number_out_of_range", path,
-                                         "Numbers must be finite; this one is too large"))
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_string(key)
-                stack.append((f"{path}.{key}" if path else key, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}.{i}" if path else str(i), child)
-                         for i, child in enumerate(item))
-    if problems:
-        raise InvalidRequest.from_fields(one_per_field(problems))
-
-
-def _check_string(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise MalformedBody(
-                "The request body is not valid JSON: a string holds an unpaired surrogate"
-            ) from None
+                                         f"Integers must be between {-_INT64} and {_INT64 - 1}"))
+    raise InvalidRequest.from_fields(one_per_field(problems))
 
 
 class BodySchema:
@@ -114,10 +117,11 @@ class BodySchema:
             )])
         try:
             self._check(value)
-        except fastjsonschema.JsonSchemaException:
-            problems = one_per_field(self._problems(value))
-            if problems:
-                raise InvalidRequest.from_fields(problems) from None
+        except fastjsonschema.JsonSchemaValueException as exc:
+            problems = one_per_field(self._problems(value)) or [
+                InvalidField("invalid", (exc.name or "").removeprefix("data").lstrip("."),
+                             exc.message.removeprefix("data."))]
+            raise InvalidRequest.from_fields(problems) from None
         return value
 
     def _problems(self, value: dict[str, Any]) -> Iterable[InvalidField]:

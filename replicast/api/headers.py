@@ -10,7 +10,11 @@ from replicast.errors import InvalidField, InvalidRequest
 MAX_WAIT = 60
 MIN_DEADLINE = timedelta(seconds=5)
 MAX_DEADLINE = timedelta(hours=24)
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+# ASCII digits only (str.isdigit also takes "²"), and few of them: durations past 24 h
+# are refused anyway, and huge numbers would overflow.
+_SECONDS = re.compile(r"[0-9]{1,6}")
+_DURATION = re.compile(r"(?:(?P<h>[0-9]{1,3})h)?(?:(?P<m>[0-9]{1,5})m)?(?:(?P<s>[0-9]{1,6})s)?")
+_WAIT = re.compile(r"[0-9]{1,2}")
 
 
 def _invalid(header: str, description: str) -> InvalidRequest:
@@ -32,7 +36,7 @@ def parse_prefer(value: str | None) -> float | None:
         if not equals:
             return float(MAX_WAIT)
         seconds = argument.strip().strip('"')
-        if not seconds.isdigit() or not 1 <= int(seconds) <= MAX_WAIT:
+        if not _WAIT.fullmatch(seconds) or not 1 <= int(seconds) <= MAX_WAIT:
             raise _invalid("Prefer", f"wait must be a whole number of seconds from 1 to "
                            f"{MAX_WAIT}, like wait=5; got {seconds[:20]!r}")
         return float(seconds)
@@ -47,10 +51,10 @@ def parse_cancel_after(value: str | None) -> timedelta | None:
     if value is None:
         return None
     text = value.strip().lower()
-    if text.isdigit():
+    if _SECONDS.fullmatch(text):
         duration = timedelta(seconds=int(text))
     else:
-        match = _DURATION.match(text)
+        match = _DURATION.fullmatch(text)
         if not text or match is None:
             raise _invalid("Cancel-After", f"{value[:40]!r} is not a duration; use a number of "
                            "seconds or units like 30s, 5m, 1h30m")

@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from replicast import __version__
 from replicast.api.headers import MAX_WAIT
-from replicast.api.predictions import WEBHOOK_EVENTS
 from replicast.api.responses import json_response
 from replicast.api.state import base_url
 from replicast.predictions.status import Status
+from replicast.webhooks.delivery import ALL_EVENTS
 
 _DATE = {"type": "string", "format": "date-time"}
 _REF = "#/components/schemas/"
@@ -59,7 +59,7 @@ SCHEMAS: dict[str, Any] = {
             "input": {"type": "object", "description": "The model's input"},
             "webhook": {"type": "string", "description": "HTTPS URL to POST the prediction to"},
             "webhook_completed": {"type": "string", "description": "Legacy completion webhook"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
             "stream": {"type": "boolean", "deprecated": True},
         },
     },
@@ -73,7 +73,7 @@ SCHEMAS: dict[str, Any] = {
             "input": {"type": "object"},
             "webhook": {"type": "string"},
             "webhook_completed": {"type": "string"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
             "stream": {"type": "boolean", "deprecated": True},
         },
     },
@@ -100,7 +100,7 @@ SCHEMAS: dict[str, Any] = {
                 "predict_time": {"type": "number"}, "total_time": {"type": "number"},
                 "image_count": {"type": "integer"}}},
             "webhook": {"type": "string"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
             "urls": {
                 "type": "object",
                 "required": ["get", "cancel", "stream", "web"],
@@ -176,7 +176,7 @@ SCHEMAS: dict[str, Any] = {
             "required": ["id", "event", "url", "state", "created_at", "attempts"],
             "properties": {
                 "id": {"type": "string"},
-                "event": {"enum": WEBHOOK_EVENTS},
+                "event": {"enum": ALL_EVENTS},
                 "url": {"type": "string"},
                 "state": {"enum": ["pending", "delivered", "failed"]},
                 "created_at": _DATE,

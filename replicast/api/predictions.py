@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,18 +18,16 @@ from replicast.api.responses import json_response
 from replicast.api.state import app_state, authenticate, base_url
 from replicast.errors import InvalidField, InvalidRequest, NotFound
 from replicast.models.base import Model
-from replicast.net import obviously_private
 from replicast.predictions import representation
 from replicast.predictions.service import ListFilter
 from replicast.webhooks.delivery import ALL_EVENTS
-
-WEBHOOK_EVENTS = ALL_EVENTS
+from replicast.webhooks.targets import check_target
 
 _COMMON: dict[str, Any] = {
     "input": {"type": "object"},
     "webhook": {"type": "string"},
     "webhook_completed": {"type": "string"},
-    "webhook_events_filter": {"type": "array", "items": {"enum": WEBHOOK_EVENTS}},
+    "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
     "stream": {"type": "boolean"},
 }
 MODEL_CREATE = BodySchema(
@@ -93,19 +91,14 @@ def _webhook(body: dict[str, Any], allow_private: bool) -> tuple[str | None, lis
                 "required", "webhook", "webhook_events_filter needs a webhook URL"
             )])
         return None, None
-    parts = urlsplit(webhook)
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(webhook) > 2048:
+    if events == []:
         raise InvalidRequest.from_fields([InvalidField(
-            "format", "webhook", "webhook must be an http(s) URL of at most 2048 characters"
+            "array_min_items", "webhook_events_filter",
+            "webhook_events_filter must name at least one event (or be left out for all)",
         )])
-    if not allow_private and obviously_private(parts.hostname):
-        raise InvalidRequest.from_fields([InvalidField(
-            "private_address", "webhook",
-            f"{parts.hostname} is not a public address; webhooks cannot reach loopback or "
-            "private networks unless the server sets REPLICAST_ALLOW_PRIVATE_URLS",
-        )])
-    ordered = [e for e in WEBHOOK_EVENTS if e in (events if events is not None else WEBHOOK_EVENTS)]
-    return webhook, ordered
+    check_target(webhook, allow_private=allow_private)
+    wanted = set(ALL_EVENTS if events is None else events)
+    return webhook, [e for e in ALL_EVENTS if e in wanted]
 
 
 async def get(request: Request) -> Response:

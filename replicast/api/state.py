@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -24,6 +26,13 @@ class AppState:
     predictions: PredictionService
     accounts: Accounts
     outputs: LocalOutputs
+    streams: set[asyncio.Task[Any]] = field(default_factory=set)
+    """Tasks serving open event streams, which never end by themselves."""
+
+    def end_streams(self) -> None:
+        """Close every open event stream (at shutdown; clients reconnect elsewhere)."""
+        for task in self.streams:
+            task.cancel()
 
 
 def app_state(request: Request) -> AppState:

@@ -13,6 +13,8 @@ The URL holds a secret token instead of the prediction id and needs no API token
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,13 +23,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from replicast.api.state import app_state
+from replicast.api.state import AppState, app_state
 from replicast.errors import NotFound
 from replicast.predictions.events import EventKind, Progress
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 
 KEEPALIVE_SECONDS = 15.0
+_EVENT_ID = re.compile(r"([0-9]{1,12}):([0-9]{1,15})(?::end)?$")
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no",
            "Access-Control-Allow-Origin": "*"}
 
@@ -47,10 +50,8 @@ class Position:
     @classmethod
     def parse(cls, value: str | None) -> Position:
         """The position in a ``Last-Event-ID``; the start if it is not one of ours."""
-        parts = (value or "").split(":")
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            return cls(int(parts[0]), int(parts[1]))
-        return cls()
+        match = _EVENT_ID.match(value or "")
+        return cls(int(match[1]), int(match[2])) if match else cls()
 
 
 def _frame(event: str, data: str, event_id: str) -> bytes:
@@ -96,6 +97,18 @@ def _ending(position: Position, prediction: Prediction) -> Iterator[bytes]:
 
 async def _events(request: Request, prediction_id: str, position: Position) -> AsyncIterator[bytes]:
     state = app_state(request)
+    task = asyncio.current_task()
+    assert task is not None
+    state.streams.add(task)
+    try:
+        async for frame in _frames(state, prediction_id, position):
+            yield frame
+    finally:
+        state.streams.discard(task)
+
+
+async def _frames(state: AppState, prediction_id: str,
+                  position: Position) -> AsyncIterator[bytes]:
     async with state.predictions.broker.subscribe(prediction_id, replay=True) as subscription:
         current = await state.store.get_prediction(prediction_id)
         if current is None:

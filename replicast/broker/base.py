@@ -35,7 +35,7 @@ class Broker(abc.ABC):
         """Connect."""
 
     async def close(self) -> None:
-        """Disconnect; pending dequeues end with CancelledError."""
+        """Disconnect."""
 
     @abc.abstractmethod
     async def enqueue(self, model: str, prediction_id: str) -> None:

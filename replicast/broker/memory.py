@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from replicast.broker.base import Broker, Subscription
 from replicast.predictions.events import Event, EventKind
 
+_FINISHED_REMEMBERED = 10_000
+
 
 class _MemorySubscription(Subscription):
     """Events in a deque, and at most one waiter: lighter than an asyncio.Queue."""
@@ -53,6 +55,9 @@ class MemoryBroker(Broker):
         self._queues: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
         self._channels: defaultdict[str, set[_MemorySubscription]] = defaultdict(set)
         self._unwritten: dict[str, list[Event]] = {}  # progress not yet in the store
+        # Recently finished predictions: progress published after the end (a model still
+        # winding down) is not kept, or it would stay for ever.
+        self._finished: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     async def enqueue(self, model: str, prediction_id: str) -> None:
         self._queues[model].put_nowait(prediction_id)
@@ -67,7 +72,8 @@ class MemoryBroker(Broker):
 
     def _remember(self, event: Event) -> None:
         if event.kind is EventKind.PROGRESS:
-            self._unwritten.setdefault(event.prediction_id, []).append(event)
+            if event.prediction_id not in self._finished:
+                self._unwritten.setdefault(event.prediction_id, []).append(event)
         elif event.kind is EventKind.PERSISTED and event.prediction_id in self._unwritten:
             logs, items = event.data
             kept = [e for e in self._unwritten[event.prediction_id]
@@ -79,6 +85,10 @@ class MemoryBroker(Broker):
                 del self._unwritten[event.prediction_id]
         elif event.kind is EventKind.STATUS:
             self._unwritten.pop(event.prediction_id, None)
+            if event.prediction is not None and event.prediction.terminal:
+                self._finished[event.prediction_id] = None
+                if len(self._finished) > _FINISHED_REMEMBERED:
+                    self._finished.popitem(last=False)
 
     @asynccontextmanager
     async def subscribe(self, prediction_id: str, *,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
-from replicast.errors import InvalidInput
+from replicast.errors import InvalidField, InvalidInput
 from replicast.schema_errors import describe, one_per_field
 
 
@@ -54,13 +54,21 @@ class InputValidator:
         """
         try:
             self._check(value)
-        except fastjsonschema.JsonSchemaException:
+        except fastjsonschema.JsonSchemaValueException as exc:
             problems = one_per_field(
                 describe(error, "input") for error in self._validator.iter_errors(value)
-            )
-            if problems:
-                raise InvalidInput.from_fields(problems) from None
-        return self.fill_defaults(value)
+            ) or [InvalidField("invalid", "input." + (exc.name or "").removeprefix("data."),
+                               exc.message.removeprefix("data."))]
+            raise InvalidInput.from_fields(problems) from None
+        inputs, unknown = self.fill_defaults(value)
+        too_large = [InvalidField("number_out_of_range", f"input.{name}",
+                                  f"Must be an integer between {-_INT64} and {_INT64 - 1}")
+                     for name, given in inputs.items()
+                     if isinstance(given, int) and not isinstance(given, bool)
+                     and not -_INT64 <= given < _INT64]
+        if too_large:
+            raise InvalidInput.from_fields(too_large)
+        return inputs, unknown
 
     def fill_defaults(self, value: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The input (already valid) with defaults filled in, and its unknown keys."""
@@ -92,6 +100,9 @@ def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> d
                 prop["enum"] = [*prop["enum"], None]
         plain["properties"][name] = prop
     return plain
+
+
+_INT64 = 2**63
 
 
 def _normalize(value: Any, prop: Mapping[str, Any]) -> Any:

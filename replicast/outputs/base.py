@@ -29,6 +29,3 @@ class OutputStore(abc.ABC):
         enumerated and a rerun never overwrites the files of an earlier run.
         """
 
-    @abc.abstractmethod
-    async def delete(self, prediction_id: str) -> None:
-        """Remove every file of a prediction."""

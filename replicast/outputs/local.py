@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -38,10 +37,6 @@ class LocalOutputs(OutputStore):
             return None
         path = self.root / prediction_id / folder / name
         return path if path.is_file() else None
-
-    async def delete(self, prediction_id: str) -> None:
-        if _safe_part(prediction_id):
-            await asyncio.to_thread(shutil.rmtree, self.root / prediction_id, True)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -20,6 +20,8 @@ from replicast.store.base import Store
 
 log = logging.getLogger(__name__)
 
+DEADLINE_NOTE = "Canceled: the prediction reached its Cancel-After deadline.\n"
+
 
 class Deadlines:
     """Watches the deadlines of unfinished predictions."""
@@ -30,6 +32,7 @@ class Deadlines:
         self._heap: list[tuple[datetime, str]] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._expiring: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Load the deadlines of unfinished predictions and start watching."""
@@ -40,9 +43,15 @@ class Deadlines:
 
     async def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._expiring) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _expired(self, task: asyncio.Task[None]) -> None:
+        self._expiring.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not enforce a deadline", exc_info=task.exception())
 
     def watch(self, prediction_id: str, deadline: datetime) -> None:
         """Enforce ``deadline`` on a prediction."""
@@ -61,24 +70,10 @@ class Deadlines:
                     await asyncio.wait_for(self._changed.wait(), delay)
                 continue
             _, prediction_id = heapq.heappop(self._heap)
-            try:
-                await self._expire(prediction_id)
-            except Exception:
-                log.exception("could not enforce the deadline of prediction %s", prediction_id)
+            # Stopping a running prediction waits for its worker: one task each.
+            task = asyncio.create_task(self._expire(prediction_id))
+            self._expiring.add(task)
+            task.add_done_callback(self._expired)
 
     async def _expire(self, prediction_id: str) -> None:
-        # A worker may take the prediction between the read and the write; then
-        # the abort finds it processing, and the next round cancels it instead.
-        for _ in range(3):
-            prediction = await self.store.get_prediction(prediction_id)
-            if prediction is None or prediction.terminal:
-                return
-            if prediction.status is Status.STARTING:
-                done = await self.lifecycle.abort(prediction)
-            else:
-                done = await self.lifecycle.cancel(
-                    prediction,
-                    logs="Canceled: the prediction reached its Cancel-After deadline.\n",
-                )
-            if done is not None:
-                return
+        await self.lifecycle.stop(prediction_id, unstarted=Status.ABORTED, note=DEADLINE_NOTE)

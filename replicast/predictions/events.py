@@ -19,6 +19,9 @@ class EventKind(StrEnum):
     at once; written to the store later."""
     PERSISTED = "persisted"
     """Progress up to ``data`` = (logs length, output items) is now in the store."""
+    CANCEL = "cancel"
+    """Whoever runs the prediction should stop it and finish it as canceled, appending
+    ``data`` (a note, or "") to its logs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ worker running it all learn of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,9 @@ from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status, check_transition, sources_of
 from replicast.store.base import UNSET, Change, Store
 from replicast.webhooks.emitter import WebhookEmitter
+
+CANCEL_GRACE = 3.0
+"""Seconds a running prediction's worker gets to finish it after a cancel."""
 
 
 class Lifecycle:
@@ -72,9 +76,43 @@ class Lifecycle:
         return await self._finish(prediction, Status.FAILED, error=error, logs=logs,
                                   metrics=metrics, output=output)
 
-    async def cancel(self, prediction: Prediction, *, logs: str = "") -> Prediction | None:
+    async def cancel(self, prediction: Prediction, *, logs: str = "",
+                     output: Any = UNSET) -> Prediction | None:
         """starting or processing -> canceled."""
-        return await self._finish(prediction, Status.CANCELED, logs=logs)
+        return await self._finish(prediction, Status.CANCELED, logs=logs, output=output)
+
+    async def stop(self, prediction_id: str, *, unstarted: Status,
+                   note: str = "") -> Prediction | None:
+        """End a prediction early: one not started yet becomes ``unstarted`` (canceled or
+        aborted) at once; a running one is finished as canceled by whoever runs it, so
+        that the logs and output it produced so far are kept, or here if nobody does
+        within ``CANCEL_GRACE`` seconds. The prediction afterwards (None if unknown)."""
+        for _ in range(3):  # a worker may take it between the read and the write
+            current = await self.store.get_prediction(prediction_id)
+            if current is None or current.terminal:
+                return current
+            if current.status is Status.STARTING:
+                done = await self._finish(current, unstarted)
+            else:
+                done = await self._stop_running(current, note)
+            if done is not None:
+                return done
+        return await self.store.get_prediction(prediction_id)
+
+    async def _stop_running(self, prediction: Prediction, note: str) -> Prediction | None:
+        loop = asyncio.get_running_loop()
+        async with self.broker.subscribe(prediction.id) as subscription:
+            self.broker.publish(Event(prediction.id, EventKind.CANCEL, data=note))
+            give_up = loop.time() + CANCEL_GRACE
+            while (remaining := give_up - loop.time()) > 0:
+                event = await subscription.next(remaining)
+                if event is None:
+                    break
+                if event.kind is EventKind.STATUS and event.prediction is not None \
+                        and event.prediction.terminal:
+                    return event.prediction
+        # Nobody answered: the process running it is gone or stuck.
+        return await self.cancel(prediction, logs=note)
 
     async def abort(self, prediction: Prediction) -> Prediction | None:
         """starting -> aborted: the deadline passed before the run began."""

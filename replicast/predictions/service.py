@@ -135,24 +135,12 @@ class PredictionService:
             previous=_position(results[0]) if results and before is not None else None,
         )
 
-    async def wait(self, prediction: Prediction, timeout: float) -> Prediction:
-        """The prediction once terminal, or its latest state after ``timeout`` seconds."""
-        async with self.broker.subscribe(prediction.id) as subscription:
-            latest = await self.store.get_prediction(prediction.id)
-            return await self._until_terminal(latest or prediction, subscription, timeout)
-
     async def cancel(self, account: Account, prediction_id: str) -> Prediction:
         """Cancel the account's prediction; a finished one is returned unchanged."""
         prediction = await self.get(account, prediction_id)
-        # A worker may start it between the read and the write: then read again.
-        for _ in range(3):
-            if prediction.terminal:
-                return prediction
-            canceled = await self.lifecycle.cancel(prediction)
-            if canceled is not None:
-                return canceled
-            prediction = await self.get(account, prediction_id)
-        return prediction
+        if prediction.terminal:
+            return prediction
+        return await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED) or prediction
 
 
     async def _until_terminal(self, prediction: Prediction, subscription: Subscription,

@@ -42,7 +42,6 @@ class Change:
     """Replaces the logs; ``append_logs`` is applied after it."""
     append_logs: str = ""
     metrics: dict[str, Any] | _Unset = UNSET
-    attempt: int | _Unset = UNSET
     next_attempt: bool = False
     """Count one more run (``attempt + 1``)."""
 
@@ -150,10 +149,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ensure_account(self, username: str) -> Account:
         """The account with this username, created if missing."""
-
-    @abc.abstractmethod
-    async def get_account(self, account_id: int) -> Account | None:
-        """The account with this id, or None."""
 
     @abc.abstractmethod
     async def insert_key(self, key: ApiKey) -> None:

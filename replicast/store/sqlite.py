@@ -183,10 +183,7 @@ class SQLiteStore(Store):
         sql = (
             f"UPDATE webhook_deliveries SET next_attempt_at = ? WHERE seq IN ("
             " SELECT d.seq FROM webhook_deliveries d"
-            " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
-            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e"
-            "  WHERE e.prediction_id = d.prediction_id AND e.state = 'pending'"
-            "  AND e.seq < d.seq)"
+            f" WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_FIRST_OF_ITS_PREDICTION}"
             f" ORDER BY d.next_attempt_at LIMIT ?) RETURNING {_DELIVERY_COLUMNS}"
         )
         args = (times.format_rfc3339(lease_until), times.format_rfc3339(now), limit)
@@ -194,7 +191,8 @@ class SQLiteStore(Store):
         return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
 
     async def next_delivery_due(self) -> datetime | None:
-        sql = "SELECT min(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'"
+        sql = ("SELECT min(d.next_attempt_at) FROM webhook_deliveries d"
+               f" WHERE d.state = 'pending' AND {_FIRST_OF_ITS_PREDICTION}")
         row = await self._read(lambda c: c.execute(sql).fetchone())
         return _parse_ts(row[0])
 
@@ -257,11 +255,6 @@ class SQLiteStore(Store):
 
         return _account(await self._write(call))
 
-    async def get_account(self, account_id: int) -> Account | None:
-        sql = "SELECT id, username, created_at FROM accounts WHERE id = ?"
-        row = await self._read(lambda c: c.execute(sql, (account_id,)).fetchone())
-        return None if row is None else _account(row)
-
     async def insert_key(self, key: ApiKey) -> None:
         sql = (
             "INSERT INTO api_keys (id, account_id, token_hash, hint, label, created_at)"
@@ -301,6 +294,11 @@ class SQLiteStore(Store):
         return int(row[0]), row[1]
 
 
+# A prediction's deliveries go out one at a time, oldest first.
+_FIRST_OF_ITS_PREDICTION = (
+    "NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.prediction_id = d.prediction_id"
+    " AND e.state = 'pending' AND e.seq < d.seq)"
+)
 _DELIVERY_COLUMNS = (
     "seq, id, prediction_id, account_id, event, url, payload, created_at, state, attempts,"
     " next_attempt_at, retry_until, finished_at"
@@ -436,9 +434,7 @@ def _assignments(change: Change) -> tuple[list[str], list[Any]]:
         args.append(change.append_logs)
     if change.metrics is not UNSET:
         put("metrics", _json(change.metrics))
-    if change.attempt is not UNSET:
-        put("attempt", change.attempt)
-    elif change.next_attempt:
+    if change.next_attempt:
         sets.append("attempt = attempt + 1")
     return sets, args
 

@@ -56,13 +56,11 @@ class ConnectionThread:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        # Counted down when the thread has run it, not when the caller stops waiting:
+        # a canceled caller's write still happens, and later writes must queue behind it.
         self._pending += 1
-        future.add_done_callback(self._settled)
         self._queue.put((call, future, loop, transaction))
         return await future
-
-    def _settled(self, _: asyncio.Future[Any]) -> None:
-        self._pending -= 1
 
     async def stop(self) -> None:
         """Finish the calls already submitted, then close the connection."""
@@ -101,7 +99,7 @@ class ConnectionThread:
                 group = []
                 if item is _STOP:
                     return False
-                _settle([item], [run_call(connection, item[0])])
+                self._settle([item], [run_call(connection, item[0])])
             else:
                 group.append(item)
         self._flush(connection, group)
@@ -109,7 +107,27 @@ class ConnectionThread:
 
     def _flush(self, connection: sqlite3.Connection, calls: list[Any]) -> None:
         if calls:
-            _settle(calls, _transaction(connection, calls))
+            self._settle(calls, _transaction(connection, calls))
+
+    def _settle(self, calls: list[Any], results: list[tuple[bool, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+        by_loop = {}
+        for (_, future, loop, _), (ok, value) in zip(calls, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, ok, value))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(self._resolve_all, items)
+
+    def _resolve_all(self, items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+        """On the loop: count the calls done and hand their results over."""
+        self._pending -= len(items)
+        for future, ok, value in items:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
 
 def _transaction(connection: sqlite3.Connection, calls: list[Any]) -> list[tuple[bool, Any]]:
@@ -152,21 +170,3 @@ def run_call(connection: sqlite3.Connection, call: Call) -> tuple[bool, Any]:
     except Exception as exc:
         return False, exc
 
-
-def _settle(calls: list[Any], results: list[tuple[bool, Any]]) -> None:
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for (_, future, loop, _), (ok, value) in zip(calls, results, strict=True):
-        by_loop.setdefault(loop, []).append((future, ok, value))
-    for loop, items in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(_resolve_all, items)
-
-
-def _resolve_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in items:
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)

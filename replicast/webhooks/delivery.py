@@ -71,7 +71,8 @@ def wants(prediction: Prediction, event: WebhookEvent) -> bool:
     """Whether the prediction asked for webhooks of this event."""
     if prediction.webhook is None:
         return False
-    return event.value in (prediction.webhook_events_filter or ALL_EVENTS)
+    wanted = prediction.webhook_events_filter
+    return event.value in (ALL_EVENTS if wanted is None else wanted)
 
 
 def status_event(prediction: Prediction) -> WebhookEvent | None:

@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 CONCURRENCY = 64
 IDLE_POLL_SECONDS = 1.0
+MIN_WAIT_SECONDS = 0.01
+LEASE_MARGIN_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 300.0
+MAX_ATTEMPTS = 100
 
 
 class Dispatcher:
@@ -67,35 +70,37 @@ class Dispatcher:
     async def _deliver_forever(self) -> None:
         while True:
             self._wake.clear()
-            free = CONCURRENCY - len(self._sending)
-            claimed: list[Delivery] = []
-            if free > 0:
-                now = self.clock()
-                lease = now + timedelta(seconds=self.timeout + 30)
-                try:
-                    claimed = await self.store.claim_deliveries(now, lease, free)
-                except Exception:
-                    log.exception("could not claim webhook deliveries")
-            for delivery in claimed:
-                task = asyncio.create_task(self._send(delivery),
-                                           name=f"webhook-{delivery.id}")
-                self._sending.add(task)
-                task.add_done_callback(self._sent)
-            if claimed and len(claimed) == free:
-                await self._wake.wait()  # full: a finished send wakes us
-                continue
+            try:
+                wait = await self._claim_and_send()
+            except Exception:
+                log.exception("the webhook dispatcher failed; retrying in a second")
+                wait = IDLE_POLL_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._idle_seconds())
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _claim_and_send(self) -> float | None:
+        """Start sending what is due; how long to wait before looking again (None: until
+        woken)."""
+        free = CONCURRENCY - len(self._sending)
+        if free <= 0:
+            return None  # full: a finished send wakes us
+        now = self.clock()
+        lease = now + timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
+        claimed = await self.store.claim_deliveries(now, lease, free)
+        for delivery in claimed:
+            task = asyncio.create_task(self._send(delivery), name=f"webhook-{delivery.id}")
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+        if len(claimed) == free:
+            return None
+        due = await self.store.next_delivery_due()
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(MIN_WAIT_SECONDS, (due - self.clock()).total_seconds()))
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending.discard(task)
         self._wake.set()  # its successor in the prediction's order may now be due
-
-    async def _idle_seconds(self) -> float:
-        due = await self.store.next_delivery_due()
-        if due is None:
-            return IDLE_POLL_SECONDS
-        return max(0.0, min(IDLE_POLL_SECONDS, (due - self.clock()).total_seconds()))
 
     async def _secret(self, account_id: int) -> str:
         secret = self._secrets.get(account_id)
@@ -121,19 +126,24 @@ class Dispatcher:
         status_code: int | None = None
         retryable = False
         try:
-            response = await self.client.post(delivery.url, content=delivery.payload,
-                                              headers=headers, timeout=self.timeout)
-            status_code = response.status_code
+            # One deadline for the whole attempt (name lookup, connection, answer), well
+            # inside the claim's lease; the answer's body is not read.
+            async with asyncio.timeout(self.timeout), self.client.stream(
+                "POST", delivery.url, content=delivery.payload, headers=headers,
+            ) as response:
+                status_code = response.status_code
             error = _answer_error(status_code)
             retryable = status_code == 429 or status_code >= 500
         except PrivateAddressError as exc:
             error = str(exc)
-        except httpx.TimeoutException:
+        except (TimeoutError, httpx.TimeoutException):
             error = f"no answer within {self.timeout:g} s"
             retryable = True
-        except httpx.HTTPError as exc:
+        except httpx.TransportError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             retryable = True
+        except Exception as exc:  # a URL that cannot be sent to, and the like: final
+            error = f"{type(exc).__name__}: {exc}"
         attempt = Attempt(delivery.attempts + 1, started_at,
                           (time.monotonic() - began) * 1000, status_code, error)
         now = self.clock()
@@ -142,7 +152,8 @@ class Dispatcher:
             state = DeliveryState.DELIVERED
         else:
             retry_at = now + timedelta(seconds=self._backoff(attempt.number))
-            if retryable and delivery.retry_until is not None and retry_at < delivery.retry_until:
+            if retryable and delivery.retry_until is not None and \
+                    retry_at < delivery.retry_until and attempt.number < MAX_ATTEMPTS:
                 state, next_at = DeliveryState.PENDING, retry_at
             else:
                 state = DeliveryState.FAILED

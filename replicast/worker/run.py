@@ -11,6 +11,7 @@ final status change.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -23,6 +24,8 @@ from replicast.predictions.prediction import Prediction
 from replicast.store.base import UNSET
 
 PERSIST_SECONDS = 0.1
+
+log = logging.getLogger(__name__)
 
 
 class Run:
@@ -102,6 +105,10 @@ class Run:
         self._unwritten_logs.clear()
         return text
 
+    def output(self) -> Any:
+        """The items emitted so far, for a run that ends without returning (or UNSET)."""
+        return list(self.items) if self.items else UNSET
+
     def _announce(self) -> None:
         """Publish the logs and items gathered since the last announcement (on the loop)."""
         with self._lock:
@@ -135,6 +142,12 @@ class Run:
             running = await asyncio.shield(self._lifecycle.persist(
                 self.prediction_id, logs, output, logs_length=logs_length, items_length=items,
             ))
+        except Exception:
+            # Keep the text for the next write (or the final change) and carry on.
+            log.exception("could not write the progress of prediction %s", self.prediction_id)
+            self._unwritten_logs.insert(0, logs)
+            running = True
+            items = self._items_written
         finally:
             self._writer = None
         self._items_written = items

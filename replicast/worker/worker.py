@@ -129,16 +129,20 @@ class Worker:
                    subscription: Subscription) -> None:
         started = run.prediction
         predict = asyncio.create_task(model.runner.predict(run, inputs))
+        cancel_note: str | None = None  # set when asked to cancel
         finished_elsewhere = False
 
         def on_event(event: Event) -> None:
-            # A cancel or a deadline finished the prediction: stop the model.
-            nonlocal finished_elsewhere
-            if event.kind is EventKind.STATUS and event.prediction is not None \
+            nonlocal cancel_note, finished_elsewhere
+            if event.kind is EventKind.CANCEL:
+                cancel_note = str(event.data or "")
+            elif event.kind is EventKind.STATUS and event.prediction is not None \
                     and event.prediction.terminal:
-                finished_elsewhere = True
-                run.cancel_event.set()
-                predict.cancel()
+                finished_elsewhere = True  # canceled by another hand, which did not wait
+            else:
+                return
+            run.cancel_event.set()
+            predict.cancel()
 
         subscription.listen(on_event)
         try:
@@ -153,22 +157,27 @@ class Worker:
             raise
         subscription.listen(None)
         if finished_elsewhere:
-            await _stop(run, predict)
             await run.finish()
+        elif cancel_note is not None:
+            # Finish it at once, with everything it produced, then let the model wind down.
+            logs, output = await run.finish(), run.output()
+            await self.lifecycle.cancel(started, logs=logs + cancel_note, output=output)
         elif predict.done():
             await self._record_outcome(run, predict, await run.finish())
+            return
         else:
             await _stop(run, predict)
             await self.lifecycle.fail(
                 started,
                 f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
-                logs=await run.finish(), metrics=run.metrics,
+                logs=await run.finish(), metrics=run.metrics, output=run.output(),
             )
+        await _stop(run, predict)
 
     async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:
         started = run.prediction
-        if predict.cancelled():
-            await self.lifecycle.cancel(started, logs=logs)
+        if predict.cancelled():  # the model canceled itself
+            await self.lifecycle.cancel(started, logs=logs, output=run.output())
             return
         error = predict.exception()
         if error is None:
@@ -185,13 +194,14 @@ class Worker:
                 return
             await self.lifecycle.succeed(started, output, logs=logs, metrics=run.metrics)
         elif isinstance(error, ModelError):
-            await self.lifecycle.fail(started, str(error), logs=logs, metrics=run.metrics)
+            await self.lifecycle.fail(started, str(error), logs=logs, metrics=run.metrics,
+                                      output=run.output())
         else:
             log.error("%s raised %r", started.model, error, exc_info=error)
             trace = "".join(traceback.format_exception(error))
             await self.lifecycle.fail(
                 started, f"{type(error).__name__}: {error}", logs=logs + trace,
-                metrics=run.metrics,
+                metrics=run.metrics, output=run.output(),
             )
 
 

@@ -89,3 +89,17 @@ async def test_a_listener_gets_events_instead_of_the_queue(broker):
         broker.publish(Event("p", EventKind.PROGRESS, data=None))
         assert [e.kind for e in seen] == [EventKind.STATUS]
         assert (await subscription.next(1)).kind is EventKind.PROGRESS
+
+
+async def test_progress_after_the_end_is_not_kept(broker):
+    from replicast import ids, times
+    from replicast.predictions.prediction import Prediction
+    from replicast.predictions.status import Status
+
+    finished = Prediction(id="p", account_id=1, model="a/b", version="v", input={},
+                          status=Status.CANCELED, created_at=times.now(), base_url="",
+                          stream_token=ids.url_token())
+    broker.publish(Event("p", EventKind.STATUS, prediction=finished))
+    broker.publish(progress(0, "late\n"))  # a model still winding down
+    async with broker.subscribe("p", replay=True) as subscription:
+        assert await subscription.next(0.05) is None

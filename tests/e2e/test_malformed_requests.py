@@ -162,3 +162,46 @@ def test_wrong_methods_are_405_problems(http):
 def test_an_oversized_body_is_a_413(http):
     huge = b'{"input": {"prompt": "' + b"x" * (17 * 1024 * 1024) + b'"}}'
     assert_problem(http.post(ECHO, content=huge), {413})
+
+
+@pytest.mark.parametrize("headers", [
+    {"Prefer": "wait=²"}, {"Prefer": "wait=" + "9" * 5000}, {"Cancel-After": "²"},
+    {"Cancel-After": "99999999999999h"}, {"Cancel-After": "9" * 40},
+])
+def test_headers_that_once_overflowed(http, headers):
+    response = http.post(ECHO, json={"input": {"prompt": "x"}},
+                         headers={k: v.encode() for k, v in headers.items()})
+    assert_problem(response, {422})
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"input": {"prompt": "x"}, "webhook": "http://[::1"}, "webhook"),
+    ({"input": {"prompt": "x"}, "webhook": "http://xn--/h"}, "webhook"),
+    ({"input": {"prompt": "x"}, "webhook": "https://h:99999/x"}, "webhook"),
+    ({"input": {"prompt": "x"}, "webhook": "https://example.com/h",
+      "webhook_events_filter": []}, "webhook_events_filter"),
+])
+def test_bad_webhooks_are_refused_at_creation(http, body, field):
+    body_json = assert_problem(http.post(ECHO, json=body), {422})
+    assert [f["field"] for f in body_json["invalid_fields"]] == [field]
+
+
+def test_numbers_and_nesting_that_once_failed_later(http):
+    nested = '{"input": {"prompt": "x", "z": ' + "[" * 300 + "]" * 300 + "}}"
+    assert_problem(http.post(ECHO, content=nested), {422})
+    body = assert_problem(http.post(SCHNELL, json={"input": {**VALID, "seed": 1e20}}), {422})
+    assert body["invalid_fields"][0]["field"] == "input.seed"
+
+
+@pytest.mark.parametrize("params", [{"created_after": "0001-01-01T00:00:00+01:00"},
+                                    {"created_before": "9999-12-31T23:59:59-01:00"}])
+def test_dates_out_of_range(http, params):
+    assert_problem(http.get("/v1/predictions", params=params), {422})
+
+
+def test_odd_last_event_ids_start_the_stream_over(http):
+    done = http.post(ECHO, json={"input": {"prompt": "a b"}}, headers={"Prefer": "wait"}).json()
+    for last in ["²:1", "1:" + "9" * 5000, "x"]:
+        response = http.get(done["urls"]["stream"], headers={"Last-Event-ID": last.encode()})
+        assert response.status_code == 200
+        assert "data: a\n" in response.text and "event: done" in response.text

@@ -168,3 +168,29 @@ def test_cancel_after_cancels_a_running_prediction_at_its_deadline(tmp_path):
         assert bad.json()["invalid_fields"][0]["field"] == "Cancel-After"
     finally:
         server.stop()
+
+
+def test_open_streams_do_not_hold_up_a_shutdown(tmp_path):
+    import threading
+
+    server = ServerProcess(tmp_path, env={"REPLICAST_SHUTDOWN_GRACE": "0.5"}).start()
+    with server.client() as http:
+        running = http.post("/v1/models/replicast/sleep/predictions",
+                            json={"input": {"seconds": 60}}).json()
+    ended = threading.Event()
+
+    def follow() -> None:
+        try:
+            with httpx.stream("GET", running["urls"]["stream"], timeout=60) as response:
+                for _ in response.iter_lines():
+                    pass
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    server.stop()
+    assert time.monotonic() - began < 5
+    assert ended.wait(5)

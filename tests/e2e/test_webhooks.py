@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -175,7 +176,13 @@ def test_intermediate_events_are_sent_once(http, receiver):
     assert completed["state"] == "delivered"
 
 
-def test_a_slow_receiver_delays_neither_predictions_nor_other_deliveries(http, receiver):
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_slow_receiver_delays_neither_predictions_nor_other_deliveries(http, receiver,
+                                                                         server):
     slow = Receiver(delay=3.0).start()
     try:
         began = time.monotonic()
@@ -186,6 +193,11 @@ def test_a_slow_receiver_delays_neither_predictions_nor_other_deliveries(http, r
         assert time.monotonic() - began < 2.0
         create(http, "replicast/echo", {"prompt": "fast"}, receiver.url, ["completed"])
         receiver.wait_for(lambda r: len(r) == 1, timeout=2.0)
+        # While the slow receiver holds its deliveries, the dispatcher waits quietly.
+        cpu_before = cpu_seconds(server.process.pid)
+        time.sleep(1.5)
+        # (About 0.01 s here; a dispatcher that polls in a loop spends 0.1 s or more.)
+        assert cpu_seconds(server.process.pid) - cpu_before < 0.05
     finally:
         slow.stop()
 
@@ -250,7 +262,7 @@ def _until_finished(http, prediction_id):
 
 
 def test_webhook_routes_conform_to_our_schema(http, receiver):
-    from tests.e2e.test_conformance import conforms
+    from tests.support.schemas import conforms
 
     document = http.get("/openapi.json").json()
     conforms(document, "WebhookSecret", http.get("/v1/webhooks/default/secret").json())

@@ -93,3 +93,20 @@ async def test_every_hop_of_a_redirect_is_checked(receiver, names, monkeypatch):
                                   follow_redirects=True) as client:
         with pytest.raises(net.PrivateAddressError, match=r"internal\.example"):
             await client.post(f"http://public.example:{receiver.port}/hook", content=b"x")
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::a9fe:a9fe",      # NAT64 of 169.254.169.254
+    "64:ff9b::7f00:1",         # NAT64 of 127.0.0.1
+    "64:ff9b:1::a00:1",        # local-use NAT64 prefix, 10.0.0.1
+    "2002:7f00:1::",           # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",       # 6to4 of 169.254.169.254
+    "::7f00:1",                # IPv4-compatible 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo whose client is 10.0.0.1
+])
+def test_ipv6_addresses_that_carry_a_private_ipv4_one_are_not_public(address):
+    assert net.is_public(ipaddress.ip_address(address)) is False
+
+
+def test_ipv6_that_carries_a_public_ipv4_address_is_judged_by_both():
+    assert net.is_public(ipaddress.ip_address("2002:0808:0808::1")) is True  # 6to4 of 8.8.8.8

@@ -39,3 +39,16 @@ def test_cancel_after_refuses_bad_durations(header):
     with pytest.raises(InvalidRequest) as caught:
         parse_cancel_after(header)
     assert caught.value.fields[0].field == "Cancel-After"
+
+
+@pytest.mark.parametrize("header", ["wait=²", "wait=" + "9" * 5000, "wait=٣"])
+def test_prefer_takes_ascii_digits_only(header):
+    with pytest.raises(InvalidRequest):
+        parse_prefer(header)
+
+
+@pytest.mark.parametrize("header", ["²", "99999999999999h", "9" * 30, "9" * 5000 + "s",
+                                    "1h" + "9" * 40 + "m", "\u0663\u0660s"])
+def test_cancel_after_never_overflows(header):
+    with pytest.raises(InvalidRequest):
+        parse_cancel_after(header)

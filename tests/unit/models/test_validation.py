@@ -83,3 +83,11 @@ def test_prompt_must_be_text():
     assert problems(SCHNELL, {"prompt": 5}) == {
         ("invalid_type", "input.prompt", "Invalid type. Expected: string, given: integer"),
     }
+
+
+@pytest.mark.parametrize("seed", [1e20, -1e19, 9.3e18])
+def test_integral_floats_too_large_for_an_integer_are_refused(seed):
+    assert problems(SCHNELL, {"prompt": "p", "seed": seed}) == {
+        ("number_out_of_range", "input.seed",
+         "Must be an integer between -9223372036854775808 and 9223372036854775807"),
+    }

@@ -56,7 +56,7 @@ async def test_wait_gives_up_after_its_timeout(harness):
     assert 0.25 <= loop.time() - began < 2
     assert not p.terminal
     release.set()
-    done = await harness.service.wait(p, 5)
+    done = await harness.until(p.id, lambda q: q.terminal)
     assert done.status is Status.SUCCEEDED and done.output == "released"
 
 

@@ -62,16 +62,6 @@ async def test_a_locked_database_never_blocks_the_loop(store, tmp_path):
     other.close()
 
 
-async def test_writes_go_inline_again_once_the_lock_is_free(store, tmp_path):
-    account = await store.ensure_account("a")
-    p = prediction(account.id)
-    await store.insert_prediction(p)
-    assert store._db._writer.idle
-    got = await store.update_prediction(p.id, frozenset({Status.STARTING}),
-                                        Change(status=Status.PROCESSING))
-    assert got.status is Status.PROCESSING
-
-
 async def test_checkpoints_keep_the_wal_from_growing(tmp_path, monkeypatch):
     def wal_frames(path) -> int:
         """Frames in the WAL (a PASSIVE checkpoint reports them and does not reset it)."""
@@ -136,3 +126,70 @@ async def test_a_large_wal_is_started_over_between_transactions(tmp_path, monkey
     for p in kept[::20]:
         assert await store.get_prediction(p.id) == p
     await store.close()
+
+
+class Spy:
+    """Counts the calls that go to the writer thread."""
+
+    def __init__(self, store, monkeypatch):
+        self.calls = 0
+        real = store._db._writer.run
+
+        async def run(call, **kwargs):
+            self.calls += 1
+            return await real(call, **kwargs)
+
+        monkeypatch.setattr(store._db._writer, "run", run)
+
+
+async def test_writes_run_inline_when_nothing_is_in_their_way(store, monkeypatch):
+    account = await store.ensure_account("a")
+    spy = Spy(store, monkeypatch)
+    p = prediction(account.id)
+    await store.insert_prediction(p)
+    await store.update_prediction(p.id, frozenset({Status.STARTING}),
+                                  Change(status=Status.PROCESSING))
+    assert spy.calls == 0
+
+
+async def test_queued_writes_share_a_commit_and_a_failure_undoes_only_itself(
+        store, tmp_path, monkeypatch):
+    account = await store.ensure_account("a")
+    existing = prediction(account.id)
+    await store.insert_prediction(existing)
+    spy = Spy(store, monkeypatch)
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # every write now queues on the writer thread
+    fresh = [prediction(account.id) for _ in range(6)]
+    tasks = [asyncio.create_task(store.insert_prediction(p)) for p in fresh[:3]]
+    tasks.append(asyncio.create_task(store.insert_prediction(existing)))  # a duplicate
+    tasks += [asyncio.create_task(store.insert_prediction(p)) for p in fresh[3:]]
+    await asyncio.sleep(0.1)
+    assert not any(t.done() for t in tasks)
+    other.execute("COMMIT")
+    other.close()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    assert [isinstance(r, sqlite3.IntegrityError) for r in results] == [False] * 3 + [True] + [
+        False] * 3
+    assert spy.calls == len(tasks)
+    for p in fresh:
+        assert await store.get_prediction(p.id) == p
+
+
+async def test_a_canceled_caller_does_not_let_later_writes_overtake_its_write(store, tmp_path):
+    account = await store.ensure_account("a")
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    p = prediction(account.id)
+    insert = asyncio.create_task(store.insert_prediction(p))
+    await asyncio.sleep(0.05)
+    insert.cancel()  # the caller gives up; the write is already queued
+    await asyncio.gather(insert, return_exceptions=True)
+    assert not store._db._writer.idle
+    start = asyncio.create_task(store.update_prediction(
+        p.id, frozenset({Status.STARTING}), Change(status=Status.PROCESSING)))
+    await asyncio.sleep(0.05)
+    other.execute("COMMIT")
+    other.close()
+    started = await asyncio.wait_for(start, 5)
+    assert started is not None and started.status is Status.PROCESSING

@@ -7,7 +7,6 @@ import pytest
 
 from replicast.errors import ModelError
 from replicast.predictions.status import Status
-from replicast.store.base import Change
 from tests.support.harness import Harness, model
 
 
@@ -166,10 +165,11 @@ async def test_restart_resumes_queued_and_interrupted_work(tmp_path):
     interrupted = await first.create("t/ok", input={"value": "i"})
     await first.lifecycle.start(interrupted.id)
     exhausted = await first.create("t/ok")
-    moved = await first.lifecycle.start(exhausted.id)
-    await first.store.update_prediction(exhausted.id, frozenset({Status.PROCESSING}),
-                                        Change(attempt=3))
-    assert moved is not None
+    for attempt in range(1, 4):  # interrupted three times already
+        moved = await first.lifecycle.start(exhausted.id)
+        assert moved is not None and moved.attempt == attempt
+        if attempt < 3:
+            await first.lifecycle.requeue(moved, "interrupted\n")
     await first.close()
 
     second = await Harness(tmp_path, MODELS, max_attempts=3).open()
@@ -194,3 +194,68 @@ async def test_predictions_of_unknown_models_fail_at_restart(tmp_path):
         assert failed.status is Status.FAILED and "no longer served" in failed.error
     finally:
         await second.close()
+
+
+chatty_started = asyncio.Event()
+
+
+async def chatty(context, inputs):
+    for i in range(1000):
+        context.log(f"line {i}\n")
+        await context.emit(f"t{i}")
+        if i == 2:
+            chatty_started.set()
+        await asyncio.sleep(0.01)
+
+
+async def test_a_cancel_keeps_everything_the_run_produced(tmp_path):
+    chatty_started.clear()
+    h = await Harness(tmp_path, [model("t/chatty", chatty)]).open()
+    try:
+        p = await h.create("t/chatty")
+        await asyncio.wait_for(chatty_started.wait(), 5)
+        async with h.broker.subscribe(p.id) as subscription:
+            announced = []
+            while len(announced) < 5:
+                event = await subscription.next(2)
+                if event.kind.value == "progress":
+                    announced += event.data.items
+        canceled = await h.service.cancel(h.account, p.id)
+        assert canceled.status is Status.CANCELED
+        # Nothing announced to streams is missing from the stored prediction.
+        assert canceled.output == [f"t{i}" for i in range(len(canceled.output))]
+        assert set(announced) <= set(canceled.output)
+        lines = canceled.logs.splitlines()
+        assert lines == [f"line {i}" for i in range(len(lines))]
+        assert len(canceled.output) == len(lines)
+    finally:
+        await h.close()
+
+
+async def test_a_deadline_note_comes_after_the_run_s_own_logs(tmp_path):
+    chatty_started.clear()
+    h = await Harness(tmp_path, [model("t/chatty", chatty)]).open()
+    try:
+        p = await h.create("t/chatty", cancel_after=timedelta(milliseconds=300))
+        done = await h.until(p.id, lambda q: q.terminal)
+        assert done.status is Status.CANCELED
+        *lines, last = done.logs.splitlines()
+        assert last == "Canceled: the prediction reached its Cancel-After deadline."
+        assert lines == [f"line {i}" for i in range(len(lines))] and lines
+    finally:
+        await h.close()
+
+
+async def test_a_running_prediction_nobody_runs_is_canceled_after_a_grace(tmp_path,
+                                                                           monkeypatch):
+    from replicast.predictions import lifecycle
+
+    monkeypatch.setattr(lifecycle, "CANCEL_GRACE", 0.2)
+    h = await Harness(tmp_path, MODELS).open(worker=False)
+    try:
+        p = await h.create("t/ok")
+        await h.lifecycle.start(p.id)  # as if a worker had taken it, then vanished
+        canceled = await h.service.cancel(h.account, p.id)
+        assert canceled.status is Status.CANCELED and "predict_time" in canceled.metrics
+    finally:
+        await h.close()
