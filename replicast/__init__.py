@@ -1,5 +1,38 @@
-"""Replicast: a self-hosted server for Replicate's HTTP prediction API."""
+"""Replicast: a self-hosted server for Replicate's HTTP prediction API.
+
+Predictors can be written against the names exported here, which behave as the
+``cog`` package's do (``from replicast import BasePredictor, Input, Path``).
+"""
+
+from replicast.predictors.sdk import (
+    AsyncConcatenateIterator,
+    BaseModel,
+    BasePredictor,
+    BaseRunner,
+    CancelationException,
+    ConcatenateIterator,
+    File,
+    Input,
+    Path,
+    Secret,
+    current_scope,
+    streaming,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AsyncConcatenateIterator",
+    "BaseModel",
+    "BasePredictor",
+    "BaseRunner",
+    "CancelationException",
+    "ConcatenateIterator",
+    "File",
+    "Input",
+    "Path",
+    "Secret",
+    "__version__",
+    "current_scope",
+    "streaming",
+]

@@ -23,6 +23,7 @@ from replicast.outputs.local import LocalOutputs
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.service import PredictionService
+from replicast.predictors.models import predictor_models
 from replicast.store.base import open_store
 from replicast.webhooks.dispatcher import Dispatcher
 from replicast.webhooks.emitter import WebhookEmitter
@@ -69,7 +70,12 @@ async def _start(settings: Settings, registry: Registry | None,
     emitter = WebhookEmitter(store, on_created=dispatcher.wake,
                              retry_window=timedelta(seconds=settings.webhook_retry_window))
     stack.push_async_callback(emitter.close)
-    models = registry or Registry(builtin_models(settings))
+    if registry is None:
+        predictors = await predictor_models(
+            settings.all_predictors(), setup_timeout=settings.setup_timeout,
+            run_predictions=settings.run_worker, stack=stack)
+        registry = Registry([*builtin_models(settings), *predictors])
+    models = registry
     outputs = LocalOutputs(settings.outputs_dir)
     lifecycle = Lifecycle(store, broker, webhooks=emitter)
     deadlines = Deadlines(store, lifecycle)

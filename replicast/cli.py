@@ -15,6 +15,7 @@ from replicast import __version__
 from replicast.accounts import DEFAULT_ACCOUNT, Accounts
 from replicast.config import Settings
 from replicast.errors import ReplicastError
+from replicast.predictors.spec import pair_flags
 from replicast.store.base import open_store
 
 
@@ -30,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
     serve.add_argument("--public-url", help="base of every URL returned (REPLICAST_PUBLIC_URL)")
+    serve.add_argument("--predictor", action="append", default=[], metavar="REF",
+                       help="serve a Cog-style predictor, path/to/predict.py:Predictor or a "
+                            "folder with a cog.yaml (repeatable; each needs a --model-name)")
+    serve.add_argument("--model-name", action="append", default=[], metavar="OWNER/NAME",
+                       help="the name the --predictor before it is served as")
+    serve.add_argument("--models-file", type=Path,
+                       help="TOML file listing predictors to serve (REPLICAST_MODELS_FILE)")
 
     weights = commands.add_parser("weights", help="model weights: list, pull")
     weight_actions = weights.add_subparsers(dest="action", required=True)
@@ -52,8 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``replicast`` command."""
     args = _parser().parse_args(argv)
     try:
+        predictors = pair_flags(getattr(args, "predictor", []), getattr(args, "model_name", []))
         settings = Settings.from_env(
             data_dir=args.data_dir,
+            predictors=predictors or None,
+            models_file=getattr(args, "models_file", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             public_url=(getattr(args, "public_url", None) or "").rstrip("/") or None,
@@ -79,6 +90,10 @@ def serve(settings: Settings) -> int:
     # Check what can be checked before the server starts, so a mistake is one line.
     open_store(settings.store_url)
     open_broker(settings.broker_url)
+    from replicast.models.registry import builtin_models
+    from replicast.predictors.models import check_names
+
+    check_names(settings.all_predictors(), {m.full_name for m in builtin_models(settings)})
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, announce=lambda text: print(text, flush=True))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from replicast.errors import ConfigError
+from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
 T = TypeVar("T")
 
@@ -48,6 +49,14 @@ class Settings:
     device: str = "auto"
     """Where real models run: ``auto`` (CUDA if there is one), ``cpu``, ``cuda`` or
     ``cuda:N`` (REPLICAST_DEVICE)."""
+    predictors: tuple[PredictorSpec, ...] = ()
+    """Users' Cog-style predictors to serve, ``owner/name=path/to/predict.py:Predictor``,
+    comma-separated (REPLICAST_PREDICTORS, ``--predictor`` with ``--model-name``)."""
+    models_file: Path | None = None
+    """A TOML file listing more predictors to serve (REPLICAST_MODELS_FILE,
+    ``--models-file``)."""
+    setup_timeout: float = 600.0
+    """Seconds a predictor may take to load and run ``setup()`` (REPLICAST_SETUP_TIMEOUT)."""
     predict_timeout: float = 1800.0
     """Seconds a prediction may run before it fails (REPLICAST_PREDICT_TIMEOUT)."""
     max_attempts: int = 3
@@ -88,6 +97,11 @@ class Settings:
     def weights(self) -> Path:
         """The weights folder actually used."""
         return self.weights_dir or self.data_dir / "weights"
+
+    def all_predictors(self) -> tuple[PredictorSpec, ...]:
+        """The predictors to serve: those named directly, then the models file's."""
+        listed = read_models_file(self.models_file) if self.models_file is not None else ()
+        return (*self.predictors, *listed)
 
     @property
     def outputs_dir(self) -> Path:
@@ -171,6 +185,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "webhook_retry_window": _positive(float),
     "webhook_backoff": _positive(float),
     "predict_timeout": _positive(float),
+    "setup_timeout": _positive(float),
+    "predictors": parse_pairs,
+    "models_file": lambda raw: Path(raw).expanduser(),
     "max_attempts": _positive(int),
     "max_request_bytes": _positive(int),
     "max_input_file_bytes": _positive(int),

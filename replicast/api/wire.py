@@ -27,7 +27,7 @@ def version(model: Model) -> dict[str, Any]:
 
 def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
     """A model, with its latest (and only) version."""
-    return {
+    data = {
         "url": f"{base_url}/models/{m.full_name}",
         "owner": m.owner,
         "name": m.name,
@@ -44,6 +44,11 @@ def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
         # A Replicast addition: "diffusers" when real weights run, "stand-in" without.
         "served_by": m.runner.served_by,
     }
+    setup = m.runner.setup_report()
+    if setup is not None:
+        # A Replicast addition for users' predictors: how their setup went, with its logs.
+        data["setup"] = setup
+    return data
 
 
 def account(a: Account) -> dict[str, Any]:

@@ -13,6 +13,9 @@ import orjson
 
 from replicast.models.validation import InputValidator
 
+SECRET_MASK = "**********"
+"""What a Secret input shows instead of its value, as in Cog."""
+
 
 class RunContext(Protocol):
     """What a runner may do while it runs one prediction."""
@@ -51,6 +54,17 @@ class Runner(abc.ABC):
     async def setup(self) -> None:
         """Load what ``predict`` needs; called once before the first prediction."""
 
+    async def wait_ready(self) -> None:
+        """Return once the runner can take a prediction (at once, unless it is setting up).
+
+        The worker waits here before taking a prediction off the queue, so that
+        predictions stay ``starting`` while the model sets up.
+        """
+
+    def setup_report(self) -> dict[str, Any] | None:
+        """How the model's setup went, for ``GET /v1/models/...`` (None: nothing to show)."""
+        return None
+
     @abc.abstractmethod
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         """Run one prediction and return its output.
@@ -80,6 +94,8 @@ class Model:
     cover_image_url: str | None = None
     version_id: str = field(init=False)
     validator: InputValidator = field(init=False, repr=False)
+    secret_inputs: frozenset[str] = field(init=False, repr=False)
+    """Inputs typed Secret: shown masked, and forgotten once a prediction finishes."""
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(
@@ -87,6 +103,19 @@ class Model:
         ).hexdigest()
         object.__setattr__(self, "version_id", digest)
         object.__setattr__(self, "validator", InputValidator(self.openapi_schema))
+        properties = self.openapi_schema.get("components", {}).get("schemas", {}).get(
+            "Input", {}).get("properties", {})
+        object.__setattr__(self, "secret_inputs", frozenset(
+            name for name, prop in properties.items() if prop.get("x-cog-secret")))
+
+    def split_secrets(self, inputs: dict[str, Any]) -> tuple[dict[str, Any],
+                                                              dict[str, Any] | None]:
+        """``inputs`` with Secret values masked, and those values (None if there are none)."""
+        secrets = {name: inputs[name] for name in self.secret_inputs
+                   if inputs.get(name) is not None}
+        if not secrets:
+            return inputs, None
+        return {**inputs, **dict.fromkeys(secrets, SECRET_MASK)}, secrets
 
     @property
     def full_name(self) -> str:

@@ -9,7 +9,7 @@ produced item by item).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final
@@ -49,6 +49,8 @@ class InputField:
     items: dict[str, Any] | None = None
     inline_enum: bool = False
     """Put ``enum`` on the property itself instead of an allOf-referenced component."""
+    extra: Mapping[str, Any] | None = None
+    """More keys for the property, as Cog writes them (``x-cog-secret``, ``x-cog-accept``)."""
 
     @property
     def required(self) -> bool:
@@ -99,6 +101,8 @@ def input_component(fields: Sequence[InputField]) -> tuple[dict[str, Any], dict[
             prop["nullable"] = True
         if f.deprecated:
             prop["deprecated"] = True
+        if f.extra:
+            prop.update(f.extra)
         prop["x-order"] = order
         if f.description is not None:
             prop["description"] = f.description

@@ -40,6 +40,13 @@ class Prediction:
     data_removed: bool = False
     attempt: int = 0
     """How many times a run has started."""
+    secrets: dict[str, Any] | None = None
+    """The values of Secret inputs, which ``input`` shows masked; deleted when the
+    prediction finishes. Never part of what the API returns."""
+
+    def run_input(self) -> dict[str, Any]:
+        """The input a model runs with: ``input`` with the secrets put back."""
+        return {**self.input, **self.secrets} if self.secrets else self.input
 
     @property
     def terminal(self) -> bool:

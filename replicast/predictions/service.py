@@ -77,12 +77,14 @@ class PredictionService:
         """
         model.validator.validate(input)
         created_at = times.now()
+        shown_input, secrets = model.split_secrets(input)
         prediction = Prediction(
             id=ids.prediction_id(),
             account_id=account.id,
             model=model.full_name,
             version=version or model.prediction_version,
-            input=input,
+            input=shown_input,
+            secrets=secrets,
             status=Status.STARTING,
             created_at=created_at,
             base_url=base_url,

@@ -26,7 +26,7 @@ T = TypeVar("T")
 _COLUMNS = (
     "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
     " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
-    " webhook_events_filter, data_removed, attempt"
+    " webhook_events_filter, data_removed, attempt, secrets"
 )
 _UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
 
@@ -379,7 +379,7 @@ def _prediction_row(p: Prediction) -> tuple[Any, ...]:
         _json(p.output), p.logs, p.error, _ts(p.started_at), _ts(p.completed_at),
         _ts(p.deadline), _json(p.metrics), p.webhook,
         None if p.webhook_events_filter is None else _json(p.webhook_events_filter),
-        int(p.data_removed), p.attempt,
+        int(p.data_removed), p.attempt, None if p.secrets is None else _json(p.secrets),
     )
 
 
@@ -406,6 +406,7 @@ def _prediction(row: tuple[Any, ...]) -> Prediction:
         webhook_events_filter=None if row[18] is None else orjson.loads(row[18]),
         data_removed=bool(row[19]),
         attempt=row[20],
+        secrets=None if row[21] is None else orjson.loads(row[21]),
     )
 
 
@@ -419,6 +420,8 @@ def _assignments(change: Change) -> tuple[list[str], list[Any]]:
 
     if change.status is not None:
         put("status", change.status.value)
+        if change.status.terminal:
+            sets.append("secrets = NULL")  # a finished prediction keeps no secret
     if change.started_at is not UNSET:
         put("started_at", _ts(change.started_at))
     if change.completed_at is not UNSET:

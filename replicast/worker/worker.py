@@ -91,6 +91,7 @@ class Worker:
         while not self._stopping:
             self._idle.add(task)
             try:
+                await model.runner.wait_ready()
                 prediction_id = await self.broker.dequeue(model.full_name)
             finally:
                 self._idle.discard(task)
@@ -108,7 +109,7 @@ class Worker:
                 await self._not_started(prediction_id)
                 return
             try:
-                inputs, unknown = model.validator.validate(started.input)
+                inputs, unknown = model.validator.validate(started.run_input())
             except InvalidInput as exc:
                 await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
                 return

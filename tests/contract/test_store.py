@@ -70,6 +70,21 @@ async def test_updates_are_compare_and_set(store, account):
     ) is None
 
 
+async def test_secrets_are_kept_until_the_prediction_finishes(store, account):
+    p = make(account.id, input={"prompt": "hi", "token": "**********"},
+             secrets={"token": "s3cret"})
+    await store.insert_prediction(p)
+    assert (await store.get_prediction(p.id)).run_input() == {"prompt": "hi", "token": "s3cret"}
+    running = await store.update_prediction(
+        p.id, frozenset({Status.STARTING}), Change(status=Status.PROCESSING))
+    assert running.secrets == {"token": "s3cret"}
+    done = await store.update_prediction(
+        p.id, frozenset({Status.PROCESSING}), Change(status=Status.SUCCEEDED))
+    assert done.secrets is None
+    got = await store.get_prediction(p.id)
+    assert got.secrets is None and got.input["token"] == "**********"
+
+
 async def test_logs_append_and_replace(store, account):
     p = make(account.id, status=Status.PROCESSING, logs="a\n")
     await store.insert_prediction(p)

@@ -28,8 +28,9 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, *, token: str | None = TOKEN,
                  env: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
+        self.args = args or []
         self.token = token
         self.extra_env = env or {}
         self.tls = tls
@@ -54,7 +55,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "replicast", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "replicast", "serve", "--port", str(self.port), *self.args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_ready(timeout)

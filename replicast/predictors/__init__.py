@@ -1,0 +1,1 @@
+"""Users' own models: Cog-style predictors served from a child process."""

@@ -1,0 +1,340 @@
+"""The process a predictor runs in: ``python -m replicast.predictors.child [--describe] FD REF``.
+
+It loads ``REF`` (``path/to/predict.py:Predictor``), reports its schema on file
+descriptor ``FD``, runs ``setup()`` once, then runs predictions one at a time as the
+server sends them on stdin (see ``protocol``). Its stdout and stderr are a pipe the
+server reads: all the predictor writes there, from Python or from C, becomes the
+logs of the prediction running (or of setup), and survives a crash.
+
+A cancel interrupts a running prediction: ``CancelationException`` is raised in it
+by a signal handler (so a ``time.sleep`` or a blocking read is interrupted too, as
+in Cog), or its task is canceled if it is async. Whatever happens in user code,
+only this process suffers: the server sees a failed prediction, a failed setup, or
+this process's end, and starts another. With ``--describe`` it only reports the
+schema and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import faulthandler
+import importlib.util
+import inspect
+import io
+import logging
+import os
+import pathlib
+import queue
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from replicast.predictors import sdk
+from replicast.predictors.protocol import FILE_KEY, IDLE, SETUP, Reader, Writer, mark
+from replicast.predictors.signature import Parameter, describe, entry_point
+
+
+class Logs:
+    """Marks in the log stream (fds 1 and 2): whose text follows, and up to where."""
+
+    def __init__(self) -> None:
+        self.number = 0
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(line_buffering=True, write_through=True)
+
+    def mark(self, owner: str) -> int:
+        """Flush, then mark: what is written from now on belongs to ``owner``."""
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a predictor may have replaced them
+                stream.flush()
+        self.number += 1
+        os.write(1, mark(owner, self.number))
+        return self.number
+
+
+def load(ref: str) -> Any:
+    """The predictor object ``path.py:Name`` names (classes are instantiated)."""
+    path, _, name = ref.rpartition(":")
+    if not path or not name:
+        raise ValueError(f"{ref!r} is not of the form path/to/predict.py:Name")
+    file = pathlib.Path(path).resolve()
+    sys.path.insert(0, str(file.parent))
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[file.stem] = module
+    spec.loader.exec_module(module)
+    try:
+        found = getattr(module, name)
+    except AttributeError:
+        raise AttributeError(f"{file.name} defines no {name!r}") from None
+    return found() if inspect.isclass(found) else found
+
+
+def _use_our_scope() -> type[BaseException]:
+    """Route Cog's metrics to our scope; the exception a cancel raises in user code."""
+    if "cog" not in sys.modules:
+        return sdk.CancelationException
+    coglet = importlib.import_module("coglet")
+    coglet._sdk.current_scope = sdk.current_scope
+    exception: type[BaseException] = coglet.CancelationException
+    return exception
+
+
+class Child:
+    """Runs the predictor's setup and predictions."""
+
+    def __init__(self, ref: str, commands: Reader, out: Writer) -> None:
+        self.ref = ref
+        self.commands = commands
+        self.out = out
+        self.logs = Logs()
+        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.loop = asyncio.new_event_loop()
+        self.running: str | None = None
+        self.cancel_requested: str | None = None
+        self.interruptible = False
+        self.task: asyncio.Task[Any] | None = None
+        self.main_thread = threading.get_ident()
+        self.cancel_exception: type[BaseException] = sdk.CancelationException
+        self.parameters: list[Parameter] = []
+
+    def describe(self) -> dict[str, Any] | None:
+        """Load the predictor and send its schema; None (and ``setup_failed``) if it fails."""
+        try:
+            self.predictor = load(self.ref)
+            self.function = entry_point(self.predictor)
+            schema, self.parameters = describe(self.function)
+            self.cancel_exception = _use_our_scope()
+        except BaseException as exc:
+            _print_user_traceback(exc)
+            self.out.send({"type": "setup_failed", "error": _one_line(exc),
+                           "logs": self.logs.mark(SETUP)})
+            return None
+        self.out.send({"type": "schema", "schema": schema,
+                       "description": _summary(self.predictor)})
+        return schema
+
+    def main(self) -> int:
+        if self.describe() is None:
+            return 1
+        signal.signal(signal.SIGUSR1, self._on_cancel_signal)
+        try:
+            self._setup(getattr(self.predictor, "setup", None))
+        except BaseException as exc:
+            _print_user_traceback(exc)
+            self.out.send({"type": "setup_failed", "error": _one_line(exc),
+                           "logs": self.logs.mark(SETUP)})
+            return 1
+        self.out.send({"type": "ready", "logs": self.logs.mark(IDLE)})
+        threading.Thread(target=self._read_commands, daemon=True).start()
+        while True:
+            self._predict(self.queue.get())
+
+    def _setup(self, setup: Any) -> None:
+        if setup is None:
+            return
+        kwargs = {}
+        if "weights" in inspect.signature(setup).parameters:
+            weights = os.environ.get("COG_WEIGHTS") or ("weights" if os.path.exists("weights")
+                                                        else None)
+            kwargs["weights"] = weights
+        result = setup(**kwargs)
+        if inspect.isawaitable(result):
+            self.loop.run_until_complete(_await(result))
+
+    def _read_commands(self) -> None:
+        while (command := self.commands.receive()) is not None:
+            if command["type"] == "cancel":
+                self._cancel(command["id"])
+            else:
+                self.queue.put(command)
+        # The server went away: nobody is left to report to.
+        os._exit(0)
+
+    def _cancel(self, prediction_id: str) -> None:
+        if self.running != prediction_id:
+            return
+        self.cancel_requested = prediction_id
+        if self.task is not None:
+            self.loop.call_soon_threadsafe(self.task.cancel)
+        else:
+            signal.pthread_kill(self.main_thread, signal.SIGUSR1)
+
+    def _on_cancel_signal(self, signum: int, frame: Any) -> None:
+        # Runs on the main thread between two instructions of whatever runs there.
+        if self.interruptible and self.running is not None \
+                and self.cancel_requested == self.running:
+            raise self.cancel_exception()
+
+    def _predict(self, command: dict[str, Any]) -> None:
+        prediction_id = command["id"]
+        self.logs.mark(prediction_id)
+        self.running = prediction_id
+        scope = sdk.enter_scope()
+        outcome: dict[str, Any] = {"type": "done", "id": prediction_id}
+        try:
+            arguments = self._arguments(command["input"])
+            self.interruptible = True
+            try:
+                if self.cancel_requested == prediction_id:  # it came before now
+                    raise self.cancel_exception()
+                outcome["output"] = self._collect(prediction_id, self.function(**arguments))
+            finally:
+                self.interruptible = False
+        except (self.cancel_exception, asyncio.CancelledError):
+            outcome["canceled"] = True
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt fail it too
+            _print_user_traceback(exc)
+            outcome["error"] = _one_line(exc)
+        finally:
+            self.running, self.task, self.cancel_requested = None, None, None
+        outcome["metrics"] = dict(scope.metrics)
+        outcome["logs"] = self.logs.mark(IDLE)
+        self.out.send(outcome)
+
+    def _arguments(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        arguments = {}
+        for parameter in self.parameters:
+            if parameter.name in inputs:
+                arguments[parameter.name] = _argument(parameter, inputs[parameter.name])
+            elif parameter.declared_default:
+                # An optional input without a default: the predictor gets None, as in Cog.
+                arguments[parameter.name] = None
+        return arguments
+
+    def _collect(self, prediction_id: str, result: Any) -> Any:
+        if inspect.isawaitable(result):
+            self.task = self.loop.create_task(_await(result))
+            result = self.loop.run_until_complete(self.task)
+        if isinstance(result, AsyncIterator):
+            items: list[Any] = []
+            self.task = self.loop.create_task(_next_items(result, self, prediction_id, items))
+            self.loop.run_until_complete(self.task)
+            return items
+        if isinstance(result, Iterator):
+            items = []
+            for item in result:
+                self._emit(prediction_id, item, items)
+            return items
+        return _jsonable(result)
+
+    def _emit(self, prediction_id: str, item: Any, items: list[Any]) -> None:
+        # A cancel must not cut a message in half: it waits until the item is sent.
+        self.interruptible = False
+        try:
+            value = _jsonable(item)
+            items.append(value)
+            self.out.send({"type": "output", "id": prediction_id, "item": value,
+                           "logs": self.logs.mark(prediction_id)})
+        finally:
+            self.interruptible = True
+        if self.task is None and self.cancel_requested == prediction_id:
+            raise self.cancel_exception()
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def _next_items(result: AsyncIterator[Any], child: Child, prediction_id: str,
+                      items: list[Any]) -> None:
+    async for item in result:
+        child._emit(prediction_id, item, items)
+
+
+def _argument(parameter: Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    if parameter.kind == "list":
+        assert parameter.item is not None
+        return [_argument(parameter.item, v) for v in value]
+    if parameter.kind in ("path", "secret"):
+        return parameter.cls(value)
+    if parameter.kind == "file":
+        return open(value, "rb")  # the predictor owns it
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Output as JSON, with files as ``{"__file__": path}``."""
+    if isinstance(value, pathlib.PurePath):
+        return {FILE_KEY: str(pathlib.Path(value).resolve())}
+    name = getattr(value, "name", None)
+    if isinstance(value, io.IOBase) and isinstance(name, str):
+        return {FILE_KEY: str(pathlib.Path(name).resolve())}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _jsonable(value.model_dump())
+    if hasattr(value, "__dataclass_fields__"):
+        return _jsonable({k: getattr(value, k) for k in value.__dataclass_fields__})
+    if isinstance(value, sdk.Secret) or type(value).__name__ == "Secret":
+        return str(value)  # masked
+    return value
+
+
+def _summary(predictor: Any) -> str | None:
+    """The first paragraph of the predictor's docstring: the model's description."""
+    doc = inspect.getdoc(predictor if inspect.isfunction(predictor) else type(predictor))
+    if not doc or doc in (inspect.getdoc(sdk.BaseRunner), inspect.getdoc(sdk.BasePredictor)):
+        return None
+    return doc.split("\n\n")[0].replace("\n", " ").strip() or None
+
+
+def _print_user_traceback(exc: BaseException) -> None:
+    """The traceback from the first frame outside Replicast and importlib, on stderr."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and (
+            tb.tb_frame.f_code.co_filename == __file__
+            or tb.tb_frame.f_code.co_filename.startswith("<frozen importlib")):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when the server's process ends (best effort)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of the process."""
+    describe_only = argv[:1] == ["--describe"]
+    message_fd, reference = int(argv[-2]), argv[-1]
+    _die_with_parent()
+    faulthandler.enable()  # a crash in C still leaves a Python traceback in the logs
+    # Commands come on stdin; the predictor itself gets an empty stdin.
+    commands = Reader(os.dup(0))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    # Logging inside predict() is shown like print(), unless the predictor sets it up.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    child = Child(reference, commands, Writer(message_fd))
+    if describe_only:
+        return 0 if child.describe() is not None else 1
+    return child.main()
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,427 @@
+"""The server's side of a predictor: a child process, kept running, one prediction at a time.
+
+``PredictorRunner.start()`` starts the child and returns once it has reported its
+schema; setup goes on in the background and is visible in ``setup_report()``.
+Predictions wait for setup; if it failed they fail at once, saying so.
+
+Files cross the boundary as local paths: ``Path`` inputs are fetched into a
+temporary folder (removed after the prediction) and ``Path`` outputs are read back
+and stored as output files with URLs.
+
+A cancel (or a deadline, or the predict timeout) asks the child to stop the
+prediction; if it has not within ``stop_grace`` seconds the child is killed. A child
+that dies, however it dies, fails the prediction it was running and is started
+again (setup included), so the next prediction finds a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+import re
+import shutil
+import signal
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from replicast import times
+from replicast.errors import ModelError
+from replicast.models.base import RunContext, Runner
+from replicast.predictors.process import ChildProcess, ProtocolError
+from replicast.predictors.protocol import FILE_KEY, SETUP
+from replicast.predictors.signature import is_iterator_output
+from replicast.predictors.spec import PredictorSpec
+
+log = logging.getLogger(__name__)
+
+SETUP_LOG_CHARS = 1 << 20
+"""How much of a setup's logs is kept: the end of them."""
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class SetupReport:
+    """How the predictor's setup went, as ``GET /v1/models/...`` shows it."""
+
+    status: str = "starting"
+    """``starting``, ``succeeded`` or ``failed``."""
+    started_at: datetime = field(default_factory=times.now)
+    completed_at: datetime | None = None
+    error: str | None = None
+    logs: str = ""
+    restarts: int = 0
+    """How many times the predictor's process was started again (after a crash or a kill)."""
+
+    def add_logs(self, text: str) -> None:
+        self.logs = (self.logs + text)[-SETUP_LOG_CHARS:]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "started_at": times.format_rfc3339(self.started_at),
+            "completed_at": times.format_rfc3339(self.completed_at) if self.completed_at else None,
+            "error": self.error,
+            "logs": self.logs,
+            "restarts": self.restarts,
+        }
+
+
+@dataclass(frozen=True)
+class Description:
+    """What the child reported about the predictor before setup."""
+
+    schema: dict[str, Any] | None
+    """None when the predictor could not even be loaded."""
+    description: str | None
+
+
+@dataclass
+class _Call:
+    """The prediction the child is running."""
+
+    prediction_id: str
+    context: RunContext
+    messages: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    finished: bool = False
+    """Whether the child has said it is done with it (or has died)."""
+
+
+class PredictorRunner(Runner):
+    """Runs one predictor's predictions in a child process."""
+
+    served_by = "predictor"
+
+    def __init__(self, spec: PredictorSpec, *, setup_timeout: float, stop_grace: float = 5.0,
+                 describe_only: bool = False) -> None:
+        self.spec = spec
+        self.setup_timeout = setup_timeout
+        self.stop_grace = stop_grace
+        self.describe_only = describe_only
+        self.file_inputs: dict[str, bool] = {}
+        """Inputs that are files: name to whether it is a list of files."""
+        self.iterator_output = False
+        """Whether the output is produced item by item (read from the schema)."""
+        self._report = SetupReport()
+        self._ready = asyncio.Event()
+        self._slot = asyncio.Lock()
+        self._child: ChildProcess | None = None
+        self._schema: dict[str, Any] | None = None
+        self._described: asyncio.Future[Description] | None = None
+        self._current: _Call | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._setup_timer: asyncio.TimerHandle | None = None
+        self._closing = False
+
+    # lifecycle
+
+    async def start(self) -> Description:
+        """Start the child; its description once it has loaded the predictor."""
+        description = await self._spawn()
+        self._schema = description.schema
+        if description.schema is not None:
+            self.file_inputs = file_inputs(description.schema)
+            self.iterator_output = is_iterator_output(description.schema)
+        return description
+
+    async def close(self) -> None:
+        """Stop the child (an idle one exits at once; a busy one is killed) and wait."""
+        self._closing = True
+        if self._child is not None:
+            await self._child.close(grace=0.5 if self._current is not None else 2.0)
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def setup_report(self) -> dict[str, Any] | None:
+        return self._report.as_json()
+
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
+    async def _spawn(self) -> Description:
+        loop = asyncio.get_running_loop()
+        self._described = loop.create_future()
+        self._ready.clear()
+        restarts = self._report.restarts + (1 if self._child is not None else 0)
+        self._report = SetupReport(restarts=restarts)
+        try:
+            child = await ChildProcess.spawn(self.spec, describe_only=self.describe_only,
+                                             on_log=self._log)
+        except OSError as exc:
+            self._setup_failed(f"Could not start the predictor's process: {exc}")
+            return Description(None, None)
+        self._child = child
+        self._run_in_background(self._follow_child(child))
+        self._setup_timer = loop.call_later(self.setup_timeout, self._setup_too_long, child)
+        # Settled by the schema, by a failure, by the process's end or by the setup timer.
+        return await asyncio.shield(self._described)
+
+    def _setup_too_long(self, child: ChildProcess) -> None:
+        if self._report.status == "starting" and child is self._child:
+            self._setup_failed(f"Setup did not finish within {self.setup_timeout:g} seconds")
+            child.kill()
+
+    def _setup_failed(self, error: str) -> None:
+        log.error("%s: setup failed: %s", self.spec.name, error)
+        self._cancel_setup_timer()
+        self._report.status, self._report.error = "failed", error
+        self._report.completed_at = times.now()
+        self._settle(Description(None, None))
+        self._ready.set()
+
+    def _settle(self, description: Description) -> None:
+        if self._described is not None and not self._described.done():
+            self._described.set_result(description)
+
+    # what the child says
+
+    async def _follow_child(self, child: ChildProcess) -> None:
+        try:
+            async for message in child.messages():
+                self._dispatch(message)
+        except ProtocolError as exc:
+            log.error("%s: %s; stopping the predictor's process", self.spec.name, exc)
+            child.kill()
+        self._ended(child, await child.wait())
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "schema":
+            self._settle(Description(message["schema"], message.get("description")))
+        elif kind == "ready":
+            self._cancel_setup_timer()
+            self._report.status = "succeeded"
+            self._report.completed_at = times.now()
+            self._ready.set()
+            log.info("%s: set up in %.1f s", self.spec.name,
+                     (self._report.completed_at - self._report.started_at).total_seconds())
+        elif kind == "setup_failed":
+            self._setup_failed(message["error"])
+        elif kind in ("output", "done"):
+            call = self._current
+            if call is not None and call.prediction_id == message.get("id"):
+                call.messages.put_nowait(message)
+
+    def _log(self, owner: str, text: str) -> None:
+        call = self._current
+        if call is not None and owner == call.prediction_id:
+            call.context.log(text)
+        elif owner == SETUP:
+            self._report.add_logs(text)
+            for line in text.rstrip("\n").splitlines():
+                log.info("%s setup: %s", self.spec.name, line)
+        else:  # between predictions (a thread of the predictor), or after a cancel
+            for line in text.rstrip("\n").splitlines():
+                log.info("%s: %s", self.spec.name, line)
+
+    def _ended(self, child: ChildProcess, code: int) -> None:
+        """The child has exited: fail what it was doing, and start another."""
+        if child is not self._child:
+            return
+        if self.describe_only:
+            if self._described is not None and not self._described.done():
+                self._setup_failed(f"The predictor's process {exit_reason(code)} while loading")
+            return
+        was_ready = self._report.status == "succeeded"
+        if self._report.status == "starting":
+            self._setup_failed(f"The predictor's process {exit_reason(code)} during setup")
+        if self._current is not None:
+            self._current.messages.put_nowait({"type": "exit", "code": code})
+        if self._closing or not was_ready:
+            return  # a setup that failed is not tried again: the model shows why
+        log.warning("%s: the predictor's process %s; starting it again", self.spec.name,
+                    exit_reason(code))
+        self._ready.clear()  # predictions wait for the new process's setup
+        self._run_in_background(self._respawn())
+
+    async def _respawn(self) -> None:
+        description = await self._spawn()
+        if description.schema is not None and description.schema != self._schema:
+            log.warning("%s: the predictor's inputs or output changed since the server "
+                        "started; restart the server to publish them", self.spec.name)
+
+    def _cancel_setup_timer(self) -> None:
+        if self._setup_timer is not None:
+            self._setup_timer.cancel()
+            self._setup_timer = None
+
+    def _run_in_background(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # predictions
+
+    async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
+        await self._slot.acquire()
+        handed_over = False  # whether a winding-down task now owns the slot
+        folder: Path | None = None
+        try:
+            folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="replicast-input-"))
+            arguments = await self._materialize(context, inputs, folder)
+            while not self._ready.is_set():  # setting up, or starting again after a crash
+                await self._ready.wait()
+            if self._report.status != "succeeded":
+                raise ModelError(f"The model's setup failed: {self._report.error}. "
+                                 f"GET /v1/models/{self.spec.name} shows its logs.")
+            # No await from the check above to here: the process is the one that is ready.
+            call = _Call(context.prediction_id, context)
+            self._current = call
+            self._send({"type": "predict", "id": call.prediction_id, "input": arguments})
+            try:
+                return await self._follow(call)
+            except asyncio.CancelledError:
+                if not call.finished:
+                    handed_over = True
+                    self._run_in_background(self._wind_down(call, folder))
+                raise
+        finally:
+            if not handed_over:
+                self._current = None
+                self._slot.release()
+                if folder is not None:
+                    self._run_in_background(_remove(folder))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._child is None or not self._child.send(message):
+            raise ModelError("The predictor's process is not running")
+
+    async def _follow(self, call: _Call) -> Any:
+        """Relay the prediction's output items; its output once it is done."""
+        items: list[Any] = []
+        while True:
+            message = await call.messages.get()
+            kind = message["type"]
+            call.finished = kind in ("done", "exit")
+            if kind == "output":
+                item = await self._files_to_urls(call.context, message["item"])
+                items.append(item)
+                await call.context.emit(item)
+            elif kind == "exit":
+                raise ModelError(
+                    f"The predictor's process {exit_reason(message['code'])} while running "
+                    "this prediction; it is being started again")
+            else:
+                for name, value in (message.get("metrics") or {}).items():
+                    call.context.record_metric(name, value)
+                if message.get("canceled"):
+                    raise asyncio.CancelledError()  # the model canceled itself
+                if "error" in message:
+                    raise ModelError(message["error"])
+                if self.iterator_output:
+                    return items
+                return await self._files_to_urls(call.context, message.get("output"))
+
+    async def _wind_down(self, call: _Call, folder: Path) -> None:
+        """After a cancel: stop the child's prediction, or the child, then free the slot."""
+        try:
+            with contextlib.suppress(ModelError):
+                self._send({"type": "cancel", "id": call.prediction_id})
+            child = self._child
+            try:
+                await asyncio.wait_for(_until_finished(call), self.stop_grace)
+            except TimeoutError:
+                if child is not None:
+                    log.warning("%s: prediction %s did not stop within %g s of its cancel; "
+                                "killing the predictor's process", self.spec.name,
+                                call.prediction_id, self.stop_grace)
+                    child.kill()
+                    await _until_finished(call)
+        finally:
+            self._current = None
+            await _remove(folder)
+            self._slot.release()
+
+    async def _materialize(self, context: RunContext, inputs: dict[str, Any],
+                           folder: Path) -> dict[str, Any]:
+        """The inputs with every file URL replaced by the path of a local copy."""
+        arguments = dict(inputs)
+        used: set[str] = set()
+        for name, is_list in self.file_inputs.items():
+            value = arguments.get(name)
+            if value is None:
+                continue
+            urls = value if is_list else [value]
+            paths = []
+            for url in urls:
+                data = await context.fetch_file(url)
+                target = folder / _unique(file_name(url), used)
+                await asyncio.to_thread(target.write_bytes, data)
+                paths.append(str(target))
+            arguments[name] = paths if is_list else paths[0]
+        return arguments
+
+    async def _files_to_urls(self, context: RunContext, value: Any) -> Any:
+        """Output with each ``{"__file__": path}`` stored as an output file, as its URL."""
+        if isinstance(value, dict):
+            if set(value) == {FILE_KEY}:
+                path = Path(value[FILE_KEY])
+                try:
+                    data = await asyncio.to_thread(path.read_bytes)
+                except OSError as exc:
+                    raise ModelError(f"The model returned the file {path}, which cannot be read: "
+                                     f"{exc.strerror}") from None
+                return await context.save_file(path.name or "output", data)
+            return {k: await self._files_to_urls(context, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [await self._files_to_urls(context, v) for v in value]
+        return value
+
+
+async def _until_finished(call: _Call) -> None:
+    while (await call.messages.get())["type"] not in ("done", "exit"):
+        pass
+
+
+async def _remove(folder: Path) -> None:
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+def exit_reason(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGSEGV``."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def file_inputs(schema: dict[str, Any]) -> dict[str, bool]:
+    """The inputs of a Cog schema that are files (``format: uri``): name to is-a-list."""
+    found = {}
+    properties = schema["components"]["schemas"]["Input"].get("properties", {})
+    for name, prop in properties.items():
+        if prop.get("format") == "uri":
+            found[name] = False
+        elif prop.get("type") == "array" and (prop.get("items") or {}).get("format") == "uri":
+            found[name] = True
+    return found
+
+
+def file_name(url: str) -> str:
+    """A safe local name for the file behind ``url``, keeping its extension."""
+    if url.startswith("data:"):
+        mime = url[5:].split(",", 1)[0].split(";", 1)[0]
+        return "input" + (mimetypes.guess_extension(mime) or "")
+    name = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
+    name = _SAFE_NAME.sub("_", name).strip("._")
+    return name[:100] or "input"
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, number = name, 1
+    while candidate in used:
+        stem, dot, suffix = name.partition(".")
+        candidate = f"{stem}-{number}{dot}{suffix}"
+        number += 1
+    used.add(candidate)
+    return candidate
+

@@ -1,0 +1,40 @@
+"""Every input type and constraint; the output reports what predict() received."""
+
+from typing import Literal, Optional
+
+from replicast import BasePredictor, File, Input, Path, Secret
+
+
+class Predictor(BasePredictor):
+    """Reports its inputs."""
+
+    def predict(
+        self,
+        text: str = Input(description="Some text", min_length=1, max_length=20),
+        count: int = Input(default=2, ge=1, le=10),
+        ratio: float = Input(default=0.5, ge=0, le=1),
+        flag: bool = False,
+        color: str = Input(default="red", choices=["red", "green", "blue"]),
+        size: Literal["small", "large"] = "small",
+        code: str = Input(default="ab12", regex=r"^[a-z]+[0-9]+$"),
+        old: str = Input(default="x", deprecated=True),
+        maybe: Optional[str] = Input(default=None, description="May be left out"),
+        key: Optional[Secret] = Input(default=None, description="A secret"),
+        document: Optional[Path] = Input(default=None, description="A file, read as text"),
+        blob: Optional[File] = Input(default=None, description="A file object"),
+        words: list[str] = Input(default=["a"], description="A list"),
+        documents: Optional[list[Path]] = Input(default=None, description="Several files"),
+    ) -> dict:
+        return {
+            "text": text, "count": count, "ratio": ratio, "flag": flag, "color": color,
+            "size": size, "code": code, "old": old, "maybe": maybe,
+            "key": None if key is None else key.get_secret_value()[::-1],
+            "key_type": type(key).__name__,
+            "document": None if document is None else {
+                "name": document.name, "text": document.read_text(),
+                "type": type(document).__name__, "exists": document.exists(),
+                "where": str(document.parent)},
+            "blob": None if blob is None else blob.read().decode(),
+            "words": words,
+            "documents": None if documents is None else [d.read_text() for d in documents],
+        }
