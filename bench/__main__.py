@@ -23,14 +23,18 @@ from bench.servers import TOKEN, Server
 
 REPLICAST_PORT = 8471
 COG_PORT = 8472
+PREDICTOR_PORT = 8473
 ECHO = "/v1/models/replicast/echo/predictions"
+COG_TEXT = "/v1/models/bench/cog-text/predictions"
+SAME_PREDICTOR = "Replicast serving Cog's predict.py"
 
 
 def _sync(server: Server, connections: int, duration: float) -> loadgen.Load:
     if server.name == "Cog":
         return loadgen.run("sync", f"{server.base_url}/predictions", "/predictions", "200",
                            connections=connections, duration=duration)
-    return loadgen.run("sync", f"{server.base_url}{ECHO}", ECHO, "201", TOKEN, "wait",
+    path = COG_TEXT if server.name == SAME_PREDICTOR else ECHO
+    return loadgen.run("sync", f"{server.base_url}{path}", path, "201", TOKEN, "wait",
                        connections=connections, duration=duration)
 
 
@@ -84,6 +88,13 @@ def main() -> int:
             cog = servers.start_cog(COG_PORT)
             started.append(cog)
             measured.append(cog)
+            # The very predict.py Cog serves, run by Replicast in a predictor process.
+            same = servers.start_replicast(
+                PREDICTOR_PORT, SAME_PREDICTOR,
+                "--predictor", f"{servers.cog_predictor(COG_PORT)}:Runner",
+                "--model-name", "bench/cog-text")
+            started.append(same)
+            measured.append(same)
         for server in measured:
             rows.append([f"time from start to ready, {server.name}", "",
                          f"{server.seconds_to_ready:.2f} s", "", ""])

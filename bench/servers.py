@@ -42,20 +42,34 @@ class Server:
                 self.process.wait()
 
 
-def start_replicast(port: int) -> Server:
-    """``replicast serve`` with embedded defaults on a fresh data folder."""
+def start_replicast(port: int, name: str = "Replicast", *args: str) -> Server:
+    """``replicast serve`` with embedded defaults on a fresh data folder (and ``args``)."""
     data = Path(tempfile.mkdtemp(prefix="replicast-bench-"))
     env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
            "REPLICAST_LOG_LEVEL": "warning"}
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "replicast", "serve", "--port", str(port)], env=env,
+        [sys.executable, "-m", "replicast", "serve", "--port", str(port), *args], env=env,
         stdout=open(data / "server.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     _wait(process, lambda: httpx.get(f"{base}/openapi.json").status_code == 200)
-    return Server("Replicast", process, base, time.monotonic() - began)
+    if args:  # serving predictors: ready once they are set up
+        _wait(process, lambda: all(
+            m.get("setup", {}).get("status", "succeeded") == "succeeded"
+            for m in httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {TOKEN}"})
+            .json()["results"]))
+    return Server(name, process, base, time.monotonic() - began)
+
+
+def cog_predictor(port: int) -> Path:
+    """The ``predict.py`` the Cog peer on ``port`` serves (written when it starts)."""
+    return _cog_work(port) / "predict.py"
+
+
+def _cog_work(port: int) -> Path:
+    return ROOT / ".scratch" / "peers" / f"cog-peer-text-{port}"
 
 
 def ensure_cog() -> None:
@@ -73,7 +87,7 @@ def start_cog(port: int) -> Server:
     """Replicate's Cog server without Docker, serving the equivalent trivial predictor."""
     if not COG_PEER.exists():
         raise SystemExit(f"{COG_PEER} is missing: the Cog peer needs the shared tools folder")
-    work = ROOT / ".scratch" / "peers" / f"cog-peer-text-{port}"
+    work = _cog_work(port)
     env = {**os.environ, "COG_PEER_VENV": str(COG_VENV), "COG_PEER_WORK": str(work),
            "LOG_FORMAT": "console"}
     began = time.monotonic()

@@ -27,10 +27,8 @@ import io
 import logging
 import os
 import pathlib
-import queue
 import signal
 import sys
-import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -97,13 +95,11 @@ class Child:
         self.commands = commands
         self.out = out
         self.logs = Logs()
-        self.queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self.loop = asyncio.new_event_loop()
         self.running: str | None = None
         self.cancel_requested: str | None = None
         self.interruptible = False
         self.task: asyncio.Task[Any] | None = None
-        self.main_thread = threading.get_ident()
         self.cancel_exception: type[BaseException] = sdk.CancelationException
         self.parameters: list[Parameter] = []
 
@@ -135,9 +131,9 @@ class Child:
                            "logs": self.logs.mark(SETUP)})
             return 1
         self.out.send({"type": "ready", "logs": self.logs.mark(IDLE)})
-        threading.Thread(target=self._read_commands, daemon=True).start()
-        while True:
-            self._predict(self.queue.get())
+        while (command := self.commands.receive()) is not None:
+            self._predict(command)
+        return 0  # the server closed our stdin: it is stopping, or gone
 
     def _setup(self, setup: Any) -> None:
         if setup is None:
@@ -151,28 +147,19 @@ class Child:
         if inspect.isawaitable(result):
             self.loop.run_until_complete(_await(result))
 
-    def _read_commands(self) -> None:
-        while (command := self.commands.receive()) is not None:
-            if command["type"] == "cancel":
-                self._cancel(command["id"])
-            else:
-                self.queue.put(command)
-        # The server went away: nobody is left to report to.
-        os._exit(0)
+    def _on_cancel_signal(self, signum: int, frame: Any) -> None:
+        """SIGUSR1 from the server: stop the prediction running, if any.
 
-    def _cancel(self, prediction_id: str) -> None:
-        if self.running != prediction_id:
+        Runs on the main thread, between two instructions of whatever runs there (or
+        interrupting a blocking call). The server sends it only while the prediction it
+        means runs or has just finished, never once it has sent the next one.
+        """
+        if self.running is None:
             return
-        self.cancel_requested = prediction_id
+        self.cancel_requested = self.running
         if self.task is not None:
             self.loop.call_soon_threadsafe(self.task.cancel)
-        else:
-            signal.pthread_kill(self.main_thread, signal.SIGUSR1)
-
-    def _on_cancel_signal(self, signum: int, frame: Any) -> None:
-        # Runs on the main thread between two instructions of whatever runs there.
-        if self.interruptible and self.running is not None \
-                and self.cancel_requested == self.running:
+        elif self.interruptible:
             raise self.cancel_exception()
 
     def _predict(self, command: dict[str, Any]) -> None:

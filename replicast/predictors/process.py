@@ -108,6 +108,11 @@ class ChildProcess:
         stdin.write(orjson.dumps(message) + b"\n")
         return True
 
+    def interrupt(self) -> None:
+        """Ask the process to stop the prediction it is running (SIGUSR1)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.process.pid, signal.SIGUSR1)
+
     def kill(self) -> None:
         """Kill the process and whatever it started."""
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -1,10 +1,12 @@
 """How the server and a predictor's process talk.
 
-Three pipes. The server writes commands to the process's stdin: ``predict`` and
-``cancel``. The process writes messages to a pipe of their own: ``schema`` (once
-loaded), ``ready`` or ``setup_failed``, then for each prediction ``output`` (an item
-of an iterator output) and ``done``. Both are one JSON object per line. Files
-travel as ``{"__file__": "/absolute/path"}``: both sides share the disk.
+Three pipes. The server writes ``predict`` commands to the process's stdin, and
+stops a prediction with SIGUSR1 (a signal interrupts blocking calls; a command
+would wait for the prediction to read it). The process writes messages to a pipe
+of their own: ``schema`` (once loaded), ``ready`` or ``setup_failed``, then for each
+prediction ``output`` (an item of an iterator output) and ``done``. Both are one
+JSON object per line. Files travel as ``{"__file__": "/absolute/path"}``: both
+sides share the disk.
 
 The process's stdout and stderr are the third pipe, read by the server, so that
 nothing a predictor writes is lost even if it crashes the next instant. Marks in

@@ -17,7 +17,6 @@ again (setup included), so the next prediction finds a fresh one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import mimetypes
 import re
@@ -264,8 +263,12 @@ class PredictorRunner(Runner):
         handed_over = False  # whether a winding-down task now owns the slot
         folder: Path | None = None
         try:
-            folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="replicast-input-"))
-            arguments = await self._materialize(context, inputs, folder)
+            if any(inputs.get(name) is not None for name in self.file_inputs):
+                folder = Path(await asyncio.to_thread(tempfile.mkdtemp,
+                                                      prefix="replicast-input-"))
+                arguments = await self._materialize(context, inputs, folder)
+            else:
+                arguments = inputs
             while not self._ready.is_set():  # setting up, or starting again after a crash
                 await self._ready.wait()
             if self._report.status != "succeeded":
@@ -319,14 +322,12 @@ class PredictorRunner(Runner):
                     return items
                 return await self._files_to_urls(call.context, message.get("output"))
 
-    async def _wind_down(self, call: _Call, folder: Path) -> None:
+    async def _wind_down(self, call: _Call, folder: Path | None) -> None:
         """After a cancel: stop the child's prediction, or the child, then free the slot."""
         try:
-            with contextlib.suppress(ModelError):
-                self._send({"type": "cancel", "id": call.prediction_id})
             child = self._child
             try:
-                await asyncio.wait_for(_until_finished(call), self.stop_grace)
+                await asyncio.wait_for(self._interrupt(call, child), self.stop_grace)
             except TimeoutError:
                 if child is not None:
                     log.warning("%s: prediction %s did not stop within %g s of its cancel; "
@@ -336,8 +337,21 @@ class PredictorRunner(Runner):
                     await _until_finished(call)
         finally:
             self._current = None
-            await _remove(folder)
             self._slot.release()
+            if folder is not None:
+                await _remove(folder)
+
+    async def _interrupt(self, call: _Call, child: ChildProcess | None) -> None:
+        """Signal the child until it reports the prediction over (a signal that lands
+        just before the prediction begins in the child is ignored there)."""
+        finished = asyncio.ensure_future(_until_finished(call))
+        try:
+            while child is not None and not finished.done():
+                child.interrupt()
+                await asyncio.wait({finished}, timeout=0.5)
+            await finished
+        finally:
+            finished.cancel()
 
     async def _materialize(self, context: RunContext, inputs: dict[str, Any],
                            folder: Path) -> dict[str, Any]:
