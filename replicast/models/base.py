@@ -106,7 +106,8 @@ class Model:
         properties = self.openapi_schema.get("components", {}).get("schemas", {}).get(
             "Input", {}).get("properties", {})
         object.__setattr__(self, "secret_inputs", frozenset(
-            name for name, prop in properties.items() if prop.get("x-cog-secret")))
+            name for name, prop in properties.items()
+            if prop.get("x-cog-secret") or (prop.get("items") or {}).get("x-cog-secret")))
 
     def split_secrets(self, inputs: dict[str, Any]) -> tuple[dict[str, Any],
                                                               dict[str, Any] | None]:
@@ -115,7 +116,9 @@ class Model:
                    if inputs.get(name) is not None}
         if not secrets:
             return inputs, None
-        return {**inputs, **dict.fromkeys(secrets, SECRET_MASK)}, secrets
+        shown = {name: [SECRET_MASK] * len(value) if isinstance(value, list) else SECRET_MASK
+                 for name, value in secrets.items()}
+        return {**inputs, **shown}, secrets
 
     @property
     def full_name(self) -> str:

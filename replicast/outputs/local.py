@@ -6,6 +6,7 @@ import asyncio
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from replicast.outputs.base import OutputStore
 
@@ -29,7 +30,7 @@ class LocalOutputs(OutputStore):
             raise ValueError(f"unsafe output file name {name!r}")
         target = self.root / prediction_id / folder / name
         await asyncio.to_thread(_write_atomically, target, data)
-        return f"{base_url}{URL_PREFIX}/{prediction_id}/{folder}/{name}"
+        return f"{base_url}{URL_PREFIX}/{prediction_id}/{folder}/{quote(name, safe='')}"
 
     def locate(self, prediction_id: str, folder: str, name: str) -> Path | None:
         """The file behind an output URL's path, or None if there is none."""

@@ -47,13 +47,14 @@ class Logs:
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(line_buffering=True, write_through=True)
 
-    def mark(self, owner: str) -> int:
-        """Flush, then mark: what is written from now on belongs to ``owner``."""
+    def mark(self, owner: str, *, message: bool = True) -> int:
+        """Flush, then mark: what is written from now on belongs to ``owner``; with
+        ``message``, the mark is for a message about to be sent."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a predictor may have replaced them
                 stream.flush()
         self.number += 1
-        os.write(1, mark(owner, self.number))
+        os.write(1, mark(owner, self.number, message=message))
         return self.number
 
 
@@ -125,6 +126,7 @@ class Child:
         signal.signal(signal.SIGUSR1, self._on_cancel_signal)
         try:
             self._setup(getattr(self.predictor, "setup", None))
+            self.cancel_exception = _use_our_scope()  # cog may be imported only by setup
         except BaseException as exc:
             _print_user_traceback(exc)
             self.out.send({"type": "setup_failed", "error": _one_line(exc),
@@ -164,7 +166,7 @@ class Child:
 
     def _predict(self, command: dict[str, Any]) -> None:
         prediction_id = command["id"]
-        self.logs.mark(prediction_id)
+        self.logs.mark(prediction_id, message=False)
         self.running = prediction_id
         scope = sdk.enter_scope()
         outcome: dict[str, Any] = {"type": "done", "id": prediction_id}
@@ -186,7 +188,11 @@ class Child:
             self.running, self.task, self.cancel_requested = None, None, None
         outcome["metrics"] = dict(scope.metrics)
         outcome["logs"] = self.logs.mark(IDLE)
-        self.out.send(outcome)
+        try:
+            self.out.send(outcome)
+        except (TypeError, ValueError) as exc:  # an int beyond 64 bits, say
+            self.out.send({"type": "done", "id": prediction_id, "metrics": {},
+                           "error": f"The output cannot be sent as JSON: {exc}"})
 
     def _arguments(self, inputs: dict[str, Any]) -> dict[str, Any]:
         arguments = {}
@@ -219,9 +225,13 @@ class Child:
         self.interruptible = False
         try:
             value = _jsonable(item)
+            try:
+                message = Writer.encode({"type": "output", "id": prediction_id, "item": value,
+                                         "logs": self.logs.mark(prediction_id)})
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"an output item cannot be sent as JSON: {exc}") from None
             items.append(value)
-            self.out.send({"type": "output", "id": prediction_id, "item": value,
-                           "logs": self.logs.mark(prediction_id)})
+            self.out.send_encoded(message)
         finally:
             self.interruptible = True
         if self.task is None and self.cancel_requested == prediction_id:
@@ -246,6 +256,8 @@ def _argument(parameter: Parameter, value: Any) -> Any:
         return [_argument(parameter.item, v) for v in value]
     if parameter.kind in ("path", "secret"):
         return parameter.cls(value)
+    if parameter.kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # 2 given for a float input arrives as 2.0, as in Cog
     if parameter.kind == "file":
         return open(value, "rb")  # the predictor owns it
     return value
@@ -307,6 +319,7 @@ def run(argv: list[str]) -> int:
     """Entry point of the process."""
     describe_only = argv[:1] == ["--describe"]
     message_fd, reference = int(argv[-2]), argv[-1]
+    os.set_inheritable(message_fd, False)  # programs the predictor runs do not get it
     _die_with_parent()
     faulthandler.enable()  # a crash in C still leaves a Python traceback in the logs
     # Commands come on stdin; the predictor itself gets an empty stdin.

@@ -12,7 +12,8 @@ The process's stdout and stderr are the third pipe, read by the server, so that
 nothing a predictor writes is lost even if it crashes the next instant. Marks in
 that stream say whose text follows (``setup``, a prediction id, or ``idle``) and
 number the points messages refer to: a message with ``"logs": n`` is handled once
-the text before mark ``n`` has been, so logs and outputs keep their order.
+the text before mark ``n`` has been, and the text after that mark once the message
+has been, so logs and outputs keep the order the predictor gave them.
 """
 
 from __future__ import annotations
@@ -31,14 +32,15 @@ SETUP, IDLE = "setup", "idle"
 """Owners of log text that is not a prediction's."""
 
 _MARK_START = b"\x00\x1breplicast:"
-_MARK = re.compile(rb"\x00\x1breplicast:([A-Za-z0-9_-]{1,64}):([0-9]{1,18})\x00")
-_MARK_BODY = re.compile(rb"[A-Za-z0-9_-]{0,64}(?::[0-9]{0,18})?")
-_LONGEST_MARK = len(_MARK_START) + 64 + 1 + 18 + 1
+_MARK = re.compile(rb"\x00\x1breplicast:([A-Za-z0-9_-]{1,64}):([0-9]{1,18})(:m)?\x00")
+_MARK_BODY = re.compile(rb"[A-Za-z0-9_-]{0,64}(?::[0-9]{0,18}(?::m?)?)?")
+_LONGEST_MARK = len(_MARK_START) + 64 + 1 + 18 + 2 + 1
 
 
-def mark(owner: str, number: int) -> bytes:
-    """The bytes of mark ``number``: the text after it belongs to ``owner``."""
-    return _MARK_START + f"{owner}:{number}".encode() + b"\x00"
+def mark(owner: str, number: int, *, message: bool = False) -> bytes:
+    """The bytes of mark ``number``: the text after it belongs to ``owner``. With
+    ``message``, a message refers to it, and the text after it comes after that message."""
+    return _MARK_START + f"{owner}:{number}{':m' if message else ''}".encode() + b"\x00"
 
 
 class Writer:
@@ -48,8 +50,16 @@ class Writer:
         self._fd = fd
         self._lock = threading.Lock()
 
+    @staticmethod
+    def encode(message: dict[str, Any]) -> bytes:
+        """A message as its line; ``TypeError`` for what JSON cannot carry."""
+        return orjson.dumps(message, default=str) + b"\n"
+
     def send(self, message: dict[str, Any]) -> None:
-        data = orjson.dumps(message, default=str) + b"\n"
+        self.send_encoded(self.encode(message))
+
+    def send_encoded(self, data: bytes) -> None:
+        """Write a line made by ``encode``, whole."""
         with self._lock:
             view = memoryview(data)
             while view:
@@ -77,6 +87,8 @@ class Mark:
 
     owner: str
     number: int
+    message: bool = False
+    """Whether a message refers to it (and text after it must wait for that message)."""
 
 
 class LogSplitter:
@@ -93,7 +105,8 @@ class LogSplitter:
         for found in _MARK.finditer(data):
             if found.start() > position:
                 pieces.append(data[position:found.start()])
-            pieces.append(Mark(found.group(1).decode(), int(found.group(2))))
+            pieces.append(Mark(found.group(1).decode(), int(found.group(2)),
+                               found.group(3) is not None))
             position = found.end()
         rest = data[position:]
         keep = _unfinished_mark(rest)

@@ -4,44 +4,42 @@
 schema; setup goes on in the background and is visible in ``setup_report()``.
 Predictions wait for setup; if it failed they fail at once, saying so.
 
-Files cross the boundary as local paths: ``Path`` inputs are fetched into a
-temporary folder (removed after the prediction) and ``Path`` outputs are read back
-and stored as output files with URLs.
-
-A cancel (or a deadline, or the predict timeout) asks the child to stop the
-prediction; if it has not within ``stop_grace`` seconds the child is killed. A child
-that dies, however it dies, fails the prediction it was running and is started
-again (setup included), so the next prediction finds a fresh one.
+A cancel (or a deadline, or the predict timeout), and any failure on the server's
+side while the child still runs a prediction, asks the child to stop it; if it has
+not within ``stop_grace`` seconds the child is killed. A child that dies, however
+it dies, fails the prediction it was running and is started again (setup
+included), after a pause that grows while it keeps dying; one that dies
+``CRASH_LIMIT`` times in a row within minutes of its setup is left failed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
-import re
-import shutil
 import signal
-import tempfile
-import urllib.parse
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from replicast import times
 from replicast.errors import ModelError
 from replicast.models.base import RunContext, Runner
+from replicast.predictors.files import InputFolder, OutputFiles, file_inputs
 from replicast.predictors.process import ChildProcess, ProtocolError
-from replicast.predictors.protocol import FILE_KEY, SETUP
+from replicast.predictors.protocol import SETUP
 from replicast.predictors.signature import is_iterator_output
 from replicast.predictors.spec import PredictorSpec
 
 log = logging.getLogger(__name__)
 
-SETUP_LOG_CHARS = 1 << 20
-"""How much of a setup's logs is kept: the end of them."""
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+SETUP_LOG_CHARS = 256 * 1024
+"""How much of a setup's logs is kept (the end), in characters."""
+CRASH_LIMIT = 5
+"""Deaths in a row, each soon after setup, after which the predictor is left failed."""
+_STABLE_SECONDS = 120.0
+"""A process that lived this long after setup resets the count of deaths in a row."""
+_RESTART_PAUSE_MAX = 30.0
 
 
 @dataclass
@@ -82,7 +80,7 @@ class Description:
 
 @dataclass
 class _Call:
-    """The prediction the child is running."""
+    """The prediction the child is running: its messages and logs, in the child's order."""
 
     prediction_id: str
     context: RunContext
@@ -97,8 +95,10 @@ class PredictorRunner(Runner):
     served_by = "predictor"
 
     def __init__(self, spec: PredictorSpec, *, setup_timeout: float, stop_grace: float = 5.0,
-                 describe_only: bool = False) -> None:
+                 restart_pause: float = 2.0, describe_only: bool = False) -> None:
         self.spec = spec
+        self.restart_pause = restart_pause
+        """The pause before the second start in a row after a death; it doubles after."""
         self.setup_timeout = setup_timeout
         self.stop_grace = stop_grace
         self.describe_only = describe_only
@@ -116,6 +116,9 @@ class PredictorRunner(Runner):
         self._background: set[asyncio.Task[Any]] = set()
         self._setup_timer: asyncio.TimerHandle | None = None
         self._closing = False
+        self._respawning: asyncio.Task[None] | None = None
+        self._deaths = 0
+        self._ready_since = 0.0
 
     # lifecycle
 
@@ -131,6 +134,9 @@ class PredictorRunner(Runner):
     async def close(self) -> None:
         """Stop the child (an idle one exits at once; a busy one is killed) and wait."""
         self._closing = True
+        if self._respawning is not None:  # it kills what it starts once it sees _closing
+            self._respawning.cancel()
+            await asyncio.gather(self._respawning, return_exceptions=True)
         if self._child is not None:
             await self._child.close(grace=0.5 if self._current is not None else 2.0)
         tasks = list(self._background)
@@ -139,7 +145,8 @@ class PredictorRunner(Runner):
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def setup_report(self) -> dict[str, Any] | None:
-        return self._report.as_json()
+        # A process that only describes the predictor does not set it up.
+        return None if self.describe_only else self._report.as_json()
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
@@ -155,6 +162,9 @@ class PredictorRunner(Runner):
                                              on_log=self._log)
         except OSError as exc:
             self._setup_failed(f"Could not start the predictor's process: {exc}")
+            return Description(None, None)
+        if self._closing:
+            await child.close(grace=0)
             return Description(None, None)
         self._child = child
         self._run_in_background(self._follow_child(child))
@@ -184,20 +194,32 @@ class PredictorRunner(Runner):
     async def _follow_child(self, child: ChildProcess) -> None:
         try:
             async for message in child.messages():
-                self._dispatch(message)
+                if child is self._child:
+                    self._dispatch(message)
         except ProtocolError as exc:
             log.error("%s: %s; stopping the predictor's process", self.spec.name, exc)
             child.kill()
-        self._ended(child, await child.wait())
+        except Exception:
+            log.exception("%s: could not follow the predictor's process; stopping it",
+                          self.spec.name)
+            child.kill()
+        finally:
+            code = await child.wait()
+            self._ended(child, code)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "schema":
             self._settle(Description(message["schema"], message.get("description")))
+            if self.describe_only:
+                self._cancel_setup_timer()  # it exits now: nothing more to wait for
         elif kind == "ready":
+            if self._report.status != "starting":
+                return  # too late: the setup timer has already failed it
             self._cancel_setup_timer()
             self._report.status = "succeeded"
             self._report.completed_at = times.now()
+            self._ready_since = time.monotonic()
             self._ready.set()
             log.info("%s: set up in %.1f s", self.spec.name,
                      (self._report.completed_at - self._report.started_at).total_seconds())
@@ -211,7 +233,8 @@ class PredictorRunner(Runner):
     def _log(self, owner: str, text: str) -> None:
         call = self._current
         if call is not None and owner == call.prediction_id:
-            call.context.log(text)
+            # Through the call's queue, so that text and items keep the child's order.
+            call.messages.put_nowait({"type": "log", "text": text})
         elif owner == SETUP:
             self._report.add_logs(text)
             for line in text.rstrip("\n").splitlines():
@@ -224,6 +247,7 @@ class PredictorRunner(Runner):
         """The child has exited: fail what it was doing, and start another."""
         if child is not self._child:
             return
+        self._cancel_setup_timer()
         if self.describe_only:
             if self._described is not None and not self._described.done():
                 self._setup_failed(f"The predictor's process {exit_reason(code)} while loading")
@@ -235,12 +259,21 @@ class PredictorRunner(Runner):
             self._current.messages.put_nowait({"type": "exit", "code": code})
         if self._closing or not was_ready:
             return  # a setup that failed is not tried again: the model shows why
-        log.warning("%s: the predictor's process %s; starting it again", self.spec.name,
-                    exit_reason(code))
         self._ready.clear()  # predictions wait for the new process's setup
-        self._run_in_background(self._respawn())
+        lived = time.monotonic() - self._ready_since
+        self._deaths = 1 if lived >= _STABLE_SECONDS else self._deaths + 1
+        if self._deaths >= CRASH_LIMIT:
+            self._setup_failed(f"The predictor's process died {self._deaths} times in a row "
+                               f"(last: it {exit_reason(code)}); it is not started again")
+            return
+        pause = 0.0 if self._deaths == 1 else min(
+            _RESTART_PAUSE_MAX, self.restart_pause * 2 ** (self._deaths - 2))
+        log.warning("%s: the predictor's process %s; starting it again%s", self.spec.name,
+                    exit_reason(code), f" in {pause:g} s" if pause else "")
+        self._respawning = asyncio.create_task(self._respawn(pause))
 
-    async def _respawn(self) -> None:
+    async def _respawn(self, pause: float) -> None:
+        await asyncio.sleep(pause)
         description = await self._spawn()
         if description.schema is not None and description.schema != self._schema:
             log.warning("%s: the predictor's inputs or output changed since the server "
@@ -261,14 +294,9 @@ class PredictorRunner(Runner):
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         await self._slot.acquire()
         handed_over = False  # whether a winding-down task now owns the slot
-        folder: Path | None = None
+        folder = InputFolder()
         try:
-            if any(inputs.get(name) is not None for name in self.file_inputs):
-                folder = Path(await asyncio.to_thread(tempfile.mkdtemp,
-                                                      prefix="replicast-input-"))
-                arguments = await self._materialize(context, inputs, folder)
-            else:
-                arguments = inputs
+            arguments = await folder.materialize(context, inputs, self.file_inputs)
             while not self._ready.is_set():  # setting up, or starting again after a crash
                 await self._ready.wait()
             if self._report.status != "succeeded":
@@ -280,8 +308,8 @@ class PredictorRunner(Runner):
             self._send({"type": "predict", "id": call.prediction_id, "input": arguments})
             try:
                 return await self._follow(call)
-            except asyncio.CancelledError:
-                if not call.finished:
+            except BaseException:
+                if not call.finished:  # canceled, or failed on this side: stop the child's run
                     handed_over = True
                     self._run_in_background(self._wind_down(call, folder))
                 raise
@@ -289,22 +317,24 @@ class PredictorRunner(Runner):
             if not handed_over:
                 self._current = None
                 self._slot.release()
-                if folder is not None:
-                    self._run_in_background(_remove(folder))
+                self._run_in_background(folder.remove())
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._child is None or not self._child.send(message):
             raise ModelError("The predictor's process is not running")
 
     async def _follow(self, call: _Call) -> Any:
-        """Relay the prediction's output items; its output once it is done."""
+        """Relay the prediction's logs and output items; its output once it is done."""
+        outputs = OutputFiles(call.context)
         items: list[Any] = []
         while True:
             message = await call.messages.get()
             kind = message["type"]
             call.finished = kind in ("done", "exit")
-            if kind == "output":
-                item = await self._files_to_urls(call.context, message["item"])
+            if kind == "log":
+                call.context.log(message["text"])
+            elif kind == "output":
+                item = await outputs.to_urls(message["item"])
                 items.append(item)
                 await call.context.emit(item)
             elif kind == "exit":
@@ -320,26 +350,29 @@ class PredictorRunner(Runner):
                     raise ModelError(message["error"])
                 if self.iterator_output:
                     return items
-                return await self._files_to_urls(call.context, message.get("output"))
+                return await outputs.to_urls(message.get("output"))
 
-    async def _wind_down(self, call: _Call, folder: Path | None) -> None:
-        """After a cancel: stop the child's prediction, or the child, then free the slot."""
+    async def _wind_down(self, call: _Call, folder: InputFolder) -> None:
+        """Stop the child's run of ``call`` (or the child), then free the slot."""
+        self._ready.clear()  # nothing new is taken while the old run winds down
+        child = self._child
         try:
-            child = self._child
             try:
                 await asyncio.wait_for(self._interrupt(call, child), self.stop_grace)
             except TimeoutError:
                 if child is not None:
-                    log.warning("%s: prediction %s did not stop within %g s of its cancel; "
-                                "killing the predictor's process", self.spec.name,
-                                call.prediction_id, self.stop_grace)
+                    log.warning("%s: prediction %s did not stop within %g s; killing the "
+                                "predictor's process", self.spec.name, call.prediction_id,
+                                self.stop_grace)
                     child.kill()
                     await _until_finished(call)
         finally:
             self._current = None
             self._slot.release()
-            if folder is not None:
-                await _remove(folder)
+            if child is self._child and child is not None and child.running \
+                    and self._report.status == "succeeded":
+                self._ready.set()
+            await folder.remove()
 
     async def _interrupt(self, call: _Call, child: ChildProcess | None) -> None:
         """Signal the child until it reports the prediction over (a signal that lands
@@ -353,49 +386,13 @@ class PredictorRunner(Runner):
         finally:
             finished.cancel()
 
-    async def _materialize(self, context: RunContext, inputs: dict[str, Any],
-                           folder: Path) -> dict[str, Any]:
-        """The inputs with every file URL replaced by the path of a local copy."""
-        arguments = dict(inputs)
-        used: set[str] = set()
-        for name, is_list in self.file_inputs.items():
-            value = arguments.get(name)
-            if value is None:
-                continue
-            urls = value if is_list else [value]
-            paths = []
-            for url in urls:
-                data = await context.fetch_file(url)
-                target = folder / _unique(file_name(url), used)
-                await asyncio.to_thread(target.write_bytes, data)
-                paths.append(str(target))
-            arguments[name] = paths if is_list else paths[0]
-        return arguments
-
-    async def _files_to_urls(self, context: RunContext, value: Any) -> Any:
-        """Output with each ``{"__file__": path}`` stored as an output file, as its URL."""
-        if isinstance(value, dict):
-            if set(value) == {FILE_KEY}:
-                path = Path(value[FILE_KEY])
-                try:
-                    data = await asyncio.to_thread(path.read_bytes)
-                except OSError as exc:
-                    raise ModelError(f"The model returned the file {path}, which cannot be read: "
-                                     f"{exc.strerror}") from None
-                return await context.save_file(path.name or "output", data)
-            return {k: await self._files_to_urls(context, v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [await self._files_to_urls(context, v) for v in value]
-        return value
-
 
 async def _until_finished(call: _Call) -> None:
+    if call.finished:
+        return
     while (await call.messages.get())["type"] not in ("done", "exit"):
         pass
-
-
-async def _remove(folder: Path) -> None:
-    await asyncio.to_thread(shutil.rmtree, folder, True)
+    call.finished = True
 
 
 def exit_reason(code: int) -> str:
@@ -406,36 +403,3 @@ def exit_reason(code: int) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
-
-
-def file_inputs(schema: dict[str, Any]) -> dict[str, bool]:
-    """The inputs of a Cog schema that are files (``format: uri``): name to is-a-list."""
-    found = {}
-    properties = schema["components"]["schemas"]["Input"].get("properties", {})
-    for name, prop in properties.items():
-        if prop.get("format") == "uri":
-            found[name] = False
-        elif prop.get("type") == "array" and (prop.get("items") or {}).get("format") == "uri":
-            found[name] = True
-    return found
-
-
-def file_name(url: str) -> str:
-    """A safe local name for the file behind ``url``, keeping its extension."""
-    if url.startswith("data:"):
-        mime = url[5:].split(",", 1)[0].split(";", 1)[0]
-        return "input" + (mimetypes.guess_extension(mime) or "")
-    name = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
-    name = _SAFE_NAME.sub("_", name).strip("._")
-    return name[:100] or "input"
-
-
-def _unique(name: str, used: set[str]) -> str:
-    candidate, number = name, 1
-    while candidate in used:
-        stem, dot, suffix = name.partition(".")
-        candidate = f"{stem}-{number}{dot}{suffix}"
-        number += 1
-    used.add(candidate)
-    return candidate
-

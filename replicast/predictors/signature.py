@@ -32,7 +32,7 @@ class Parameter:
 
     name: str
     kind: str
-    """``value``, ``path``, ``file``, ``secret``, or ``list`` of one of those."""
+    """``value``, ``float``, ``path``, ``file``, ``secret``, or ``list`` of one of those."""
     cls: Any = None
     """The Path/Secret class the annotation names (cog's or ours)."""
     item: Parameter | None = None
@@ -185,6 +185,8 @@ def _parameter(name: str, annotation: Any) -> Parameter:
         (item,) = typing.get_args(annotation) or (Any,)
         item, _ = _unwrap_optional(item)
         return Parameter(name, "list", item=_parameter(name, item))
+    if annotation is float:
+        return Parameter(name, "float")
     kind, cls = _kind(annotation)
     return Parameter(name, kind, cls)
 

@@ -108,7 +108,7 @@ def test_the_schema_comes_from_the_signature_in_cogs_shape(client):
     properties = inputs["properties"]
     assert [name for name, _ in sorted(properties.items(), key=lambda p: p[1]["x-order"])] == [
         "text", "count", "ratio", "flag", "color", "size", "code", "old", "maybe", "key",
-        "document", "blob", "words", "documents"]
+        "document", "blob", "words", "documents", "keys"]
     assert properties["text"] == {"type": "string", "title": "Text", "minLength": 1,
                                   "maxLength": 20, "x-order": 0, "description": "Some text"}
     assert properties["count"]["minimum"] == 1 and properties["count"]["maximum"] == 10
@@ -122,6 +122,7 @@ def test_the_schema_comes_from_the_signature_in_cogs_shape(client):
     assert properties["key"]["format"] == "password" and properties["key"]["x-cog-secret"]
     assert properties["document"]["format"] == "uri"
     assert properties["documents"]["items"] == {"type": "string", "format": "uri"}
+    assert properties["keys"]["items"]["x-cog-secret"] is True
     assert components["Output"] == {"title": "Output", "type": "object"}
 
 
@@ -166,6 +167,7 @@ def test_every_input_type_reaches_predict(client, files):
         "blob": data_uri("blob body"),
         "words": ["x", "y"],
         "documents": [f"{files}/notes/report%20v2.txt", f"{files}/b.txt"],
+        "keys": ["k1", "k2"],
     })
     prediction.wait()
     assert prediction.status == "succeeded", (prediction.error, prediction.logs)
@@ -181,9 +183,18 @@ def test_every_input_type_reaches_predict(client, files):
     assert output["documents"] == ["from a URL", "second"]
     # The downloaded files were removed once the prediction was over.
     assert not Path(output["document"]["where"]).exists()
-    # A secret is never shown.
+    assert output["keys"] == ["k1", "k2"]
+    # A secret is never shown, alone or in a list.
     assert prediction.input["key"] == "**********"
+    assert prediction.input["keys"] == ["**********", "**********"]
     assert client.predictions.get(prediction.id).input["key"] == "**********"
+    # The predictor does not see the server's own settings (its token among them).
+    assert output["server_token"] is None
+
+
+def test_a_whole_number_for_a_float_input_arrives_as_a_float(client):
+    output = client.run("test/inputs", input={"text": "t", "ratio": 1})
+    assert output["ratio"] == 1.0 and output["ratio_type"] == "float"
 
 
 def test_defaults_fill_what_is_left_out(client):
@@ -236,6 +247,13 @@ def test_path_outputs_become_files_with_urls(client):
     structured = client.run("test/object", input={"caption": "a dog"})
     assert structured["caption"] == "a dog" and structured["score"] == 0.75
     assert httpx.get(structured["image"]).content == b"a dog"
+
+
+def test_output_files_of_the_same_name_stay_apart(client):
+    urls = client.run("test/same-names")
+    assert len(set(urls)) == 3
+    assert urls[2].endswith("/report%20%231.txt")
+    assert [httpx.get(u).text for u in urls] == ["first", "second", "third"]
 
 
 # iterators

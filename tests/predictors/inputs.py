@@ -1,5 +1,6 @@
 """Every input type and constraint; the output reports what predict() received."""
 
+import os
 from typing import Literal, Optional
 
 from replicast import BasePredictor, File, Input, Path, Secret
@@ -24,6 +25,7 @@ class Predictor(BasePredictor):
         blob: Optional[File] = Input(default=None, description="A file object"),
         words: list[str] = Input(default=["a"], description="A list"),
         documents: Optional[list[Path]] = Input(default=None, description="Several files"),
+        keys: Optional[list[Secret]] = Input(default=None, description="Several secrets"),
     ) -> dict:
         return {
             "text": text, "count": count, "ratio": ratio, "flag": flag, "color": color,
@@ -37,4 +39,7 @@ class Predictor(BasePredictor):
             "blob": None if blob is None else blob.read().decode(),
             "words": words,
             "documents": None if documents is None else [d.read_text() for d in documents],
+            "keys": None if keys is None else [k.get_secret_value() for k in keys],
+            "ratio_type": type(ratio).__name__,
+            "server_token": os.environ.get("REPLICAST_API_TOKEN"),
         }

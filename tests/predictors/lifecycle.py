@@ -106,3 +106,42 @@ class SlowSetup(BaseRunner):
 
     def run(self) -> float:
         return self.ready_at
+
+
+class Redirects(BaseRunner):
+    """Sends its own stdout elsewhere, as some libraries do."""
+
+    def run(self) -> str:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        print("this goes nowhere")
+        return "still answered"
+
+
+class Forks(BaseRunner):
+    """Leaves a child process of its own behind (which holds the pipes open)."""
+
+    def setup(self) -> None:
+        import subprocess
+
+        self.helper = subprocess.Popen(["sleep", "300"])
+        if os.fork() == 0:  # a bare fork keeps every pipe of the parent
+            time.sleep(300)
+            os._exit(0)
+
+    def run(self, die: bool = False) -> int:
+        if die:
+            os._exit(9)
+        return self.helper.pid
+
+
+class DiesSoon(BaseRunner):
+    """Sets up, then dies a moment later, every time."""
+
+    def setup(self) -> None:
+        import threading
+
+        threading.Timer(0.2, lambda: os._exit(3)).start()
+
+    def run(self) -> str:
+        return "too late"

@@ -1,6 +1,8 @@
 """One predictor per kind of output."""
 
 import tempfile
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from replicast import BaseModel, BasePredictor, Input, Path
@@ -52,3 +54,27 @@ class Object(BasePredictor):
 class Anything(BasePredictor):
     def predict(self) -> Any:
         return {"nested": [1, 2.5, "three", None, {"four": True}]}
+
+
+class SameNames(BasePredictor):
+    """Returns files that share a name, and a name that needs quoting in a URL."""
+
+    def predict(self) -> list[Path]:
+        return [_file("output.txt", "first"), _file("output.txt", "second"),
+                _file("report #1.txt", "third")]
+
+
+class Big(BasePredictor):
+    def predict(self, size: int = 10, huge_int: bool = False) -> Any:
+        if huge_int:
+            return 2**70
+        return "x" * size
+
+
+class BadItem(BasePredictor):
+    """Yields a file that does not exist, then would go on for a long time."""
+
+    def predict(self) -> Iterator[Path]:
+        yield Path("/nonexistent/replicast-test/missing.txt")
+        time.sleep(3600)
+        yield Path("/never")
