@@ -34,28 +34,28 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from replicast.predictors import sdk
-from replicast.predictors.protocol import FILE_KEY, IDLE, SETUP, Reader, Writer, mark
+from replicast.predictors.protocol import FILE_KEY, Channel, Reader
 from replicast.predictors.signature import Parameter, describe, entry_point
 
 
-class Logs:
-    """Marks in the log stream (fds 1 and 2): whose text follows, and up to where."""
+class Outbox:
+    """Messages to the server, after whatever the predictor has written before them."""
 
-    def __init__(self) -> None:
-        self.number = 0
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, io.TextIOWrapper):
                 stream.reconfigure(line_buffering=True, write_through=True)
 
-    def mark(self, owner: str, *, message: bool = True) -> int:
-        """Flush, then mark: what is written from now on belongs to ``owner``; with
-        ``message``, the mark is for a message about to be sent."""
+    def send(self, message: dict[str, Any]) -> None:
+        self.send_encoded(Channel.encode(message))
+
+    def send_encoded(self, data: bytes) -> None:
+        """Flush what Python holds of stdout and stderr, then send (made by ``encode``)."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a predictor may have replaced them
                 stream.flush()
-        self.number += 1
-        os.write(1, mark(owner, self.number, message=message))
-        return self.number
+        self.channel.send_encoded(data)
 
 
 def load(ref: str) -> Any:
@@ -91,11 +91,10 @@ def _use_our_scope() -> type[BaseException]:
 class Child:
     """Runs the predictor's setup and predictions."""
 
-    def __init__(self, ref: str, commands: Reader, out: Writer) -> None:
+    def __init__(self, ref: str, commands: Reader, out: Outbox) -> None:
         self.ref = ref
         self.commands = commands
         self.out = out
-        self.logs = Logs()
         self.loop = asyncio.new_event_loop()
         self.running: str | None = None
         self.cancel_requested: str | None = None
@@ -113,8 +112,7 @@ class Child:
             self.cancel_exception = _use_our_scope()
         except BaseException as exc:
             _print_user_traceback(exc)
-            self.out.send({"type": "setup_failed", "error": _one_line(exc),
-                           "logs": self.logs.mark(SETUP)})
+            self.out.send({"type": "setup_failed", "error": _one_line(exc)})
             return None
         self.out.send({"type": "schema", "schema": schema,
                        "description": _summary(self.predictor)})
@@ -129,10 +127,9 @@ class Child:
             self.cancel_exception = _use_our_scope()  # cog may be imported only by setup
         except BaseException as exc:
             _print_user_traceback(exc)
-            self.out.send({"type": "setup_failed", "error": _one_line(exc),
-                           "logs": self.logs.mark(SETUP)})
+            self.out.send({"type": "setup_failed", "error": _one_line(exc)})
             return 1
-        self.out.send({"type": "ready", "logs": self.logs.mark(IDLE)})
+        self.out.send({"type": "ready"})  # text after it is nobody's: "idle"
         while (command := self.commands.receive()) is not None:
             self._predict(command)
         return 0  # the server closed our stdin: it is stopping, or gone
@@ -166,7 +163,7 @@ class Child:
 
     def _predict(self, command: dict[str, Any]) -> None:
         prediction_id = command["id"]
-        self.logs.mark(prediction_id, message=False)
+        self.out.send({"type": "owner", "owner": prediction_id})
         self.running = prediction_id
         scope = sdk.enter_scope()
         outcome: dict[str, Any] = {"type": "done", "id": prediction_id}
@@ -187,7 +184,6 @@ class Child:
         finally:
             self.running, self.task, self.cancel_requested = None, None, None
         outcome["metrics"] = dict(scope.metrics)
-        outcome["logs"] = self.logs.mark(IDLE)
         try:
             self.out.send(outcome)
         except (TypeError, ValueError) as exc:  # an int beyond 64 bits, say
@@ -226,8 +222,7 @@ class Child:
         try:
             value = _jsonable(item)
             try:
-                message = Writer.encode({"type": "output", "id": prediction_id, "item": value,
-                                         "logs": self.logs.mark(prediction_id)})
+                message = Channel.encode({"type": "output", "id": prediction_id, "item": value})
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"an output item cannot be sent as JSON: {exc}") from None
             items.append(value)
@@ -318,8 +313,11 @@ def _die_with_parent() -> None:
 def run(argv: list[str]) -> int:
     """Entry point of the process."""
     describe_only = argv[:1] == ["--describe"]
-    message_fd, reference = int(argv[-2]), argv[-1]
-    os.set_inheritable(message_fd, False)  # programs the predictor runs do not get it
+    long_fd, reference = int(argv[-2]), argv[-1]
+    os.set_inheritable(long_fd, False)  # programs the predictor runs do not get it
+    # Messages go into the log pipe through a descriptor of our own, which stays put
+    # if the predictor points its stdout elsewhere.
+    log_fd = os.dup(1)
     _die_with_parent()
     faulthandler.enable()  # a crash in C still leaves a Python traceback in the logs
     # Commands come on stdin; the predictor itself gets an empty stdin.
@@ -330,7 +328,7 @@ def run(argv: list[str]) -> int:
     # Logging inside predict() is shown like print(), unless the predictor sets it up.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    child = Child(reference, commands, Writer(message_fd))
+    child = Child(reference, commands, Outbox(Channel(log_fd, long_fd)))
     if describe_only:
         return 0 if child.describe() is not None else 1
     return child.main()

@@ -1,9 +1,9 @@
-"""One predictor process, seen from the server: its three pipes and its end.
+"""One predictor process, seen from the server: its pipes and its end.
 
 ``ChildProcess.spawn`` starts ``replicast.predictors.child`` in the predictor's
 folder, in a process group of its own (so that a kill takes whatever it started
-too). ``messages()`` yields what the process reports, each once the log text that
-came before it has been handed to ``on_log``; it ends when the process has.
+too). ``events()`` yields what comes out of it, in the order it was written: log
+text (with whose it is) and messages; it ends when the process has ended.
 """
 
 from __future__ import annotations
@@ -14,59 +14,52 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from replicast.predictors.protocol import SETUP, LogSplitter, Mark
+from replicast.predictors.protocol import IDLE, SETUP, LogSplitter
 from replicast.predictors.spec import PredictorSpec
 
 MAX_MESSAGE_BYTES = 1 << 30
 """Longest message a process may send (an output, JSON-encoded)."""
 _LATE_SECONDS = 1.0
-"""How long to wait for the rest of the logs and messages once the process has ended (a
-process it started may hold the pipes open)."""
-_MESSAGE_WAIT_SECONDS = 5.0
-"""How long the text after a message's mark waits for that message at most."""
-_QUIET_SECONDS = 1.0
-"""How long a message waits for the logs before it when nothing arrives on the log pipe
-(a predictor that redirected its stdout takes the marks with it)."""
-
-LogSink = Callable[[str, str], None]
-"""Receives ``(owner, text)``: log text and whose it is (``setup``, ``idle`` or an id)."""
+"""How long the rest of the output may take once the process has ended (a process it
+started may hold the pipes open)."""
+_READ_BYTES = 1 << 16
 
 
 class ProtocolError(Exception):
     """The process sent something that is not a message."""
 
 
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Log text, and whose it is: ``setup``, ``idle`` or a prediction id."""
+
+    owner: str
+    text: str
+
+
 class ChildProcess:
     """A running predictor process."""
 
-    def __init__(self, process: asyncio.subprocess.Process, messages: asyncio.StreamReader,
-                 on_log: LogSink) -> None:
+    def __init__(self, process: asyncio.subprocess.Process,
+                 long_messages: asyncio.StreamReader, long_pipe: asyncio.BaseTransport) -> None:
         self.process = process
-        self._messages = messages
-        self._on_log = on_log
+        self._long = long_messages
+        self._long_pipe = long_pipe
+        assert process.stdout is not None
+        self._logs = process.stdout
         self._owner = SETUP
-        self._reached = 0
-        self._logs_ended = False
-        self._progress = asyncio.Event()
-        self._handled = 0
-        """The mark of the last message handed over."""
-        self._messages_ended = False
-        self._handed = asyncio.Event()
         # Not process.wait(): asyncio's waits for the pipes to close as well, which a
         # process the predictor started may keep open for ever.
         self._exited = asyncio.ensure_future(_exit_of(process))
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        assert process.stdout is not None
-        self._log_reader = asyncio.create_task(self._read_logs(process.stdout))
 
     @classmethod
-    async def spawn(cls, spec: PredictorSpec, *, describe_only: bool,
-                    on_log: LogSink) -> ChildProcess:
+    async def spawn(cls, spec: PredictorSpec, *, describe_only: bool) -> ChildProcess:
         """Start a process for ``spec``; ``OSError`` if it cannot be started."""
         loop = asyncio.get_running_loop()
         read_fd, write_fd = os.pipe()
@@ -78,17 +71,18 @@ class ChildProcess:
                 *command, str(write_fd), spec.reference,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(write_fd,), cwd=spec.folder,
-                env=_child_environment(), start_new_session=True,
+                env=_child_environment(), start_new_session=True, limit=_READ_BYTES,
             )
         except BaseException:
             os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
-        messages = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(messages),
-                                     os.fdopen(read_fd, "rb", buffering=0))
-        return cls(process, messages, on_log)
+        long_messages = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
+        long_pipe, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(long_messages),
+            os.fdopen(read_fd, "rb", buffering=0))
+        return cls(process, long_messages, long_pipe)
 
     @property
     def pid(self) -> int:
@@ -99,57 +93,81 @@ class ChildProcess:
         """Whether the process has not exited."""
         return not self._exited.done() and self.process.returncode is None
 
-    async def messages(self) -> AsyncIterator[dict[str, Any]]:
-        """Each message, after the logs written before it; ends when the process does
+    async def events(self) -> AsyncIterator[Text | dict[str, Any]]:
+        """Log text and messages in the order written; ends with the process's output
         (even if something it started keeps the pipe open)."""
-        while True:
-            line = await self._next_line()
-            if not line:
-                self._messages_ended = True
-                self._handed.set()
-                return
-            try:
-                message: dict[str, Any] = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise ProtocolError(f"not a message: {line[:200]!r}") from None
-            number = message.get("logs")
-            await self._logs_reached(number)
-            if isinstance(number, int):
-                # Set before handing it over: the text after its mark waits for this.
-                self._handled = number
-                self._handed.set()
-            yield message
+        splitter = LogSplitter()
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        with contextlib.suppress(TimeoutError):
+            # Once the process has exited, its output ends: at the end of the pipe, or
+            # a moment later if something it started holds the pipe open.
+            async with asyncio.timeout(None) as deadline:
+                def soon(_: object) -> None:
+                    deadline.reschedule(asyncio.get_running_loop().time() + _LATE_SECONDS)
 
-    async def _next_line(self) -> bytes:
-        reading = asyncio.ensure_future(self._messages.readline())
+                self._exited.add_done_callback(soon)
+                try:
+                    async for event in self._read(splitter, decoder):
+                        yield event
+                finally:
+                    self._exited.remove_done_callback(soon)
+        text = decoder.decode(splitter.flush(), final=True)
+        if text:
+            yield Text(self._owner, text)
+
+    async def _read(self, splitter: LogSplitter, decoder: codecs.IncrementalDecoder
+                    ) -> AsyncIterator[Text | dict[str, Any]]:
+        while chunk := await self._logs.read(_READ_BYTES):
+            for piece in splitter.feed(chunk):
+                if isinstance(piece, bytes):
+                    text = decoder.decode(piece)
+                    if text:
+                        yield Text(self._owner, text)
+                    continue
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    yield Text(self._owner, tail)
+                if piece.get("type") == "long":
+                    piece = await self._long_message()
+                kind = piece.get("type")
+                if kind == "owner":
+                    self._owner = str(piece.get("owner"))
+                    continue
+                if kind in ("ready", "done"):
+                    self._owner = IDLE
+                yield piece
+
+    async def _long_message(self) -> dict[str, Any]:
         try:
-            await asyncio.wait({reading, self._exited}, return_when=asyncio.FIRST_COMPLETED)
-            if not reading.done():  # it has exited: take what it wrote before, briefly
-                await asyncio.wait({reading}, timeout=_LATE_SECONDS)
-            if not reading.done():
-                return b""
-            return reading.result()
+            line = await self._long.readline()
         except (ValueError, asyncio.LimitOverrunError) as exc:
             raise ProtocolError(f"a message longer than {MAX_MESSAGE_BYTES} bytes") from exc
-        finally:
-            reading.cancel()
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise ProtocolError(f"not a message: {line[:200]!r}") from None
+        if not isinstance(message, dict):
+            raise ProtocolError(f"not a message: {line[:200]!r}")
+        return message
 
     async def wait(self) -> int:
-        """The exit status, once the process has ended and its last logs are in; what it
-        started goes with it."""
+        """The exit status, once the process has ended; what it started goes with it."""
         code = await asyncio.shield(self._exited)
         self.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._log_reader), _LATE_SECONDS)
-        self._log_reader.cancel()
+        self._long_pipe.close()
         with contextlib.suppress(TimeoutError):  # let asyncio close its side of the pipes
             await asyncio.wait_for(self.process.wait(), _LATE_SECONDS)
+        # A process it started and moved out of its group may still hold them: asyncio
+        # has no public way to let go of a subprocess's pipes but closing its transport.
+        transport = getattr(self.process, "_transport", None)
+        if transport is not None:
+            transport.close()
         return code
 
     def send(self, message: dict[str, Any]) -> bool:
         """Send a command; False if the process can no longer take one."""
         stdin = self.process.stdin
-        if stdin is None or stdin.is_closing() or self.process.returncode is not None:
+        if stdin is None or stdin.is_closing() or not self.running:
             return False
         stdin.write(orjson.dumps(message) + b"\n")
         return True
@@ -173,51 +191,6 @@ class ChildProcess:
             await asyncio.wait_for(asyncio.shield(self._exited), grace)
         self.kill()
         await self.wait()
-
-    async def _read_logs(self, stream: asyncio.StreamReader) -> None:
-        splitter = LogSplitter()
-        try:
-            while chunk := await stream.read(1 << 16):
-                for piece in splitter.feed(chunk):
-                    if isinstance(piece, Mark):
-                        self._text(self._decoder.decode(b"", final=True))
-                        self._owner, self._reached = piece.owner, piece.number
-                        self._progress.set()
-                        if piece.message:
-                            await self._message_handled(piece.number)
-                    else:
-                        self._text(self._decoder.decode(piece))
-                self._progress.set()  # text counts too: the pipe is not silent
-            self._text(self._decoder.decode(splitter.flush(), final=True))
-        finally:
-            self._logs_ended = True
-            self._progress.set()
-
-    def _text(self, text: str) -> None:
-        if text:
-            self._on_log(self._owner, text)
-
-    async def _message_handled(self, number: int) -> None:
-        """Wait until the message of mark ``number`` has been handed over (not for ever:
-        a process that dies between the two never sends it)."""
-        give_up = asyncio.get_running_loop().time() + _MESSAGE_WAIT_SECONDS
-        while self._handled < number and not self._messages_ended:
-            self._handed.clear()
-            remaining = give_up - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._handed.wait(), remaining)
-
-    async def _logs_reached(self, number: Any) -> None:
-        if not isinstance(number, int):
-            return
-        while self._reached < number and not self._logs_ended:
-            self._progress.clear()
-            try:
-                await asyncio.wait_for(self._progress.wait(), _QUIET_SECONDS)
-            except TimeoutError:
-                return  # the log pipe is silent: the mark is not coming
 
 
 def _child_environment() -> dict[str, str]:

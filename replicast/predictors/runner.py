@@ -26,7 +26,7 @@ from replicast import times
 from replicast.errors import ModelError
 from replicast.models.base import RunContext, Runner
 from replicast.predictors.files import InputFolder, OutputFiles, file_inputs
-from replicast.predictors.process import ChildProcess, ProtocolError
+from replicast.predictors.process import ChildProcess, ProtocolError, Text
 from replicast.predictors.protocol import SETUP
 from replicast.predictors.signature import is_iterator_output
 from replicast.predictors.spec import PredictorSpec
@@ -158,8 +158,7 @@ class PredictorRunner(Runner):
         restarts = self._report.restarts + (1 if self._child is not None else 0)
         self._report = SetupReport(restarts=restarts)
         try:
-            child = await ChildProcess.spawn(self.spec, describe_only=self.describe_only,
-                                             on_log=self._log)
+            child = await ChildProcess.spawn(self.spec, describe_only=self.describe_only)
         except OSError as exc:
             self._setup_failed(f"Could not start the predictor's process: {exc}")
             return Description(None, None)
@@ -193,9 +192,13 @@ class PredictorRunner(Runner):
 
     async def _follow_child(self, child: ChildProcess) -> None:
         try:
-            async for message in child.messages():
-                if child is self._child:
-                    self._dispatch(message)
+            async for event in child.events():
+                if child is not self._child:
+                    continue
+                if isinstance(event, Text):
+                    self._log(event.owner, event.text)
+                else:
+                    self._dispatch(event)
         except ProtocolError as exc:
             log.error("%s: %s; stopping the predictor's process", self.spec.name, exc)
             child.kill()
@@ -317,7 +320,8 @@ class PredictorRunner(Runner):
             if not handed_over:
                 self._current = None
                 self._slot.release()
-                self._run_in_background(folder.remove())
+                if folder.path is not None:
+                    self._run_in_background(folder.remove())
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._child is None or not self._child.send(message):
