@@ -12,11 +12,12 @@ from starlette.applications import Starlette
 
 from replicast.accounts import Accounts
 from replicast.api.problems import EXCEPTION_HANDLERS
-from replicast.api.routes import routes
+from replicast.api.routes import operator_routes, routes
 from replicast.api.state import AppState
 from replicast.broker.base import open_broker
 from replicast.config import Settings
 from replicast.inputs import InputFetcher
+from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
 from replicast.net import guarded_client
 from replicast.outputs.local import LocalOutputs
@@ -33,23 +34,29 @@ log = logging.getLogger("replicast")
 
 
 def create_app(settings: Settings, *, registry: Registry | None = None,
-               announce: Callable[[str], None] = print) -> Starlette:
-    """The Replicast app. ``announce`` shows the one-time token to whoever started it."""
+               announce: Callable[[str], None] = print, api: bool = True) -> Starlette:
+    """The Replicast app. ``announce`` shows the one-time token to whoever started it.
+
+    With ``api`` false (``replicast worker``) it serves only health and metrics, and
+    runs the worker (``settings.run_worker``) behind them.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            app.state.replicast = await _start(settings, registry, announce, stack)
+            app.state.replicast = await _start(settings, registry, announce, stack, api=api)
             yield
 
-    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    table = routes() if api else operator_routes()
+    app = Starlette(routes=table, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     # An API answers the path it was asked, not a redirect to a neighbour.
     app.router.redirect_slashes = False
     return app
 
 
 async def _start(settings: Settings, registry: Registry | None,
-                 announce: Callable[[str], None], stack: contextlib.AsyncExitStack) -> AppState:
+                 announce: Callable[[str], None], stack: contextlib.AsyncExitStack,
+                 *, api: bool) -> AppState:
     """Open and start everything; ``stack`` closes it all again, in reverse order."""
     store = open_store(settings.store_url)
     await store.open()
@@ -65,8 +72,9 @@ async def _start(settings: Settings, registry: Registry | None,
                             timeout=settings.webhook_timeout, follow_redirects=False)
     stack.push_async_callback(client.aclose)
 
+    metrics = Metrics()
     dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
-                            backoff=settings.webhook_backoff)
+                            backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
     emitter = WebhookEmitter(store, on_created=dispatcher.wake,
                              retry_window=timedelta(seconds=settings.webhook_retry_window))
     stack.push_async_callback(emitter.close)
@@ -77,17 +85,20 @@ async def _start(settings: Settings, registry: Registry | None,
         registry = Registry([*builtin_models(settings), *predictors])
     models = registry
     outputs = LocalOutputs(settings.outputs_dir)
-    lifecycle = Lifecycle(store, broker, webhooks=emitter)
-    deadlines = Deadlines(store, lifecycle)
+    lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
+    deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
-    await _bootstrap_tokens(settings, accounts, announce)
+    if api:
+        await _bootstrap_tokens(settings, accounts, announce)
 
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)
     await deadlines.start()
     stack.push_async_callback(deadlines.stop)
-    watcher = asyncio.create_task(accounts.watch(), name="revocations")
-    stack.push_async_callback(_cancel, watcher)
+    if api:
+        watcher = asyncio.create_task(accounts.watch(), name="revocations")
+        stack.push_async_callback(_cancel, watcher)
+    worker = None
     if settings.run_worker:
         worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
         await worker.start()
@@ -96,7 +107,7 @@ async def _start(settings: Settings, registry: Registry | None,
     return AppState(
         settings=settings, store=store, registry=models,
         predictions=PredictionService(store, broker, lifecycle, deadlines),
-        accounts=accounts, outputs=outputs,
+        accounts=accounts, outputs=outputs, broker=broker, metrics=metrics, worker=worker,
     )
 
 

@@ -1,15 +1,16 @@
-"""The ``replicast`` command: ``serve`` and ``keys``. Flags map onto ``Settings``."""
+"""The ``replicast`` command: ``serve``, ``worker``, ``keys``, ``weights``, ``db``.
+
+Flags map onto ``Settings``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from replicast import __version__
 from replicast.accounts import DEFAULT_ACCOUNT, Accounts
@@ -38,6 +39,27 @@ def _parser() -> argparse.ArgumentParser:
                        help="the name the --predictor before it is served as")
     serve.add_argument("--models-file", type=Path,
                        help="TOML file listing predictors to serve (REPLICAST_MODELS_FILE)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="serve the API only; `replicast worker` processes run the "
+                            "predictions (REPLICAST_WORKER=false)")
+
+    worker = commands.add_parser(
+        "worker", help="run predictions beside API processes (PostgreSQL and Redis)")
+    worker.add_argument("--models", help="comma-separated models to serve (default: all); "
+                        "REPLICAST_WORKER_MODELS")
+    worker.add_argument("--device", help="where real models run: cpu, cuda, cuda:N "
+                        "(REPLICAST_DEVICE)")
+    worker.add_argument("--host", help="interface for health and metrics (default 127.0.0.1)")
+    worker.add_argument("--port", type=int,
+                        help="serve /health/live, /health/ready and /metrics on this port")
+    worker.add_argument("--predictor", action="append", default=[], metavar="REF",
+                        help="a Cog-style predictor, as for serve")
+    worker.add_argument("--model-name", action="append", default=[], metavar="OWNER/NAME")
+    worker.add_argument("--models-file", type=Path, help="as for serve")
+
+    db = commands.add_parser("db", help="the database: upgrade")
+    db_actions = db.add_subparsers(dest="action", required=True)
+    db_actions.add_parser("upgrade", help="apply the migrations the database lacks")
 
     weights = commands.add_parser("weights", help="model weights: list, pull")
     weight_actions = weights.add_subparsers(dest="action", required=True)
@@ -61,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         predictors = pair_flags(getattr(args, "predictor", []), getattr(args, "model_name", []))
+        models = getattr(args, "models", None)
         settings = Settings.from_env(
             data_dir=args.data_dir,
             predictors=predictors or None,
@@ -68,55 +91,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             public_url=(getattr(args, "public_url", None) or "").rstrip("/") or None,
+            run_worker=False if getattr(args, "no_worker", False) else
+            (True if args.command == "worker" else None),
+            worker_models=None if models is None else
+            tuple(m.strip() for m in models.split(",") if m.strip()),
+            device=getattr(args, "device", None),
         )
         if args.command == "serve":
+            from replicast.server import serve
+
             return serve(settings)
+        if args.command == "worker":
+            from replicast.server import serve
+
+            return serve(settings, api=False, http=args.port is not None)
         if args.command == "weights":
             return _weights(settings, args)
+        if args.command == "db":
+            return asyncio.run(_db(settings))
         return asyncio.run(_keys(settings, args))
     except ReplicastError as exc:
         print(f"replicast: {exc}", file=sys.stderr)
         return 2
 
 
-def serve(settings: Settings) -> int:
-    """Run the server until interrupted."""
-    import uvicorn
-
-    from replicast.app import create_app
-    from replicast.broker.base import open_broker
-    from replicast.datadir import exclusive
-
-    # Check what can be checked before the server starts, so a mistake is one line.
-    open_store(settings.store_url)
-    open_broker(settings.broker_url)
-    from replicast.models.registry import builtin_models
-    from replicast.predictors.models import check_names
-
-    check_names(settings.all_predictors(), {m.full_name for m in builtin_models(settings)})
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, announce=lambda text: print(text, flush=True))
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
-        access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
-        ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
-        # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached.
-        proxy_headers=False,
-    )
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            # Event streams never end by themselves: end them, or shutting down waits.
-            state = getattr(app.state, "replicast", None)
-            if state is not None:
-                state.end_streams()
-            await super().shutdown(sockets)
-
-    server = Server(config)
-    with exclusive(settings.data_dir):
-        server.run()
-    return 0 if server.started else 1
+async def _db(settings: Settings) -> int:
+    store = open_store(settings.store_url)
+    applied = await store.upgrade()
+    await store.close()
+    if applied:
+        print("Applied: " + ", ".join(applied))
+    else:
+        print("The database is up to date.")
+    return 0
 
 
 def _weights(settings: Settings, args: argparse.Namespace) -> int:

@@ -59,6 +59,13 @@ class Settings:
     """Seconds a predictor may take to load and run ``setup()`` (REPLICAST_SETUP_TIMEOUT)."""
     predict_timeout: float = 1800.0
     """Seconds a prediction may run before it fails (REPLICAST_PREDICT_TIMEOUT)."""
+    lease_seconds: float = 30.0
+    """Seconds a worker's claim on a running prediction lasts unless renewed; a worker
+    silent for that long is presumed dead and its predictions run elsewhere
+    (REPLICAST_LEASE_SECONDS)."""
+    worker_models: tuple[str, ...] = ()
+    """The models this process's worker serves, comma-separated; all when empty
+    (REPLICAST_WORKER_MODELS, ``replicast worker --models``)."""
     max_attempts: int = 3
     """Runs a prediction gets when a restart interrupts it (REPLICAST_MAX_ATTEMPTS)."""
     max_request_bytes: int = 16 * 1024 * 1024
@@ -87,6 +94,9 @@ class Settings:
     """Log every HTTP request (REPLICAST_ACCESS_LOG)."""
     log_level: str = "info"
     """Logging level: debug, info, warning or error (REPLICAST_LOG_LEVEL)."""
+    log_format: str = "text"
+    """``text`` lines, or ``json``: one object per line, with the prediction id on every
+    line about a prediction (REPLICAST_LOG_FORMAT)."""
 
     @property
     def store_url(self) -> str:
@@ -142,6 +152,8 @@ class Settings:
                               "first-use")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"REPLICAST_DEVICE={self.device!r} must be auto, cpu or cuda[:N]")
+        if self.log_format not in {"text", "json"}:
+            raise ConfigError(f"REPLICAST_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
 
@@ -185,6 +197,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "webhook_retry_window": _positive(float),
     "webhook_backoff": _positive(float),
     "predict_timeout": _positive(float),
+    "lease_seconds": _positive(float),
+    "worker_models": lambda raw: tuple(n.strip() for n in raw.split(",") if n.strip()),
     "setup_timeout": _positive(float),
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
@@ -195,4 +209,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "shutdown_grace": float,
     "public_url": _url,
     "log_level": str.lower,
+    "log_format": str.lower,
 }

@@ -3,6 +3,7 @@
     ReplicastError
     ├── ConfigError              a setting is missing or malformed
     ├── StoreError               the store failed or holds something unexpected
+    ├── BrokerError              the broker cannot be reached
     ├── RequestError             the client asked for something that cannot be done
     │   ├── Unauthenticated      no token, or a token that is not valid
     │   ├── NotFound             unknown prediction, model, route or file
@@ -99,6 +100,10 @@ class MalformedBody(RequestError):
 
 class BodyTooLarge(RequestError):
     """The request body exceeds the configured limit."""
+
+
+class BrokerError(ReplicastError):
+    """The broker cannot be reached or refused an operation."""
 
 
 class IllegalTransition(ReplicastError):

@@ -12,12 +12,14 @@ from starlette.responses import Response
 from replicast.api.responses import problem_response
 from replicast.errors import (
     BodyTooLarge,
+    BrokerError,
     InvalidInput,
     InvalidRequest,
     InvalidVersion,
     MalformedBody,
     NotFound,
     RequestError,
+    StoreError,
     Unauthenticated,
 )
 
@@ -61,6 +63,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
                             headers=exc.headers)
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """The store or the broker does not answer: a 503 the client may retry."""
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503, "Service unavailable",
+        "Replicast cannot reach its database or broker right now; try again shortly.",
+        headers={"Retry-After": "1"})
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     """Anything else: logged in full, answered without internals."""
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -73,5 +84,7 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     RequestError: request_error,
     HTTPException: http_error,
+    StoreError: unavailable,
+    BrokerError: unavailable,
     Exception: unexpected_error,
 }

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from replicast.api import account, models, openapi, outputs, predictions, stream, webhooks
+from replicast.api import (
+    account,
+    models,
+    openapi,
+    operations,
+    outputs,
+    predictions,
+    stream,
+    webhooks,
+)
 
 API_PREFIXES = ("/v1", "/replicate/v1")
 
@@ -38,5 +47,15 @@ def routes() -> list[BaseRoute]:
         Route("/openapi.json", openapi.document, methods=["GET"]),
         Route("/outputs/{prediction_id}/{folder}/{name}", outputs.output_file,
               methods=["GET"]),
+        *operator_routes(),
     ]
     return table
+
+
+def operator_routes() -> list[BaseRoute]:
+    """Health and metrics: every process serves these, a worker nothing else."""
+    return [
+        Route("/health/live", operations.live, methods=["GET"]),
+        Route("/health/ready", operations.ready, methods=["GET"]),
+        Route("/metrics", operations.metrics, methods=["GET"]),
+    ]

@@ -9,11 +9,14 @@ from typing import Any
 from starlette.requests import Request
 
 from replicast.accounts import Account, Accounts
+from replicast.broker.base import Broker
 from replicast.config import Settings
+from replicast.metrics import Metrics
 from replicast.models.registry import Registry
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.service import PredictionService
 from replicast.store.base import Store
+from replicast.worker.worker import Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,10 @@ class AppState:
     predictions: PredictionService
     accounts: Accounts
     outputs: LocalOutputs
+    broker: Broker
+    metrics: Metrics
+    worker: Worker | None = None
+    """The worker running in this process, if one does."""
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     """Tasks serving open event streams, which never end by themselves."""
 

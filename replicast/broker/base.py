@@ -8,7 +8,7 @@ store.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
 from replicast.errors import ConfigError
@@ -31,11 +31,24 @@ class Subscription(abc.ABC):
 class Broker(abc.ABC):
     """Carries prediction ids to workers and events to whoever listens."""
 
+    shared: bool = False
+    """Whether other processes see this broker's queues and channels. A shared broker
+    can lose its contents (a restart), so workers put back what the store says is
+    waiting (``restore``)."""
+
     async def open(self) -> None:
         """Connect."""
 
     async def close(self) -> None:
         """Disconnect."""
+
+    async def ping(self) -> None:
+        """Raise ``BrokerError`` unless the broker answers."""
+
+    async def restore(self, model: str, prediction_ids: Sequence[str]) -> int:
+        """Queue again those of ``prediction_ids`` (waiting to start, in the store) that
+        are not in ``model``'s queue; how many. Nothing to do for an in-process queue."""
+        return 0
 
     @abc.abstractmethod
     async def enqueue(self, model: str, prediction_id: str) -> None:
@@ -71,4 +84,8 @@ def open_broker(url: str) -> Broker:
         from replicast.broker.memory import MemoryBroker
 
         return MemoryBroker()
+    if scheme in {"redis", "rediss", "unix"}:
+        from replicast.broker.redis import RedisBroker
+
+        return RedisBroker(url)
     raise ConfigError(f"REPLICAST_BROKER_URL: unknown broker URL scheme {scheme!r} in {url!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from replicast import times
@@ -17,7 +17,7 @@ from replicast.broker.base import Broker
 from replicast.predictions.events import Event, EventKind, Progress
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status, check_transition, sources_of
-from replicast.store.base import UNSET, Change, Store
+from replicast.store.base import UNSET, Change, Guard, Store
 from replicast.webhooks.emitter import WebhookEmitter
 
 CANCEL_GRACE = 3.0
@@ -30,38 +30,45 @@ class Lifecycle:
     def __init__(
         self, store: Store, broker: Broker, clock: Callable[[], datetime] = times.now,
         webhooks: WebhookEmitter | None = None,
+        observer: Callable[[Prediction], None] | None = None,
     ) -> None:
         self.store = store
         self.broker = broker
         self.clock = clock
         self.webhooks = webhooks
+        self.observer = observer
+        """Told of every status change made here (metrics)."""
 
     async def _move(self, prediction_id: str, change: Change,
                     expected: frozenset[Status] | None = None,
-                    deadline_after: datetime | None = None) -> Prediction | None:
+                    guard: Guard | None = None) -> Prediction | None:
         assert change.status is not None
         if expected is None:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
         updated = await self.store.update_prediction(
-            prediction_id, expected, change, deadline_after=deadline_after,
+            prediction_id, expected, change, guard=guard,
             deliveries=self.webhooks.for_status if self.webhooks else None,
         )
         if updated is not None:
             self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
             if self.webhooks is not None:
                 self.webhooks.status_changed(updated)
+            if self.observer is not None:
+                self.observer(updated)
         return updated
 
-    async def start(self, prediction_id: str) -> Prediction | None:
-        """starting -> processing, counting a run; None if it is no longer starting or
-        its deadline has passed."""
+    async def start(self, prediction_id: str, worker_id: str,
+                    lease: float) -> Prediction | None:
+        """starting -> processing, counting a run, claimed by ``worker_id`` for ``lease``
+        seconds; None if it is no longer starting or its deadline has passed."""
         now = self.clock()
         return await self._move(
             prediction_id,
-            Change(status=Status.PROCESSING, started_at=now, next_attempt=True),
-            expected=frozenset({Status.STARTING}), deadline_after=now,
+            Change(status=Status.PROCESSING, started_at=now, next_attempt=True,
+                   worker_id=worker_id, lease_until=now + timedelta(seconds=lease)),
+            expected=frozenset({Status.STARTING}), guard=Guard(deadline_after=now),
         )
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
@@ -126,37 +133,43 @@ class Lifecycle:
         if prediction.started_at is not None and prediction.status is Status.PROCESSING:
             summary["predict_time"] = (completed_at - prediction.started_at).total_seconds()
         summary["total_time"] = (completed_at - prediction.created_at).total_seconds()
-        # The caller's copy may be stale; only the status it saw may be left.
+        # The caller's copy may be stale; only the status (and worker) it saw may be left.
         return await self._move(
             prediction.id,
             Change(status=status, completed_at=completed_at, output=output,
                    error=error if status is Status.FAILED else UNSET,
                    append_logs=logs, metrics=summary),
-            expected=frozenset({prediction.status}),
+            expected=frozenset({prediction.status}), guard=_same_run(prediction),
         )
 
-    async def requeue(self, prediction: Prediction, note: str) -> Prediction | None:
-        """processing -> starting: run it again from the beginning, logging why."""
+    async def requeue(self, prediction: Prediction, note: str, *,
+                      lease_expired_before: datetime | None = None) -> Prediction | None:
+        """processing -> starting: run it again from the beginning, logging why. With
+        ``lease_expired_before``, only if its worker's lease ran out before then."""
         return await self._move(
             prediction.id,
-            Change(status=Status.STARTING, started_at=None, output=None, logs=note),
+            Change(status=Status.STARTING, started_at=None, output=None, logs=note,
+                   worker_id=None, lease_until=None),
             expected=frozenset({Status.PROCESSING}),
+            guard=Guard(worker_id=prediction.worker_id,
+                        lease_expired_before=lease_expired_before),
         )
 
     def announce(self, prediction_id: str, progress: Progress) -> None:
         """Tell streams about new logs and output items of a running prediction."""
         self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
 
-    async def persist(self, prediction_id: str, logs: str, output: Any = UNSET, *,
+    async def persist(self, prediction: Prediction, logs: str, output: Any = UNSET, *,
                       logs_length: int, items_length: int) -> bool:
         """Write announced logs (appended) and output of a running prediction.
 
         ``logs_length`` and ``items_length`` say how much is in the store afterwards.
-        False once the prediction is no longer running.
+        False once the prediction is no longer running (or no longer this run).
         """
+        prediction_id = prediction.id
         updated = await self.store.update_prediction(
             prediction_id, frozenset({Status.PROCESSING}),
-            Change(append_logs=logs, output=output),
+            Change(append_logs=logs, output=output), guard=_same_run(prediction),
         )
         if updated is None:
             return False
@@ -165,3 +178,10 @@ class Lifecycle:
         if self.webhooks is not None:
             self.webhooks.progressed(updated, output=output is not UNSET, logs=bool(logs))
         return True
+
+
+def _same_run(prediction: Prediction) -> Guard | None:
+    """For a running prediction, a guard that holds only while the same worker runs it."""
+    if prediction.status is Status.PROCESSING and prediction.worker_id is not None:
+        return Guard(worker_id=prediction.worker_id)
+    return None

@@ -40,6 +40,11 @@ class Prediction:
     data_removed: bool = False
     attempt: int = 0
     """How many times a run has started."""
+    worker_id: str | None = None
+    """The worker running it (while ``processing``)."""
+    lease_until: datetime | None = None
+    """Until when that worker's claim holds unless renewed; past it, the run is
+    presumed lost and the prediction is run again elsewhere."""
     secrets: dict[str, Any] | None = None
     """The values of Secret inputs, which ``input`` shows masked; deleted when the
     prediction finishes. Never part of what the API returns."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from replicast import ids, times
+from replicast import ids, logs, times
 from replicast.accounts import Account
 from replicast.broker.base import Broker, Subscription
-from replicast.errors import NotFound
+from replicast.errors import BrokerError, NotFound
 from replicast.models.base import Model
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
@@ -20,6 +21,8 @@ from replicast.predictions.status import Status
 from replicast.store.base import PageQuery, Store
 
 Position = tuple[datetime, str]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +96,26 @@ class PredictionService:
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
         )
+        logs.tag(prediction.id)
         await self.store.insert_prediction(prediction)
         if prediction.deadline is not None:
             self.deadlines.watch(prediction.id, prediction.deadline)
         if wait is None:
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
-        async with self.broker.subscribe(prediction.id) as subscription:
+        try:
+            async with self.broker.subscribe(prediction.id) as subscription:
+                await self.broker.enqueue(model.full_name, prediction.id)
+                return await self._until_terminal(prediction, subscription, wait)
+        except BrokerError as exc:
+            # It is created: answer as a wait that ran out, and the client polls.
+            log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
-            return await self._until_terminal(prediction, subscription, wait)
+            return prediction
 
     async def get(self, account: Account, prediction_id: str) -> Prediction:
         """The account's prediction with this id; ``NotFound`` otherwise."""
+        logs.tag(prediction_id)
         prediction = None
         if ids.is_prediction_id(prediction_id):
             prediction = await self.store.get_prediction(prediction_id)

@@ -44,6 +44,42 @@ class Change:
     metrics: dict[str, Any] | _Unset = UNSET
     next_attempt: bool = False
     """Count one more run (``attempt + 1``)."""
+    worker_id: str | _Unset | None = UNSET
+    lease_until: datetime | _Unset | None = UNSET
+    """A terminal status clears the worker, the lease and the secrets by itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """Further conditions on an update, besides the expected status."""
+
+    deadline_after: datetime | None = None
+    """Only if the prediction has no deadline, or one later than this."""
+    worker_id: str | None = None
+    """Only if this worker runs it: a worker whose claim lapsed must not write."""
+    lease_expired_before: datetime | None = None
+    """Only if its lease ran out before this instant."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process, as it reports itself."""
+
+    id: str
+    host: str
+    pid: int
+    models: tuple[str, ...]
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """The predictions of one model waiting to start."""
+
+    model: str
+    waiting: int
+    oldest_created_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +102,11 @@ class PageQuery:
 class Store(abc.ABC):
     """Durable state. Every method is safe to call from the event loop."""
 
+    shared: bool = False
+    """Whether other processes (API replicas, workers) may use the same store at once.
+    A store that is not shared belongs to one process, which may take over at start
+    everything left unfinished."""
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and bring the schema up to date."""
@@ -73,6 +114,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Finish pending writes and release connections."""
+
+    @abc.abstractmethod
+    async def upgrade(self) -> list[str]:
+        """Connect if need be and apply the migrations the database lacks; their names."""
 
     # predictions
 
@@ -95,12 +140,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
-        *, deadline_after: datetime | None = None,
+        *, guard: Guard | None = None,
         deliveries: Callable[[Prediction], Sequence[Delivery]] | None = None,
     ) -> Prediction | None:
-        """Apply ``change`` if the status is in ``expected``; the result, or None.
+        """Apply ``change`` if the status is in ``expected`` (and ``guard`` holds); the
+        result, or None.
 
-        With ``deadline_after``, only if the prediction has no deadline or a later one.
         ``deliveries`` makes the webhook deliveries for the changed prediction; they
         are committed in the same transaction as the change.
         """
@@ -112,6 +157,56 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def run_counts(self) -> dict[str, int]:
         """How many predictions each model has, by ``owner/name``."""
+
+    # running predictions across processes
+
+    @abc.abstractmethod
+    async def renew_leases(self, worker_id: str, until: datetime) -> int:
+        """Extend the lease of every prediction this worker runs; how many there are."""
+
+    @abc.abstractmethod
+    async def expired_leases(self, now: datetime, limit: int) -> list[Prediction]:
+        """Running predictions whose lease ran out before ``now``, oldest first."""
+
+    @abc.abstractmethod
+    async def waiting(self, models: Sequence[str], created_before: datetime,
+                      limit: int) -> list[tuple[str, str]]:
+        """``(id, model)`` of predictions of ``models`` still ``starting`` that were
+        created before the instant, oldest first."""
+
+    @abc.abstractmethod
+    async def overdue(self, now: datetime, limit: int) -> list[str]:
+        """Ids of unfinished predictions whose deadline has passed."""
+
+    @abc.abstractmethod
+    async def record_worker(self, worker: WorkerInfo) -> None:
+        """Add or refresh a worker's entry (its heartbeat)."""
+
+    @abc.abstractmethod
+    async def remove_worker(self, worker_id: str) -> None:
+        """Forget a worker that stopped."""
+
+    @abc.abstractmethod
+    async def workers(self) -> list[WorkerInfo]:
+        """Every worker that has reported itself and not stopped."""
+
+    # what operators see
+
+    @abc.abstractmethod
+    async def status_counts(self) -> dict[tuple[str, str], int]:
+        """How many predictions each (model, status) has."""
+
+    @abc.abstractmethod
+    async def queue_stats(self) -> list[QueueStats]:
+        """Per model, the predictions waiting to start and the oldest one's age."""
+
+    @abc.abstractmethod
+    async def webhook_backlog(self) -> dict[str, int]:
+        """How many webhook deliveries are in each state (pending, delivered, failed)."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
 
     # webhooks
 
@@ -179,7 +274,7 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore.from_url(url)
     if scheme in {"postgres", "postgresql"}:
-        raise ConfigError(
-            "REPLICAST_DATABASE_URL: PostgreSQL is not supported by this version of Replicast"
-        )
+        from replicast.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise ConfigError(f"REPLICAST_DATABASE_URL: unknown store URL scheme {scheme!r} in {url!r}")

@@ -15,20 +15,16 @@ from replicast import times
 from replicast.accounts import Account, ApiKey
 from replicast.errors import ConfigError, StoreError
 from replicast.predictions.prediction import Prediction
-from replicast.predictions.status import TERMINAL, Status
-from replicast.store import migrations
-from replicast.store.base import UNSET, Change, PageQuery, Store
+from replicast.predictions.status import Status
+from replicast.store import migrations, sql
+from replicast.store.base import Change, Guard, PageQuery, QueueStats, Store, WorkerInfo
 from replicast.store.sqlite_access import SQLiteAccess
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 T = TypeVar("T")
 
-_COLUMNS = (
-    "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
-    " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
-    " webhook_events_filter, data_removed, attempt, secrets"
-)
-_UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
+_COLUMNS = sql.PREDICTION_COLUMNS
+_UNFINISHED = sql.UNFINISHED
 
 
 class SQLiteStore(Store):
@@ -37,6 +33,7 @@ class SQLiteStore(Store):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = SQLiteAccess(self._connect)
+        self._applied: list[str] = []
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
@@ -58,12 +55,16 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            await self._db.open(_migrate)
+            await self._db.open(lambda c: self._applied.extend(_migrate(c)))
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def upgrade(self) -> list[str]:
+        await self.open()  # opening migrates
+        return list(self._applied)
 
     async def _write(self, call: Callable[[sqlite3.Connection], T]) -> T:
         return await self._db.write(call)
@@ -77,9 +78,8 @@ class SQLiteStore(Store):
     # predictions
 
     async def insert_prediction(self, prediction: Prediction) -> None:
-        row = _prediction_row(prediction)
-        sql = f"INSERT INTO predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})"
-        await self._write(lambda c: c.execute(sql, row).rowcount)
+        statement = sql.insert_prediction(prediction, sql.SQLITE)
+        await self._write(lambda c: c.execute(statement.sql, statement.args).rowcount)
 
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         sql = f"SELECT {_COLUMNS} FROM predictions WHERE id = ?"
@@ -92,55 +92,22 @@ class SQLiteStore(Store):
         return None if row is None else _prediction(row)
 
     async def list_predictions(self, query: PageQuery) -> list[Prediction]:
-        where = ["account_id = ?"]
-        args: list[Any] = [query.account_id]
-        if query.before is not None:
-            where.append("(created_at, id) < (?, ?)")
-            args += [times.format_rfc3339(query.before[0]), query.before[1]]
-        if query.after is not None:
-            where.append("(created_at, id) > (?, ?)")
-            args += [times.format_rfc3339(query.after[0]), query.after[1]]
-        if query.created_after is not None:
-            where.append("created_at >= ?")
-            args.append(times.format_rfc3339(query.created_after))
-        if query.created_before is not None:
-            where.append("created_at < ?")
-            args.append(times.format_rfc3339(query.created_before))
-        if query.source is not None:
-            where.append("source = ?")
-            args.append(query.source)
-        # Paging backwards reads upwards from the cursor, then flips the page.
-        order = "ASC" if query.after is not None else "DESC"
-        sql = (
-            f"SELECT {_COLUMNS} FROM predictions WHERE {' AND '.join(where)}"
-            f" ORDER BY created_at {order}, id {order} LIMIT ?"
-        )
-        args.append(query.limit)
-        rows = await self._scan(lambda c: c.execute(sql, args).fetchall())
+        statement = sql.list_predictions(query, sql.SQLITE)
+        rows = await self._scan(lambda c: c.execute(statement.sql, statement.args).fetchall())
         page = [_prediction(row) for row in rows]
         if query.after is not None:
-            page.reverse()
+            page.reverse()  # read upwards from the cursor
         return page
 
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
-        *, deadline_after: datetime | None = None,
+        *, guard: Guard | None = None,
         deliveries: Callable[[Prediction], Sequence[Delivery]] | None = None,
     ) -> Prediction | None:
-        assignments, args = _assignments(change)
-        if not assignments or not expected:
-            raise StoreError("an update must change something and expect some status")
-        marks = ", ".join("?" * len(expected))
-        condition = f"id = ? AND status IN ({marks})"
-        args += [prediction_id, *sorted(expected)]
-        if deadline_after is not None:
-            condition += " AND (deadline IS NULL OR deadline > ?)"
-            args.append(times.format_rfc3339(deadline_after))
-        sql = (f"UPDATE predictions SET {', '.join(assignments)} WHERE {condition}"
-               f" RETURNING {_COLUMNS}")
+        statement = sql.update_prediction(prediction_id, expected, change, guard, sql.SQLITE)
 
         def call(c: sqlite3.Connection) -> Prediction | None:
-            row = c.execute(sql, args).fetchone()
+            row = c.execute(statement.sql, statement.args).fetchone()
             if row is None:
                 return None
             updated = _prediction(row)
@@ -162,6 +129,84 @@ class SQLiteStore(Store):
         sql = "SELECT model, count(*) FROM predictions GROUP BY model"
         rows = await self._scan(lambda c: c.execute(sql).fetchall())
         return {model: count for model, count in rows}
+
+    # running predictions across processes
+
+    async def renew_leases(self, worker_id: str, until: datetime) -> int:
+        query = ("UPDATE predictions SET lease_until = ? WHERE worker_id = ?"
+                 " AND status = 'processing'")
+        args = (times.format_rfc3339(until), worker_id)
+        return int(await self._write(lambda c: c.execute(query, args).rowcount))
+
+    async def expired_leases(self, now: datetime, limit: int) -> list[Prediction]:
+        query = (f"SELECT {_COLUMNS} FROM predictions WHERE status = 'processing'"
+                 " AND lease_until < ? ORDER BY lease_until LIMIT ?")
+        args = (times.format_rfc3339(now), limit)
+        rows = await self._scan(lambda c: c.execute(query, args).fetchall())
+        return [_prediction(row) for row in rows]
+
+    async def waiting(self, models: Sequence[str], created_before: datetime,
+                      limit: int) -> list[tuple[str, str]]:
+        if not models:
+            return []
+        query = ("SELECT id, model FROM predictions WHERE status = 'starting'"
+                 f" AND model IN ({', '.join('?' * len(models))}) AND created_at < ?"
+                 " ORDER BY created_at, id LIMIT ?")
+        args = (*models, times.format_rfc3339(created_before), limit)
+        rows = await self._scan(lambda c: c.execute(query, args).fetchall())
+        return [(row[0], row[1]) for row in rows]
+
+    async def overdue(self, now: datetime, limit: int) -> list[str]:
+        query = (f"SELECT id FROM predictions WHERE deadline IS NOT NULL AND deadline <= ?"
+                 f" AND status IN {_UNFINISHED} ORDER BY deadline LIMIT ?")
+        args = (times.format_rfc3339(now), limit)
+        rows = await self._scan(lambda c: c.execute(query, args).fetchall())
+        return [row[0] for row in rows]
+
+    async def record_worker(self, worker: WorkerInfo) -> None:
+        query = ("INSERT INTO workers (id, host, pid, models, started_at, heartbeat_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                 " SET heartbeat_at = excluded.heartbeat_at, models = excluded.models")
+        args = (worker.id, worker.host, worker.pid, sql.json_text(list(worker.models)),
+                times.format_rfc3339(worker.started_at),
+                times.format_rfc3339(worker.heartbeat_at))
+        await self._write(lambda c: c.execute(query, args).rowcount)
+
+    async def remove_worker(self, worker_id: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM workers WHERE id = ?",
+                                              (worker_id,)).rowcount)
+
+    async def workers(self) -> list[WorkerInfo]:
+        query = ("SELECT id, host, pid, models, started_at, heartbeat_at FROM workers"
+                 " ORDER BY started_at, id")
+        rows = await self._scan(lambda c: c.execute(query).fetchall())
+        return [WorkerInfo(row[0], row[1], row[2], tuple(orjson.loads(row[3])),
+                           times.parse_rfc3339(row[4]), times.parse_rfc3339(row[5]))
+                for row in rows]
+
+    # what operators see
+
+    async def status_counts(self) -> dict[tuple[str, str], int]:
+        query = "SELECT model, status, count(*) FROM predictions GROUP BY model, status"
+        rows = await self._scan(lambda c: c.execute(query).fetchall())
+        return {(row[0], row[1]): row[2] for row in rows}
+
+    async def queue_stats(self) -> list[QueueStats]:
+        query = ("SELECT model, count(*), min(created_at) FROM predictions"
+                 " WHERE status = 'starting' GROUP BY model ORDER BY model")
+        rows = await self._scan(lambda c: c.execute(query).fetchall())
+        return [QueueStats(row[0], row[1], _parse_ts(row[2])) for row in rows]
+
+    async def webhook_backlog(self) -> dict[str, int]:
+        query = "SELECT state, count(*) FROM webhook_deliveries GROUP BY state"
+        rows = await self._scan(lambda c: c.execute(query).fetchall())
+        return {row[0]: row[1] for row in rows}
+
+    async def ping(self) -> None:
+        try:
+            await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database does not answer: {exc}") from exc
 
     # webhooks
 
@@ -334,17 +379,18 @@ def _attempt(row: tuple[Any, ...]) -> Attempt:
 _KEY_COLUMNS = "k.id, k.account_id, k.token_hash, k.hint, k.label, k.created_at, k.revoked_at"
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
+def _migrate(connection: sqlite3.Connection) -> list[str]:
     connection.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations"
         " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
     known = migrations.load("sqlite")
-    if applied - {m.version for m in known}:
+    applied: list[str] = []
+    if done - {m.version for m in known}:
         raise StoreError("the database was written by a newer Replicast; upgrade Replicast")
     for migration in known:
-        if migration.version in applied:
+        if migration.version in done:
             continue
         for statement in _statements(migration.sql):
             connection.execute(statement)
@@ -352,6 +398,8 @@ def _migrate(connection: sqlite3.Connection) -> None:
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
             (migration.version, migration.name, times.format_rfc3339(times.now())),
         )
+        applied.append(f"{migration.version:04d}_{migration.name}")
+    return applied
 
 
 def _statements(script: str) -> list[str]:
@@ -368,78 +416,8 @@ def _parse_ts(value: str | None) -> datetime | None:
     return None if value is None else times.parse_rfc3339(value)
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _prediction_row(p: Prediction) -> tuple[Any, ...]:
-    return (
-        p.id, p.account_id, p.model, p.version, _json(p.input), p.status.value,
-        times.format_rfc3339(p.created_at), p.base_url, p.stream_token, p.source,
-        _json(p.output), p.logs, p.error, _ts(p.started_at), _ts(p.completed_at),
-        _ts(p.deadline), _json(p.metrics), p.webhook,
-        None if p.webhook_events_filter is None else _json(p.webhook_events_filter),
-        int(p.data_removed), p.attempt, None if p.secrets is None else _json(p.secrets),
-    )
-
-
 def _prediction(row: tuple[Any, ...]) -> Prediction:
-    return Prediction(
-        id=row[0],
-        account_id=row[1],
-        model=row[2],
-        version=row[3],
-        input=orjson.loads(row[4]),
-        status=Status(row[5]),
-        created_at=times.parse_rfc3339(row[6]),
-        base_url=row[7],
-        stream_token=row[8],
-        source=row[9],
-        output=orjson.loads(row[10]),
-        logs=row[11],
-        error=row[12],
-        started_at=_parse_ts(row[13]),
-        completed_at=_parse_ts(row[14]),
-        deadline=_parse_ts(row[15]),
-        metrics=orjson.loads(row[16]),
-        webhook=row[17],
-        webhook_events_filter=None if row[18] is None else orjson.loads(row[18]),
-        data_removed=bool(row[19]),
-        attempt=row[20],
-        secrets=None if row[21] is None else orjson.loads(row[21]),
-    )
-
-
-def _assignments(change: Change) -> tuple[list[str], list[Any]]:
-    sets: list[str] = []
-    args: list[Any] = []
-
-    def put(column: str, value: Any) -> None:
-        sets.append(f"{column} = ?")
-        args.append(value)
-
-    if change.status is not None:
-        put("status", change.status.value)
-        if change.status.terminal:
-            sets.append("secrets = NULL")  # a finished prediction keeps no secret
-    if change.started_at is not UNSET:
-        put("started_at", _ts(change.started_at))
-    if change.completed_at is not UNSET:
-        put("completed_at", _ts(change.completed_at))
-    if change.output is not UNSET:
-        put("output", _json(change.output))
-    if change.error is not UNSET:
-        put("error", change.error)
-    if change.logs is not UNSET:
-        put("logs", change.logs + change.append_logs)
-    elif change.append_logs:
-        sets.append("logs = logs || ?")
-        args.append(change.append_logs)
-    if change.metrics is not UNSET:
-        put("metrics", _json(change.metrics))
-    if change.next_attempt:
-        sets.append("attempt = attempt + 1")
-    return sets, args
+    return sql.prediction_from_row(row, sql.SQLITE)
 
 
 def _account(row: tuple[Any, ...]) -> Account:

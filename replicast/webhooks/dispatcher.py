@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from replicast import times
+from replicast.logs import prediction_context
 from replicast.net import PrivateAddressError
 from replicast.store.base import Store
 from replicast.webhooks import signing
@@ -41,8 +42,11 @@ class Dispatcher:
     """Delivers what the outbox holds."""
 
     def __init__(self, store: Store, client: httpx.AsyncClient, *, timeout: float,
-                 backoff: float, clock: Callable[[], datetime] = times.now) -> None:
+                 backoff: float, clock: Callable[[], datetime] = times.now,
+                 on_attempt: Callable[[Delivery, Attempt, DeliveryState], None] | None = None
+                 ) -> None:
         self.store = store
+        self.on_attempt = on_attempt
         self.client = client
         self.timeout = timeout
         self.backoff = backoff
@@ -111,7 +115,8 @@ class Dispatcher:
 
     async def _send(self, delivery: Delivery) -> None:
         try:
-            await self._attempt(delivery)
+            with prediction_context(delivery.prediction_id):
+                await self._attempt(delivery)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -160,6 +165,8 @@ class Dispatcher:
             log.info("webhook %s (%s of prediction %s) attempt %d: %s", delivery.id,
                      delivery.event, delivery.prediction_id, attempt.number, error)
         await self.store.finish_attempt(delivery, attempt, state=state, next_attempt_at=next_at)
+        if self.on_attempt is not None:
+            self.on_attempt(delivery, attempt, state)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, capped, with full jitter over its upper half."""

@@ -140,7 +140,7 @@ class Run:
             # Shielded: a write under way completes even if the run ends meanwhile,
             # so that its logs are neither lost nor written twice.
             running = await asyncio.shield(self._lifecycle.persist(
-                self.prediction_id, logs, output, logs_length=logs_length, items_length=items,
+                self.prediction, logs, output, logs_length=logs_length, items_length=items,
             ))
         except Exception:
             # Keep the text for the next write (or the final change) and carry on.

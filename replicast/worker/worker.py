@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -19,8 +20,9 @@ import orjson
 from replicast import times
 from replicast.broker.base import Broker, Subscription
 from replicast.config import Settings
-from replicast.errors import InvalidInput, ModelError
+from replicast.errors import BrokerError, ConfigError, InvalidInput, ModelError
 from replicast.inputs import InputFetcher
+from replicast.logs import prediction_context
 from replicast.models.base import Model
 from replicast.models.registry import Registry
 from replicast.outputs.base import OutputStore
@@ -28,6 +30,7 @@ from replicast.predictions.events import Event, EventKind
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
 from replicast.store.base import Store
+from replicast.worker.leases import Leases, new_worker_id
 from replicast.worker.recovery import interrupted_note, recover
 from replicast.worker.run import Run
 
@@ -35,10 +38,15 @@ log = logging.getLogger(__name__)
 
 # How long a runner that ignores cancellation may keep its slot after a cancel.
 _CANCEL_GRACE = 5.0
+# How often a worker on a shared broker puts back what the broker lost, and how old a
+# waiting prediction must be to count as lost (younger ones may be on their way).
+RESTORE_SECONDS = 5.0
+_RESTORE_AFTER = timedelta(seconds=2)
+_RESTORE_BATCH = 1000
 
 
 class Worker:
-    """Runs predictions of every model in a registry, in this process."""
+    """Runs predictions of the models it serves (all of a registry, or a chosen few)."""
 
     def __init__(self, settings: Settings, registry: Registry, store: Store, broker: Broker,
                  lifecycle: Lifecycle, outputs: OutputStore, fetcher: InputFetcher) -> None:
@@ -49,23 +57,54 @@ class Worker:
         self.lifecycle = lifecycle
         self.outputs = outputs
         self.fetcher = fetcher
+        self.worker_id = new_worker_id()
+        self.models = served_models(registry, settings.worker_models)
+        self.leases = Leases(store, lifecycle, broker, worker_id=self.worker_id,
+                             models=tuple(m.full_name for m in self.models),
+                             lease=settings.lease_seconds, max_attempts=settings.max_attempts)
         self._consumers: list[asyncio.Task[None]] = []
         self._idle: set[asyncio.Task[Any]] = set()
+        self._restorer: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
         """Set up the models, put back interrupted work, and start consuming."""
-        for model in self.registry:
+        for model in self.models:
             await model.runner.setup()
-        requeued = await recover(self.store, self.lifecycle, self.registry, self.broker,
-                                 self.settings.max_attempts)
-        if requeued:
-            log.info("resumed %d unfinished prediction(s)", requeued)
-        for model in self.registry:
+        if not self.store.shared:
+            # This process owns the store alone: whatever is unfinished was its own.
+            requeued = await recover(self.store, self.lifecycle, self.registry, self.broker,
+                                     self.settings.max_attempts)
+            if requeued:
+                log.info("resumed %d unfinished prediction(s)", requeued)
+        await self.leases.start()
+        if self.broker.shared:
+            self._restorer = asyncio.create_task(self._restore_forever(), name="restore")
+        for model in self.models:
             for slot in range(model.runner.concurrency):
                 self._consumers.append(asyncio.create_task(
                     self._consume(model), name=f"worker-{model.full_name}-{slot}"
                 ))
+        log.info("worker %s serves %s", self.worker_id,
+                 ", ".join(m.full_name for m in self.models) or "no model")
+
+    async def _restore_forever(self) -> None:
+        names = [m.full_name for m in self.models]
+        while True:
+            await asyncio.sleep(RESTORE_SECONDS)
+            try:
+                waiting = await self.store.waiting(names, times.now() - _RESTORE_AFTER,
+                                                   _RESTORE_BATCH)
+                by_model: dict[str, list[str]] = {}
+                for prediction_id, model in waiting:
+                    by_model.setdefault(model, []).append(prediction_id)
+                for model, prediction_ids in by_model.items():
+                    restored = await self.broker.restore(model, prediction_ids)
+                    if restored:
+                        log.warning("queued %d waiting prediction(s) of %s again: the broker "
+                                    "had lost them", restored, model)
+            except Exception:
+                log.exception("could not check the queues against the store; trying again")
 
     async def stop(self, grace: float) -> None:
         """Stop taking work; give running predictions ``grace`` seconds, then stop them.
@@ -74,6 +113,8 @@ class Worker:
         next start.
         """
         self._stopping = True
+        if self._restorer is not None:
+            self._restorer.cancel()
         for task in self._consumers:
             if task in self._idle:
                 task.cancel()
@@ -84,6 +125,7 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._consumers, return_exceptions=True)
         self._consumers.clear()
+        await self.leases.stop()
 
     async def _consume(self, model: Model) -> None:
         task = asyncio.current_task()
@@ -99,12 +141,22 @@ class Worker:
                 await self._execute(model, prediction_id)
             except asyncio.CancelledError:
                 raise
+            except BrokerError as exc:
+                # Not started: it is still waiting in the store, and goes back to the queue.
+                log.warning("could not take prediction %s: %s", prediction_id, exc)
+                await self.broker.enqueue(model.full_name, prediction_id)
+                await asyncio.sleep(0.5)
             except Exception:
                 log.exception("the worker failed while handling prediction %s", prediction_id)
 
     async def _execute(self, model: Model, prediction_id: str) -> None:
+        with prediction_context(prediction_id):
+            await self._execute_tagged(model, prediction_id)
+
+    async def _execute_tagged(self, model: Model, prediction_id: str) -> None:
         async with self.broker.subscribe(prediction_id) as subscription:
-            started = await self.lifecycle.start(prediction_id)
+            started = await self.lifecycle.start(prediction_id, self.worker_id,
+                                                 self.settings.lease_seconds)
             if started is None:
                 await self._not_started(prediction_id)
                 return
@@ -152,9 +204,11 @@ class Worker:
             subscription.listen(None)
             await _stop(run, predict)
             await run.finish()
-            await self.lifecycle.requeue(
+            requeued = await self.lifecycle.requeue(
                 started, interrupted_note(started.attempt, self.settings.max_attempts)
             )
+            if requeued is not None and self.broker.shared:
+                await self.broker.enqueue(started.model, started.id)  # for another worker
             raise
         subscription.listen(None)
         if finished_elsewhere:
@@ -212,3 +266,13 @@ async def _stop(run: Run, predict: asyncio.Task[Any]) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
 
+
+
+def served_models(registry: Registry, names: tuple[str, ...]) -> list[Model]:
+    """The models of ``registry`` named (all of them if none is)."""
+    if not names:
+        return list(registry)
+    unknown = [name for name in names if registry.get(name) is None]
+    if unknown:
+        raise ConfigError(f"REPLICAST_WORKER_MODELS: no model named {', '.join(unknown)}")
+    return [model for name in names if (model := registry.get(name)) is not None]

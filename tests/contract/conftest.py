@@ -2,44 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from replicast.broker.base import open_broker
 from replicast.store.base import open_store
+from tests.support import services
 
-STORE_BACKENDS = ["sqlite"]
-BROKER_BACKENDS = ["memory"]
+STORE_BACKENDS = ["sqlite", "postgres"]
+BROKER_BACKENDS = ["memory", "redis"]
 
 
-def store_url(backend: str, tmp_path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    raise AssertionError(backend)
+@pytest.fixture(scope="session")
+def postgres_url():
+    """One database for the session's PostgreSQL store tests, dropped at the end."""
+    url = asyncio.run(services.create_database())
+    yield url
+    asyncio.run(services.drop_database(url))
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-def store_factory(request, tmp_path):
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store_factory(store_url):
+    if store_url.startswith("postgresql"):
+        # The schema stays from test to test; the rows go.
+        probe = open_store(store_url)
+        await probe.open()
+        await probe.close()
+        await services.empty_database(store_url)
     opened = []
 
     async def make():
-        store = open_store(store_url(request.param, tmp_path))
+        store = open_store(store_url)
         await store.open()
         opened.append(store)
         return store
 
     yield make
+    for store in opened:
+        await store.close()
 
 
 @pytest.fixture
 async def store(store_factory):
-    store = await store_factory()
-    yield store
-    await store.close()
+    return await store_factory()
 
 
 @pytest.fixture(params=BROKER_BACKENDS)
 async def broker(request):
-    broker = open_broker(f"{request.param}://")
+    if request.param == "redis":
+        await services.empty_redis()
+        url = services.REDIS_URL
+    else:
+        url = "memory://"
+    broker = open_broker(url)
     await broker.open()
     yield broker
     await broker.close()

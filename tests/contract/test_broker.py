@@ -43,7 +43,7 @@ async def test_events_reach_every_subscriber_of_that_prediction_only(broker):
 
 async def test_events_keep_their_order(broker):
     async with broker.subscribe("p") as subscription:
-        events = [Event("p", EventKind.PROGRESS, data=i) for i in range(50)]
+        events = [progress(i, "x") for i in range(50)]
         for event in events:
             broker.publish(event)
         assert [await subscription.next(1) for _ in events] == events
@@ -82,11 +82,13 @@ async def test_replay_gives_progress_not_yet_in_the_store(broker):
 
 async def test_a_listener_gets_events_instead_of_the_queue(broker):
     seen = []
+    arrived = asyncio.Event()
     async with broker.subscribe("p") as subscription:
-        subscription.listen(seen.append)
+        subscription.listen(lambda event: (seen.append(event), arrived.set()))
         broker.publish(Event("p", EventKind.STATUS))
+        await asyncio.wait_for(arrived.wait(), 2)
         subscription.listen(None)
-        broker.publish(Event("p", EventKind.PROGRESS, data=None))
+        broker.publish(progress(0, "x"))
         assert [e.kind for e in seen] == [EventKind.STATUS]
         assert (await subscription.next(1)).kind is EventKind.PROGRESS
 
@@ -103,3 +105,17 @@ async def test_progress_after_the_end_is_not_kept(broker):
     broker.publish(progress(0, "late\n"))  # a model still winding down
     async with broker.subscribe("p", replay=True) as subscription:
         assert await subscription.next(0.05) is None
+
+
+async def test_restore_puts_back_only_what_the_queue_lost(broker):
+    await broker.enqueue("a/x", "kept")
+    restored = await broker.restore("a/x", ["kept", "lost"])
+    if not broker.shared:
+        assert restored == 0  # an in-process queue loses nothing while its process lives
+        return
+    assert restored == 1
+    got = {await asyncio.wait_for(broker.dequeue("a/x"), 2) for _ in range(2)}
+    assert got == {"kept", "lost"}
+    # Taken ids are no longer queued, so they count as lost if the store still waits on them.
+    assert await broker.restore("a/x", ["kept"]) == 1
+    assert await asyncio.wait_for(broker.dequeue("a/x"), 2) == "kept"

@@ -211,3 +211,102 @@ async def test_state_survives_reopening(store_factory):
 def test_change_defaults_leave_everything_unset():
     change = Change()
     assert change.status is None and change.output is UNSET and change.append_logs == ""
+
+
+async def test_claims_leases_and_guards(store, account):
+    from replicast.store.base import Guard
+
+    now = times.now()
+    p = make(account.id)
+    await store.insert_prediction(p)
+    claimed = await store.update_prediction(
+        p.id, frozenset({Status.STARTING}),
+        Change(status=Status.PROCESSING, started_at=now, worker_id="w1",
+               lease_until=now + timedelta(seconds=30)))
+    assert claimed.worker_id == "w1" and claimed.lease_until == now + timedelta(seconds=30)
+    processing = frozenset({Status.PROCESSING})
+    # Another worker's write is refused; the owner's goes through.
+    assert await store.update_prediction(p.id, processing, Change(append_logs="x"),
+                                         guard=Guard(worker_id="w2")) is None
+    assert (await store.update_prediction(p.id, processing, Change(append_logs="x"),
+                                          guard=Guard(worker_id="w1"))).logs == "x"
+    # Renewing moves the lease of what the worker runs, and only that.
+    assert await store.renew_leases("w1", now + timedelta(seconds=60)) == 1
+    assert await store.renew_leases("w2", now + timedelta(seconds=60)) == 0
+    assert await store.expired_leases(now + timedelta(seconds=59), 10) == []
+    expired = await store.expired_leases(now + timedelta(seconds=61), 10)
+    assert [e.id for e in expired] == [p.id]
+    # Taking it back works only once its lease has run out.
+    back = Change(status=Status.STARTING, worker_id=None, lease_until=None, started_at=None)
+    assert await store.update_prediction(
+        p.id, processing, back,
+        guard=Guard(lease_expired_before=now + timedelta(seconds=59))) is None
+    returned = await store.update_prediction(
+        p.id, processing, back, guard=Guard(lease_expired_before=now + timedelta(seconds=61)))
+    assert returned.status is Status.STARTING and returned.worker_id is None
+    # A terminal status clears the claim by itself.
+    again = await store.update_prediction(
+        p.id, frozenset({Status.STARTING}),
+        Change(status=Status.PROCESSING, worker_id="w3", lease_until=now))
+    assert again.worker_id == "w3"
+    done = await store.update_prediction(p.id, processing, Change(status=Status.SUCCEEDED))
+    assert done.worker_id is None and done.lease_until is None
+
+
+async def test_waiting_and_overdue_predictions(store, account):
+    now = times.now()
+    old = make(account.id, model="a/x", created_at=now - timedelta(seconds=10),
+               deadline=now - timedelta(seconds=1))
+    young = make(account.id, model="a/x", created_at=now)
+    other = make(account.id, model="b/y", created_at=now - timedelta(seconds=20))
+    later = make(account.id, model="a/x", created_at=now - timedelta(seconds=5),
+                 deadline=now + timedelta(minutes=5))
+    running = make(account.id, model="a/x", created_at=now - timedelta(seconds=30),
+                   status=Status.PROCESSING, deadline=now - timedelta(seconds=2))
+    done = make(account.id, model="a/x", status=Status.SUCCEEDED,
+                deadline=now - timedelta(seconds=3))
+    for p in (old, young, other, later, running, done):
+        await store.insert_prediction(p)
+    cutoff = now - timedelta(seconds=1)
+    assert await store.waiting(["a/x"], cutoff, 10) == [(old.id, "a/x"), (later.id, "a/x")]
+    assert await store.waiting(["a/x", "b/y"], cutoff, 2) == [(other.id, "b/y"),
+                                                              (old.id, "a/x")]
+    assert await store.waiting([], cutoff, 10) == []
+    assert await store.overdue(now, 10) == [running.id, old.id]
+    stats = {q.model: q for q in await store.queue_stats()}
+    assert stats["a/x"].waiting == 3 and stats["a/x"].oldest_created_at == old.created_at
+    assert stats["b/y"].waiting == 1
+    counts = await store.status_counts()
+    assert counts[("a/x", "starting")] == 3 and counts[("a/x", "processing")] == 1
+    assert counts[("a/x", "succeeded")] == 1
+
+
+async def test_workers_report_themselves(store):
+    from replicast.store.base import WorkerInfo
+
+    now = times.now()
+    first = WorkerInfo("w1", "host-a", 10, ("a/x",), now, now)
+    await store.record_worker(first)
+    await store.record_worker(WorkerInfo("w2", "host-b", 11, ("a/x", "b/y"),
+                                         now + timedelta(seconds=1), now))
+    beat = WorkerInfo("w1", "host-a", 10, ("a/x",), now, now + timedelta(seconds=5))
+    await store.record_worker(beat)
+    workers = await store.workers()
+    assert [w.id for w in workers] == ["w1", "w2"]
+    assert workers[0] == beat and workers[1].models == ("a/x", "b/y")
+    await store.remove_worker("w1")
+    assert [w.id for w in await store.workers()] == ["w2"]
+    await store.ping()
+
+
+async def test_webhook_backlog_counts_states(store, account):
+    from replicast.webhooks.delivery import Delivery, WebhookEvent
+
+    p = make(account.id)
+    await store.insert_prediction(p)
+    now = times.now()
+    await store.insert_deliveries([
+        Delivery(id=ids.random_id(26), prediction_id=p.id, account_id=account.id,
+                 event=WebhookEvent.COMPLETED, url="https://x.test/", payload=b"{}",
+                 created_at=now, next_attempt_at=now) for _ in range(2)])
+    assert await store.webhook_backlog() == {"pending": 2}

@@ -28,15 +28,17 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, *, token: str | None = TOKEN,
                  env: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None,
-                 port: int | None = None, args: list[str] | None = None) -> None:
+                 port: int | None = None, args: list[str] | None = None,
+                 command: str = "serve", log_name: str = "server.log") -> None:
         self.data_dir = data_dir
         self.args = args or []
+        self.command = command
         self.token = token
         self.extra_env = env or {}
         self.tls = tls
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
+        self.log_path = data_dir / log_name
         self._log: IO[bytes] | None = None
 
     @property
@@ -55,7 +57,8 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "replicast", "serve", "--port", str(self.port), *self.args],
+            [sys.executable, "-m", "replicast", self.command, "--port", str(self.port),
+             *self.args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self._wait_ready(timeout)
@@ -70,7 +73,7 @@ class ServerProcess:
                 self._close_log()
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{output}")
             try:
-                response = httpx.get(f"{self.base_url}/openapi.json", verify=False, timeout=1)
+                response = httpx.get(f"{self.base_url}/health/live", verify=False, timeout=1)
                 if response.status_code == 200:
                     return
             except httpx.HTTPError:

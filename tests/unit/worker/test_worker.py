@@ -163,10 +163,10 @@ async def test_restart_resumes_queued_and_interrupted_work(tmp_path):
     first = await Harness(tmp_path, MODELS).open(worker=False)
     queued = await first.create("t/ok", input={"value": "q"})
     interrupted = await first.create("t/ok", input={"value": "i"})
-    await first.lifecycle.start(interrupted.id)
+    await first.lifecycle.start(interrupted.id, "gone", 30)
     exhausted = await first.create("t/ok")
     for attempt in range(1, 4):  # interrupted three times already
-        moved = await first.lifecycle.start(exhausted.id)
+        moved = await first.lifecycle.start(exhausted.id, "gone", 30)
         assert moved is not None and moved.attempt == attempt
         if attempt < 3:
             await first.lifecycle.requeue(moved, "interrupted\n")
@@ -254,7 +254,7 @@ async def test_a_running_prediction_nobody_runs_is_canceled_after_a_grace(tmp_pa
     h = await Harness(tmp_path, MODELS).open(worker=False)
     try:
         p = await h.create("t/ok")
-        await h.lifecycle.start(p.id)  # as if a worker had taken it, then vanished
+        await h.lifecycle.start(p.id, "gone", 30)  # as if a worker had taken it, then vanished
         canceled = await h.service.cancel(h.account, p.id)
         assert canceled.status is Status.CANCELED and "predict_time" in canceled.metrics
     finally:

@@ -1,0 +1,92 @@
+"""Running a Replicast process: the API (with or without a worker) or a worker alone.
+
+Both run under uvicorn, which handles signals: SIGTERM or Ctrl-C stops taking
+requests, gives running predictions ``REPLICAST_SHUTDOWN_GRACE`` seconds, and puts
+back the rest. A worker serves only health and metrics over HTTP, on ``--port``;
+without one it serves nothing and is watched through its heartbeat in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from replicast import logs
+from replicast.config import Settings
+from replicast.errors import ConfigError
+
+
+def check(settings: Settings) -> None:
+    """Refuse at once what cannot work, so that a mistake is one line, not a traceback."""
+    from replicast.broker.base import open_broker
+    from replicast.models.registry import builtin_models
+    from replicast.predictors.models import check_names
+    from replicast.store.base import open_store
+
+    open_store(settings.store_url)
+    open_broker(settings.broker_url)
+    check_names(settings.all_predictors(), {m.full_name for m in builtin_models(settings)})
+
+
+def serve(settings: Settings, *, api: bool = True, http: bool = True) -> int:
+    """Run the API (and the worker, unless ``settings.run_worker`` is off) until stopped;
+    with ``api`` off, run a worker alone (``replicast worker``), over HTTP for health
+    and metrics only if ``http``."""
+    from replicast.app import create_app
+    from replicast.datadir import exclusive
+    from replicast.store.base import open_store
+
+    check(settings)
+    shared = open_store(settings.store_url).shared
+    if not api and not (shared and settings.broker_url.startswith(("redis", "unix"))):
+        raise ConfigError("replicast worker works beside API processes, through a shared "
+                          "database and broker: set REPLICAST_DATABASE_URL=postgresql://... "
+                          "and REPLICAST_BROKER_URL=redis://...")
+    logs.configure(settings.log_level, settings.log_format,
+                   **({} if api else {"role": "worker"}))
+    app = create_app(settings, announce=lambda text: print(text, flush=True), api=api)
+    # Two servers on one SQLite database would run each prediction twice; a shared
+    # store is made for many processes.
+    guard = contextlib.nullcontext() if shared else exclusive(settings.data_dir)
+    with guard:
+        if api or http:
+            return _run_http(app, settings)
+        return asyncio.run(_run_headless(app))
+
+
+def _run_http(app: Any, settings: Settings) -> int:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
+        ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached.
+        proxy_headers=False, log_config=None,
+    )
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Event streams never end by themselves: end them, or shutting down waits.
+            state = getattr(app.state, "replicast", None)
+            if state is not None:
+                state.end_streams()
+            await super().shutdown(sockets)
+
+    server = Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+async def _run_headless(app: Any) -> int:
+    """Run the app's services without HTTP until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for which in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(which, stop.set)
+    async with app.router.lifespan_context(app):
+        await stop.wait()
+    return 0

@@ -1,0 +1,194 @@
+"""The SQL both database backends share: prediction rows, changes and guards.
+
+SQLite and PostgreSQL differ in placeholders (``?`` against ``$1``) and in how
+times are stored (RFC 3339 text against ``timestamptz``); a ``Dialect`` says which.
+JSON values are text in both, so that input comes back exactly as it was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from replicast import times
+from replicast.errors import StoreError
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import TERMINAL, Status
+from replicast.store.base import UNSET, Change, Guard, PageQuery
+
+
+def _text_time(value: datetime | None) -> str | None:
+    return None if value is None else times.format_rfc3339(value)
+
+
+def _parse_text_time(value: str | None) -> datetime | None:
+    return None if value is None else times.parse_rfc3339(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one database spells parameters and times."""
+
+    placeholder: Callable[[int], str]
+    """The placeholder of the n-th parameter (from 1)."""
+    time: Callable[[datetime | None], Any]
+    """A time as the database stores it."""
+    parse_time: Callable[[Any], datetime | None]
+    """A stored time back as an aware datetime."""
+
+    def statement(self) -> Statement:
+        """A statement to build in this dialect."""
+        return Statement(self)
+
+
+SQLITE = Dialect(lambda n: "?", _text_time, _parse_text_time)
+POSTGRES = Dialect(lambda n: f"${n}", _same, _same)
+
+
+class Statement:
+    """Arguments gathered while the SQL is written: ``param`` returns the placeholder."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.sql = ""
+        self.args: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return self.dialect.placeholder(len(self.args))
+
+    def time(self, value: datetime | None) -> str:
+        return self.param(self.dialect.time(value))
+
+
+PREDICTION_COLUMNS = (
+    "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
+    " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
+    " webhook_events_filter, data_removed, attempt, secrets, worker_id, lease_until"
+)
+UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
+
+
+def json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def prediction_values(p: Prediction, dialect: Dialect) -> tuple[Any, ...]:
+    """A prediction as the values of ``PREDICTION_COLUMNS``."""
+    return (
+        p.id, p.account_id, p.model, p.version, json_text(p.input), p.status.value,
+        dialect.time(p.created_at), p.base_url, p.stream_token, p.source,
+        json_text(p.output), p.logs, p.error, dialect.time(p.started_at),
+        dialect.time(p.completed_at), dialect.time(p.deadline), json_text(p.metrics),
+        p.webhook, None if p.webhook_events_filter is None else json_text(p.webhook_events_filter),
+        bool(p.data_removed), p.attempt, None if p.secrets is None else json_text(p.secrets),
+        p.worker_id, dialect.time(p.lease_until),
+    )
+
+
+def prediction_from_row(row: Any, dialect: Dialect) -> Prediction:
+    """A row of ``PREDICTION_COLUMNS`` as a prediction."""
+    created_at = dialect.parse_time(row[6])
+    assert created_at is not None
+    return Prediction(
+        id=row[0], account_id=row[1], model=row[2], version=row[3],
+        input=orjson.loads(row[4]), status=Status(row[5]), created_at=created_at,
+        base_url=row[7], stream_token=row[8], source=row[9], output=orjson.loads(row[10]),
+        logs=row[11], error=row[12], started_at=dialect.parse_time(row[13]),
+        completed_at=dialect.parse_time(row[14]), deadline=dialect.parse_time(row[15]),
+        metrics=orjson.loads(row[16]), webhook=row[17],
+        webhook_events_filter=None if row[18] is None else orjson.loads(row[18]),
+        data_removed=bool(row[19]), attempt=row[20],
+        secrets=None if row[21] is None else orjson.loads(row[21]),
+        worker_id=row[22], lease_until=dialect.parse_time(row[23]),
+    )
+
+
+def insert_prediction(p: Prediction, dialect: Dialect) -> Statement:
+    """``INSERT`` of a new prediction."""
+    statement = dialect.statement()
+    marks = ", ".join(statement.param(v) for v in prediction_values(p, dialect))
+    statement.sql = f"INSERT INTO predictions ({PREDICTION_COLUMNS}) VALUES ({marks})"
+    return statement
+
+
+def list_predictions(query: PageQuery, dialect: Dialect) -> Statement:
+    """One page of an account's predictions: newest first, or, reading backwards from a
+    cursor (``after``), oldest first (the caller flips the page)."""
+    s = dialect.statement()
+    where = [f"account_id = {s.param(query.account_id)}"]
+    if query.before is not None:
+        where.append(f"(created_at, id) < ({s.time(query.before[0])}, {s.param(query.before[1])})")
+    if query.after is not None:
+        where.append(f"(created_at, id) > ({s.time(query.after[0])}, {s.param(query.after[1])})")
+    if query.created_after is not None:
+        where.append(f"created_at >= {s.time(query.created_after)}")
+    if query.created_before is not None:
+        where.append(f"created_at < {s.time(query.created_before)}")
+    if query.source is not None:
+        where.append(f"source = {s.param(query.source)}")
+    order = "ASC" if query.after is not None else "DESC"
+    s.sql = (f"SELECT {PREDICTION_COLUMNS} FROM predictions WHERE {' AND '.join(where)}"
+             f" ORDER BY created_at {order}, id {order} LIMIT {s.param(query.limit)}")
+    return s
+
+
+def update_prediction(prediction_id: str, expected: frozenset[Status], change: Change,
+                      guard: Guard | None, dialect: Dialect) -> Statement:
+    """``UPDATE ... RETURNING`` the changed prediction, compare-and-set on its status."""
+    statement = dialect.statement()
+    sets = _assignments(change, statement)
+    if not sets or not expected:
+        raise StoreError("an update must change something and expect some status")
+    # Parameters are added in the order they appear: "?" placeholders are positional.
+    where = [f"id = {statement.param(prediction_id)}"]
+    statuses = ", ".join(statement.param(s.value) for s in sorted(expected))
+    where.append(f"status IN ({statuses})")
+    if guard is not None:
+        if guard.deadline_after is not None:
+            where.append(f"(deadline IS NULL OR deadline > {statement.time(guard.deadline_after)})")
+        if guard.worker_id is not None:
+            where.append(f"worker_id = {statement.param(guard.worker_id)}")
+        if guard.lease_expired_before is not None:
+            where.append(f"lease_until < {statement.time(guard.lease_expired_before)}")
+    statement.sql = (f"UPDATE predictions SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+                     f" RETURNING {PREDICTION_COLUMNS}")
+    return statement
+
+
+def _assignments(change: Change, s: Statement) -> list[str]:
+    sets: list[str] = []
+    if change.status is not None:
+        sets.append(f"status = {s.param(change.status.value)}")
+        if change.status.terminal:
+            # A finished prediction keeps no secret and no claim.
+            sets += ["secrets = NULL", "worker_id = NULL", "lease_until = NULL"]
+    if change.started_at is not UNSET:
+        sets.append(f"started_at = {s.time(change.started_at)}")
+    if change.completed_at is not UNSET:
+        sets.append(f"completed_at = {s.time(change.completed_at)}")
+    if change.output is not UNSET:
+        sets.append(f"output = {s.param(json_text(change.output))}")
+    if change.error is not UNSET:
+        sets.append(f"error = {s.param(change.error)}")
+    if change.logs is not UNSET:
+        sets.append(f"logs = {s.param(change.logs + change.append_logs)}")
+    elif change.append_logs:
+        sets.append(f"logs = logs || {s.param(change.append_logs)}")
+    if change.metrics is not UNSET:
+        sets.append(f"metrics = {s.param(json_text(change.metrics))}")
+    if change.next_attempt:
+        sets.append("attempt = attempt + 1")
+    if change.worker_id is not UNSET and not (change.status and change.status.terminal):
+        sets.append(f"worker_id = {s.param(change.worker_id)}")
+    if change.lease_until is not UNSET and not (change.status and change.status.terminal):
+        sets.append(f"lease_until = {s.time(change.lease_until)}")
+    return sets

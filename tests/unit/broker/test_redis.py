@@ -1,0 +1,78 @@
+"""The Redis broker between processes (two brokers on one Redis) and across its loss."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as redis
+
+from replicast.broker.redis import RedisBroker
+from replicast.predictions.events import Event, EventKind, Progress
+from tests.support import services
+
+
+@pytest.fixture
+async def brokers():
+    await services.empty_redis()
+    pair = [RedisBroker(services.REDIS_URL), RedisBroker(services.REDIS_URL)]
+    for broker in pair:
+        await broker.open()
+    yield pair
+    for broker in pair:
+        await broker.close()
+
+
+async def test_events_cross_between_brokers(brokers):
+    api, worker = brokers
+    async with api.subscribe("p") as subscription:
+        event = Event("p", EventKind.PROGRESS, data=Progress(0, "hello\n"))
+        worker.publish(event)
+        assert await subscription.next(2) == event
+
+
+async def test_a_late_subscriber_on_the_same_stream_misses_nothing(brokers):
+    api, worker = brokers
+    async with api.subscribe("p") as early:
+        worker.publish(Event("p", EventKind.PROGRESS, data=Progress(0, "a")))
+        assert (await early.next(2)).data.logs == "a"
+        async with api.subscribe("p") as late:
+            worker.publish(Event("p", EventKind.PROGRESS, data=Progress(1, "b")))
+            assert (await late.next(2)).data.logs == "b"
+            assert (await early.next(2)).data.logs == "b"
+            assert await late.next(0.1) is None
+
+
+async def test_each_queued_id_reaches_one_of_several_workers(brokers):
+    api, worker = brokers
+    consumers = [asyncio.create_task(b.dequeue("m/x")) for b in (api, worker) for _ in range(2)]
+    for i in range(4):
+        await api.enqueue("m/x", f"p{i}")
+    got = await asyncio.wait_for(asyncio.gather(*consumers), 5)
+    assert sorted(got) == ["p0", "p1", "p2", "p3"]
+
+
+async def test_losing_redis_loses_nothing_the_store_knows(brokers):
+    api, worker = brokers
+    await api.enqueue("m/x", "first")
+    assert await asyncio.wait_for(worker.dequeue("m/x"), 5) == "first"  # group in place
+    await api.enqueue("m/x", "queued-before")
+    client = redis.Redis.from_url(services.REDIS_URL)
+    await client.flushdb()  # as a restart without persistence would
+    await client.aclose()
+    # The consumer group is gone with the stream; the worker makes it again.
+    waiting = asyncio.create_task(worker.dequeue("m/x"))
+    assert await api.restore("m/x", ["queued-before"]) == 1
+    assert await asyncio.wait_for(waiting, 10) == "queued-before"
+    # Subscriptions carry on with new entries.
+    async with api.subscribe("p") as subscription:
+        worker.publish(Event("p", EventKind.STATUS))
+        assert (await subscription.next(2)).kind is EventKind.STATUS
+
+
+async def test_enqueue_while_redis_is_away_does_not_fail(monkeypatch):
+    broker = RedisBroker("redis://127.0.0.1:1/0")  # nothing listens there
+    await broker.enqueue("m/x", "p")  # logged; the workers' restore queues it later
+    with pytest.raises(Exception, match="does not answer"):
+        await broker.ping()
+    await broker._redis.aclose()
