@@ -117,6 +117,7 @@ class RedisBroker(Broker):
         self._tasks: list[asyncio.Task[None]] = []
         self._groups: set[str] = set()
         self._queues: dict[str, _Queue] = {}
+        self._closing = False
 
     async def open(self) -> None:
         await self.ping()
@@ -127,10 +128,20 @@ class RedisBroker(Broker):
         # Send what is still waiting to go out, briefly, then stop.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._drained(), 2.0)
-        pumps = [q.pump for q in self._queues.values() if q.pump is not None]
-        for task in [*self._tasks, *pumps]:
+        self._closing = True
+        tasks = [*self._tasks, *(q.pump for q in self._queues.values() if q.pump is not None)]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *pumps, return_exceptions=True)
+        # redis-py can swallow a cancellation that lands mid-command, so the loops also
+        # end on _closing, at the latest when their blocking read returns; dropping the
+        # connections ends a read that still hangs on.
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=1.0)
+            if pending:
+                await self._redis.connection_pool.disconnect()
+                _, pending = await asyncio.wait(pending, timeout=BLOCK_MS / 1000 + 1)
+            for task in pending:
+                log.warning("Redis task %s did not stop", task.get_name())
         # Ids taken from Redis that no one here ran: back to the queue for another worker.
         for model, queue in self._queues.items():
             for prediction_id in queue.taken:
@@ -185,7 +196,7 @@ class RedisBroker(Broker):
     async def _pump(self, model: str, queue: _Queue) -> None:
         """One reader per model, however many consumers wait: ids go to them in turn."""
         delay = 0.05
-        while queue.waiters:
+        while queue.waiters and not self._closing:
             try:
                 taken = await self._read_queue(model, len(queue.waiters))
             except self._errors as exc:
@@ -254,7 +265,7 @@ class RedisBroker(Broker):
 
     async def _publish_forever(self) -> None:
         delay = 0.05
-        while True:
+        while not self._closing:
             if not self._outbox:
                 self._outbox_ready.clear()
                 await self._outbox_ready.wait()
@@ -321,7 +332,7 @@ class RedisBroker(Broker):
     async def _read_forever(self) -> None:
         wake_cursor = "$"
         delay = 0.05
-        while True:
+        while not self._closing:
             try:
                 await self._admit_joining()
                 streams: dict[Any, Any] = {self._wake_key: wake_cursor}

@@ -9,6 +9,7 @@ db upgrade`` applies them ahead of a deploy. Webhook deliveries are claimed with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -79,8 +80,14 @@ class PostgresStore(Store):
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                # Waits for connections in use to come back: a query cut off by a
+                # shutdown may never bring its own.
+                await asyncio.wait_for(pool.close(), 5.0)
+            except TimeoutError:
+                log.warning("closing PostgreSQL connections took too long; dropping them")
+                pool.terminate()
 
     async def upgrade(self) -> list[str]:
         if self._pool is None:

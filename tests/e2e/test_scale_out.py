@@ -175,3 +175,28 @@ def test_crashes_and_a_redis_restart_lose_nothing(cluster):
         else:
             assert output == "Slept for 1.5 seconds"
             assert row["logs"].count("100%") == 1, row["logs"]  # one finished run's logs
+
+
+def test_a_worker_stopped_with_sigterm_hands_its_work_to_another(cluster):
+    apis, workers, _, _ = cluster
+    with apis[1].client() as http:
+        created = [http.post("/v1/models/replicast/sleep/predictions",
+                             json={"input": {"seconds": 4}}).json()["id"] for _ in range(6)]
+        give_up = time.monotonic() + 20
+        while time.monotonic() < give_up and any(
+                http.get(f"/v1/predictions/{pid}").json()["status"] == "starting"
+                for pid in created):
+            time.sleep(0.1)
+        # SIGTERM: a grace of 2 s, then the rest goes back (uvicorn re-raises the signal)
+        assert workers[0].stop() in (0, -signal.SIGTERM)
+        done = []
+        for pid in created:
+            give_up = time.monotonic() + 60
+            while (body := http.get(f"/v1/predictions/{pid}").json())["status"] in (
+                    "starting", "processing") and time.monotonic() < give_up:
+                time.sleep(0.2)
+            done.append(body)
+    assert [p["status"] for p in done] == ["succeeded"] * 6
+    handed_on = [p for p in done if p["logs"].startswith("Replicast stopped while")]
+    print(f"\n{len(handed_on)} of 6 predictions were handed on by the stopping worker")
+    assert handed_on, "the stopping worker had nothing running: the test proved nothing"

@@ -76,3 +76,31 @@ async def test_enqueue_while_redis_is_away_does_not_fail(monkeypatch):
     with pytest.raises(Exception, match="does not answer"):
         await broker.ping()
     await broker._redis.aclose()
+
+
+async def test_close_ends_even_when_redis_py_swallows_the_cancellation(monkeypatch):
+    """redis-py can eat a cancellation that lands mid-command and carry on; close() must
+    still end, and the ids its pump took still go back to the queue."""
+    await services.empty_redis()
+    broker, other = RedisBroker(services.REDIS_URL), RedisBroker(services.REDIS_URL)
+    xread, xreadgroup = broker._redis.xread, broker._redis.xreadgroup
+
+    async def stubborn(call, *args, **kwargs):
+        try:
+            return await call(*args, **kwargs)
+        except asyncio.CancelledError:
+            return await call(*args, **kwargs)  # as if it never came
+
+    monkeypatch.setattr(broker._redis, "xread", lambda *a, **k: stubborn(xread, *a, **k))
+    monkeypatch.setattr(broker._redis, "xreadgroup",
+                        lambda *a, **k: stubborn(xreadgroup, *a, **k))
+    await broker.open()
+    await other.open()
+    consumer = asyncio.create_task(broker.dequeue("m/x"))
+    await asyncio.sleep(0.2)  # its pump is blocked in XREADGROUP, the reader in XREAD
+    consumer.cancel()
+    await other.enqueue("m/x", "p1")  # the pump takes it after its consumer left
+    await asyncio.wait_for(broker.close(), 10)
+    assert all(task.done() for task in broker._tasks)
+    assert await asyncio.wait_for(other.dequeue("m/x"), 5) == "p1"
+    await other.close()
