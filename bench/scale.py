@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 
 from bench import loadgen
-from bench.servers import TOKEN
+from bench.servers import NO_RATE_LIMITS, TOKEN
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICTOR = f"{ROOT / 'bench' / 'predictors' / 'gpu_like.py'}:Predictor"
@@ -110,7 +110,8 @@ def measure(workers: int, duration: float, redis_url: str) -> list[str]:
     folder = Path(tempfile.mkdtemp(prefix="replicast-scale-"))
     env = {**os.environ, "REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": redis_url,
            "REPLICAST_API_TOKEN": TOKEN, "REPLICAST_DATA_DIR": str(folder),
-           "REPLICAST_LOG_LEVEL": "warning", "REPLICAST_PREDICTORS": f"{MODEL}={PREDICTOR}"}
+           "REPLICAST_LOG_LEVEL": "warning", "REPLICAST_PREDICTORS": f"{MODEL}={PREDICTOR}",
+           **NO_RATE_LIMITS}
     processes = [_start(["serve", "--no-worker", "--port", str(API_PORT)], {**env},
                         folder / "api.log")]
     for index in range(workers):

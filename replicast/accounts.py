@@ -2,7 +2,11 @@
 
 A token is shown once, when it is made; the store keeps only its SHA-256 digest.
 Tokens carry over 200 random bits, so a fast digest is enough: nothing can be
-guessed from it, and looking a token up costs one indexed read.
+guessed from it, and looking a token up costs one indexed read. Lookups go by
+digest, never by comparing the token itself, so how long a lookup takes says
+nothing about how close a guess came (a guess's digest shares nothing with the
+token's). Tokens never reach the logs: ``replicast.logs`` redacts anything shaped
+like one.
 """
 
 from __future__ import annotations
@@ -103,6 +107,10 @@ class Accounts:
 
     async def authenticate(self, authorization: str | None) -> Account:
         """The account an ``Authorization`` header's token belongs to."""
+        return (await self.identify(authorization))[1]
+
+    async def identify(self, authorization: str | None) -> tuple[str, Account]:
+        """The digest of an ``Authorization`` header's token, and its account."""
         digest = hash_token(parse_authorization(authorization))
         account = self._known.get(digest)
         if account is None:
@@ -112,7 +120,7 @@ class Accounts:
             account = found[1]
             if len(self._known) < self._CACHE_LIMIT:
                 self._known[digest] = account
-        return account
+        return digest, account
 
     async def watch(self) -> None:
         """Forget remembered tokens whenever a key is revoked; runs until canceled."""

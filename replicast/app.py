@@ -9,22 +9,32 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from replicast.accounts import Accounts
 from replicast.api.problems import EXCEPTION_HANDLERS
 from replicast.api.routes import operator_routes, routes
 from replicast.api.state import AppState
+from replicast.api.throttling import CREATES, REQUESTS, RateLimits
 from replicast.broker.base import open_broker
 from replicast.config import Settings
+from replicast.files import signing as files_signing
+from replicast.files.blobs import Blobs
+from replicast.files.service import FilesService
+from replicast.files.signing import DownloadSigner
 from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
 from replicast.net import guarded_client
+from replicast.outputs import signing
 from replicast.outputs.local import LocalOutputs
+from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
+from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.store.base import open_store
 from replicast.webhooks.dispatcher import Dispatcher
 from replicast.webhooks.emitter import WebhookEmitter
@@ -48,7 +58,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
             yield
 
     table = routes() if api else operator_routes()
-    app = Starlette(routes=table, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    middleware = [Middleware(RateLimits)] if api else []
+    app = Starlette(routes=table, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
+                    lifespan=lifespan)
     # An API answers the path it was asked, not a redirect to a neighbour.
     app.router.redirect_slashes = False
     return app
@@ -73,9 +85,11 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(client.aclose)
 
     metrics = Metrics()
+    links = OutputLinks(await store.server_secret(signing.SECRET_NAME, signing.new_key()),
+                        ttl=settings.output_url_ttl)
     dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
                             backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
-    emitter = WebhookEmitter(store, on_created=dispatcher.wake,
+    emitter = WebhookEmitter(store, on_created=dispatcher.wake, links=links,
                              retry_window=timedelta(seconds=settings.webhook_retry_window))
     stack.push_async_callback(emitter.close)
     if registry is None:
@@ -85,6 +99,11 @@ async def _start(settings: Settings, registry: Registry | None,
         registry = Registry([*builtin_models(settings), *predictors])
     models = registry
     outputs = LocalOutputs(settings.outputs_dir)
+    files = FilesService(
+        store, Blobs(settings.files_dir),
+        DownloadSigner(await store.server_secret(files_signing.SECRET_NAME,
+                                                 files_signing.new_key())),
+        max_bytes=settings.max_file_bytes, retention=settings.file_retention)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
     deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
@@ -95,20 +114,45 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(dispatcher.stop)
     await deadlines.start()
     stack.push_async_callback(deadlines.stop)
+    retention = Retention(store, outputs, broker, retention=settings.retention,
+                          interval=min(60.0, max(1.0, settings.retention / 10)),
+                          also=files.remove_expired)
+    retention.start()
+    stack.push_async_callback(retention.stop)
     if api:
         watcher = asyncio.create_task(accounts.watch(), name="revocations")
         stack.push_async_callback(_cancel, watcher)
+    limiter, rates = await _rate_limits(settings, stack) if api else (None, {})
     worker = None
     if settings.run_worker:
-        worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher)
+        worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher,
+                        files=files)
         await worker.start()
         stack.push_async_callback(worker.stop, settings.shutdown_grace)
     log.info("Replicast is serving %d models from %s", len(models), settings.data_dir)
     return AppState(
         settings=settings, store=store, registry=models,
-        predictions=PredictionService(store, broker, lifecycle, deadlines),
-        accounts=accounts, outputs=outputs, broker=broker, metrics=metrics, worker=worker,
+        predictions=PredictionService(store, broker, lifecycle, deadlines,
+                                      max_unfinished=settings.max_unfinished_predictions),
+        limiter=limiter, rates=rates,
+        accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
+        files=files, worker=worker,
     )
+
+
+async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
+                       ) -> tuple[Limiter | None, dict[str, Rate]]:
+    """Each bucket's rate, and where buckets are kept: in Redis when processes share
+    the broker's, so that they share the limits too, else here."""
+    limits = {CREATES: settings.rate_limit_creates, REQUESTS: settings.rate_limit_requests}
+    rates = {bucket: rate for bucket, per_minute in limits.items()
+             if (rate := Rate.of(per_minute, settings.rate_limit_burst_seconds)) is not None}
+    if not rates:
+        return None, {}
+    limiter = open_limiter(settings.broker_url)
+    await limiter.open()
+    stack.push_async_callback(limiter.close)
+    return limiter, rates
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from replicast import times
 from replicast.errors import ConfigError
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
@@ -68,12 +69,29 @@ class Settings:
     (REPLICAST_WORKER_MODELS, ``replicast worker --models``)."""
     max_attempts: int = 3
     """Runs a prediction gets when a restart interrupts it (REPLICAST_MAX_ATTEMPTS)."""
+    rate_limit_creates: int = 600
+    """Prediction creates a token may make a minute; 0 for no limit
+    (REPLICAST_RATE_LIMIT_CREATES)."""
+    rate_limit_requests: int = 3000
+    """Other API requests a token may make a minute; 0 for no limit
+    (REPLICAST_RATE_LIMIT_REQUESTS)."""
+    rate_limit_burst_seconds: float = 60.0
+    """How many seconds' worth of its limit a token may spend at once
+    (REPLICAST_RATE_LIMIT_BURST_SECONDS)."""
+    max_unfinished_predictions: int = 0
+    """Predictions an account may have starting or processing at once; 0 for no limit
+    (REPLICAST_MAX_UNFINISHED_PREDICTIONS)."""
     max_request_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted, in bytes (REPLICAST_MAX_REQUEST_BYTES)."""
     max_input_file_bytes: int = 64 * 1024 * 1024
     """Largest input file fetched from a URL or data URI (REPLICAST_MAX_INPUT_FILE_BYTES)."""
     input_fetch_timeout: float = 30.0
     """Seconds allowed to download one input file (REPLICAST_INPUT_FETCH_TIMEOUT)."""
+    max_file_bytes: int = 100 * 1024 * 1024
+    """Largest file ``POST /v1/files`` accepts, in bytes (REPLICAST_MAX_FILE_BYTES)."""
+    file_retention: float = 86400.0
+    """Seconds an uploaded file is kept; 0 keeps files until they are deleted
+    (REPLICAST_FILE_RETENTION, like ``24h``)."""
     allow_private_urls: bool = False
     """Let webhooks and input URLs reach loopback and private networks
     (REPLICAST_ALLOW_PRIVATE_URLS); for local development and tests."""
@@ -84,6 +102,11 @@ class Settings:
     webhook_backoff: float = 1.0
     """Seconds before the first retry; each retry waits about twice as long
     (REPLICAST_WEBHOOK_BACKOFF)."""
+    retention: float = 3600.0
+    """Seconds after it finishes that an API prediction's input, output, logs and files
+    are removed, as Replicate does; 0 keeps them (REPLICAST_RETENTION, like ``1h``)."""
+    output_url_ttl: float = 3600.0
+    """Seconds an output file's signed URL works for, at least (REPLICAST_OUTPUT_URL_TTL)."""
     shutdown_grace: float = 10.0
     """Seconds running predictions get to finish on shutdown (REPLICAST_SHUTDOWN_GRACE)."""
     tls_certfile: Path | None = None
@@ -117,6 +140,11 @@ class Settings:
     def outputs_dir(self) -> Path:
         """Where output files are written."""
         return self.data_dir / "outputs"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where the contents of uploaded files are written."""
+        return self.data_dir / "files"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -180,6 +208,16 @@ def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
+def _not_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        value = kind(raw)
+        if value < 0:  # type: ignore[operator]
+            raise ValueError("must not be negative")
+        return value
+
+    return parse
+
+
 def _url(raw: str) -> str:
     return raw.rstrip("/")
 
@@ -203,10 +241,18 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
     "max_attempts": _positive(int),
+    "rate_limit_creates": _not_negative(int),
+    "rate_limit_requests": _not_negative(int),
+    "rate_limit_burst_seconds": _positive(float),
+    "max_unfinished_predictions": _not_negative(int),
     "max_request_bytes": _positive(int),
     "max_input_file_bytes": _positive(int),
     "input_fetch_timeout": _positive(float),
+    "max_file_bytes": _positive(int),
+    "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "shutdown_grace": float,
+    "retention": lambda raw: times.parse_duration(raw).total_seconds(),
+    "output_url_ttl": _positive(lambda raw: times.parse_duration(raw).total_seconds()),
     "public_url": _url,
     "log_level": str.lower,
     "log_format": str.lower,

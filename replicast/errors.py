@@ -11,7 +11,10 @@
     │   ├── InvalidRequest       a body, header or query that breaks the API's rules
     │   │   └── InvalidInput     input that fails the model's schema
     │   ├── MalformedBody        a body that is not JSON at all
+    │   ├── Throttled            over a rate limit, or too many predictions unfinished
+    │   ├── UnsupportedMediaType a body of a kind the route does not take
     │   └── BodyTooLarge         a body over the size limit
+    │       └── FileTooLarge     an uploaded file over the size limit
     ├── IllegalTransition        a status change the state machine forbids
     └── ModelError               a model failed; its message becomes the prediction's error
 
@@ -98,8 +101,37 @@ class MalformedBody(RequestError):
     """The request body is not a JSON document."""
 
 
+class Throttled(RequestError):
+    """Too many requests: over a rate limit, or too many predictions unfinished."""
+
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        """Whole seconds after which trying again can succeed, when that is known."""
+
+
+class UnsupportedMediaType(RequestError):
+    """The request body is of a media type the route does not take."""
+
+
 class BodyTooLarge(RequestError):
     """The request body exceeds the configured limit."""
+
+
+class FileTooLarge(BodyTooLarge):
+    """An uploaded file exceeds ``REPLICAST_MAX_FILE_BYTES``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Files must be less than {_size_text(limit)} in size")
+        self.limit = limit
+
+
+def _size_text(size: int) -> str:
+    """A byte count as Replicate writes its limits: ``100MB``, ``64KB``, ``1000 bytes``."""
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
 
 
 class BrokerError(ReplicastError):

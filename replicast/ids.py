@@ -39,6 +39,11 @@ def prediction_id() -> str:
     return random_id(26)
 
 
+def file_id() -> str:
+    """A new uploaded file's id: shaped like a prediction id, and as unguessable."""
+    return random_id(26)
+
+
 def url_token() -> str:
     """A token for a URL that must work without the API token: 260 random bits."""
     return random_id(52)
@@ -47,3 +52,8 @@ def url_token() -> str:
 def is_prediction_id(value: str) -> bool:
     """Whether ``value`` has the shape of a prediction id."""
     return len(value) == 26 and all(c in ALPHABET for c in value)
+
+
+def is_file_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a file id."""
+    return is_prediction_id(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,11 @@ import orjson
 
 _prediction: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "replicast_prediction", default=None)
+# Secrets that may ride in a URL or a message: API tokens (also one a client put in a
+# query string), the tokens of event stream URLs, and the signatures of output URLs.
+_SECRETS = re.compile(
+    r"(?P<keep>r8_|/streams/|/outputs/[0-9]{1,12}\.)[A-Za-z0-9_\-%~+=]{4,}"
+    r"|(?P<scheme>(?:Bearer|Token) )[A-Za-z0-9_\-%.~+/=]{16,}")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -55,6 +61,11 @@ class _Tagger(logging.Filter):
         return True
 
 
+def redact(text: str) -> str:
+    """``text`` with every secret it holds cut down to its kind."""
+    return _SECRETS.sub(lambda m: f"{m['keep'] or m['scheme']}[redacted]", text)
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line."""
 
@@ -71,7 +82,7 @@ class JSONFormatter(logging.Formatter):
                 body[key] = value
         if record.exc_info:
             body["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(body, default=str).decode()
+        return redact(orjson.dumps(body, default=str).decode())
 
 
 class TextFormatter(logging.Formatter):
@@ -83,7 +94,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prediction_id = getattr(record, "prediction_id", None)
         record.tag = f" [{prediction_id}]" if prediction_id else ""
-        return super().format(record)
+        return redact(super().format(record))
 
 
 def configure(level: str, fmt: str, **process: str) -> None:

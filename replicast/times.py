@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+
+# ASCII digits only (str.isdigit also takes "²"), and few of them, so that nothing
+# overflows.
+_SECONDS = re.compile(r"[0-9]{1,7}")
+_DURATION = re.compile(r"(?:(?P<h>[0-9]{1,5})h)?(?:(?P<m>[0-9]{1,6})m)?(?:(?P<s>[0-9]{1,7})s)?")
 
 
 def now() -> datetime:
@@ -33,3 +39,19 @@ def parse_rfc3339(text: str) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"{text!r} is out of range") from None
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30`` or ``30s``, ``5m``, ``1h30m45s``: a whole number of seconds, in units or not.
+
+    ``ValueError`` for anything else.
+    """
+    value = text.strip().lower()
+    if _SECONDS.fullmatch(value):
+        return timedelta(seconds=int(value))
+    match = _DURATION.fullmatch(value)
+    if not value or match is None:
+        raise ValueError(f"{text[:40]!r} is not a duration; use a number of seconds or "
+                         "units like 30s, 5m, 1h30m")
+    return timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0),
+                     seconds=int(match["s"] or 0))

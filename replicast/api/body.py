@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,11 +53,20 @@ def parse_json(body: bytes) -> Any:
         raise MalformedBody(f"The request body is not valid JSON: {exc}") from None
     if _needs_a_closer_look(value):
         _refuse_what_cannot_be_kept(value)
+    if _LONG_NUMBER.search(body):
+        # orjson reads an integer below -2**63, or from 2**64 up, as a rounded float that
+        # would be kept as if sent: read the body again with exact integers to find them.
+        # (Nesting is within MAX_DEPTH by now, so the standard library cannot recurse deep.)
+        exact = json.loads(body)
+        if _needs_a_closer_look(exact):
+            _refuse_what_cannot_be_kept(exact)
     return value
 
 
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+# Where an integer that orjson cannot hold exactly might be: 19 digits in a row.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _needs_a_closer_look(value: Any) -> bool:
@@ -92,7 +103,8 @@ def _refuse_what_cannot_be_kept(value: Any) -> None:
                 raise InvalidRequest.from_fields([InvalidField(
                     "too_deep", path, f"Values may be nested at most {MAX_DEPTH} levels deep")])
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
-            stack.extend((f"{path}.{key}" if path else str(key), child, depth + 1)
+            # By depth, not by path: under a key "" at the top the path is "" too.
+            stack.extend((f"{path}.{key}" if depth else str(key), child, depth + 1)
                          for key, child in pairs)
         elif isinstance(item, int) and not isinstance(item, bool) \
                 and not -_INT64 <= item < _INT64:

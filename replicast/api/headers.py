@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from replicast import times
 from replicast.errors import InvalidField, InvalidRequest
 
 MAX_WAIT = 60
 MIN_DEADLINE = timedelta(seconds=5)
 MAX_DEADLINE = timedelta(hours=24)
-# ASCII digits only (str.isdigit also takes "²"), and few of them: durations past 24 h
-# are refused anyway, and huge numbers would overflow.
-_SECONDS = re.compile(r"[0-9]{1,6}")
-_DURATION = re.compile(r"(?:(?P<h>[0-9]{1,3})h)?(?:(?P<m>[0-9]{1,5})m)?(?:(?P<s>[0-9]{1,6})s)?")
+# ASCII digits only (str.isdigit also takes "²").
 _WAIT = re.compile(r"[0-9]{1,2}")
 
 
@@ -50,16 +48,10 @@ def parse_cancel_after(value: str | None) -> timedelta | None:
     """
     if value is None:
         return None
-    text = value.strip().lower()
-    if _SECONDS.fullmatch(text):
-        duration = timedelta(seconds=int(text))
-    else:
-        match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            raise _invalid("Cancel-After", f"{value[:40]!r} is not a duration; use a number of "
-                           "seconds or units like 30s, 5m, 1h30m")
-        duration = timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0),
-                             seconds=int(match["s"] or 0))
+    try:
+        duration = times.parse_duration(value)
+    except ValueError as exc:
+        raise _invalid("Cancel-After", str(exc)) from None
     if not MIN_DEADLINE <= duration <= MAX_DEADLINE:
         raise _invalid("Cancel-After", f"{value[:40]!r} is out of range: the deadline must be "
                        "between 5 seconds and 24 hours")

@@ -35,6 +35,18 @@ _PROBLEM = {"description": "A problem", "content": {"application/problem+json": 
 _ERRORS = {"401": _PROBLEM, "404": _PROBLEM}
 _CREATE_ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "413": _PROBLEM,
                   "422": _PROBLEM}
+_THROTTLED = {
+    "description": "Over the token's rate limit, or too many predictions unfinished",
+    "headers": {"Retry-After": {"description": "Seconds after which a retry can succeed "
+                                               "(rate limits)", "schema": {"type": "integer"}}},
+    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+}
+_UNAVAILABLE = {
+    "description": "The database or the broker cannot be reached; retry",
+    "headers": {"Retry-After": {"description": "Seconds to wait before retrying",
+                                "schema": {"type": "integer"}}},
+    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -196,6 +208,58 @@ SCHEMAS: dict[str, Any] = {
             },
         }}},
     },
+    "File": {
+        "type": "object",
+        "required": ["id", "urls", "content_type", "size", "checksums", "metadata",
+                     "created_at", "expires_at"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
+            "name": {"type": "string"},
+            "content_type": {"type": "string"},
+            "size": {"type": "integer"},
+            "etag": {"type": "string", "description": "The MD5 of the content, in hex"},
+            "checksums": {"type": "object", "required": ["sha256", "md5"],
+                          "properties": {"sha256": {"type": "string"},
+                                         "md5": {"type": "string"}}},
+            "metadata": {"type": "object"},
+            "created_at": _DATE,
+            "expires_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "null when REPLICAST_FILE_RETENTION is 0"},
+            "urls": {
+                "type": "object",
+                "required": ["get", "download"],
+                "properties": {
+                    "get": {"type": "string", "format": "uri",
+                            "description": "The file resource; put it into an input"},
+                    "download": {"type": "string", "format": "uri",
+                                 "description": "Signed URL of the content, no token needed "
+                                                "(Replicast)"},
+                },
+            },
+        },
+    },
+    "FilePage": {
+        "type": "object",
+        "required": ["next", "previous", "results"],
+        "properties": {"next": {"type": ["string", "null"]},
+                       "previous": {"type": ["string", "null"]},
+                       "results": {"type": "array", "items": _ref("File")}},
+    },
+    "FileUpload": {
+        "type": "object",
+        "required": ["content"],
+        "properties": {
+            "content": {"type": "string", "format": "binary",
+                        "description": "The file content (its part's filename and "
+                                       "Content-Type are the defaults of the next two)"},
+            "filename": {"type": "string", "maxLength": 255,
+                         "description": "The filename (at most 255 bytes of UTF-8)"},
+            "type": {"type": "string", "default": "application/octet-stream",
+                     "description": "The content / MIME type for the file"},
+            "metadata": {"type": "object", "default": {},
+                         "description": "User-provided metadata associated with the file"},
+        },
+    },
     "Hardware": {
         "type": "array",
         "items": {"type": "object", "required": ["sku", "name"],
@@ -215,6 +279,19 @@ _CANCEL_AFTER = {
     "description": "Deadline from creation (`30s`, `5m`, `1h30m`; 5 s to 24 h): `aborted` "
                    "if not started by then, `canceled` if still running.",
     "schema": {"type": "string"},
+}
+
+
+# Under OpenAPI 3.1 the schema of text/event-stream describes one event, as parsed.
+_EVENT = {
+    "type": "object",
+    "required": ["event", "id", "data"],
+    "properties": {
+        "event": {"enum": ["output", "logs", "error", "done"]},
+        "id": {"type": "string", "description": "Where to resume from, as Last-Event-ID"},
+        "data": {"type": "string", "description": "An output item (text as is, anything else "
+                 "as JSON), log text, or a JSON object for error and done"},
+    },
 }
 
 
@@ -293,22 +370,81 @@ def _api_paths() -> dict[str, Any]:
                            {"name": "Last-Event-ID", "in": "header", "required": False,
                             "schema": {"type": "string"}}],
             "responses": {"200": {"description": "output, logs, error and done events",
-                                  "content": {"text/event-stream": {
-                                      "schema": {"type": "string"}}}},
+                                  "content": {"text/event-stream": {"schema": _EVENT}}},
                           "404": _PROBLEM}}},
     }
+
+
+def _file_paths() -> dict[str, Any]:
+    file_id = [_path("file_id", "The ID of the file")]
+    signed = [
+        {"name": "owner", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "The username of the account that uploaded the file"},
+        {"name": "expiry", "in": "query", "required": False,
+         "schema": {"type": "integer", "format": "int64"},
+         "description": "A Unix timestamp with expiration date of this download URL"},
+        {"name": "signature", "in": "query", "required": False,
+         "schema": {"type": "string"},
+         "description": "A base64-encoded HMAC-SHA256 checksum of the string "
+                        "'{owner} {id} {expiry}' generated with the server's signing key"},
+    ]
+    return {
+        "/files": {
+            "get": {"summary": "List files, newest first",
+                    "parameters": [{"name": "cursor", "in": "query", "required": False,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": _json(_ref("FilePage"), "A page"),
+                                  "401": _PROBLEM, "422": _PROBLEM}},
+            "post": {"summary": "Create a file",
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {
+                         "schema": _ref("FileUpload")}}},
+                     "responses": {"201": _json(_ref("File"), "File has been created"),
+                                   "400": _PROBLEM, "401": _PROBLEM, "413": _PROBLEM,
+                                   "415": _PROBLEM, "422": _PROBLEM}},
+        },
+        "/files/{file_id}": {
+            "get": {"summary": "Get a file", "parameters": file_id,
+                    "responses": {"200": _json(_ref("File"), "The file"), **_ERRORS}},
+            "delete": {"summary": "Delete a file", "parameters": file_id,
+                       "responses": {"204": {"description": "File has been deleted"},
+                                     **_ERRORS}},
+        },
+        "/files/{file_id}/download": {"get": {
+            "summary": "Download a file: with the token, or with a signed query and none",
+            "security": [{"bearerAuth": []}, {}],
+            "parameters": [*file_id, *signed],
+            "responses": {"200": {"description": "The content, as its content_type",
+                                  "content": {"*/*": {"schema": {"type": "string",
+                                                                 "format": "binary"}}}},
+                          "401": _PROBLEM, "404": _PROBLEM}}},
+    }
+
+
+def _limited(path: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with the 429 of the rate limits, which apply to all but event streams."""
+    if path.startswith("/streams/"):
+        return item
+    return {method: {**operation, "responses": {**operation["responses"], "429": _THROTTLED}}
+            for method, operation in item.items()}
+
+
+def _unavailable(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with the 503 that every route reaching the store or broker may answer."""
+    return {method: {**operation, "responses": {**operation["responses"], "503": _UNAVAILABLE}}
+            for method, operation in item.items()}
 
 
 def build(server_url: str) -> dict[str, Any]:
     """The document, with ``server_url`` as its server."""
     paths: dict[str, Any] = {}
     for prefix in ("/v1", "/replicate/v1"):
-        for path, item in _api_paths().items():
-            paths[prefix + path] = item
-    paths["/outputs/{prediction_id}/{folder}/{name}"] = {"get": {
-        "summary": "An output file (the URLs in a prediction's output)",
+        for path, item in {**_api_paths(), **_file_paths()}.items():
+            paths[prefix + path] = _unavailable(_limited(path, item))
+    paths["/outputs/{proof}/{prediction_id}/{folder}/{name}"] = {"get": {
+        "summary": "An output file (the signed, expiring URLs in a prediction's output)",
         "security": [],
-        "parameters": [_path("prediction_id"), _path("folder"), _path("name")],
+        "parameters": [_path("proof", "The link's expiry and signature: <expires>.<signature>"),
+                       _path("prediction_id"), _path("folder"), _path("name")],
         "responses": {"200": {"description": "The file",
                               "content": {"*/*": {"schema": {"type": "string",
                                                              "format": "binary"}}}},

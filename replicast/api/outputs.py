@@ -1,4 +1,4 @@
-"""Serving output files at the unguessable URLs the worker made for them."""
+"""Serving output files at the signed, expiring URLs a prediction shows for them."""
 
 from __future__ import annotations
 
@@ -11,18 +11,28 @@ from replicast.outputs.base import content_type
 
 
 async def output_file(request: Request) -> Response:
-    """``GET /outputs/{prediction_id}/{folder}/{name}``: no token needed, the path is the secret."""
+    """``GET /outputs/{expires}.{signature}/{prediction_id}/{folder}/{name}``.
+
+    No token needed: the signature is the proof. A missing, wrong or expired one is
+    answered like a file that does not exist, so nothing can be learnt by probing.
+    """
     params = request.path_params
-    path = app_state(request).outputs.locate(params["prediction_id"], params["folder"],
-                                             params["name"])
+    state = app_state(request)
+    resource = f"{params['prediction_id']}/{params['folder']}/{params['name']}"
+    if not state.links.valid(resource, params["proof"]):
+        raise NotFound("File not found, or its link has expired")
+    path = state.outputs.locate(params["prediction_id"], params["folder"], params["name"])
     if path is None:
-        raise NotFound("File not found")
+        raise NotFound("File not found, or its link has expired")
     return FileResponse(
         path,
         media_type=content_type(params["name"]),
         headers={
-            "Cache-Control": "public, max-age=3600, immutable",
+            # The link expires; caches keep the file no longer than it works.
+            "Cache-Control": "private, max-age=3600",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; "
+                                       "style-src 'unsafe-inline'; sandbox",
             "Access-Control-Allow-Origin": "*",
         },
     )

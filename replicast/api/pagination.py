@@ -27,7 +27,8 @@ def decode_cursor(cursor: str) -> tuple[str, Position]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         direction, created_at, item_id = orjson.loads(raw)
-        if direction not in (NEXT, PREVIOUS) or not isinstance(item_id, str):
+        if direction not in (NEXT, PREVIOUS) or not isinstance(created_at, str) \
+                or not isinstance(item_id, str):
             raise ValueError(direction)
         return direction, (times.parse_rfc3339(created_at), item_id)
     except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):

@@ -68,12 +68,14 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
                   version: str | None) -> Response:
     wait = parse_prefer(request.headers.get("prefer"))
     cancel_after = parse_cancel_after(request.headers.get("cancel-after"))
-    webhook, events = _webhook(body, app_state(request).settings.allow_private_urls)
-    prediction = await app_state(request).predictions.create(
+    state = app_state(request)
+    webhook, events = _webhook(body, state.settings.allow_private_urls)
+    prediction = await state.predictions.create(
         account, model, body["input"], base_url=base_url(request), version=version,
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
     )
-    payload = representation.to_json(prediction, still_starting=wait is not None)
+    payload = representation.to_json(prediction, links=state.links,
+                                      still_starting=wait is not None)
     headers = {"Location": payload["urls"]["get"]}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={int(wait)}" if wait != 60 else "wait"
@@ -105,14 +107,14 @@ async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.get(account, request.path_params["id"])
-    return json_response(representation.to_json(prediction))
+    return json_response(representation.to_json(prediction, links=app_state(request).links))
 
 
 async def cancel(request: Request) -> Response:
     """``POST /v1/predictions/{id}/cancel``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.cancel(account, request.path_params["id"])
-    return json_response(representation.to_json(prediction))
+    return json_response(representation.to_json(prediction, links=app_state(request).links))
 
 
 async def list_(request: Request) -> Response:
@@ -140,7 +142,7 @@ async def list_(request: Request) -> Response:
         return f"{url}?{query}"
 
     return json_response(wire.page(
-        [representation.to_json(p) for p in page.results],
+        [representation.to_json(p, links=app_state(request).links) for p in page.results],
         link(NEXT, page.next), link(PREVIOUS, page.previous),
     ))
 

@@ -13,6 +13,7 @@ from replicast.api.responses import problem_response
 from replicast.errors import (
     BodyTooLarge,
     BrokerError,
+    FileTooLarge,
     InvalidInput,
     InvalidRequest,
     InvalidVersion,
@@ -20,7 +21,9 @@ from replicast.errors import (
     NotFound,
     RequestError,
     StoreError,
+    Throttled,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,10 @@ PROBLEMS: list[tuple[type[RequestError], int, str]] = [
     (InvalidInput, 422, "Input validation failed"),
     (InvalidRequest, 422, "Invalid request"),
     (MalformedBody, 400, "Malformed request body"),
+    (FileTooLarge, 413, "File too large"),
     (BodyTooLarge, 413, "Request body too large"),
+    (UnsupportedMediaType, 415, "Unsupported media type"),
+    (Throttled, 429, "Too many requests"),
 ]
 
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed"}
@@ -42,13 +48,22 @@ _HTTP_TITLES = {404: "Not found", 405: "Method not allowed"}
 async def request_error(request: Request, exc: Exception) -> Response:
     """A ``RequestError`` as its problem response."""
     assert isinstance(exc, RequestError)
+    response = problem(exc)
+    return response if response is not None else await unexpected_error(request, exc)
+
+
+def problem(exc: RequestError) -> Response | None:
+    """The problem response the table gives ``exc``; None if it has no row for it."""
     for kind, status, title in PROBLEMS:
         if isinstance(exc, kind):
             extra = {}
             if isinstance(exc, InvalidRequest) and exc.fields:
                 extra["invalid_fields"] = [asdict(f) for f in exc.fields]
-            return problem_response(status, title, exc.detail, extra)
-    return await unexpected_error(request, exc)
+            headers = None
+            if isinstance(exc, Throttled) and exc.retry_after is not None:
+                headers = {"Retry-After": str(exc.retry_after)}
+            return problem_response(status, title, exc.detail, extra, headers)
+    return None
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

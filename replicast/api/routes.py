@@ -6,6 +6,7 @@ from starlette.routing import BaseRoute, Route
 
 from replicast.api import (
     account,
+    files,
     models,
     openapi,
     operations,
@@ -33,6 +34,11 @@ API = [
     ("/account", ["GET"], account.get_account),
     ("/hardware", ["GET"], account.list_hardware),
     ("/streams/{token}", ["GET"], stream.stream),
+    ("/files", ["POST"], files.create),
+    ("/files", ["GET"], files.list_),
+    ("/files/{file_id}", ["GET"], files.get),
+    ("/files/{file_id}", ["DELETE"], files.delete),
+    ("/files/{file_id}/download", ["GET"], files.download),
 ]
 
 
@@ -45,7 +51,7 @@ def routes() -> list[BaseRoute]:
     ]
     table += [
         Route("/openapi.json", openapi.document, methods=["GET"]),
-        Route("/outputs/{prediction_id}/{folder}/{name}", outputs.output_file,
+        Route("/outputs/{proof}/{prediction_id}/{folder}/{name}", outputs.output_file,
               methods=["GET"]),
         *operator_routes(),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,10 +12,14 @@ from starlette.requests import Request
 from replicast.accounts import Account, Accounts
 from replicast.broker.base import Broker
 from replicast.config import Settings
+from replicast.errors import Unauthenticated
+from replicast.files.service import FilesService
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry
 from replicast.outputs.local import LocalOutputs
+from replicast.outputs.signing import OutputLinks
 from replicast.predictions.service import PredictionService
+from replicast.ratelimit import Limiter, Rate
 from replicast.store.base import Store
 from replicast.worker.worker import Worker
 
@@ -29,12 +34,18 @@ class AppState:
     predictions: PredictionService
     accounts: Accounts
     outputs: LocalOutputs
+    links: OutputLinks
     broker: Broker
     metrics: Metrics
+    files: FilesService
     worker: Worker | None = None
     """The worker running in this process, if one does."""
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     """Tasks serving open event streams, which never end by themselves."""
+    limiter: Limiter | None = None
+    """Where tokens' rate-limit buckets are kept (``replicast.api.throttling``)."""
+    rates: Mapping[str, Rate] = field(default_factory=dict)
+    """Each bucket's rate, by bucket name; a bucket without one is not limited."""
 
     def end_streams(self) -> None:
         """Close every open event stream (at shutdown; clients reconnect elsewhere)."""
@@ -48,8 +59,18 @@ def app_state(request: Request) -> AppState:
     return state
 
 
+IDENTIFIED = "replicast.identified"
+"""Scope key of what the rate limits found out about the request's token, if they looked:
+its account, or ``Unauthenticated``; so that no token is looked up twice."""
+
+
 async def authenticate(request: Request) -> Account:
     """The account of the request's token; ``Unauthenticated`` without a valid one."""
+    identified = request.scope.get(IDENTIFIED)
+    if isinstance(identified, Account):
+        return identified
+    if isinstance(identified, Unauthenticated):
+        raise Unauthenticated(identified.detail)
     return await app_state(request).accounts.authenticate(request.headers.get("authorization"))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,21 +70,23 @@ def _logs(position: Position, offset: int, text: str) -> Iterator[bytes]:
         yield _frame("logs", fresh, position.event_id)
 
 
-def _items(position: Position, offset: int, items: Any) -> Iterator[bytes]:
+def _items(position: Position, offset: int, items: Any,
+           sign: Callable[[Any], Any]) -> Iterator[bytes]:
     for index, item in enumerate(items, start=offset):
         if index >= position.items:
             position.items = index + 1
-            yield _frame("output", _text(item), position.event_id)
+            yield _frame("output", _text(sign(item)), position.event_id)
 
 
-def _ending(position: Position, prediction: Prediction) -> Iterator[bytes]:
+def _ending(position: Position, prediction: Prediction,
+            sign: Callable[[Any], Any]) -> Iterator[bytes]:
     """What the stream sends once the prediction has finished, then ``done``."""
     yield from _logs(position, 0, prediction.logs)
     output = prediction.output
     if isinstance(output, list):
-        yield from _items(position, 0, output)
+        yield from _items(position, 0, output, sign)
     elif output is not None:
-        yield from _items(position, 0, [output])
+        yield from _items(position, 0, [output], sign)
     end = f"{position.event_id}:end"
     if prediction.status is Status.FAILED:
         yield _frame("error", orjson.dumps({"detail": prediction.error or "failed"}).decode(), end)
@@ -113,14 +115,19 @@ async def _frames(state: AppState, prediction_id: str,
         current = await state.store.get_prediction(prediction_id)
         if current is None:
             return
+        base_url = current.base_url
+
+        def sign(item: Any) -> Any:
+            return state.links.sign(item, base_url)
+
         if current.terminal:
-            for frame in _ending(position, current):
+            for frame in _ending(position, current, sign):
                 yield frame
             return
         for frame in _logs(position, 0, current.logs):
             yield frame
         if isinstance(current.output, list):
-            for frame in _items(position, 0, current.output):
+            for frame in _items(position, 0, current.output, sign):
                 yield frame
         while not position.final:
             event = await subscription.next(KEEPALIVE_SECONDS)
@@ -129,11 +136,12 @@ async def _frames(state: AppState, prediction_id: str,
             elif event.kind is EventKind.PROGRESS and isinstance(event.data, Progress):
                 for frame in _logs(position, event.data.logs_offset, event.data.logs):
                     yield frame
-                for frame in _items(position, event.data.items_offset, event.data.items):
+                for frame in _items(position, event.data.items_offset, event.data.items,
+                                    sign):
                     yield frame
             elif event.kind is EventKind.STATUS and event.prediction is not None \
                     and event.prediction.terminal:
-                for frame in _ending(position, event.prediction):
+                for frame in _ending(position, event.prediction, sign):
                     yield frame
 
 

@@ -76,6 +76,10 @@ class Broker(abc.ABC):
         written to the store, so that store state plus events leaves no gap.
         """
 
+    async def forget(self, prediction_ids: Sequence[str]) -> None:
+        """Drop whatever the broker still keeps of these finished predictions' events
+        (their data is being removed). Nothing to do for brokers that keep none."""
+
 
 def open_broker(url: str) -> Broker:
     """The broker backend for ``url`` (``memory://``), not yet opened."""

@@ -325,6 +325,14 @@ class RedisBroker(Broker):
             with contextlib.suppress(ValueError):
                 self._reader.joining.remove(follower)
 
+    async def forget(self, prediction_ids: Sequence[str]) -> None:
+        if prediction_ids:
+            try:
+                await self._redis.delete(*(events_key(pid) for pid in prediction_ids))
+            except self._errors as exc:
+                raise BrokerError(f"cannot drop the events of finished predictions: {exc}"
+                                  ) from exc
+
     async def _wake(self) -> None:
         with contextlib.suppress(self._errors):  # the reader retries on its own
             await self._redis.xadd(self._wake_key, {"w": b"1"}, maxlen=10, approximate=True)

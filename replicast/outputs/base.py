@@ -29,3 +29,6 @@ class OutputStore(abc.ABC):
         enumerated and a rerun never overwrites the files of an earlier run.
         """
 
+    @abc.abstractmethod
+    async def remove(self, prediction_id: str) -> None:
+        """Delete every file of a prediction; nothing happens if it has none."""

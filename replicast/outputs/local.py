@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import quote
@@ -38,6 +40,17 @@ class LocalOutputs(OutputStore):
             return None
         path = self.root / prediction_id / folder / name
         return path if path.is_file() else None
+
+
+    async def remove(self, prediction_id: str) -> None:
+        """Delete every file of a prediction (its data is past retention)."""
+        if _safe_part(prediction_id):
+            await asyncio.to_thread(_remove_tree, self.root / prediction_id)
+
+
+def _remove_tree(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(path)
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replicast import times
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
+
+if TYPE_CHECKING:
+    from replicast.outputs.signing import OutputLinks
 
 STREAM_PATH = "/v1/streams"
 WEB_PATH = "/p"
@@ -23,12 +26,14 @@ def urls(prediction: Prediction) -> dict[str, str]:
     }
 
 
-def to_json(p: Prediction, *, still_starting: bool = False) -> dict[str, Any]:
+def to_json(p: Prediction, *, links: OutputLinks | None = None,
+            still_starting: bool = False) -> dict[str, Any]:
     """A prediction as ``GET /v1/predictions/{id}`` returns it.
 
     ``still_starting`` presents an unfinished prediction as ``starting`` with no
     output, which is what a timed-out ``Prefer: wait`` returns: the official clients
-    keep polling only while the status is ``starting``.
+    keep polling only while the status is ``starting``. With ``links``, the URLs of
+    output files come signed, as they must be to be fetched.
     """
     status = Status.STARTING if still_starting and not p.terminal else p.status
     body: dict[str, Any] = {
@@ -37,7 +42,8 @@ def to_json(p: Prediction, *, still_starting: bool = False) -> dict[str, Any]:
         "version": p.version,
         "input": p.input,
         "logs": p.logs,
-        "output": None if status is Status.STARTING else p.output,
+        "output": None if status is Status.STARTING
+        else p.output if links is None else links.sign(p.output, p.base_url),
         "data_removed": p.data_removed,
         "error": p.error,
         "source": p.source,

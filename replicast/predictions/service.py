@@ -11,7 +11,7 @@ from typing import Any
 from replicast import ids, logs, times
 from replicast.accounts import Account
 from replicast.broker.base import Broker, Subscription
-from replicast.errors import BrokerError, NotFound
+from replicast.errors import BrokerError, NotFound, Throttled
 from replicast.models.base import Model
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
@@ -53,12 +53,14 @@ class PredictionService:
     """Creates, reads, lists, waits for and cancels predictions."""
 
     def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
-                 deadlines: Deadlines, page_size: int = 100) -> None:
+                 deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0) -> None:
         self.store = store
         self.broker = broker
         self.lifecycle = lifecycle
         self.deadlines = deadlines
         self.page_size = page_size
+        self.max_unfinished = max_unfinished
+        """Predictions an account may have starting or processing; 0 for any number."""
 
     async def create(
         self,
@@ -97,7 +99,7 @@ class PredictionService:
             webhook_events_filter=webhook_events_filter,
         )
         logs.tag(prediction.id)
-        await self.store.insert_prediction(prediction)
+        await self._insert(prediction)
         if prediction.deadline is not None:
             self.deadlines.watch(prediction.id, prediction.deadline)
         if wait is None:
@@ -112,6 +114,16 @@ class PredictionService:
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
+
+    async def _insert(self, prediction: Prediction) -> None:
+        if not self.max_unfinished:
+            await self.store.insert_prediction(prediction)
+            return
+        unfinished = await self.store.insert_prediction_within(prediction, self.max_unfinished)
+        if unfinished is not None:
+            noun = "prediction" if unfinished == 1 else "predictions"
+            raise Throttled(f"You have {unfinished} {noun} starting or processing; the limit "
+                            f"is {self.max_unfinished}. Wait for some to finish.")
 
     async def get(self, account: Account, prediction_id: str) -> Prediction:
         """The account's prediction with this id; ``NotFound`` otherwise."""

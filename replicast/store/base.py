@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from replicast.accounts import Account, ApiKey
 from replicast.errors import ConfigError
+from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
@@ -99,6 +100,20 @@ class PageQuery:
     source: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FilePageQuery:
+    """A page of one account's uploaded files that have not expired, newest first."""
+
+    account_id: int
+    limit: int
+    now: datetime
+    """Files that expired at or before this instant are left out."""
+    before: tuple[datetime, str] | None = None
+    """Only files older than this (created_at, id) position."""
+    after: tuple[datetime, str] | None = None
+    """Only files newer than this position (the page just before it)."""
+
+
 class Store(abc.ABC):
     """Durable state. Every method is safe to call from the event loop."""
 
@@ -124,6 +139,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def insert_prediction(self, prediction: Prediction) -> None:
         """Commit a new prediction."""
+
+    @abc.abstractmethod
+    async def insert_prediction_within(self, prediction: Prediction,
+                                       max_unfinished: int) -> int | None:
+        """Commit a new prediction only if its account has fewer than ``max_unfinished``
+        predictions starting or processing: None once committed, else how many it has.
+
+        The count and the insert are one atomic step, across processes too, so creates
+        racing each other cannot pass the limit together.
+        """
 
     @abc.abstractmethod
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
@@ -238,6 +263,55 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def webhook_secret(self, account_id: int, proposed: str) -> str:
         """The account's webhook signing secret; ``proposed`` becomes it if it has none."""
+
+    @abc.abstractmethod
+    async def server_secret(self, name: str, proposed: str) -> str:
+        """The server's secret called ``name``; ``proposed`` becomes it if there is none."""
+
+    # retention
+
+    @abc.abstractmethod
+    async def retained(self, completed_before: datetime, limit: int) -> list[str]:
+        """API predictions that finished before this and still hold their data, oldest first."""
+
+    @abc.abstractmethod
+    async def remove_data(self, prediction_ids: Sequence[str]) -> int:
+        """Drop the input, output and logs of these predictions and set ``data_removed``.
+
+        Their webhook payloads go too; a delivery still pending is given up. The count
+        of predictions changed.
+        """
+
+    # uploaded files
+
+    @abc.abstractmethod
+    async def insert_file(self, file: StoredFile) -> None:
+        """Commit a new uploaded file's record."""
+
+    @abc.abstractmethod
+    async def get_file(self, account_id: int, file_id: str) -> StoredFile | None:
+        """The account's file with this id, expired or not; None if it has none."""
+
+    @abc.abstractmethod
+    async def get_file_of_owner(self, username: str, file_id: str) -> StoredFile | None:
+        """The file with this id of the account with this username, or None."""
+
+    @abc.abstractmethod
+    async def list_files(self, query: FilePageQuery) -> list[StoredFile]:
+        """One page of an account's files, newest first."""
+
+    @abc.abstractmethod
+    async def delete_file(self, account_id: int, file_id: str) -> bool:
+        """Forget the account's file; False if it has no such file."""
+
+    @abc.abstractmethod
+    async def expired_files(self, now: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` files that expired at or before ``now``, first expired
+        first."""
+
+    @abc.abstractmethod
+    async def delete_files(self, file_ids: Sequence[str]) -> int:
+        """Forget these files, whoever owns them; how many there were."""
 
     # accounts and keys
 

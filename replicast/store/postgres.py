@@ -21,16 +21,26 @@ import orjson
 from replicast import times
 from replicast.accounts import Account, ApiKey
 from replicast.errors import ConfigError, StoreError
+from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store import migrations, sql
-from replicast.store.base import Change, Guard, PageQuery, QueueStats, Store, WorkerInfo
+from replicast.store.base import (
+    Change,
+    FilePageQuery,
+    Guard,
+    PageQuery,
+    QueueStats,
+    Store,
+    WorkerInfo,
+)
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 log = logging.getLogger(__name__)
 
 _COLUMNS = sql.PREDICTION_COLUMNS
 _MIGRATION_LOCK = 0x7265706C  # any constant shared by every Replicast process
+_ACCOUNT_LOCK = 0x72616363  # with an account id: that account's creates under a limit
 _DELIVERY_COLUMNS = (
     "seq, id, prediction_id, account_id, event, url, payload, created_at, state, attempts,"
     " next_attempt_at, retry_until, finished_at"
@@ -161,6 +171,21 @@ class PostgresStore(Store):
     async def insert_prediction(self, prediction: Prediction) -> None:
         statement = sql.insert_prediction(prediction, sql.POSTGRES)
         await self._execute(statement.sql, *statement.args)
+
+    async def insert_prediction_within(self, prediction: Prediction,
+                                       max_unfinished: int) -> int | None:
+        statement = sql.insert_prediction(prediction, sql.POSTGRES)
+        async with self._transaction() as c:
+            # One such create at a time per account, in every process, until the commit.
+            await c.execute("SELECT pg_advisory_xact_lock($1, $2)", _ACCOUNT_LOCK,
+                            prediction.account_id % 2**31)
+            count = await c.fetchval(
+                "SELECT count(*) FROM predictions WHERE account_id = $1"
+                f" AND status IN {sql.UNFINISHED}", prediction.account_id)
+            if count >= max_unfinished:
+                return int(count)
+            await c.execute(statement.sql, *statement.args)
+        return None
 
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         row = await self._fetchrow(f"SELECT {_COLUMNS} FROM predictions WHERE id = $1",
@@ -329,6 +354,73 @@ class PostgresStore(Store):
         if secret is None:
             raise StoreError(f"no account {account_id}")
         return str(secret)
+
+    async def server_secret(self, name: str, proposed: str) -> str:
+        await self._execute("INSERT INTO server_secrets (name, value) VALUES ($1, $2)"
+                            " ON CONFLICT (name) DO NOTHING", name, proposed)
+        return str(await self._fetchval("SELECT value FROM server_secrets WHERE name = $1",
+                                        name))
+
+    # retention
+
+    async def retained(self, completed_before: datetime, limit: int) -> list[str]:
+        rows = await self._fetch(
+            "SELECT id FROM predictions WHERE NOT data_removed AND source = 'api'"
+            " AND completed_at IS NOT NULL AND completed_at < $1"
+            " ORDER BY completed_at LIMIT $2", completed_before, limit)
+        return [row[0] for row in rows]
+
+    async def remove_data(self, prediction_ids: Sequence[str]) -> int:
+        if not prediction_ids:
+            return 0
+        async with self._transaction() as c:
+            status = await c.execute(
+                "UPDATE predictions SET input = '{}', output = 'null', logs = '',"
+                " secrets = NULL, data_removed = true WHERE id = ANY($1::text[])"
+                " AND NOT data_removed", list(prediction_ids))
+            await c.execute(
+                "UPDATE webhook_deliveries SET payload = ''::bytea, state = CASE state"
+                " WHEN $2 THEN $3 ELSE state END, next_attempt_at = NULL,"
+                " finished_at = coalesce(finished_at, now()) WHERE prediction_id = ANY($1::text[])",
+                list(prediction_ids), DeliveryState.PENDING.value, DeliveryState.FAILED.value)
+        return int(status.rsplit(" ", 1)[-1])
+
+    # uploaded files
+
+    async def insert_file(self, file: StoredFile) -> None:
+        statement = sql.insert_file(file, sql.POSTGRES)
+        await self._execute(statement.sql, *statement.args)
+
+    async def get_file(self, account_id: int, file_id: str) -> StoredFile | None:
+        statement = sql.get_file(account_id, file_id, sql.POSTGRES)
+        row = await self._fetchrow(statement.sql, *statement.args)
+        return None if row is None else sql.file_from_row(row, sql.POSTGRES)
+
+    async def get_file_of_owner(self, username: str, file_id: str) -> StoredFile | None:
+        statement = sql.get_file_of_owner(username, file_id, sql.POSTGRES)
+        row = await self._fetchrow(statement.sql, *statement.args)
+        return None if row is None else sql.file_from_row(row, sql.POSTGRES)
+
+    async def list_files(self, query: FilePageQuery) -> list[StoredFile]:
+        statement = sql.list_files(query, sql.POSTGRES)
+        page = [sql.file_from_row(row, sql.POSTGRES)
+                for row in await self._fetch(statement.sql, *statement.args)]
+        if query.after is not None:
+            page.reverse()
+        return page
+
+    async def delete_file(self, account_id: int, file_id: str) -> bool:
+        statement = sql.delete_file(account_id, file_id, sql.POSTGRES)
+        return bool(await self._fetch(statement.sql, *statement.args))
+
+    async def expired_files(self, now: datetime, limit: int) -> list[str]:
+        statement = sql.expired_files(now, limit, sql.POSTGRES)
+        return [row[0] for row in await self._fetch(statement.sql, *statement.args)]
+
+    async def delete_files(self, file_ids: Sequence[str]) -> int:
+        result = await self._execute("DELETE FROM files WHERE id = ANY($1::text[])",
+                                     list(file_ids))
+        return int(result.rsplit(" ", 1)[-1])
 
     # accounts and keys
 

@@ -1,4 +1,4 @@
-"""The SQL both database backends share: prediction rows, changes and guards.
+"""The SQL both database backends share: prediction rows, changes and guards; file rows.
 
 SQLite and PostgreSQL differ in placeholders (``?`` against ``$1``) and in how
 times are stored (RFC 3339 text against ``timestamptz``); a ``Dialect`` says which.
@@ -16,9 +16,10 @@ import orjson
 
 from replicast import times
 from replicast.errors import StoreError
+from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import TERMINAL, Status
-from replicast.store.base import UNSET, Change, Guard, PageQuery
+from replicast.store.base import UNSET, Change, FilePageQuery, Guard, PageQuery
 
 
 def _text_time(value: datetime | None) -> str | None:
@@ -192,3 +193,81 @@ def _assignments(change: Change, s: Statement) -> list[str]:
     if change.lease_until is not UNSET and not (change.status and change.status.terminal):
         sets.append(f"lease_until = {s.time(change.lease_until)}")
     return sets
+
+
+# uploaded files
+
+_FILE_FIELDS = ("id", "account_id", "name", "content_type", "size", "sha256", "md5", "metadata",
+                "base_url", "created_at", "expires_at")
+FILE_COLUMNS = ", ".join(_FILE_FIELDS)
+
+
+def insert_file(f: StoredFile, dialect: Dialect) -> Statement:
+    """``INSERT`` of a new file's record."""
+    s = dialect.statement()
+    values = (f.id, f.account_id, f.name, f.content_type, f.size, f.sha256, f.md5,
+              json_text(f.metadata), f.base_url, dialect.time(f.created_at),
+              dialect.time(f.expires_at))
+    marks = ", ".join(s.param(v) for v in values)
+    s.sql = f"INSERT INTO files ({FILE_COLUMNS}) VALUES ({marks})"
+    return s
+
+
+def file_from_row(row: Any, dialect: Dialect) -> StoredFile:
+    """A row of ``FILE_COLUMNS`` as a file's record."""
+    created_at = dialect.parse_time(row[9])
+    assert created_at is not None
+    return StoredFile(
+        id=row[0], account_id=row[1], name=row[2], content_type=row[3], size=row[4],
+        sha256=row[5], md5=row[6], metadata=orjson.loads(row[7]), base_url=row[8],
+        created_at=created_at, expires_at=dialect.parse_time(row[10]),
+    )
+
+
+def get_file(account_id: int, file_id: str, dialect: Dialect) -> Statement:
+    """The account's file with this id."""
+    s = dialect.statement()
+    s.sql = (f"SELECT {FILE_COLUMNS} FROM files"
+             f" WHERE id = {s.param(file_id)} AND account_id = {s.param(account_id)}")
+    return s
+
+
+def get_file_of_owner(username: str, file_id: str, dialect: Dialect) -> Statement:
+    """The file with this id of the account called ``username``."""
+    s = dialect.statement()
+    columns = ", ".join(f"f.{name}" for name in _FILE_FIELDS)
+    s.sql = (f"SELECT {columns} FROM files f JOIN accounts a ON a.id = f.account_id"
+             f" WHERE f.id = {s.param(file_id)} AND a.username = {s.param(username)}")
+    return s
+
+
+def list_files(query: FilePageQuery, dialect: Dialect) -> Statement:
+    """One page of an account's unexpired files: newest first, or, reading backwards from
+    a cursor (``after``), oldest first (the caller flips the page)."""
+    s = dialect.statement()
+    where = [f"account_id = {s.param(query.account_id)}",
+             f"(expires_at IS NULL OR expires_at > {s.time(query.now)})"]
+    if query.before is not None:
+        where.append(f"(created_at, id) < ({s.time(query.before[0])}, {s.param(query.before[1])})")
+    if query.after is not None:
+        where.append(f"(created_at, id) > ({s.time(query.after[0])}, {s.param(query.after[1])})")
+    order = "ASC" if query.after is not None else "DESC"
+    s.sql = (f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)}"
+             f" ORDER BY created_at {order}, id {order} LIMIT {s.param(query.limit)}")
+    return s
+
+
+def delete_file(account_id: int, file_id: str, dialect: Dialect) -> Statement:
+    """``DELETE`` of the account's file, returning its id if there was one."""
+    s = dialect.statement()
+    s.sql = (f"DELETE FROM files WHERE id = {s.param(file_id)}"
+             f" AND account_id = {s.param(account_id)} RETURNING id")
+    return s
+
+
+def expired_files(now: datetime, limit: int, dialect: Dialect) -> Statement:
+    """Ids of files that expired at or before ``now``, first expired first."""
+    s = dialect.statement()
+    s.sql = ("SELECT id FROM files WHERE expires_at IS NOT NULL"
+             f" AND expires_at <= {s.time(now)} ORDER BY expires_at LIMIT {s.param(limit)}")
+    return s

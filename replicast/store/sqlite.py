@@ -14,10 +14,19 @@ import orjson
 from replicast import times
 from replicast.accounts import Account, ApiKey
 from replicast.errors import ConfigError, StoreError
+from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store import migrations, sql
-from replicast.store.base import Change, Guard, PageQuery, QueueStats, Store, WorkerInfo
+from replicast.store.base import (
+    Change,
+    FilePageQuery,
+    Guard,
+    PageQuery,
+    QueueStats,
+    Store,
+    WorkerInfo,
+)
 from replicast.store.sqlite_access import SQLiteAccess
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
@@ -25,6 +34,12 @@ T = TypeVar("T")
 
 _COLUMNS = sql.PREDICTION_COLUMNS
 _UNFINISHED = sql.UNFINISHED
+# Through the partial index of unfinished predictions, which the limit keeps small,
+# rather than all of the account's predictions, which SQLite would pick by itself.
+_COUNT_UNFINISHED = (
+    "SELECT count(*) FROM predictions INDEXED BY predictions_unfinished"
+    f" WHERE account_id = ? AND status IN {_UNFINISHED}"
+)
 
 
 class SQLiteStore(Store):
@@ -80,6 +95,20 @@ class SQLiteStore(Store):
     async def insert_prediction(self, prediction: Prediction) -> None:
         statement = sql.insert_prediction(prediction, sql.SQLITE)
         await self._write(lambda c: c.execute(statement.sql, statement.args).rowcount)
+
+    async def insert_prediction_within(self, prediction: Prediction,
+                                       max_unfinished: int) -> int | None:
+        statement = sql.insert_prediction(prediction, sql.SQLITE)
+
+        # A write holds SQLite's one write lock from the count to the commit.
+        def call(c: sqlite3.Connection) -> int | None:
+            (count,) = c.execute(_COUNT_UNFINISHED, (prediction.account_id,)).fetchone()
+            if count >= max_unfinished:
+                return int(count)
+            c.execute(statement.sql, statement.args)
+            return None
+
+        return await self._write(call)
 
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         sql = f"SELECT {_COLUMNS} FROM predictions WHERE id = ?"
@@ -284,6 +313,89 @@ class SQLiteStore(Store):
             return str(row[0])
 
         return await self._write(call)
+
+    async def server_secret(self, name: str, proposed: str) -> str:
+        def call(c: sqlite3.Connection) -> str:
+            c.execute("INSERT INTO server_secrets (name, value) VALUES (?, ?)"
+                      " ON CONFLICT (name) DO NOTHING", (name, proposed))
+            row = c.execute("SELECT value FROM server_secrets WHERE name = ?",
+                            (name,)).fetchone()
+            return str(row[0])
+
+        return await self._write(call)
+
+    # retention
+
+    async def retained(self, completed_before: datetime, limit: int) -> list[str]:
+        def call(c: sqlite3.Connection) -> list[str]:
+            return [row[0] for row in c.execute(
+                "SELECT id FROM predictions WHERE data_removed = 0 AND source = 'api'"
+                " AND completed_at IS NOT NULL AND completed_at < ?"
+                " ORDER BY completed_at LIMIT ?", (_ts(completed_before), limit))]
+
+        return await self._read(call)
+
+    async def remove_data(self, prediction_ids: Sequence[str]) -> int:
+        if not prediction_ids:
+            return 0
+        marks = ", ".join("?" * len(prediction_ids))
+        finished = _ts(times.now())
+
+        def call(c: sqlite3.Connection) -> int:
+            changed = c.execute(
+                "UPDATE predictions SET input = '{}', output = 'null', logs = '',"
+                f" secrets = NULL, data_removed = 1 WHERE id IN ({marks})"
+                " AND data_removed = 0", tuple(prediction_ids)).rowcount
+            c.execute(
+                "UPDATE webhook_deliveries SET payload = '', state = CASE state WHEN ?"
+                " THEN ? ELSE state END, next_attempt_at = NULL,"
+                f" finished_at = coalesce(finished_at, ?) WHERE prediction_id IN ({marks})",
+                (DeliveryState.PENDING.value, DeliveryState.FAILED.value, finished,
+                 *prediction_ids))
+            return int(changed)
+
+        return await self._write(call)
+
+    # uploaded files
+
+    async def insert_file(self, file: StoredFile) -> None:
+        statement = sql.insert_file(file, sql.SQLITE)
+        await self._write(lambda c: c.execute(statement.sql, statement.args).rowcount)
+
+    async def get_file(self, account_id: int, file_id: str) -> StoredFile | None:
+        return await self._one_file(sql.get_file(account_id, file_id, sql.SQLITE))
+
+    async def get_file_of_owner(self, username: str, file_id: str) -> StoredFile | None:
+        return await self._one_file(sql.get_file_of_owner(username, file_id, sql.SQLITE))
+
+    async def _one_file(self, statement: sql.Statement) -> StoredFile | None:
+        row = await self._read(lambda c: c.execute(statement.sql, statement.args).fetchone())
+        return None if row is None else sql.file_from_row(row, sql.SQLITE)
+
+    async def list_files(self, query: FilePageQuery) -> list[StoredFile]:
+        statement = sql.list_files(query, sql.SQLITE)
+        rows = await self._scan(lambda c: c.execute(statement.sql, statement.args).fetchall())
+        page = [sql.file_from_row(row, sql.SQLITE) for row in rows]
+        if query.after is not None:
+            page.reverse()  # read upwards from the cursor
+        return page
+
+    async def delete_file(self, account_id: int, file_id: str) -> bool:
+        statement = sql.delete_file(account_id, file_id, sql.SQLITE)
+        rows = await self._write(lambda c: c.execute(statement.sql, statement.args).fetchall())
+        return bool(rows)
+
+    async def expired_files(self, now: datetime, limit: int) -> list[str]:
+        statement = sql.expired_files(now, limit, sql.SQLITE)
+        rows = await self._scan(lambda c: c.execute(statement.sql, statement.args).fetchall())
+        return [row[0] for row in rows]
+
+    async def delete_files(self, file_ids: Sequence[str]) -> int:
+        if not file_ids:
+            return 0
+        query = f"DELETE FROM files WHERE id IN ({', '.join('?' * len(file_ids))})"
+        args = tuple(file_ids)
+        return int(await self._write(lambda c: c.execute(query, args).rowcount))
 
     # accounts and keys
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -12,6 +13,9 @@ from replicast import ids
 from replicast.predictions import representation
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
+
+if TYPE_CHECKING:
+    from replicast.outputs.signing import OutputLinks
 
 
 class WebhookEvent(StrEnum):
@@ -85,7 +89,7 @@ def status_event(prediction: Prediction) -> WebhookEvent | None:
 
 
 def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
-                 retry_window: timedelta) -> Delivery:
+                 retry_window: timedelta, links: OutputLinks | None = None) -> Delivery:
     """The delivery of ``event`` for the prediction as it is now (the body is its JSON).
 
     Only ``completed`` is retried: intermediate events are sent once, as Replicate does.
@@ -97,7 +101,7 @@ def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
         account_id=prediction.account_id,
         event=event,
         url=prediction.webhook,
-        payload=orjson.dumps(representation.to_json(prediction)),
+        payload=orjson.dumps(representation.to_json(prediction, links=links)),
         created_at=now,
         next_attempt_at=now,
         retry_until=now + retry_window if event is WebhookEvent.COMPLETED else None,

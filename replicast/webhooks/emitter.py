@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from replicast import times
+from replicast.outputs.signing import OutputLinks
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
@@ -41,9 +42,10 @@ class WebhookEmitter:
     THROTTLE_SECONDS = 0.5
 
     def __init__(self, store: Store, *, retry_window: timedelta,
-                 on_created: Callable[[], None],
+                 on_created: Callable[[], None], links: OutputLinks | None = None,
                  clock: Callable[[], datetime] = times.now) -> None:
         self.store = store
+        self.links = links
         self.retry_window = retry_window
         self.on_created = on_created
         self.clock = clock
@@ -63,7 +65,8 @@ class WebhookEmitter:
         event = status_event(prediction)
         if event is None or not wants(prediction, event):
             return []
-        return [new_delivery(prediction, event, now=self.clock(), retry_window=self.retry_window)]
+        return [new_delivery(prediction, event, now=self.clock(),
+                             retry_window=self.retry_window, links=self.links)]
 
     def status_changed(self, prediction: Prediction) -> None:
         """After a status change was committed."""
@@ -98,7 +101,7 @@ class WebhookEmitter:
             return
         throttle.last_sent = asyncio.get_running_loop().time()
         delivery = new_delivery(throttle.latest, throttle.event, now=self.clock(),
-                                retry_window=self.retry_window)
+                                retry_window=self.retry_window, links=self.links)
         task = asyncio.create_task(self._insert(delivery))
         self._inserts.add(task)
         task.add_done_callback(self._inserts.discard)

@@ -16,6 +16,9 @@ import threading
 from typing import Any
 
 from replicast import ids
+from replicast.errors import ModelError, NotFound
+from replicast.files.service import FilesService
+from replicast.files.urls import own_file_id
 from replicast.inputs import InputFetcher
 from replicast.outputs.base import OutputStore
 from replicast.predictions.events import Progress
@@ -32,7 +35,7 @@ class Run:
     """The ``RunContext`` given to a runner, and the state of the run."""
 
     def __init__(self, prediction: Prediction, lifecycle: Lifecycle, outputs: OutputStore,
-                 fetcher: InputFetcher) -> None:
+                 fetcher: InputFetcher, *, files: FilesService | None = None) -> None:
         self.prediction = prediction
         self.prediction_id = prediction.id
         self.cancel_event = threading.Event()
@@ -41,6 +44,7 @@ class Run:
         self._lifecycle = lifecycle
         self._outputs = outputs
         self._fetcher = fetcher
+        self._files = files
         self._folder = ids.random_id(26)
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -80,7 +84,15 @@ class Run:
         )
 
     async def fetch_file(self, url: str) -> bytes:
-        return await self._fetcher.fetch(url)
+        file_id = own_file_id(url, self.prediction.base_url)
+        if self._files is None or file_id is None:
+            return await self._fetcher.fetch(url)
+        # This server's own upload: read from the store as the prediction's account,
+        # never over HTTP (which would need a token, and could reach another account's).
+        try:
+            return await self._files.read(self.prediction.account_id, file_id)
+        except NotFound:
+            raise ModelError(f"Cannot read the input file {url}: file not found") from None
 
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value

@@ -21,6 +21,7 @@ from replicast import times
 from replicast.broker.base import Broker, Subscription
 from replicast.config import Settings
 from replicast.errors import BrokerError, ConfigError, InvalidInput, ModelError
+from replicast.files.service import FilesService
 from replicast.inputs import InputFetcher
 from replicast.logs import prediction_context
 from replicast.models.base import Model
@@ -49,7 +50,8 @@ class Worker:
     """Runs predictions of the models it serves (all of a registry, or a chosen few)."""
 
     def __init__(self, settings: Settings, registry: Registry, store: Store, broker: Broker,
-                 lifecycle: Lifecycle, outputs: OutputStore, fetcher: InputFetcher) -> None:
+                 lifecycle: Lifecycle, outputs: OutputStore, fetcher: InputFetcher, *,
+                 files: FilesService | None = None) -> None:
         self.settings = settings
         self.registry = registry
         self.store = store
@@ -57,6 +59,8 @@ class Worker:
         self.lifecycle = lifecycle
         self.outputs = outputs
         self.fetcher = fetcher
+        self.files = files
+        """Where input URLs of this server's own uploaded files are read from."""
         self.worker_id = new_worker_id()
         self.models = served_models(registry, settings.worker_models)
         self.leases = Leases(store, lifecycle, broker, worker_id=self.worker_id,
@@ -165,7 +169,7 @@ class Worker:
             except InvalidInput as exc:
                 await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
                 return
-            run = Run(started, self.lifecycle, self.outputs, self.fetcher)
+            run = Run(started, self.lifecycle, self.outputs, self.fetcher, files=self.files)
             for name in unknown:
                 run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
             await self._run(model, run, inputs, subscription)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from replicast.broker.base import open_broker
+from replicast.ratelimit import open_limiter
 from replicast.store.base import open_store
 from tests.support import services
 
@@ -67,3 +68,17 @@ async def broker(request):
     await broker.open()
     yield broker
     await broker.close()
+
+
+@pytest.fixture(params=BROKER_BACKENDS)
+async def limiter(request):
+    """A rate limiter of each kind, picked by a broker URL as the app picks it."""
+    if request.param == "redis":
+        await services.empty_redis()
+        url = services.REDIS_URL
+    else:
+        url = "memory://"
+    limiter = open_limiter(url)
+    await limiter.open()
+    yield limiter
+    await limiter.close()

@@ -36,3 +36,19 @@ def test_the_npm_client_works_unchanged(server, node_modules):
     assert seen["pages"] >= 2 and seen["listed"] >= 105
     assert seen["canceled"] == "canceled"
     assert seen["bad_token_status"] == 401
+
+
+def test_the_npm_client_uploads_files_and_uses_them_as_inputs(server, node_modules):
+    result = subprocess.run(
+        ["node", "files.mjs"], cwd=JS, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "REPLICAST_URL": server.base_url, "REPLICAST_TOKEN": TOKEN},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["content_type"] == "application/octet-stream"
+    assert seen["download_status"] == 200
+    assert seen["downloaded"] == "hello from the npm client\n"
+    assert seen["nosniff"] == "nosniff"
+    assert seen["tampered_status"] == 404
+    assert seen["image_input_logged"] is True
+    assert seen["after_delete_status"] == 404

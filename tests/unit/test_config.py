@@ -44,3 +44,38 @@ def test_every_setting_is_documented():
     text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     for field in dataclasses.fields(Settings):
         assert f"REPLICAST_{_ENV_NAMES.get(field.name, field.name).upper()}" in text
+
+
+def test_rate_and_concurrency_limits_are_read_with_replicates_defaults():
+    defaults = Settings.from_env({"HOME": "/home/u"})
+    assert (defaults.rate_limit_creates, defaults.rate_limit_requests) == (600, 3000)
+    assert defaults.rate_limit_burst_seconds == 60 and defaults.max_unfinished_predictions == 0
+    settings = Settings.from_env({
+        "REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQUESTS": "120",
+        "REPLICAST_RATE_LIMIT_BURST_SECONDS": "2.5",
+        "REPLICAST_MAX_UNFINISHED_PREDICTIONS": "10",
+    })
+    assert (settings.rate_limit_creates, settings.rate_limit_requests) == (0, 120)
+    assert settings.rate_limit_burst_seconds == 2.5
+    assert settings.max_unfinished_predictions == 10
+    for name, value in [("REPLICAST_RATE_LIMIT_CREATES", "-1"),
+                        ("REPLICAST_RATE_LIMIT_REQUESTS", "many"),
+                        ("REPLICAST_RATE_LIMIT_BURST_SECONDS", "0"),
+                        ("REPLICAST_MAX_UNFINISHED_PREDICTIONS", "-5")]:
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})
+
+
+def test_file_limits_are_read_with_replicates_defaults():
+    defaults = Settings.from_env({"HOME": "/home/u"})
+    assert defaults.max_file_bytes == 100 * 1024 * 1024
+    assert defaults.file_retention == 24 * 3600
+    assert defaults.files_dir == defaults.data_dir / "files"
+    settings = Settings.from_env({"REPLICAST_MAX_FILE_BYTES": "1024",
+                                  "REPLICAST_FILE_RETENTION": "1h30m"})
+    assert (settings.max_file_bytes, settings.file_retention) == (1024, 5400)
+    assert Settings.from_env({"REPLICAST_FILE_RETENTION": "0"}).file_retention == 0
+    for name, value in [("REPLICAST_MAX_FILE_BYTES", "0"), ("REPLICAST_MAX_FILE_BYTES", "1MB"),
+                        ("REPLICAST_FILE_RETENTION", "-1"), ("REPLICAST_FILE_RETENTION", "soon")]:
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import orjson
+import pytest
 
 from replicast import logs
 
@@ -47,3 +48,22 @@ def test_text_lines_show_the_prediction_in_brackets(capsys):
         assert second.endswith("INFO replicast.test: bye")
     finally:
         logging.getLogger().handlers.clear()
+
+
+@pytest.mark.parametrize("line,secret", [
+    ('"GET /v1/predictions?token=r8_TestTokenForReplicastEndToEndTests0 HTTP/1.1"',
+     "TestTokenForReplicastEndToEndTests0"),
+    ("Authorization: Bearer my-own-long-token-value-1234", "my-own-long-token-value-1234"),
+    ('"GET /v1/streams/kq2hX9-pLw_e3 HTTP/1.1" 200', "kq2hX9-pLw_e3"),
+    ("GET /outputs/1795348800.AbC-_xYz0/p/f/a.png HTTP/1.1", "AbC-_xYz0"),
+])
+def test_secrets_are_redacted_from_every_line(line, secret):
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, None, None)
+    for formatter in (logs.TextFormatter(), logs.JSONFormatter()):
+        formatted = formatter.format(record)
+        assert secret not in formatted
+        assert "[redacted]" in formatted
+
+
+def test_ordinary_words_are_left_alone():
+    assert logs.redact("Token revoked for account bob") == "Token revoked for account bob"

@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from replicast import net
+from tests.support.listener import Listener
 from tests.support.receiver import Receiver
 
 
@@ -83,16 +84,23 @@ async def test_the_connection_goes_to_the_address_that_was_checked(receiver, nam
 
 
 async def test_every_hop_of_a_redirect_is_checked(receiver, names, monkeypatch):
-    # Pretend 127.0.0.1 is public: the first hop goes through, its redirect may not.
+    # Pretend 127.0.0.1 is public: the first hop goes through, its redirect to a name
+    # that resolves to ::1 (where something listens) may not.
     monkeypatch.setattr(net, "is_public", lambda address: str(address) == "127.0.0.1")
+    internal = Listener("::1")
     names["public.example"] = ["127.0.0.1"]
-    names["internal.example"] = ["10.0.0.9"]
+    names["internal.example"] = ["::1"]
     receiver.statuses = [302]
-    receiver.redirect_to = f"http://internal.example:{receiver.port}/metadata"
-    async with net.guarded_client(allow_private=False, timeout=5,
-                                  follow_redirects=True) as client:
-        with pytest.raises(net.PrivateAddressError, match=r"internal\.example"):
-            await client.post(f"http://public.example:{receiver.port}/hook", content=b"x")
+    receiver.redirect_to = f"http://internal.example:{internal.port}/metadata"
+    try:
+        async with net.guarded_client(allow_private=False, timeout=5,
+                                      follow_redirects=True) as client:
+            with pytest.raises(net.PrivateAddressError, match=r"internal\.example"):
+                await client.post(f"http://public.example:{receiver.port}/hook", content=b"x")
+    finally:
+        internal.close()
+    assert len(receiver.received) == 1  # the first hop was made
+    assert internal.connections == 0  # the second never was
 
 
 @pytest.mark.parametrize("address", [

@@ -10,6 +10,8 @@ from replicast.errors import InvalidRequest, MalformedBody
      {"a": 2**63 - 1, "b": -(2**63)}),
     (b'{"a": 1.5e300, "b": "\\u00e9\\ud83d\\ude00"}', {"a": 1.5e300, "b": "é😀"}),
     ('{"a": "ünïcödé"}'.encode(), {"a": "ünïcödé"}),
+    (b'{"a": "12345678901234567890", "b": 0.12345678901234567890}',
+     {"a": "12345678901234567890", "b": 0.12345678901234567890}),
 ])
 def test_valid_json(raw, value):
     assert parse_json(raw) == value
@@ -38,6 +40,11 @@ def test_malformed_json_is_refused_with_a_reason(raw, words):
 @pytest.mark.parametrize("raw,field", [
     (b'{"input": {"seed": 9223372036854775808}}', "input.seed"),
     (b'{"input": {"list": [1, 18446744073709551615]}}', "input.list.1"),
+    # orjson reads these two as rounded floats; they were once kept that way.
+    (b'{"input": {"n": 18446744073709551616}}', "input.n"),
+    (b'{"input": {"": -9223372036854775809}}', "input."),
+    # Under a key "" at the top, the path once lost its first segment ("0").
+    (b'{"": [9223372036854775808]}', ".0"),
 ])
 def test_numbers_too_large_to_keep_are_named(raw, field):
     with pytest.raises(InvalidRequest) as caught:

@@ -1,0 +1,117 @@
+"""Rate limits on the API: which bucket a request draws from, and what the client is told.
+
+Each API token has two buckets, as on Replicate: ``creates`` for ``POST .../predictions``
+(both create routes) and ``requests`` for every other route under ``/v1`` and
+``/replicate/v1``. The check runs before the route, in one middleware, so handlers know
+nothing of it, a refused request costs no more than the check, and every answer it lets
+through, the route's problems included, carries ``ratelimit-remaining`` and
+``ratelimit-reset``. Over the limit the answer is a 429 problem with ``Retry-After``,
+which the official clients honour. The token looked up here is not looked up again
+(``state.IDENTIFIED``).
+
+Drawing from no bucket:
+
+- requests without a valid token: the route answers 401, and a flood of made-up tokens
+  leaves nothing behind (buckets are made only for tokens found in the store);
+- health, metrics, the OpenAPI document and output files, which carry no token;
+- event streams (``/v1/streams/...``): their URL holds a secret of its own, not an API
+  token; one stream is one long request, not a rate; and a browser's ``EventSource``
+  gives up for good on a 429 instead of waiting, so throttling would end streams that
+  cost almost nothing to keep.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from replicast.api.problems import problem
+from replicast.api.routes import API_PREFIXES
+from replicast.api.state import IDENTIFIED, AppState
+from replicast.errors import ReplicastError, Throttled, Unauthenticated
+from replicast.ratelimit import Decision
+
+CREATES = "creates"
+REQUESTS = "requests"
+
+_CREATE = re.compile(r"/predictions|/models/[^/]+/[^/]+/predictions")
+
+
+def bucket_for(method: str, path: str) -> str | None:
+    """Which of a token's buckets a request draws from; None for none."""
+    for prefix in API_PREFIXES:
+        if path.startswith(prefix + "/"):
+            route = path[len(prefix):]
+            break
+    else:
+        return None
+    if route.startswith("/streams/"):
+        return None
+    if method == "POST" and _CREATE.fullmatch(route):
+        return CREATES
+    return REQUESTS
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    """What the client is told about its bucket."""
+    return {"ratelimit-remaining": str(decision.remaining),
+            "ratelimit-reset": str(decision.reset)}
+
+
+class RateLimits:
+    """ASGI middleware: count the request against its token's bucket, or refuse it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        decision = await self._decide(scope) if scope["type"] == "http" else None
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        headers = rate_headers(decision)
+        if not decision.allowed:
+            response = problem(Throttled(
+                "Request was throttled. Your rate limit resets in "
+                f"~{decision.retry_after}s.", retry_after=decision.retry_after))
+            assert response is not None
+            response.headers.update(headers)
+            await response(scope, receive, send)
+            return
+        raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *raw]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _decide(self, scope: Scope) -> Decision | None:
+        state: AppState | None = getattr(scope["app"].state, "replicast", None)
+        if state is None or state.limiter is None or not state.rates:
+            return None
+        bucket = bucket_for(scope["method"], _route_path(scope))
+        rate = state.rates.get(bucket) if bucket is not None else None
+        if rate is None:
+            return None
+        authorization = Headers(scope=scope).get("authorization")
+        if not authorization:
+            return None
+        try:
+            digest, scope[IDENTIFIED] = await state.accounts.identify(authorization)
+        except Unauthenticated as exc:
+            scope[IDENTIFIED] = exc  # the route answers 401
+            return None
+        except ReplicastError:
+            return None  # the route answers 503 while the store is away
+        return await state.limiter.check(f"{bucket}:{digest}", rate)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the routes see: without the ``root_path`` a proxy mounted us under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path

@@ -1,0 +1,86 @@
+"""The bytes of uploaded files, one file each under ``<data dir>/files/<id>``.
+
+A blob is copied from the upload into a temporary file beside its final place and
+renamed over it when complete, so a reader sees all of it or nothing. Every call
+does its blocking I/O on a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from replicast.errors import FileTooLarge
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What copying a blob learned about it."""
+
+    size: int
+    sha256: str
+    md5: str
+
+
+def _safe_id(file_id: str) -> bool:
+    return bool(file_id) and file_id.isascii() and file_id.isalnum()
+
+
+class Blobs:
+    """Blobs in one folder, named by file id."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, file_id: str) -> Path:
+        """Where the blob of ``file_id`` lives (whether or not it is there)."""
+        if not _safe_id(file_id):
+            raise ValueError(f"unsafe file id {file_id!r}")
+        return self.root / file_id
+
+    async def write(self, file_id: str, source: BinaryIO, limit: int) -> Digest:
+        """Copy ``source`` from its start into the blob; ``FileTooLarge`` past ``limit``
+        bytes, leaving nothing behind."""
+        return await asyncio.to_thread(self._write, self.path(file_id), source, limit)
+
+    async def read(self, file_id: str) -> bytes | None:
+        """The blob's bytes, or None if it is not there."""
+        try:
+            return await asyncio.to_thread(self.path(file_id).read_bytes)
+        except FileNotFoundError:
+            return None
+
+    async def remove(self, file_id: str) -> None:
+        """Delete the blob, if it is there."""
+        await asyncio.to_thread(self.path(file_id).unlink, True)
+
+    @staticmethod
+    def _write(target: Path, source: BinaryIO, limit: int) -> Digest:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        size = 0
+        source.seek(0)
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                while chunk := source.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise FileTooLarge(limit)
+                    sha256.update(chunk)
+                    md5.update(chunk)
+                    handle.write(chunk)
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        return Digest(size, sha256.hexdigest(), md5.hexdigest())

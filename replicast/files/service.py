@@ -1,0 +1,187 @@
+"""The files service: what the API and the worker ask of uploaded files, account by account.
+
+Every lookup is by account and id, so another account's file is as absent as one that
+never existed. A file past its ``expires_at`` is gone for its users at once; the
+sweep (``remove_expired``) frees its row and bytes later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from replicast import ids, times
+from replicast.accounts import Account
+from replicast.errors import NotFound
+from replicast.files.blobs import Blobs
+from replicast.files.file import StoredFile
+from replicast.files.signing import DownloadSigner
+from replicast.files.urls import download_url
+from replicast.store.base import FilePageQuery, Store
+
+Position = tuple[datetime, str]
+
+NOT_FOUND = "File not found"
+"""Replicate's words for a file that is not there."""
+
+_SWEEP_BATCH = 500
+# A signed URL of a file that never expires works for one to two of these; the step
+# keeps the URL the same for a while, whoever shows the file.
+_UNEXPIRING_LINK_SECONDS = 86400
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePage:
+    """One page of files, with where the pages around it start."""
+
+    results: list[StoredFile]
+    next: Position | None
+    """Pass as ``before`` to read the next (older) page."""
+    previous: Position | None
+    """Pass as ``after`` to read the previous (newer) page."""
+
+
+def _position(f: StoredFile) -> Position:
+    return f.created_at, f.id
+
+
+class FilesService:
+    """Creates, reads, lists, deletes and expires uploaded files."""
+
+    def __init__(self, store: Store, blobs: Blobs, signer: DownloadSigner, *,
+                 max_bytes: int, retention: float, page_size: int = 100,
+                 clock: Callable[[], datetime] = times.now) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.signer = signer
+        self.max_bytes = max_bytes
+        self.retention = retention
+        """Seconds a file is kept; 0 keeps it until it is deleted."""
+        self.page_size = page_size
+        self._clock = clock
+
+    async def create(self, account: Account, content: BinaryIO, *, name: str,
+                     content_type: str, metadata: dict[str, Any], base_url: str) -> StoredFile:
+        """Store ``content`` (read from its start) as a new file of the account.
+
+        ``FileTooLarge`` past ``max_bytes``.
+        """
+        file_id = ids.file_id()
+        digest = await self.blobs.write(file_id, content, self.max_bytes)
+        created_at = self._clock()
+        record = StoredFile(
+            id=file_id, account_id=account.id, name=name, content_type=content_type,
+            size=digest.size, sha256=digest.sha256, md5=digest.md5, metadata=metadata,
+            base_url=base_url, created_at=created_at,
+            expires_at=created_at + timedelta(seconds=self.retention)
+            if self.retention > 0 else None,
+        )
+        try:
+            await self.store.insert_file(record)
+        except BaseException:
+            await self.blobs.remove(file_id)
+            raise
+        return record
+
+    async def get(self, account: Account, file_id: str) -> StoredFile:
+        """The account's file; ``NotFound`` if it has none of this id, or it expired."""
+        return await self._find(account.id, file_id)
+
+    async def _find(self, account_id: int, file_id: str) -> StoredFile:
+        found = None
+        if ids.is_file_id(file_id):
+            found = await self.store.get_file(account_id, file_id)
+        if found is None or found.expired(self._clock()):
+            raise NotFound(NOT_FOUND)
+        return found
+
+    async def list(self, account: Account, *, before: Position | None = None,
+                   after: Position | None = None) -> FilePage:
+        """A page of the account's files, newest first."""
+        rows = await self.store.list_files(FilePageQuery(
+            account_id=account.id, limit=self.page_size + 1, now=self._clock(),
+            before=before, after=after))
+        if after is not None:
+            # Read upwards from the cursor: an extra row means newer pages exist.
+            more_newer = len(rows) > self.page_size
+            results = rows[-self.page_size:] if more_newer else rows
+            return FilePage(
+                results,
+                next=_position(results[-1]) if results else None,
+                previous=_position(results[0]) if results and more_newer else None,
+            )
+        results = rows[: self.page_size]
+        return FilePage(
+            results,
+            next=_position(results[-1]) if len(rows) > self.page_size else None,
+            previous=_position(results[0]) if results and before is not None else None,
+        )
+
+    async def delete(self, account: Account, file_id: str) -> None:
+        """Delete the account's file, record and bytes; ``NotFound`` as ``get``."""
+        await self.get(account, file_id)
+        if not await self.store.delete_file(account.id, file_id):
+            raise NotFound(NOT_FOUND)  # deleted meanwhile
+        await self.blobs.remove(file_id)
+
+    def download_url(self, f: StoredFile, owner: str) -> str:
+        """A signed URL of the file's bytes, good until the file expires."""
+        if f.expires_at is not None:
+            expiry = int(f.expires_at.timestamp())
+        else:
+            step = _UNEXPIRING_LINK_SECONDS
+            expiry = (int(self._clock().timestamp()) // step + 2) * step
+        return download_url(f.base_url, f.id, owner=owner, expiry=expiry,
+                            signature=self.signer.signature(owner, f.id, expiry))
+
+    async def signed(self, owner: str, file_id: str, expiry: str,
+                     signature: str) -> StoredFile:
+        """The file a signed download names, if the signature holds and has not expired;
+        ``NotFound`` otherwise (as Replicate answers)."""
+        now = self._clock()
+        if not self.signer.valid(owner, file_id, expiry, signature, now=now.timestamp()):
+            raise NotFound(NOT_FOUND)
+        found = await self.store.get_file_of_owner(owner, file_id)
+        if found is None or found.expired(now):
+            raise NotFound(NOT_FOUND)
+        return found
+
+    async def locate(self, f: StoredFile) -> Path:
+        """The file's bytes on disk; ``NotFound`` if they are gone (deleted meanwhile)."""
+        path = self.blobs.path(f.id)
+        if not await asyncio.to_thread(path.is_file):
+            raise NotFound(NOT_FOUND)
+        return path
+
+    async def read(self, account_id: int, file_id: str) -> bytes:
+        """The bytes of the account's file, for a prediction's input; ``NotFound`` as
+        ``get``."""
+        found = await self._find(account_id, file_id)
+        data = await self.blobs.read(found.id)
+        if data is None:
+            raise NotFound(NOT_FOUND)
+        return data
+
+    async def remove_expired(self, now: datetime) -> int:
+        """Delete the files that expired at or before ``now``; how many.
+
+        Bytes go before records: a crash in between leaves records of expired files
+        (invisible, and removed by the next sweep), never bytes nothing points to.
+        """
+        removed = 0
+        while batch := await self.store.expired_files(now, _SWEEP_BATCH):
+            for file_id in batch:
+                await self.blobs.remove(file_id)
+            removed += await self.store.delete_files(batch)
+            if len(batch) < _SWEEP_BATCH:
+                break
+        if removed:
+            log.info("removed %d expired files", removed)
+        return removed

@@ -1,0 +1,75 @@
+"""Signed, expiring output URLs.
+
+Output files are fetched without an API token (the npm client sends none), so their
+URLs carry their own proof: ``/outputs/<expires>.<signature>/<prediction>/<run>/<name>``,
+an expiry (unix time) and an HMAC made with a server key kept in the store, so that
+every process signs alike. The proof sits in the path, not the query, so that URLs
+still end with the file's name, as code that takes names from URLs expects. The store keeps
+the plain URLs; a prediction is signed each time it is shown, so links stay valid
+for as long as the data is kept. The expiry moves on in whole steps of the TTL, so
+the same prediction shows the same URLs for a while (webhooks, polls and streams
+agree), and a URL works for between one and two TTLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote
+
+from replicast.outputs.local import URL_PREFIX
+
+SECRET_NAME = "output-urls"
+
+
+def new_key() -> str:
+    """A fresh signing key, as stored."""
+    return secrets.token_urlsafe(32)
+
+
+class OutputLinks:
+    """Signs the output URLs in a prediction's output and checks signed requests."""
+
+    def __init__(self, key: str, *, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        self._key = key.encode()
+        self._step = max(1, int(ttl))
+        self._clock = clock
+
+    def signature(self, resource: str, expires: int) -> str:
+        """The signature of ``prediction_id/folder/name`` until ``expires``."""
+        digest = hmac.new(self._key, f"{resource}\n{expires}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+    def valid(self, resource: str, proof: str) -> bool:
+        """Whether ``proof`` (``<expires>.<signature>``) holds for ``resource`` now."""
+        expires, _, signature = proof.partition(".")
+        if not expires or not signature or not expires.isascii() or not expires.isdigit():
+            return False
+        if len(expires) > 12 or int(expires) < self._clock():
+            return False
+        return hmac.compare_digest(self.signature(resource, int(expires)), signature)
+
+    def sign(self, output: Any, base_url: str) -> Any:
+        """``output`` with every URL of this server's output files signed."""
+        prefix = f"{base_url}{URL_PREFIX}/"
+        expires = (int(self._clock()) // self._step + 2) * self._step
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, str):
+                if not value.startswith(prefix):
+                    return value
+                rest = value[len(prefix):]
+                resource = "/".join(unquote(p) for p in rest.split("/"))
+                return f"{prefix}{expires}.{self.signature(resource, expires)}/{rest}"
+            if isinstance(value, list):
+                return [walk(item) for item in value]
+            if isinstance(value, dict):
+                return {key: walk(item) for key, item in value.items()}
+            return value
+
+        return walk(output)

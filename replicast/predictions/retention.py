@@ -1,0 +1,81 @@
+"""Data retention, as Replicate does it: an API prediction's input, output, logs and
+files are removed a while after it finishes (``REPLICAST_RETENTION``).
+
+The sweep is driven by the store alone, so it survives restarts and any number of
+processes may run it: files are deleted first and the row marked after, so a crash
+in between leaves the prediction to the next sweep rather than files on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from replicast import times
+from replicast.broker.base import Broker
+from replicast.errors import BrokerError
+from replicast.outputs.base import OutputStore
+from replicast.store.base import Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+
+class Retention:
+    """Removes the data of API predictions that finished more than ``retention`` ago."""
+
+    def __init__(self, store: Store, outputs: OutputStore, broker: Broker, *,
+                 retention: float, interval: float,
+                 also: Callable[[datetime], Awaitable[int]] | None = None) -> None:
+        self.store = store
+        self.outputs = outputs
+        self.broker = broker
+        self.retention = retention
+        """Seconds; 0 keeps everything."""
+        self.interval = interval
+        self.also = also
+        """Another sweep to run alongside (expired uploaded files)."""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sweep now and then every ``interval`` seconds until stopped."""
+        self._task = asyncio.create_task(self._sweep_forever(), name="retention")
+
+    async def stop(self) -> None:
+        """Stop sweeping."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("removing data past retention failed; trying again")
+            await asyncio.sleep(self.interval)
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Remove what is due; how many predictions lost their data."""
+        now = now or times.now()
+        removed = 0
+        if self.retention > 0:
+            cutoff = now - timedelta(seconds=self.retention)
+            while batch := await self.store.retained(cutoff, BATCH):
+                for prediction_id in batch:
+                    await self.outputs.remove(prediction_id)
+                try:
+                    await self.broker.forget(batch)
+                except BrokerError as exc:  # they expire in the broker anyway
+                    log.warning("could not drop the events of removed predictions: %s", exc)
+                removed += await self.store.remove_data(batch)
+                if len(batch) < BATCH:
+                    break
+        if removed:
+            log.info("removed the data of %d predictions past retention", removed)
+        if self.also is not None:
+            await self.also(now)
+        return removed

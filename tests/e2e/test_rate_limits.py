@@ -1,0 +1,246 @@
+"""Rate limits per token and the limit on unfinished predictions, on real server processes.
+
+The servers get small limits: 30 requests a minute (one every 2 s) and 60 creates a minute
+(one a second), with buckets of 6 seconds' worth: 3 requests and 6 creates at once. Each
+test uses tokens of its own, so that its buckets start full.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+import replicate
+
+from replicast.accounts import Accounts
+from replicast.store.base import open_store
+from tests.support import services
+from tests.support.server import ServerProcess
+
+LIMITS = {"REPLICAST_RATE_LIMIT_REQUESTS": "30", "REPLICAST_RATE_LIMIT_CREATES": "60",
+          "REPLICAST_RATE_LIMIT_BURST_SECONDS": "6", "REPLICAST_SHUTDOWN_GRACE": "0.1"}
+THROTTLED = re.compile(r"Request was throttled\. Your rate limit resets in ~(\d+)s\.")
+
+
+def make_tokens(data_dir: Path, *accounts: str) -> list[str]:
+    """A new token for each account named (as ``replicast keys create`` makes them)."""
+
+    async def make() -> list[str]:
+        store = open_store(f"sqlite:///{data_dir / 'replicast.db'}")
+        await store.open()
+        try:
+            return [(await Accounts(store).create_key(name))[0] for name in accounts]
+        finally:
+            await store.close()
+
+    return asyncio.run(make())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("limits")
+    process = ServerProcess(data, env={**LIMITS, "REPLICAST_MAX_UNFINISHED_PREDICTIONS": "2"})
+    process.start()
+    yield process
+    process.stop()
+
+
+def client_for(server: ServerProcess, *accounts: str) -> list[httpx.Client]:
+    return [httpx.Client(base_url=server.base_url, timeout=30,
+                         headers={"Authorization": f"Bearer {token}"})
+            for token in make_tokens(server.data_dir, *accounts)]
+
+
+def spend(http: httpx.Client, path: str = "/v1/account") -> list[httpx.Response]:
+    """GETs until one is refused: the token's 3 requests, then the 429."""
+    responses = [http.get(path) for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    return responses
+
+
+def test_answers_say_what_is_left_of_the_tokens_buckets(server):
+    (http,) = client_for(server, "headers")
+    with http:
+        account = http.get("/v1/account")
+        assert account.status_code == 200
+        assert (account.headers["ratelimit-remaining"], account.headers["ratelimit-reset"]) \
+            == ("2", "2")
+        # Creates draw from a bucket of their own, under both prefixes.
+        created = http.post("/replicate/v1/models/replicast/echo/predictions",
+                            json={"input": {"prompt": "hi"}})
+        assert created.status_code == 201
+        assert (created.headers["ratelimit-remaining"], created.headers["ratelimit-reset"]) \
+            == ("5", "1")
+        # Errors carry them too.
+        missing = http.get("/replicate/v1/predictions/doesnotexist")
+        assert missing.status_code == 404 and missing.headers["ratelimit-remaining"] == "1"
+        invalid = http.post("/v1/predictions", json={})
+        assert invalid.status_code == 422 and invalid.headers["ratelimit-remaining"] == "4"
+        # What is not the API, or not limited, says nothing about buckets.
+        stream = httpx.get(created.json()["urls"]["stream"], timeout=30)
+        for response in (httpx.get(f"{server.base_url}/health/live"),
+                         httpx.get(f"{server.base_url}/openapi.json"), stream):
+            assert response.status_code == 200
+            assert "ratelimit-remaining" not in response.headers
+
+
+def test_the_servers_openapi_document_declares_the_429(server):
+    paths = httpx.get(f"{server.base_url}/openapi.json").json()["paths"]
+    for path, method in [("/v1/predictions", "post"), ("/replicate/v1/account", "get"),
+                         ("/v1/models/{owner}/{name}/predictions", "post")]:
+        throttled = paths[path][method]["responses"]["429"]
+        assert "Retry-After" in throttled["headers"]
+    assert "429" not in paths["/v1/streams/{token}"]["get"]["responses"]
+
+
+def test_over_the_limit_a_429_says_when_to_retry_and_then_it_works(server):
+    (http,) = client_for(server, "eager")
+    with http:
+        *allowed, refused = spend(http)
+        assert [r.headers["ratelimit-remaining"] for r in allowed] == ["2", "1", "0"]
+        assert refused.headers["content-type"] == "application/problem+json"
+        body = refused.json()
+        retry_after = int(refused.headers["retry-after"])
+        assert 1 <= retry_after <= 2
+        assert body == {"title": "Too many requests", "status": 429,
+                        "detail": f"Request was throttled. Your rate limit resets in "
+                                  f"~{retry_after}s."}
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert int(refused.headers["ratelimit-reset"]) >= retry_after
+        # Creates have a bucket of their own, still full.
+        assert http.post("/v1/predictions", json={}).status_code == 422
+        time.sleep(retry_after)
+        again = http.get("/v1/account")
+        assert again.status_code == 200 and again.headers["ratelimit-remaining"] == "0"
+
+
+def test_creates_are_refused_once_their_burst_is_spent(server):
+    (http,) = client_for(server, "creator")
+    with http:
+        # Refused bodies count: the limit applies before anything else.
+        spent = [http.post("/v1/models/replicast/echo/predictions", json={}) for _ in range(7)]
+        assert [r.status_code for r in spent] == [422] * 6 + [429]
+        assert [r.headers["ratelimit-remaining"] for r in spent] == \
+            ["5", "4", "3", "2", "1", "0", "0"]
+        assert THROTTLED.fullmatch(spent[-1].json()["detail"])
+        assert spent[-1].headers["retry-after"] == "1"
+        assert http.get("/v1/account").status_code == 200
+
+
+def test_each_token_has_its_own_bucket_and_invalid_tokens_draw_from_none(server):
+    first, second = client_for(server, "shared", "shared")  # two tokens of one account
+    with first, second:
+        spend(first)
+        # Made-up tokens are refused as such, whatever their number, and count for no one
+        # (not for the address they come from either).
+        for index in range(10):
+            bogus = httpx.get(f"{server.base_url}/v1/account",
+                              headers={"Authorization": f"Bearer r8_bogus{index}"})
+            assert bogus.status_code == 401 and "ratelimit-remaining" not in bogus.headers
+        assert httpx.get(f"{server.base_url}/v1/account").status_code == 401
+        fresh = second.get("/v1/account")
+        assert fresh.status_code == 200 and fresh.headers["ratelimit-remaining"] == "2"
+        assert first.get("/v1/account").status_code == 429
+
+
+class Recording(httpx.BaseTransport):
+    """Passes requests on and notes each answer's status."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_the_python_client_waits_as_told_and_its_retry_succeeds(server):
+    (token,) = make_tokens(server.data_dir, "python")
+    transport = Recording()
+    client = replicate.Client(api_token=token, base_url=server.base_url, transport=transport)
+    try:
+        prediction = client.predictions.create(model="replicast/echo", input={"prompt": "x"})
+        with httpx.Client(base_url=server.base_url,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            spend(http, f"/v1/predictions/{prediction.id}")
+        transport.statuses.clear()
+        again = client.predictions.get(prediction.id)
+        assert again.id == prediction.id
+        # One refusal, then one wait of Retry-After seconds was enough.
+        assert transport.statuses == [429, 200]
+    finally:
+        transport.close()
+
+
+def test_an_account_over_its_unfinished_predictions_is_refused_until_one_finishes(server):
+    (http,) = client_for(server, "sleepy")
+    with http:
+        def sleep() -> httpx.Response:
+            return http.post("/v1/models/replicast/sleep/predictions",
+                             json={"input": {"seconds": 20}})
+
+        first, second = sleep(), sleep()
+        assert (first.status_code, second.status_code) == (201, 201)
+        refused = sleep()
+        assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json() == {
+            "title": "Too many requests", "status": 429,
+            "detail": "You have 2 predictions starting or processing; the limit is 2. "
+                      "Wait for some to finish."}
+        assert "retry-after" not in refused.headers
+        assert refused.headers["ratelimit-remaining"] == "3"
+        assert http.post(f"/v1/predictions/{first.json()['id']}/cancel").status_code == 200
+        third = sleep()
+        assert third.status_code == 201
+        for created in (second, third):
+            http.post(f"/v1/predictions/{created.json()['id']}/cancel")
+
+
+@pytest.fixture
+def two_apis(tmp_path):
+    """Two API processes (no worker: predictions stay ``starting``) on PostgreSQL and Redis."""
+    database = asyncio.run(services.create_database())
+    asyncio.run(services.empty_redis())
+    env = {**LIMITS, "REPLICAST_RATE_LIMIT_CREATES": "600",
+           "REPLICAST_MAX_UNFINISHED_PREDICTIONS": "3",
+           "REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL}
+    apis = [ServerProcess(tmp_path, env=env, args=["--no-worker"], log_name=f"api{i}.log")
+            for i in range(2)]
+    started = []
+    try:
+        for api in apis:
+            started.append(api.start(timeout=60))
+        yield apis
+    finally:
+        for api in started:
+            api.stop()
+        asyncio.run(services.drop_database(database))
+
+
+def test_api_processes_share_buckets_and_the_unfinished_limit(two_apis):
+    first, second = (api.client() for api in two_apis)
+    with first, second:
+        answers = [first.get("/v1/account"), second.get("/v1/account"),
+                   first.get("/v1/account"), second.get("/v1/account")]
+        assert [r.status_code for r in answers] == [200, 200, 200, 429]
+        assert [r.headers["ratelimit-remaining"] for r in answers] == ["2", "1", "0", "0"]
+
+        def create(index: int) -> int:
+            http = (first, second)[index % 2]
+            return http.post("/v1/models/replicast/echo/predictions",
+                             json={"input": {"prompt": "x"}}).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(pool.map(create, range(12)))
+    assert sorted(statuses) == [201] * 3 + [429] * 9

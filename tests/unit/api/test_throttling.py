@@ -1,0 +1,38 @@
+"""Which bucket each request draws from."""
+
+from __future__ import annotations
+
+import pytest
+
+from replicast.api.throttling import CREATES, REQUESTS, bucket_for
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
+def test_both_create_routes_draw_from_creates(prefix):
+    assert bucket_for("POST", f"{prefix}/predictions") == CREATES
+    assert bucket_for("POST", f"{prefix}/models/black-forest-labs/flux-schnell/predictions") \
+        == CREATES
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/v1/predictions"),
+    ("GET", "/v1/predictions/abc"),
+    ("POST", "/v1/predictions/abc/cancel"),
+    ("GET", "/v1/models/a/b/predictions"),  # no such route: a 404, counted all the same
+    ("POST", "/v1/models/a/predictions"),
+    ("GET", "/replicate/v1/account"),
+    ("POST", "/v1/files"),
+    ("GET", "/v1/no-such-route"),
+])
+def test_every_other_api_request_draws_from_requests(method, path):
+    assert bucket_for(method, path) == REQUESTS
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/streams/sometoken", "/replicate/v1/streams/sometoken", "/health/live",
+    "/health/ready", "/metrics", "/openapi.json", "/outputs/p/t/out-0.webp", "/v1",
+    "/v10/predictions",
+])
+def test_streams_and_what_is_not_the_api_draw_from_none(path):
+    assert bucket_for("GET", path) is None
+    assert bucket_for("POST", path) is None

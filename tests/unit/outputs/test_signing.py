@@ -1,0 +1,74 @@
+from urllib.parse import urlsplit
+
+from replicast.outputs.signing import OutputLinks
+
+BASE = "https://r.example/prefix"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def parts(url: str) -> tuple[str, str]:
+    """The resource a signed URL names, and its proof."""
+    proof, _, resource = urlsplit(url).path.removeprefix("/prefix/outputs/").partition("/")
+    return resource, proof
+
+
+def test_a_signed_url_is_valid_until_it_expires_and_not_after():
+    clock = Clock(1_000_000.0)
+    links = OutputLinks("key", ttl=3600, clock=clock)
+    url = links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE)
+    assert url.endswith("/p1/f1/out-0.webp")  # still ends with the file's name
+    resource, proof = parts(url)
+    assert resource == "p1/f1/out-0.webp"
+    assert links.valid(resource, proof)
+    expires = int(proof.split(".")[0])
+    # At least one TTL, at most two.
+    assert 3600 <= expires - clock.now <= 7200
+    clock.now = expires + 1
+    assert not links.valid(resource, proof)
+
+
+def test_tampering_with_any_part_breaks_the_signature():
+    links = OutputLinks("key", ttl=3600, clock=Clock(1_000_000.0))
+    resource, proof = parts(links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE))
+    expires, signature = proof.split(".")
+    assert not links.valid("p1/f1/out-1.webp", proof)
+    assert not links.valid("p2/f1/out-0.webp", proof)
+    assert not links.valid(resource, f"{int(expires) + 3600}.{signature}")
+    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    assert not links.valid(resource, f"{expires}.{flipped}")
+    for broken in (expires, f"{expires}.", f".{signature}", signature, "",
+                   "\uff11\uff12\uff13." + signature):  # the last: digits, not ASCII ones
+        assert not links.valid(resource, broken)
+    assert not OutputLinks("another key", ttl=3600, clock=Clock(1_000_000.0)).valid(
+        resource, proof)
+
+
+def test_the_same_output_signs_alike_within_a_step_so_polls_and_webhooks_agree():
+    clock = Clock(7200.0 * 100 + 10)
+    links = OutputLinks("key", ttl=3600, clock=clock)
+    first = links.sign([f"{BASE}/outputs/p/f/a.png"], BASE)
+    clock.now += 3000
+    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE) == first
+    clock.now += 1000  # into the next step
+    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE) != first
+
+
+def test_only_this_servers_output_urls_are_signed_wherever_they_are_in_the_output():
+    links = OutputLinks("key", ttl=60, clock=Clock(0.0))
+    output = {"images": [f"{BASE}/outputs/p/f/a%20b.png", "https://elsewhere.example/x.png"],
+              "text": "plain", "n": 3, "nested": {"file": f"{BASE}/outputs/p/f/c.txt"},
+              "none": None}
+    signed = links.sign(output, BASE)
+    assert signed["images"][1] == "https://elsewhere.example/x.png"
+    assert (signed["text"], signed["n"], signed["none"]) == ("plain", 3, None)
+    for url in (signed["images"][0], signed["nested"]["file"]):
+        resource, proof = parts(url)
+        assert links.valid(resource.replace("%20", " "), proof)
+    assert output["images"][0].endswith("a%20b.png")  # the stored value is left alone

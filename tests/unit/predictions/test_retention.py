@@ -1,0 +1,88 @@
+"""The retention sweep: files first, then the row, and nothing before its time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from replicast import times
+from replicast.broker.memory import MemoryBroker
+from replicast.outputs.local import LocalOutputs
+from replicast.predictions.retention import Retention
+from replicast.predictions.status import Status
+from replicast.store.sqlite import SQLiteStore
+from tests.contract.test_store import make
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = SQLiteStore.from_url(f"sqlite:///{tmp_path / 'r.db'}")
+    await store.open()
+    yield store
+    await store.close()
+
+
+async def finished(store, outputs, minutes_ago: float, **fields):
+    account = await store.ensure_account("alice")
+    p = make(account.id, status=Status.SUCCEEDED,
+             completed_at=times.now() - timedelta(minutes=minutes_ago), **fields)
+    url = await outputs.save("http://h", p.id, "f", "out-0.png", b"png")
+    p.output = [url]
+    await store.insert_prediction(p)
+    return p
+
+
+async def test_data_past_retention_goes_and_its_files_with_it(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    old = await finished(store, outputs, 90)
+    young = await finished(store, outputs, 10)
+    retention = Retention(store, outputs, MemoryBroker(), retention=3600, interval=60)
+
+    assert await retention.sweep() == 1
+    assert not (tmp_path / "outputs" / old.id).exists()
+    assert (tmp_path / "outputs" / young.id / "f" / "out-0.png").read_bytes() == b"png"
+    gone = await store.get_prediction(old.id)
+    assert (gone.output, gone.data_removed, gone.input) == (None, True, {})
+    assert await retention.sweep() == 0
+    # An hour on, the young one goes too.
+    assert await retention.sweep(times.now() + timedelta(hours=1)) == 1
+    assert not (tmp_path / "outputs" / young.id).exists()
+
+
+async def test_zero_keeps_everything(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    p = await finished(store, outputs, 60 * 24 * 365)
+    assert await Retention(store, outputs, MemoryBroker(), retention=0, interval=60).sweep() == 0
+    assert (await store.get_prediction(p.id)).data_removed is False
+
+
+async def test_a_prediction_whose_files_could_not_be_deleted_is_tried_again(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    p = await finished(store, outputs, 90)
+
+    class Failing(LocalOutputs):
+        async def remove(self, prediction_id: str) -> None:
+            raise OSError("disk says no")
+
+    with pytest.raises(OSError):
+        await Retention(store, Failing(outputs.root), MemoryBroker(), retention=3600,
+                        interval=60).sweep()
+    # The row still says the data is there, so the next sweep deletes the files.
+    assert (await store.get_prediction(p.id)).data_removed is False
+    assert await Retention(store, outputs, MemoryBroker(), retention=3600,
+                           interval=60).sweep() == 1
+    assert not (tmp_path / "outputs" / p.id).exists()
+
+
+async def test_the_other_sweep_runs_alongside(store, tmp_path):
+    seen = []
+
+    async def also(now):
+        seen.append(now)
+        return 0
+
+    retention = Retention(store, LocalOutputs(tmp_path), MemoryBroker(), retention=0,
+                          interval=60, also=also)
+    await retention.sweep()
+    assert len(seen) == 1
