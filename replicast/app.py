@@ -103,7 +103,8 @@ async def _start(settings: Settings, registry: Registry | None,
         store, Blobs(settings.files_dir),
         DownloadSigner(await store.server_secret(files_signing.SECRET_NAME,
                                                  files_signing.new_key())),
-        max_bytes=settings.max_file_bytes, retention=settings.file_retention)
+        max_bytes=settings.max_file_bytes, retention=settings.file_retention,
+        account_bytes=settings.max_account_file_bytes)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
     deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
@@ -115,7 +116,7 @@ async def _start(settings: Settings, registry: Registry | None,
     await deadlines.start()
     stack.push_async_callback(deadlines.stop)
     retention = Retention(store, outputs, broker, retention=settings.retention,
-                          interval=min(60.0, max(1.0, settings.retention / 10)),
+                          interval=_sweep_interval(settings.retention, settings.file_retention),
                           also=files.remove_expired)
     retention.start()
     stack.push_async_callback(retention.stop)
@@ -153,6 +154,12 @@ async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
     await limiter.open()
     stack.push_async_callback(limiter.close)
     return limiter, rates
+
+
+def _sweep_interval(*retentions: float) -> float:
+    """About a tenth of the shortest retention in force, from a second to a minute."""
+    kept = [r for r in retentions if r > 0]
+    return min(60.0, max(1.0, min(kept) / 10)) if kept else 60.0
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -92,6 +92,9 @@ class Settings:
     file_retention: float = 86400.0
     """Seconds an uploaded file is kept; 0 keeps files until they are deleted
     (REPLICAST_FILE_RETENTION, like ``24h``)."""
+    max_account_file_bytes: int = 10 * 1024**3
+    """Most bytes one account's unexpired uploads may take; 0 for no limit
+    (REPLICAST_MAX_ACCOUNT_FILE_BYTES)."""
     allow_private_urls: bool = False
     """Let webhooks and input URLs reach loopback and private networks
     (REPLICAST_ALLOW_PRIVATE_URLS); for local development and tests."""
@@ -180,6 +183,9 @@ class Settings:
                               "first-use")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"REPLICAST_DEVICE={self.device!r} must be auto, cpu or cuda[:N]")
+        if self.api_token is not None and len(self.api_token) < 20:
+            raise ConfigError("REPLICAST_API_TOKEN is too short to be safe: use at least 20 "
+                              "random characters (replicast keys create makes tokens)")
         if self.log_format not in {"text", "json"}:
             raise ConfigError(f"REPLICAST_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.log_level not in {"debug", "info", "warning", "error"}:
@@ -249,6 +255,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_input_file_bytes": _positive(int),
     "input_fetch_timeout": _positive(float),
     "max_file_bytes": _positive(int),
+    "max_account_file_bytes": _not_negative(int),
     "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "shutdown_grace": float,
     "retention": lambda raw: times.parse_duration(raw).total_seconds(),

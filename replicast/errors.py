@@ -126,6 +126,15 @@ class FileTooLarge(BodyTooLarge):
         self.limit = limit
 
 
+class FilesQuotaExceeded(BodyTooLarge):
+    """An upload would take an account's files past ``REPLICAST_MAX_ACCOUNT_FILE_BYTES``."""
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(
+            f"Your files take {_size_text(used)} and may take at most {_size_text(limit)}: "
+            "delete some (DELETE /v1/files/{id}) or wait for them to expire")
+
+
 def _size_text(size: int) -> str:
     """A byte count as Replicate writes its limits: ``100MB``, ``64KB``, ``1000 bytes``."""
     for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):

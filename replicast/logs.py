@@ -21,9 +21,11 @@ import orjson
 _prediction: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "replicast_prediction", default=None)
 # Secrets that may ride in a URL or a message: API tokens (also one a client put in a
-# query string), the tokens of event stream URLs, and the signatures of output URLs.
+# query string), the tokens of event stream URLs, and the signatures of output and
+# file download URLs.
 _SECRETS = re.compile(
     r"(?P<keep>r8_|/streams/|/outputs/[0-9]{1,12}\.)[A-Za-z0-9_\-%~+=]{4,}"
+    r"|(?P<query>[?&]signature=)[^&\s\"]+"
     r"|(?P<scheme>(?:Bearer|Token) )[A-Za-z0-9_\-%.~+/=]{16,}")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -63,7 +65,7 @@ class _Tagger(logging.Filter):
 
 def redact(text: str) -> str:
     """``text`` with every secret it holds cut down to its kind."""
-    return _SECRETS.sub(lambda m: f"{m['keep'] or m['scheme']}[redacted]", text)
+    return _SECRETS.sub(lambda m: f"{m['keep'] or m['scheme'] or m['query']}[redacted]", text)
 
 
 class JSONFormatter(logging.Formatter):

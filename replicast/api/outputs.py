@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -21,15 +24,17 @@ async def output_file(request: Request) -> Response:
     resource = f"{params['prediction_id']}/{params['folder']}/{params['name']}"
     if not state.links.valid(resource, params["proof"]):
         raise NotFound("File not found, or its link has expired")
-    path = state.outputs.locate(params["prediction_id"], params["folder"], params["name"])
+    path = await asyncio.to_thread(state.outputs.locate, params["prediction_id"],
+                                   params["folder"], params["name"])
     if path is None:
         raise NotFound("File not found, or its link has expired")
+    # Caches keep the file no longer than its link works.
+    max_age = max(0, int(params["proof"].partition(".")[0]) - int(time.time()))
     return FileResponse(
         path,
         media_type=content_type(params["name"]),
         headers={
-            # The link expires; caches keep the file no longer than it works.
-            "Cache-Control": "private, max-age=3600",
+            "Cache-Control": f"private, max-age={max_age}",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; "
                                        "style-src 'unsafe-inline'; sandbox",

@@ -13,6 +13,7 @@ from replicast.api.responses import problem_response
 from replicast.errors import (
     BodyTooLarge,
     BrokerError,
+    FilesQuotaExceeded,
     FileTooLarge,
     InvalidInput,
     InvalidRequest,
@@ -37,6 +38,7 @@ PROBLEMS: list[tuple[type[RequestError], int, str]] = [
     (InvalidRequest, 422, "Invalid request"),
     (MalformedBody, 400, "Malformed request body"),
     (FileTooLarge, 413, "File too large"),
+    (FilesQuotaExceeded, 413, "Storage limit reached"),
     (BodyTooLarge, 413, "Request body too large"),
     (UnsupportedMediaType, 415, "Unsupported media type"),
     (Throttled, 429, "Too many requests"),

@@ -118,7 +118,7 @@ async def _frames(state: AppState, prediction_id: str,
         base_url = current.base_url
 
         def sign(item: Any) -> Any:
-            return state.links.sign(item, base_url)
+            return state.links.sign(item, base_url, prediction_id)
 
         if current.terminal:
             for frame in _ending(position, current, sign):

@@ -30,8 +30,11 @@ MAX_NAME_BYTES = 255
 MAX_METADATA_BYTES = 64 * 1024
 # Room in a body for what is not the file: boundaries, part headers, the other parts.
 _OVERHEAD = 2 * MAX_METADATA_BYTES + 64 * 1024
-_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
-                   r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"\\\x00-\x1f]*\"|[A-Za-z0-9!#$&^_.+-]+))*$")
+# A media type sent back as a header: printable ASCII only (quoted values included), or
+# the response could not be written.
+_MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
+                   r"(?:[ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+="
+                   r"(?:\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"|[A-Za-z0-9!#$&^_.+-]+))*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 DEFAULT_TYPE = "application/octet-stream"
 
@@ -101,9 +104,9 @@ async def _upload(form: FormData, max_file_bytes: int) -> Upload:
     content_type = (await _text(form, "type") or "").strip()
     if not content_type:
         declared = (content.content_type or "").strip()
-        content_type = declared if len(declared) <= 255 and _MIME.match(declared) \
+        content_type = declared if len(declared) <= 255 and _MIME.fullmatch(declared) \
             else DEFAULT_TYPE
-    elif len(content_type) > 255 or not _MIME.match(content_type):
+    elif len(content_type) > 255 or not _MIME.fullmatch(content_type):
         problems.append(InvalidField(
             "format", "type", "type must be a MIME type, such as image/png"))
     metadata: Any = {}

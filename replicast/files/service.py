@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from replicast import ids, times
 from replicast.accounts import Account
-from replicast.errors import NotFound
+from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
 from replicast.files.blobs import Blobs
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
@@ -56,7 +56,8 @@ class FilesService:
     """Creates, reads, lists, deletes and expires uploaded files."""
 
     def __init__(self, store: Store, blobs: Blobs, signer: DownloadSigner, *,
-                 max_bytes: int, retention: float, page_size: int = 100,
+                 max_bytes: int, retention: float, account_bytes: int = 0,
+                 page_size: int = 100,
                  clock: Callable[[], datetime] = times.now) -> None:
         self.store = store
         self.blobs = blobs
@@ -64,6 +65,8 @@ class FilesService:
         self.max_bytes = max_bytes
         self.retention = retention
         """Seconds a file is kept; 0 keeps it until it is deleted."""
+        self.account_bytes = account_bytes
+        """Most bytes an account's unexpired files may take; 0 for no limit."""
         self.page_size = page_size
         self._clock = clock
 
@@ -71,11 +74,18 @@ class FilesService:
                      content_type: str, metadata: dict[str, Any], base_url: str) -> StoredFile:
         """Store ``content`` (read from its start) as a new file of the account.
 
-        ``FileTooLarge`` past ``max_bytes``.
+        ``FileTooLarge`` past ``max_bytes``; ``FilesQuotaExceeded`` when the account's
+        files would take more than ``account_bytes`` (checked after the bytes arrived,
+        so uploads racing each other may pass it by one file each).
         """
         file_id = ids.file_id()
         digest = await self.blobs.write(file_id, content, self.max_bytes)
         created_at = self._clock()
+        if self.account_bytes:
+            used = await self.store.files_bytes(account.id, created_at)
+            if used + digest.size > self.account_bytes:
+                await self.blobs.remove(file_id)
+                raise FilesQuotaExceeded(used, self.account_bytes)
         record = StoredFile(
             id=file_id, account_id=account.id, name=name, content_type=content_type,
             size=digest.size, sha256=digest.sha256, md5=digest.md5, metadata=metadata,
@@ -160,10 +170,12 @@ class FilesService:
             raise NotFound(NOT_FOUND)
         return path
 
-    async def read(self, account_id: int, file_id: str) -> bytes:
+    async def read(self, account_id: int, file_id: str, *, max_bytes: int) -> bytes:
         """The bytes of the account's file, for a prediction's input; ``NotFound`` as
-        ``get``."""
+        ``get``, ``FileTooLarge`` past ``max_bytes`` (the limit on input files)."""
         found = await self._find(account_id, file_id)
+        if found.size > max_bytes:
+            raise FileTooLarge(max_bytes)
         data = await self.blobs.read(found.id)
         if data is None:
             raise NotFound(NOT_FOUND)

@@ -54,14 +54,19 @@ class OutputLinks:
             return False
         return hmac.compare_digest(self.signature(resource, int(expires)), signature)
 
-    def sign(self, output: Any, base_url: str) -> Any:
-        """``output`` with every URL of this server's output files signed."""
+    def sign(self, output: Any, base_url: str, prediction_id: str) -> Any:
+        """``output`` with the URLs of this prediction's own output files signed.
+
+        Only its own: a model that echoes text would otherwise sign any file's URL it
+        was handed, renewing links that expired or were never given out.
+        """
         prefix = f"{base_url}{URL_PREFIX}/"
+        own = f"{prefix}{prediction_id}/"
         expires = (int(self._clock()) // self._step + 2) * self._step
 
         def walk(value: Any) -> Any:
             if isinstance(value, str):
-                if not value.startswith(prefix):
+                if not value.startswith(own):
                     return value
                 rest = value[len(prefix):]
                 resource = "/".join(unquote(p) for p in rest.split("/"))

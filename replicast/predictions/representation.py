@@ -26,14 +26,14 @@ def urls(prediction: Prediction) -> dict[str, str]:
     }
 
 
-def to_json(p: Prediction, *, links: OutputLinks | None = None,
+def to_json(p: Prediction, *, links: OutputLinks | None,
             still_starting: bool = False) -> dict[str, Any]:
     """A prediction as ``GET /v1/predictions/{id}`` returns it.
 
     ``still_starting`` presents an unfinished prediction as ``starting`` with no
     output, which is what a timed-out ``Prefer: wait`` returns: the official clients
-    keep polling only while the status is ``starting``. With ``links``, the URLs of
-    output files come signed, as they must be to be fetched.
+    keep polling only while the status is ``starting``. ``links`` signs the URLs of
+    output files, as they must be to be fetched (None leaves them plain: tests only).
     """
     status = Status.STARTING if still_starting and not p.terminal else p.status
     body: dict[str, Any] = {
@@ -43,7 +43,7 @@ def to_json(p: Prediction, *, links: OutputLinks | None = None,
         "input": p.input,
         "logs": p.logs,
         "output": None if status is Status.STARTING
-        else p.output if links is None else links.sign(p.output, p.base_url),
+        else p.output if links is None else links.sign(p.output, p.base_url, p.id),
         "data_removed": p.data_removed,
         "error": p.error,
         "source": p.source,

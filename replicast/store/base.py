@@ -305,6 +305,10 @@ class Store(abc.ABC):
         """Forget the account's file; False if it has no such file."""
 
     @abc.abstractmethod
+    async def files_bytes(self, account_id: int, now: datetime) -> int:
+        """The size of the account's files that have not expired by ``now``, in bytes."""
+
+    @abc.abstractmethod
     async def expired_files(self, now: datetime, limit: int) -> list[str]:
         """Ids of up to ``limit`` files that expired at or before ``now``, first expired
         first."""

@@ -331,8 +331,10 @@ class PostgresStore(Store):
                 delivery.seq, attempt.number, attempt.started_at, attempt.duration_ms,
                 attempt.status_code, attempt.error)
             await c.execute(
+                # Only while pending: a delivery given up meanwhile (its prediction's
+                # data was removed) stays given up.
                 "UPDATE webhook_deliveries SET state = $1, attempts = $2, next_attempt_at = $3,"
-                " finished_at = $4 WHERE seq = $5",
+                " finished_at = $4 WHERE seq = $5 AND state = 'pending'",
                 state.value, attempt.number, next_attempt_at, finished, delivery.seq)
 
     async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
@@ -412,6 +414,11 @@ class PostgresStore(Store):
     async def delete_file(self, account_id: int, file_id: str) -> bool:
         statement = sql.delete_file(account_id, file_id, sql.POSTGRES)
         return bool(await self._fetch(statement.sql, *statement.args))
+
+    async def files_bytes(self, account_id: int, now: datetime) -> int:
+        return int(await self._fetchval(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE account_id = $1"
+            " AND (expires_at IS NULL OR expires_at > $2)", account_id, now))
 
     async def expired_files(self, now: datetime, limit: int) -> list[str]:
         statement = sql.expired_files(now, limit, sql.POSTGRES)

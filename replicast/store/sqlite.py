@@ -34,10 +34,10 @@ T = TypeVar("T")
 
 _COLUMNS = sql.PREDICTION_COLUMNS
 _UNFINISHED = sql.UNFINISHED
-# Through the partial index of unfinished predictions, which the limit keeps small,
-# rather than all of the account's predictions, which SQLite would pick by itself.
+# Through the partial index of the account's unfinished predictions, which the limit
+# keeps small, rather than all of its predictions, which SQLite might pick by itself.
 _COUNT_UNFINISHED = (
-    "SELECT count(*) FROM predictions INDEXED BY predictions_unfinished"
+    "SELECT count(*) FROM predictions INDEXED BY predictions_unfinished_by_account"
     f" WHERE account_id = ? AND status IN {_UNFINISHED}"
 )
 
@@ -65,6 +65,8 @@ class SQLiteStore(Store):
         # the last commits.
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
+        # Removed data (retention, deleted files) is overwritten, not left in free pages.
+        connection.execute("PRAGMA secure_delete=ON")
         return connection
 
     async def open(self) -> None:
@@ -282,8 +284,10 @@ class SQLiteStore(Store):
                  attempt.duration_ms, attempt.status_code, attempt.error),
             )
             c.execute(
+                # Only while pending: a delivery given up meanwhile (its prediction's
+                # data was removed) stays given up.
                 "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_attempt_at = ?,"
-                " finished_at = ? WHERE seq = ?",
+                " finished_at = ? WHERE seq = ? AND state = 'pending'",
                 (state.value, attempt.number, _ts(next_attempt_at), _ts(finished),
                  delivery.seq),
             )
@@ -384,6 +388,13 @@ class SQLiteStore(Store):
         statement = sql.delete_file(account_id, file_id, sql.SQLITE)
         rows = await self._write(lambda c: c.execute(statement.sql, statement.args).fetchall())
         return bool(rows)
+
+    async def files_bytes(self, account_id: int, now: datetime) -> int:
+        row = await self._read(lambda c: c.execute(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE account_id = ?"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (account_id, _ts(now))).fetchone())
+        return int(row[0])
 
     async def expired_files(self, now: datetime, limit: int) -> list[str]:
         statement = sql.expired_files(now, limit, sql.SQLITE)

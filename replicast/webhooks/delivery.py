@@ -89,7 +89,7 @@ def status_event(prediction: Prediction) -> WebhookEvent | None:
 
 
 def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
-                 retry_window: timedelta, links: OutputLinks | None = None) -> Delivery:
+                 retry_window: timedelta, links: OutputLinks | None) -> Delivery:
     """The delivery of ``event`` for the prediction as it is now (the body is its JSON).
 
     Only ``completed`` is retried: intermediate events are sent once, as Replicate does.

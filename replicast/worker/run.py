@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from replicast import ids
-from replicast.errors import ModelError, NotFound
+from replicast.errors import FileTooLarge, ModelError, NotFound
 from replicast.files.service import FilesService
 from replicast.files.urls import own_file_id
 from replicast.inputs import InputFetcher
@@ -90,9 +90,13 @@ class Run:
         # This server's own upload: read from the store as the prediction's account,
         # never over HTTP (which would need a token, and could reach another account's).
         try:
-            return await self._files.read(self.prediction.account_id, file_id)
+            return await self._files.read(self.prediction.account_id, file_id,
+                                          max_bytes=self._fetcher.max_bytes)
         except NotFound:
             raise ModelError(f"Cannot read the input file {url}: file not found") from None
+        except FileTooLarge:
+            raise ModelError(f"The file at {url} is larger than {self._fetcher.max_bytes} "
+                             "bytes") from None
 
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value

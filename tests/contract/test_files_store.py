@@ -110,3 +110,15 @@ async def test_the_server_secret_is_proposed_once_and_kept(store_factory):
     assert kept == "one"
     assert await second.server_secret("files-download", "two") == "one"
     assert await second.server_secret("another", "three") == "three"
+
+
+async def test_files_bytes_counts_the_accounts_unexpired_files(store, alice, bob):
+    now = times.now()
+    for f in (make(alice.id, size=100), make(alice.id, size=20, expires_at=None),
+              make(alice.id, size=7000, expires_at=now - timedelta(seconds=1)),
+              make(bob.id, size=5000)):
+        await store.insert_file(f)
+    assert await store.files_bytes(alice.id, now) == 120
+    assert await store.files_bytes(bob.id, now) == 5000
+    assert await store.files_bytes(bob.id, now + timedelta(days=2)) == 0
+    assert await store.files_bytes((await store.ensure_account("carol")).id, now) == 0

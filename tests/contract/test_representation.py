@@ -32,12 +32,13 @@ def test_every_status_conforms(status):
     extra = {"error": "boom"} if status is Status.FAILED else {}
     if status is Status.SUCCEEDED:
         extra["output"] = ["https://h/out-0.webp"]
-    body = to_json(prediction(status, deadline=times.now(), **extra))
+    body = to_json(prediction(status, deadline=times.now(), **extra), links=None)
     conforms(REPLICATE, "schemas_prediction_response", body)
     assert body["status"] == status.value
 
 
 def test_a_timed_out_wait_shows_starting_without_output():
-    body = to_json(prediction(Status.PROCESSING, output=["partial"]), still_starting=True)
+    body = to_json(prediction(Status.PROCESSING, output=["partial"]), links=None,
+                   still_starting=True)
     assert body["status"] == "starting" and body["output"] is None
     conforms(REPLICATE, "schemas_prediction_response", body)

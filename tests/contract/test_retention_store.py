@@ -64,3 +64,26 @@ async def test_a_server_secret_is_made_once_and_shared(store_factory):
     assert await first.server_secret("output-urls", "one") == "one"
     assert await second.server_secret("output-urls", "two") == "one"
     assert await second.server_secret("other", "three") == "three"
+
+
+async def test_an_attempt_in_flight_does_not_revive_a_delivery_given_up(store):
+    from replicast.webhooks.delivery import Attempt
+
+    account = await store.ensure_account("alice")
+    now = times.now()
+    p = make(account.id, status=Status.SUCCEEDED, completed_at=now - timedelta(hours=2))
+    await store.insert_prediction(p)
+    await store.insert_deliveries([
+        Delivery(id=ids.random_id(26), prediction_id=p.id, account_id=account.id,
+                 event=WebhookEvent.COMPLETED, url="https://x.test/", payload=b"{}",
+                 created_at=now, next_attempt_at=now)])
+    (claimed,) = await store.claim_deliveries(now, now + timedelta(seconds=30), 10)
+    await store.remove_data([p.id])  # while the attempt is in flight
+    await store.finish_attempt(claimed, Attempt(1, now, 5.0, 503, None),
+                               state=DeliveryState.PENDING,
+                               next_attempt_at=now + timedelta(seconds=1))
+    ((delivery, attempts),) = await store.deliveries(p.id)
+    assert delivery.state is DeliveryState.FAILED and delivery.payload == b""
+    assert len(attempts) == 1  # the attempt itself is still recorded
+    assert await store.claim_deliveries(now + timedelta(minutes=1),
+                                        now + timedelta(minutes=2), 10) == []

@@ -170,6 +170,7 @@ def test_a_signed_download_needs_no_token_and_serves_the_bytes_safely(http, anon
     assert response.status_code == 200 and response.content == data
     assert response.headers["content-type"] == "text/html"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in response.headers["content-security-policy"]
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment; ")
     assert 'filename="my _report_ _.html"' in disposition

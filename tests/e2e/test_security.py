@@ -125,9 +125,23 @@ def test_tokens_never_reach_the_logs(tmp_path):
                 httpx.post(f"{server.base_url}/v1/models/replicast/echo/predictions",
                            json={"input": {"prompt": "hello"}}, headers=headers)
                 httpx.get(f"{server.base_url}/v1/predictions?token={token}", headers=headers)
+        # URLs that are secrets themselves: a signed download, an output, a stream.
+        with server.client() as http:
+            upload = http.post("/v1/files", files={"content": ("a.txt", b"hi", "text/plain")})
+            download = upload.json()["urls"]["download"]
+            made = http.post("/v1/models/black-forest-labs/flux-schnell/predictions",
+                             json={"input": {"prompt": "x"}}, headers={"Prefer": "wait"}).json()
+        secrets = [download.split("signature=")[1], made["output"][0].split("/")[4],
+                   made["urls"]["stream"].rsplit("/", 1)[1]]
+        for url in (download, made["output"][0], made["urls"]["stream"]):
+            assert httpx.get(url).status_code == 200, url
     finally:
         server.stop()
     log = server.log_path.read_text()
+    assert "/download?owner=" in log and "GET /outputs/" in log  # they were logged
+    for secret in secrets:
+        assert secret not in log
+        assert secret.split(".")[-1] not in log
     assert re.search(r"GET /v1/predictions", log), "the access log was not written"
     assert TOKEN not in log and wrong not in log
     assert TOKEN[3:] not in log and wrong[3:] not in log

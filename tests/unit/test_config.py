@@ -79,3 +79,9 @@ def test_file_limits_are_read_with_replicates_defaults():
                         ("REPLICAST_FILE_RETENTION", "-1"), ("REPLICAST_FILE_RETENTION", "soon")]:
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: value})
+
+
+def test_a_short_api_token_is_refused():
+    with pytest.raises(ConfigError, match="REPLICAST_API_TOKEN is too short"):
+        Settings.from_env({"REPLICAST_API_TOKEN": "secret"})
+    assert Settings.from_env({"REPLICAST_API_TOKEN": "r8_" + "x" * 37}).api_token

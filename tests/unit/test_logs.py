@@ -56,6 +56,8 @@ def test_text_lines_show_the_prediction_in_brackets(capsys):
     ("Authorization: Bearer my-own-long-token-value-1234", "my-own-long-token-value-1234"),
     ('"GET /v1/streams/kq2hX9-pLw_e3 HTTP/1.1" 200', "kq2hX9-pLw_e3"),
     ("GET /outputs/1795348800.AbC-_xYz0/p/f/a.png HTTP/1.1", "AbC-_xYz0"),
+    ('"GET /v1/files/f1/download?owner=bob&expiry=9&signature=%2Ft6n%3D HTTP/1.1"',
+     "%2Ft6n%3D"),
 ])
 def test_secrets_are_redacted_from_every_line(line, secret):
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, None, None)

@@ -74,6 +74,9 @@ async def test_a_content_part_without_a_type_is_octet_stream(client):
     ({"filename": "a\x00b"}, "filename", "format"),
     ({"type": "not a type"}, "type", "format"),
     ({"type": "text/html\r\nX-Evil: 1"}, "type", "format"),
+    # Values that could not be sent back as a Content-Type header.
+    ({"type": 'text/plain; a="\u2603"'}, "type", "format"),
+    ({"type": 'text/plain; a="\x7f"'}, "type", "format"),
 ])
 async def test_bad_parts_are_422_naming_the_field(client, data, field, kind):
     response = await client.post("/files", files={"content": ("a", b"x")}, data=data)

@@ -65,7 +65,7 @@ async def test_create_stores_the_bytes_and_their_checksums(files, alice, tmp_pat
     assert f.expires_at == f.created_at + timedelta(hours=1)
     assert (tmp_path / "files" / f.id).read_bytes() == CONTENT
     assert await files.get(alice, f.id) == f
-    assert await files.read(alice.id, f.id) == CONTENT
+    assert await files.read(alice.id, f.id, max_bytes=1000) == CONTENT
     # No temporary file is left beside the blob.
     assert [p.name for p in (tmp_path / "files").iterdir()] == [f.id]
 
@@ -94,11 +94,12 @@ def test_the_limit_is_written_as_replicate_writes_it():
 
 async def test_another_accounts_file_is_not_found(files, alice, bob):
     f = await upload(files, alice)
-    for attempt in (files.get(bob, f.id), files.read(bob.id, f.id), files.delete(bob, f.id)):
+    for attempt in (files.get(bob, f.id), files.read(bob.id, f.id, max_bytes=1000),
+                    files.delete(bob, f.id)):
         with pytest.raises(NotFound, match="File not found"):
             await attempt
     assert (await files.list(bob)).results == []
-    assert await files.read(alice.id, f.id) == CONTENT
+    assert await files.read(alice.id, f.id, max_bytes=1000) == CONTENT
 
 
 @pytest.mark.parametrize("file_id", ["", "nope", "../../replicast.db", "A" * 26, "x" * 300])
@@ -137,7 +138,7 @@ async def test_an_expired_file_is_gone_before_the_sweep_and_swept_after(store, t
     with pytest.raises(NotFound):
         await files.get(alice, f.id)
     with pytest.raises(NotFound):
-        await files.read(alice.id, f.id)
+        await files.read(alice.id, f.id, max_bytes=1000)
     with pytest.raises(NotFound):
         await files.signed("alice", f.id, query["expiry"], query["signature"])
     assert (await files.list(alice)).results == []
@@ -225,6 +226,25 @@ async def test_bytes_deleted_meanwhile_are_not_found(files, alice, tmp_path):
     f = await upload(files, alice)
     (tmp_path / "files" / f.id).unlink()
     with pytest.raises(NotFound):
-        await files.read(alice.id, f.id)
+        await files.read(alice.id, f.id, max_bytes=1000)
     with pytest.raises(NotFound):
         await files.locate(f)
+
+
+async def test_an_accounts_files_may_not_take_more_than_its_share(store, tmp_path, alice, bob):
+    from replicast.errors import FilesQuotaExceeded
+
+    files = service(store, tmp_path, account_bytes=30)
+    await upload(files, alice, b"x" * 20)
+    with pytest.raises(FilesQuotaExceeded, match="take 20 bytes and may take at most 30 bytes"):
+        await upload(files, alice, b"y" * 11)
+    assert len(list((tmp_path / "files").iterdir())) == 1  # the refused bytes are gone
+    await upload(files, alice, b"z" * 10)  # exactly up to the limit
+    await upload(files, bob, b"b" * 30)  # every account has its own share
+
+
+async def test_an_input_file_over_the_input_limit_is_refused_before_it_is_read(files, alice):
+    f = await upload(files, alice, b"x" * 100)
+    assert await files.read(alice.id, f.id, max_bytes=100) == b"x" * 100
+    with pytest.raises(FileTooLarge):
+        await files.read(alice.id, f.id, max_bytes=99)

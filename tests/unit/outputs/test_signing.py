@@ -22,7 +22,7 @@ def parts(url: str) -> tuple[str, str]:
 def test_a_signed_url_is_valid_until_it_expires_and_not_after():
     clock = Clock(1_000_000.0)
     links = OutputLinks("key", ttl=3600, clock=clock)
-    url = links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE)
+    url = links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE, "p1")
     assert url.endswith("/p1/f1/out-0.webp")  # still ends with the file's name
     resource, proof = parts(url)
     assert resource == "p1/f1/out-0.webp"
@@ -36,7 +36,7 @@ def test_a_signed_url_is_valid_until_it_expires_and_not_after():
 
 def test_tampering_with_any_part_breaks_the_signature():
     links = OutputLinks("key", ttl=3600, clock=Clock(1_000_000.0))
-    resource, proof = parts(links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE))
+    resource, proof = parts(links.sign(f"{BASE}/outputs/p1/f1/out-0.webp", BASE, "p1"))
     expires, signature = proof.split(".")
     assert not links.valid("p1/f1/out-1.webp", proof)
     assert not links.valid("p2/f1/out-0.webp", proof)
@@ -53,11 +53,11 @@ def test_tampering_with_any_part_breaks_the_signature():
 def test_the_same_output_signs_alike_within_a_step_so_polls_and_webhooks_agree():
     clock = Clock(7200.0 * 100 + 10)
     links = OutputLinks("key", ttl=3600, clock=clock)
-    first = links.sign([f"{BASE}/outputs/p/f/a.png"], BASE)
+    first = links.sign([f"{BASE}/outputs/p/f/a.png"], BASE, "p")
     clock.now += 3000
-    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE) == first
+    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE, "p") == first
     clock.now += 1000  # into the next step
-    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE) != first
+    assert links.sign([f"{BASE}/outputs/p/f/a.png"], BASE, "p") != first
 
 
 def test_only_this_servers_output_urls_are_signed_wherever_they_are_in_the_output():
@@ -65,10 +65,20 @@ def test_only_this_servers_output_urls_are_signed_wherever_they_are_in_the_outpu
     output = {"images": [f"{BASE}/outputs/p/f/a%20b.png", "https://elsewhere.example/x.png"],
               "text": "plain", "n": 3, "nested": {"file": f"{BASE}/outputs/p/f/c.txt"},
               "none": None}
-    signed = links.sign(output, BASE)
+    signed = links.sign(output, BASE, "p")
     assert signed["images"][1] == "https://elsewhere.example/x.png"
     assert (signed["text"], signed["n"], signed["none"]) == ("plain", 3, None)
     for url in (signed["images"][0], signed["nested"]["file"]):
         resource, proof = parts(url)
         assert links.valid(resource.replace("%20", " "), proof)
     assert output["images"][0].endswith("a%20b.png")  # the stored value is left alone
+
+
+def test_another_predictions_file_urls_are_left_unsigned():
+    # A model that echoes text must not renew links to files that are not its own.
+    links = OutputLinks("key", ttl=60, clock=Clock(0.0))
+    output = [f"{BASE}/outputs/other/f/a.png", f"{BASE}/outputs/p/f/b.png",
+              f"{BASE}/outputs/p-longer/f/c.png"]
+    signed = links.sign(output, BASE, "p")
+    assert signed[0] == output[0] and signed[2] == output[2]
+    assert signed[1] != output[1]

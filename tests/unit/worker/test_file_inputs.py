@@ -24,6 +24,8 @@ async def reads(context, inputs):
 class RecordingFetcher:
     """Stands in for HTTP: remembers what it was asked for and fails."""
 
+    max_bytes = 1000
+
     def __init__(self) -> None:
         self.asked: list[str] = []
 
