@@ -112,6 +112,11 @@ class Accounts:
     async def identify(self, authorization: str | None) -> tuple[str, Account]:
         """The digest of an ``Authorization`` header's token, and its account."""
         digest = hash_token(parse_authorization(authorization))
+        return digest, await self.by_digest(digest)
+
+    async def by_digest(self, digest: str) -> Account:
+        """The account of the unrevoked key whose token has this digest (web sessions
+        name their key so); ``Unauthenticated`` if there is none."""
         account = self._known.get(digest)
         if account is None:
             found = await self.store.find_key(digest)
@@ -120,7 +125,7 @@ class Accounts:
             account = found[1]
             if len(self._known) < self._CACHE_LIMIT:
                 self._known[digest] = account
-        return digest, account
+        return account
 
     async def watch(self) -> None:
         """Forget remembered tokens whenever a key is revoked; runs until canceled."""

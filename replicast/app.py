@@ -36,6 +36,7 @@ from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.store.base import open_store
+from replicast.web import sessions as web_sessions
 from replicast.webhooks.dispatcher import Dispatcher
 from replicast.webhooks.emitter import WebhookEmitter
 from replicast.worker.worker import Worker
@@ -108,8 +109,11 @@ async def _start(settings: Settings, registry: Registry | None,
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
     deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
+    sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
+        sessions = web_sessions.Sessions(await store.server_secret(
+            web_sessions.SECRET_NAME, web_sessions.new_key()))
 
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)
@@ -137,7 +141,7 @@ async def _start(settings: Settings, registry: Registry | None,
                                       max_unfinished=settings.max_unfinished_predictions),
         limiter=limiter, rates=rates,
         accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
-        files=files, worker=worker,
+        files=files, worker=worker, sessions=sessions,
     )
 
 

@@ -1,4 +1,5 @@
-"""The ``replicast`` command: ``serve``, ``worker``, ``keys``, ``weights``, ``db``.
+"""The ``replicast`` command: ``serve``, ``worker``, ``keys``, ``weights``, ``db``, and
+the client side, ``run`` and ``predictions`` (``replicast.client``).
 
 Flags map onto ``Settings``.
 """
@@ -11,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from replicast import __version__
 from replicast.accounts import DEFAULT_ACCOUNT, Accounts
@@ -67,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     pull = weight_actions.add_parser("pull", help="download a model's weights from the hub")
     pull.add_argument("model", help="for example black-forest-labs/flux-schnell")
 
+    _client_commands(commands)
+
     keys = commands.add_parser("keys", help="manage API tokens")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a token (shown once)")
@@ -78,9 +82,76 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _client_commands(commands: Any) -> None:
+    def server_flags(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--server", metavar="URL",
+                            help="the server, its root or <root>/replicate "
+                                 "(default: REPLICATE_BASE_URL)")
+        parser.add_argument("--token", help="API token (default: REPLICATE_API_TOKEN)")
+        parser.add_argument("--json", action="store_true", help="print the JSON instead")
+
+    run = commands.add_parser(
+        "run", help="run a model and save its output",
+        description="Create a prediction, show it running, print its text output and save "
+                    "its files. Without --server or REPLICATE_BASE_URL, Replicast runs in "
+                    "this process on the local data folder.")
+    run.add_argument("model", help="owner/name or owner/name:version")
+    run.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE",
+                     help="an input (repeatable); typed by the model's schema; KEY=@PATH "
+                          "uploads a local file")
+    run.add_argument("-o", "--output-dir", type=Path, metavar="DIR",
+                     help="where output files are saved (default: the current folder)")
+    run.add_argument("--wait", action=argparse.BooleanOptionalAction, default=True,
+                     help="wait for the prediction to finish (default); --no-wait prints "
+                          "its id at once")
+    run.add_argument("--timeout", metavar="DURATION",
+                     help="cancel the prediction if it has not finished by then, like 90s, "
+                          "5m or 1h (the server's Cancel-After)")
+    server_flags(run)
+
+    predictions = commands.add_parser("predictions", help="list, get or cancel predictions")
+    actions = predictions.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="the newest predictions, as a table")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    server_flags(listing)
+    for action, text in (("get", "one prediction"), ("cancel", "cancel a prediction")):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("id", help="the prediction's id")
+        server_flags(parser)
+
+
+def _client(args: argparse.Namespace) -> int:
+    from replicast.client import predictions
+    from replicast.client.run import RunOptions, run
+
+    if args.command == "run":
+        return run(RunOptions(
+            model=args.model, inputs=tuple(args.input), server=args.server, token=args.token,
+            output_dir=args.output_dir, json=args.json, wait=args.wait, timeout=args.timeout,
+            data_dir=args.data_dir))
+    with predictions.connect(args.server, args.token) as connection:
+        if args.action == "list":
+            return predictions.list_(connection, limit=args.limit, as_json=args.json)
+        if args.action == "get":
+            return predictions.get(connection, args.id, as_json=args.json)
+        return predictions.cancel(connection, args.id, as_json=args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``replicast`` command."""
     args = _parser().parse_args(argv)
+    if args.command in {"run", "predictions"}:
+        try:
+            return _client(args)
+        except ReplicastError as exc:
+            print(f"replicast: {exc}", file=sys.stderr)
+            return getattr(exc, "exit_code", 1)
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop without a traceback, now or at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     try:
         predictors = pair_flags(getattr(args, "predictor", []), getattr(args, "model_name", []))
         models = getattr(args, "models", None)

@@ -7,6 +7,7 @@
     ├── RequestError             the client asked for something that cannot be done
     │   ├── Unauthenticated      no token, or a token that is not valid
     │   ├── NotFound             unknown prediction, model, route or file
+    │   ├── Forbidden            a page's form from another site, or without its CSRF token
     │   ├── InvalidVersion       a version that does not exist
     │   ├── InvalidRequest       a body, header or query that breaks the API's rules
     │   │   └── InvalidInput     input that fails the model's schema
@@ -56,6 +57,10 @@ class NotFound(RequestError):
 
     def __init__(self, detail: str = "The requested resource could not be found.") -> None:
         super().__init__(detail)
+
+
+class Forbidden(RequestError):
+    """A web page's form was posted from another site, or without its session's CSRF token."""
 
 
 class InvalidVersion(RequestError):

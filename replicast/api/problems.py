@@ -15,6 +15,7 @@ from replicast.errors import (
     BrokerError,
     FilesQuotaExceeded,
     FileTooLarge,
+    Forbidden,
     InvalidInput,
     InvalidRequest,
     InvalidVersion,
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 PROBLEMS: list[tuple[type[RequestError], int, str]] = [
     (Unauthenticated, 401, "Unauthenticated"),
     (NotFound, 404, "Not found"),
+    (Forbidden, 403, "Forbidden"),
     (InvalidVersion, 422, "Invalid version or not permitted"),
     (InvalidInput, 422, "Input validation failed"),
     (InvalidRequest, 422, "Invalid request"),

@@ -1,4 +1,5 @@
-"""The route table. Every API route is served under ``/v1`` and ``/replicate/v1``."""
+"""The route table. Every API route is served under ``/v1`` and ``/replicate/v1``; the web
+pages (``replicast.web``) are beside them, outside both."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from replicast.api import (
     stream,
     webhooks,
 )
+from replicast.web import routes as web
 
 API_PREFIXES = ("/v1", "/replicate/v1")
 
@@ -54,6 +56,7 @@ def routes() -> list[BaseRoute]:
         Route("/outputs/{proof}/{prediction_id}/{folder}/{name}", outputs.output_file,
               methods=["GET"]),
         *operator_routes(),
+        *web.routes(),
     ]
     return table
 

@@ -21,6 +21,7 @@ from replicast.outputs.signing import OutputLinks
 from replicast.predictions.service import PredictionService
 from replicast.ratelimit import Limiter, Rate
 from replicast.store.base import Store
+from replicast.web.sessions import Sessions
 from replicast.worker.worker import Worker
 
 
@@ -46,6 +47,8 @@ class AppState:
     """Where tokens' rate-limit buckets are kept (``replicast.api.throttling``)."""
     rates: Mapping[str, Rate] = field(default_factory=dict)
     """Each bucket's rate, by bucket name; a bucket without one is not limited."""
+    sessions: Sessions | None = None
+    """Signs the web pages' session cookies (``replicast.web``); None where no API runs."""
 
     def end_streams(self) -> None:
         """Close every open event stream (at shutdown; clients reconnect elsewhere)."""

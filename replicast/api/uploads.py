@@ -103,10 +103,8 @@ async def _upload(form: FormData, max_file_bytes: int) -> Upload:
             "format", "filename", "filename must not hold control characters"))
     content_type = (await _text(form, "type") or "").strip()
     if not content_type:
-        declared = (content.content_type or "").strip()
-        content_type = declared if len(declared) <= 255 and _MIME.fullmatch(declared) \
-            else DEFAULT_TYPE
-    elif len(content_type) > 255 or not _MIME.fullmatch(content_type):
+        content_type = media_type(content.content_type)
+    elif not _is_media_type(content_type):
         problems.append(InvalidField(
             "format", "type", "type must be a MIME type, such as image/png"))
     metadata: Any = {}
@@ -124,6 +122,26 @@ async def _upload(form: FormData, max_file_bytes: int) -> Upload:
     if problems:
         raise InvalidRequest.from_fields(problems)
     return Upload(content.file, name, content_type, metadata)
+
+
+def _is_media_type(value: str) -> bool:
+    return len(value) <= 255 and _MIME.fullmatch(value) is not None
+
+
+def media_type(declared: str | None) -> str:
+    """A part's declared ``Content-Type`` if it is a well-formed media type, else
+    ``application/octet-stream`` (the web pages' uploads take it so too)."""
+    value = (declared or "").strip()
+    return value if _is_media_type(value) else DEFAULT_TYPE
+
+
+def file_name(name: str | None) -> str | None:
+    """``name`` if a file may be called so (at most 255 bytes of UTF-8, no control
+    characters), else None."""
+    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES \
+            or _CONTROL.search(name):
+        return None
+    return name
 
 
 async def _text(form: FormData, name: str) -> str | None:

@@ -74,11 +74,13 @@ class PredictionService:
         webhook_events_filter: list[str] | None = None,
         cancel_after: timedelta | None = None,
         wait: float | None = None,
+        source: str = "api",
     ) -> Prediction:
         """Validate, commit and queue a new prediction.
 
         With ``wait``, hold on up to that many seconds for it to finish and return
-        the latest state.
+        the latest state. ``source`` is ``web`` for the web pages' predictions, which
+        the retention sweep keeps, as Replicate keeps them.
         """
         model.validator.validate(input)
         created_at = times.now()
@@ -97,6 +99,7 @@ class PredictionService:
             deadline=None if cancel_after is None else created_at + cancel_after,
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
+            source=source,
         )
         logs.tag(prediction.id)
         await self._insert(prediction)

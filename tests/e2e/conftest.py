@@ -15,7 +15,11 @@ from tests.support.server import TOKEN, ServerProcess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = ServerProcess(tmp_path_factory.mktemp("server")).start()
+    # The module's tests share one token and make thousands of requests between them:
+    # rate limits, tested in test_rate_limits.py, would throttle them at random.
+    process = ServerProcess(tmp_path_factory.mktemp("server"),
+                            env={"REPLICAST_RATE_LIMIT_CREATES": "0",
+                                 "REPLICAST_RATE_LIMIT_REQUESTS": "0"}).start()
     yield process
     process.stop()
 

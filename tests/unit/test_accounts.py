@@ -60,6 +60,23 @@ async def test_keys_authenticate_their_account_until_revoked(accounts):
         raise AssertionError("the revoked token kept working")
 
 
+async def test_a_key_found_by_its_digest_stops_counting_when_revoked(accounts):
+    """Web sessions name their key by digest: a revocation must end them too."""
+    token, key = await accounts.create_key("alice", "browser")
+    assert (await accounts.by_digest(hash_token(token))).username == "alice"
+    with pytest.raises(Unauthenticated):
+        await accounts.by_digest(hash_token("r8_unknown"))
+    await accounts.store.revoke_key(key.id)
+    for _ in range(100):
+        try:
+            await accounts.by_digest(hash_token(token))
+        except Unauthenticated:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the revoked key's digest kept working")
+
+
 async def test_the_configured_token_is_made_valid_once(accounts):
     assert await accounts.ensure_token("r8_fixed") is True
     assert await accounts.ensure_token("r8_fixed") is False

@@ -2,6 +2,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
 from replicast.api import openapi, routes
+from replicast.web import routes as web
 
 DOCUMENT = openapi.build("http://127.0.0.1:5000")
 
@@ -17,11 +18,14 @@ def test_the_document_is_valid_openapi():
 
 def test_the_document_describes_exactly_the_routes_served():
     # The output route once gained a path segment the document did not have.
+    # Health, metrics and the web pages are not part of the API it describes.
     operator = {route.path for route in routes.operator_routes()}
+    pages = {route.path for route in web.routes()}
     served = {(route.path, method) for route in routes.routes()
               for method in route.methods or () if method != "HEAD"
-              and route.path not in operator}
+              and route.path not in operator | pages}
     assert set(_operations(DOCUMENT)) == served
+    assert not any(path in DOCUMENT["paths"] for path in pages)
 
 
 def test_stream_events_are_described_one_by_one():

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from replicast.api.problems import EXCEPTION_HANDLERS
-from replicast.api.uploads import read_upload
+from replicast.api.uploads import file_name, media_type, read_upload
 
 LIMIT = 1000
 
@@ -145,3 +145,21 @@ async def test_a_declared_length_far_over_the_limit_is_refused_before_reading(cl
         "/files", content=b"", headers={"Content-Type": "multipart/form-data; boundary=B",
                                         "Content-Length": str(10**9)})
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("declared,kept", [
+    ("image/png", "image/png"),
+    (" text/plain; charset=utf-8 ", "text/plain; charset=utf-8"),
+    (None, "application/octet-stream"),
+    ("", "application/octet-stream"),
+    ("not a type", "application/octet-stream"),
+    ("text/plain; name=\"é\"", "application/octet-stream"),
+])
+def test_a_declared_media_type_is_kept_only_when_well_formed(declared, kept):
+    assert media_type(declared) == kept
+
+
+def test_file_names_that_cannot_be_kept():
+    assert file_name("photo.png") == "photo.png"
+    assert file_name("é" * 127) is not None and file_name("é" * 128) is None
+    assert file_name("a\nb.png") is None and file_name("") is None and file_name(None) is None

@@ -1,0 +1,153 @@
+"""Replicast in this process, for a command run without a server.
+
+The server runs under uvicorn in a thread of its own, on a free loopback port, on the
+local data folder (``REPLICAST_DATA_DIR`` and the other ``REPLICAST_*`` settings), and
+the command talks to it over HTTP like to any other. It holds the data folder's lock,
+as ``replicast serve`` does, so it cannot run beside a server on the same folder.
+
+It authenticates with a key made for the run and revoked when it ends: its token
+lives only in memory, the database keeps only its digest, as for every key. Its log
+goes to ``<data dir>/replicast-run.log``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from replicast.accounts import DEFAULT_ACCOUNT, Accounts
+from replicast.client.connection import ClientError
+from replicast.config import Settings
+from replicast.errors import ConfigError
+from replicast.logs import TextFormatter
+
+LOG_NAME = "replicast-run.log"
+KEY_LABEL = "replicast run"
+START_TIMEOUT = 120.0
+
+
+@contextlib.contextmanager
+def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Start Replicast; its URL and a token for it, until the block ends."""
+    from replicast.datadir import exclusive
+    from replicast.server import check
+    from replicast.store.base import open_store
+
+    check(settings)
+    with contextlib.ExitStack() as stack:
+        if not open_store(settings.store_url).shared:
+            try:
+                stack.enter_context(exclusive(settings.data_dir))
+            except ConfigError:
+                raise ClientError(
+                    f"A Replicast server is already using {settings.data_dir}: run against "
+                    "it with --server URL (or REPLICATE_BASE_URL)") from None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(_logging_to(settings.data_dir / LOG_NAME))
+        token = settings.api_token
+        if token is None:
+            token, key_id = asyncio.run(_run_key(settings))
+            # Registered before the server starts, so it runs after the server stopped.
+            stack.callback(lambda: asyncio.run(_revoke(settings, key_id)))
+        listener = socket.socket()
+        stack.callback(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        port: int = listener.getsockname()[1]
+        settings = dataclasses.replace(settings, host="127.0.0.1", port=port, public_url=None,
+                                       tls_certfile=None, tls_keyfile=None)
+        server, thread = _start(settings, listener)
+        stack.callback(_stop, server, thread, settings.shutdown_grace + 10)
+        yield f"http://127.0.0.1:{port}", token
+
+
+def _start(settings: Settings, listener: socket.socket) -> tuple[Any, threading.Thread]:
+    import uvicorn
+
+    from replicast.app import create_app
+
+    app = create_app(settings, announce=lambda text: print(text, file=sys.stderr))
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            log_config=None, proxy_headers=False,
+                            timeout_graceful_shutdown=int(settings.shutdown_grace) + 5)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Event streams never end by themselves: end them, or shutting down waits.
+            state = getattr(app.state, "replicast", None)
+            if state is not None:
+                state.end_streams()
+            await super().shutdown(sockets)
+
+    server = Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
+                              name="replicast-server", daemon=True)
+    thread.start()
+    give_up = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > give_up:
+            server.should_exit = True
+            raise ClientError("Replicast could not start in this process; its log says why: "
+                              f"{settings.data_dir / LOG_NAME}")
+        time.sleep(0.02)
+    return server, thread
+
+
+def _stop(server: Any, thread: threading.Thread, timeout: float) -> None:
+    server.should_exit = True
+    thread.join(timeout)
+
+
+async def _run_key(settings: Settings) -> tuple[str, str]:
+    """A key for this run: its token (kept nowhere but here) and its id."""
+    from replicast.store.base import open_store
+
+    store = open_store(settings.store_url)
+    await store.open()
+    try:
+        accounts = Accounts(store)
+        if not await store.list_keys():
+            # The server's first start would make and show a token: keep that promise.
+            first = await accounts.first_start_token()
+            print("Created an API token for the account 'replicast' (shown only this once):"
+                  f"\n\n    export REPLICATE_API_TOKEN={first}\n", file=sys.stderr)
+        token, key = await accounts.create_key(DEFAULT_ACCOUNT, KEY_LABEL)
+        return token, key.id
+    finally:
+        await store.close()
+
+
+async def _revoke(settings: Settings, key_id: str) -> None:
+    from replicast.store.base import open_store
+
+    store = open_store(settings.store_url)
+    await store.open()
+    try:
+        await store.revoke_key(key_id)
+    finally:
+        await store.close()
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """Send the server's log to a file while it runs, not into the command's output."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(TextFormatter())
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        handler.close()

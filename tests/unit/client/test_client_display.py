@@ -1,0 +1,51 @@
+"""What a person sees: plain lines off a terminal, a bar redrawn on one."""
+
+from __future__ import annotations
+
+import io
+
+from replicast.client.display import Display
+from replicast.client.progress import Progress
+
+
+def display(terminal, quiet=False):
+    out, err = io.StringIO(), io.StringIO()
+    return Display(out, err, terminal=terminal, quiet=quiet), out, err
+
+
+def test_off_a_terminal_every_change_is_a_plain_line_without_escape_codes():
+    shown, out, err = display(terminal=False)
+    shown.status("Status: processing")
+    for done in (0, 1, 1, 2):
+        shown.progress(Progress(done / 2, done, 2))
+    shown.log("Using seed: 3")
+    shown.text("hello")
+    shown.text(" world")
+    shown.close()
+    assert "\x1b" not in err.getvalue() + out.getvalue()
+    assert "\r" not in err.getvalue()
+    assert err.getvalue().splitlines() == [
+        "Status: processing", "progress: 0% (0/2)", "progress: 50% (1/2)",
+        "progress: 100% (2/2)", "Using seed: 3"]
+    assert out.getvalue() == "hello world\n"
+
+
+def test_on_a_terminal_the_bar_is_redrawn_in_place_and_cleared_for_other_lines():
+    shown, _, err = display(terminal=True)
+    shown.progress(Progress(0.5, 2, 4))
+    shown.log("a log line")
+    shown.stop_progress()
+    text = err.getvalue()
+    assert text.startswith("\r\x1b[2K") and " 50% 2/4" in text
+    assert text.count(" 50% 2/4") == 2  # drawn, cleared for the log line, drawn again
+    assert text.endswith("\r\x1b[2K")  # and gone at the end
+
+
+def test_quiet_shows_nothing():
+    shown, out, err = display(terminal=False, quiet=True)
+    shown.status("s")
+    shown.progress(Progress(1.0))
+    shown.text("t")
+    shown.output("o")
+    shown.close()
+    assert out.getvalue() == err.getvalue() == ""

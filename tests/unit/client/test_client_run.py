@@ -1,0 +1,41 @@
+"""``replicast run``'s pure parts: model references and Ctrl-C."""
+
+from __future__ import annotations
+
+import pytest
+
+from replicast.client.connection import ClientError
+from replicast.client.run import Interrupts, parse_model
+
+
+@pytest.mark.parametrize(("reference", "parsed"), [
+    ("replicast/echo", ("replicast/echo", None)),
+    ("black-forest-labs/flux-schnell", ("black-forest-labs/flux-schnell", None)),
+    ("me/my.model:5c7d5dc6dd8b", ("me/my.model", "5c7d5dc6dd8b")),
+])
+def test_models_are_owner_name_and_maybe_a_version(reference, parsed):
+    assert parse_model(reference) == parsed
+
+
+@pytest.mark.parametrize("reference", ["echo", "a/b/c", "a/b:", "/b", "a/b:v-1"])
+def test_anything_else_is_a_usage_error(reference):
+    with pytest.raises(ClientError) as caught:
+        parse_model(reference)
+    assert caught.value.exit_code == 2
+
+
+def test_the_first_ctrl_c_interrupts_and_the_second_exits_at_once():
+    exits = []
+    interrupts = Interrupts(exit=exits.append)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.handle(2, None)
+    assert exits == []
+    interrupts.handle(2, None)
+    assert exits == [130]
+
+
+def test_a_ctrl_c_while_deferred_is_kept_for_after():
+    interrupts = Interrupts(exit=lambda code: None)
+    with interrupts.deferred():
+        interrupts.handle(2, None)  # no KeyboardInterrupt here
+    assert interrupts.pending
