@@ -16,6 +16,7 @@ from typing import Any
 
 from replicast import __version__
 from replicast.accounts import DEFAULT_ACCOUNT, Accounts
+from replicast.client.display import printable
 from replicast.config import Settings
 from replicast.errors import ReplicastError
 from replicast.predictors.spec import pair_flags
@@ -144,8 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _client(args)
         except ReplicastError as exc:
-            print(f"replicast: {exc}", file=sys.stderr)
+            # The message may quote a server's words: nothing in it may drive the terminal.
+            print(f"replicast: {printable(str(exc))}", file=sys.stderr)
             return getattr(exc, "exit_code", 1)
+        except OSError as exc:  # saving outputs: a folder that is not one, a full disk
+            print(f"replicast: {printable(str(exc))}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             return 130
         except BrokenPipeError:

@@ -16,9 +16,10 @@ from replicast.api import (
     stream,
     webhooks,
 )
+from replicast.paths import API_PREFIXES
 from replicast.web import routes as web
 
-API_PREFIXES = ("/v1", "/replicate/v1")
+__all__ = ["API_PREFIXES", "operator_routes", "routes"]
 
 # (path under the prefix, methods, endpoint)
 API = [

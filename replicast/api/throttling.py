@@ -28,9 +28,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast.api.problems import problem
-from replicast.api.routes import API_PREFIXES
 from replicast.api.state import IDENTIFIED, AppState
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
+from replicast.paths import API_PREFIXES
 from replicast.ratelimit import Decision
 
 CREATES = "creates"
@@ -73,9 +73,7 @@ class RateLimits:
             return
         headers = rate_headers(decision)
         if not decision.allowed:
-            response = problem(Throttled(
-                "Request was throttled. Your rate limit resets in "
-                f"~{decision.retry_after}s.", retry_after=decision.retry_after))
+            response = problem(throttled(decision))
             assert response is not None
             response.headers.update(headers)
             await response(scope, receive, send)
@@ -108,6 +106,23 @@ class RateLimits:
         except ReplicastError:
             return None  # the route answers 503 while the store is away
         return await state.limiter.check(f"{bucket}:{digest}", rate)
+
+
+def throttled(decision: Decision) -> Throttled:
+    """The error a refused request answers with."""
+    return Throttled("Request was throttled. Your rate limit resets in "
+                     f"~{decision.retry_after}s.", retry_after=decision.retry_after)
+
+
+async def charge_create(state: AppState, digest: str) -> None:
+    """Count a prediction made elsewhere than the API (the web pages) against the
+    creates bucket of the token with this digest; ``Throttled`` when it is empty."""
+    rate = state.rates.get(CREATES)
+    if state.limiter is None or rate is None:
+        return
+    decision = await state.limiter.check(f"{CREATES}:{digest}", rate)
+    if decision is not None and not decision.allowed:  # None: the limiter is away
+        raise throttled(decision)
 
 
 def _route_path(scope: Scope) -> str:

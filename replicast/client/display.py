@@ -9,6 +9,7 @@ line, with no escape codes.
 from __future__ import annotations
 
 import os
+import re
 from typing import TextIO
 
 from replicast.client.progress import Progress
@@ -16,6 +17,14 @@ from replicast.client.progress import Progress
 _CLEAR = "\r\x1b[2K"
 _DIM, _BOLD, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
 _BAR_WIDTH = 30
+# Control characters but newline and tab: C0, DEL and C1, ESC among them. Text from a
+# server or a model must not set a terminal's title, clipboard or screen.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without the control characters a terminal would act on."""
+    return _CONTROL.sub("", text)
 
 
 def is_terminal(out: TextIO, err: TextIO) -> bool:
@@ -43,14 +52,16 @@ class Display:
 
     def status(self, text: str) -> None:
         """A line about the prediction as a whole."""
+        text = printable(text)
         self._line(f"{_BOLD}{text}{_RESET}" if self.terminal else text)
 
     def note(self, text: str) -> None:
         """A line that is neither status nor log."""
-        self._line(text)
+        self._line(printable(text))
 
     def log(self, line: str) -> None:
         """A line of the prediction's logs."""
+        line = printable(line)
         self._line(f"{_DIM}{line}{_RESET}" if self.terminal else line)
 
     def progress(self, progress: Progress) -> None:
@@ -70,7 +81,8 @@ class Display:
         if not text or self.quiet:
             return
         self._hide_bar()
-        self.out.write(text)
+        # Into a file or a pipe the output goes as it is; onto a terminal, made harmless.
+        self.out.write(printable(text) if self.out.isatty() else text)
         self.out.flush()
         self._text_tail = text[-1]
         self._text_open = not text.endswith("\n")
@@ -89,7 +101,7 @@ class Display:
             return
         self.end_text()
         self._hide_bar()
-        print(line, file=self.out, flush=True)
+        print(printable(line), file=self.out, flush=True)
 
     def stop_progress(self) -> None:
         """Take the bar away for good."""

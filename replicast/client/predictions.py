@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from replicast.client.connection import SERVER_VARIABLE, ClientError, Connection, remote
+from replicast.client.display import printable
 
 LOG_TAIL = 10
 _VALUE_WIDTH = 100
@@ -37,8 +38,9 @@ def list_(connection: Connection, *, limit: int, as_json: bool, out: TextIO = sy
               _time(p.get("created_at")), _seconds(p)) for p in found]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-              + "  " + row[-1], file=out)
+        print(printable("  ".join(cell.ljust(width)
+                              for cell, width in zip(row, widths, strict=False))
+                        + "  " + row[-1]), file=out)
     if not found:
         print("No predictions yet.", file=out)
     return 0
@@ -51,7 +53,7 @@ def get(connection: Connection, prediction_id: str, *, as_json: bool,
     if as_json:
         print(json.dumps(prediction, indent=2), file=out)
         return 0
-    print(summary(prediction), file=out)
+    print(printable(summary(prediction)), file=out)
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from replicast.client import inputs as input_values
 from replicast.client.connection import ClientError, Connection, remote
-from replicast.client.display import Display, is_terminal
+from replicast.client.display import Display, is_terminal, printable
 from replicast.client.follow import Follower, concatenates, writes_text
 from replicast.client.saving import create_unique, file_name, is_output_file
 from replicast.config import Settings
@@ -61,6 +61,13 @@ def run(options: RunOptions, *, out: TextIO | None = None, err: TextIO | None = 
     """Run ``replicast run``; its exit status."""
     out, err = out or sys.stdout, err or sys.stderr
     model, version = parse_model(options.model)
+    if options.output_dir is not None:
+        # Before anything runs: a folder that cannot be made would only fail at the end.
+        try:
+            options.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ClientError(f"Cannot save into {options.output_dir}: {exc.strerror}",
+                              exit_code=2) from None
     server, token = remote(options.server, options.token, env)
     display = Display(out, err, terminal=not options.json and is_terminal(out, err),
                       quiet=options.json)
@@ -170,8 +177,8 @@ class Run:
             return 0
         self.display.close()
         if status == "failed":
-            print(f"Error: {prediction.get('error') or 'the prediction failed'}",
-                  file=self.display.err)
+            error = printable(str(prediction.get("error") or "the prediction failed"))
+            print(f"Error: {error}", file=self.display.err)
         else:
             hint = f" (--timeout {self.options.timeout})" if self.options.timeout else ""
             print(f"The prediction was {status}{hint}.", file=self.display.err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 # The API is served under both; a file's URL may name either.
-API_PREFIXES = ("/v1", "/replicate/v1")
+from replicast.paths import API_PREFIXES
 
 
 def file_url(base_url: str, file_id: str) -> str:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from replicast.api.responses import json_response, problem_response
 from replicast.api.state import app_state, base_url
+from replicast.api.throttling import charge_create
 from replicast.api.uploads import file_name, media_type
 from replicast.errors import BodyTooLarge, InvalidField, InvalidInput, NotFound, Throttled
 from replicast.files.urls import file_url
@@ -89,6 +90,11 @@ def _form(request: Request, signed: SignedIn, model: Model, fields: list[forms.F
 async def create(request: Request) -> Response:
     """``POST /models/{owner}/{name}``: run the model on the form's input."""
     signed = await signed_in(request)
+    # Before the body is read: an upload may be large, and only a signed-in person on
+    # this site's pages gets to send one.
+    check_post(request, None, None)
+    if signed is None:
+        return redirect(login_url(request))
     model = _model(request)
     state = app_state(request)
     fields = forms.fields_of(model.openapi_schema)
@@ -96,10 +102,9 @@ async def create(request: Request) -> Response:
     form = await read_form(request, uploads * state.settings.max_file_bytes + FORM_OVERHEAD)
     try:
         check_post(request, form, signed)
-        if signed is None:
-            return redirect(login_url(request))
         values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
         try:
+            await charge_create(state, signed.session.digest)  # as if made with the API
             await _upload_files(request, signed, fields, form, values)
             inputs, problems = forms.to_input(fields, values)
             if problems:

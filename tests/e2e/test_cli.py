@@ -285,6 +285,23 @@ def test_errors_are_one_line(server, args, extra, words):
                                              **extra))
 
 
+def test_a_folder_that_cannot_be_made_is_refused_before_anything_runs(server, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    result = replicast("run", "replicast/echo", "-i", "prompt=x", "-o",
+                       str(tmp_path / "file" / "sub"), server=server)
+    assert "Cannot save into" in one_line_error(result)
+    assert result.returncode == 2
+
+
+def test_a_models_words_cannot_drive_the_terminal(server):
+    hostile = "boom\x1b]0;PWNED\x07\x1b[2J\x9b31m"
+    result = replicast("run", "replicast/fail", "-i", f"message={hostile}", server=server)
+    assert result.returncode == 1
+    assert "boom" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\x9b" not in result.stderr
+
+
 def test_unknown_models_and_predictions_are_named(server):
     assert "Model replicast/nope was not found" in one_line_error(
         replicast("run", "replicast/nope", server=server))

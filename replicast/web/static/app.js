@@ -79,7 +79,13 @@
       if (empty) empty.remove();
       const path = typeof value === "string" ? local(value) : null;
       if (path !== null) {
-        const name = decodeURIComponent(path.split("?")[0].split("/").pop());
+        const raw = path.split("?")[0].split("/").pop();
+        let name = raw;
+        try {
+          name = decodeURIComponent(raw);
+        } catch (error) {
+          // A malformed escape in an output's name: show it as it is.
+        }
         const figure = document.createElement("figure");
         figure.className = "output-item";
         if (IMAGE.test(name)) {

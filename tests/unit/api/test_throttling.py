@@ -36,3 +36,23 @@ def test_every_other_api_request_draws_from_requests(method, path):
 def test_streams_and_what_is_not_the_api_draw_from_none(path):
     assert bucket_for("GET", path) is None
     assert bucket_for("POST", path) is None
+
+
+async def test_predictions_made_on_the_pages_draw_from_the_tokens_creates_bucket():
+    from types import SimpleNamespace
+
+    from replicast.api.throttling import charge_create
+    from replicast.errors import Throttled
+    from replicast.ratelimit.base import Rate
+    from replicast.ratelimit.memory import MemoryLimiter
+
+    state = SimpleNamespace(limiter=MemoryLimiter(), rates={CREATES: Rate(60, 2)})
+    await charge_create(state, "digest-a")
+    await charge_create(state, "digest-a")
+    with pytest.raises(Throttled, match=r"resets in ~\d+s") as refused:
+        await charge_create(state, "digest-a")
+    assert refused.value.retry_after >= 1
+    await charge_create(state, "digest-b")  # another token, another bucket
+    off = SimpleNamespace(limiter=None, rates={})
+    for _ in range(5):
+        await charge_create(off, "digest-a")  # limits off: never refused

@@ -49,3 +49,9 @@ def test_quiet_shows_nothing():
     shown.output("o")
     shown.close()
     assert out.getvalue() == err.getvalue() == ""
+
+
+def test_control_characters_are_dropped_but_newlines_and_tabs_kept():
+    from replicast.client.display import printable
+
+    assert printable("a\x1b]52;c;ZXZpbA==\x07b\tc\nd\x9b2J\x7f") == "a]52;c;ZXZpbA==b\tc\nd2J"
