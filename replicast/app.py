@@ -22,6 +22,9 @@ from replicast.files import signing as files_signing
 from replicast.files.blobs import Blobs
 from replicast.files.service import FilesService
 from replicast.files.signing import DownloadSigner
+from replicast.gateway import hooks as gateway_hooks
+from replicast.gateway.hooks import HookSigner
+from replicast.gateway.resolver import Gateway
 from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
@@ -97,7 +100,15 @@ async def _start(settings: Settings, registry: Registry | None,
         predictors = await predictor_models(
             settings.all_predictors(), setup_timeout=settings.setup_timeout,
             run_predictions=settings.run_worker, stack=stack)
-        registry = Registry([*builtin_models(settings), *predictors])
+        gateway = None
+        if settings.routes:
+            hooks = HookSigner(await store.server_secret(gateway_hooks.SECRET_NAME,
+                                                         gateway_hooks.new_key()),
+                               public_url=settings.public_url)
+            gateway = Gateway(settings.routes, allow_private=settings.allow_private_urls,
+                              hooks=hooks)
+            stack.push_async_callback(gateway.close)
+        registry = Registry([*builtin_models(settings), *predictors], resolver=gateway)
     models = registry
     outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
@@ -135,6 +146,8 @@ async def _start(settings: Settings, registry: Registry | None,
         await worker.start()
         stack.push_async_callback(worker.stop, settings.shutdown_grace)
     log.info("Replicast is serving %d models from %s", len(models), settings.data_dir)
+    for route in settings.routes:
+        log.info("routing %s to %s", ", ".join(route.patterns), route.base_url)
     return AppState(
         settings=settings, store=store, registry=models,
         predictions=PredictionService(store, broker, lifecycle, deadlines,
@@ -142,6 +155,7 @@ async def _start(settings: Settings, registry: Registry | None,
         limiter=limiter, rates=rates,
         accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
         files=files, worker=worker, sessions=sessions,
+        hooks=models.resolver.hooks if isinstance(models.resolver, Gateway) else None,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from replicast import times
 from replicast.errors import ConfigError
+from replicast.gateway.routes import Route, read_routes_file
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
 T = TypeVar("T")
@@ -56,6 +57,11 @@ class Settings:
     models_file: Path | None = None
     """A TOML file listing more predictors to serve (REPLICAST_MODELS_FILE,
     ``--models-file``)."""
+    routes_file: Path | None = None
+    """A YAML or TOML file routing models to upstream Replicate-compatible APIs
+    (REPLICAST_ROUTES); see docs/api.md, Gateway mode."""
+    routes: tuple[Route, ...] = ()
+    """The routes read from ``routes_file``, with their tokens from the environment."""
     setup_timeout: float = 600.0
     """Seconds a predictor may take to load and run ``setup()`` (REPLICAST_SETUP_TIMEOUT)."""
     predict_timeout: float = 1800.0
@@ -155,6 +161,8 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for field in dataclasses.fields(cls):
+            if field.name in _DERIVED:
+                continue
             name = f"REPLICAST_{_ENV_NAMES.get(field.name, field.name).upper()}"
             raw = env.get(name)
             if raw is None or raw == "":
@@ -166,6 +174,8 @@ class Settings:
                 raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
         values.setdefault("data_dir", default_data_dir(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("routes_file") is not None and "routes" not in overrides:
+            values["routes"] = read_routes_file(values["routes_file"], env)
         settings = cls(**values)
         settings.check()
         return settings
@@ -192,7 +202,8 @@ class Settings:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
 
 
-_ENV_NAMES = {"run_worker": "worker"}
+_ENV_NAMES = {"run_worker": "worker", "routes_file": "routes"}
+_DERIVED = {"routes"}  # made from other settings, not read from a variable of its own
 
 
 def _boolean(raw: str) -> bool:
@@ -246,6 +257,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "setup_timeout": _positive(float),
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
+    "routes_file": lambda raw: Path(raw).expanduser(),
     "max_attempts": _positive(int),
     "rate_limit_creates": _not_negative(int),
     "rate_limit_requests": _not_negative(int),

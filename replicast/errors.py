@@ -13,11 +13,13 @@
     │   │   └── InvalidInput     input that fails the model's schema
     │   ├── MalformedBody        a body that is not JSON at all
     │   ├── Throttled            over a rate limit, or too many predictions unfinished
+    │   ├── Unavailable          a routed model's upstream does not answer (gateway mode)
     │   ├── UnsupportedMediaType a body of a kind the route does not take
     │   └── BodyTooLarge         a body over the size limit
     │       └── FileTooLarge     an uploaded file over the size limit
     ├── IllegalTransition        a status change the state machine forbids
     └── ModelError               a model failed; its message becomes the prediction's error
+        └── UpstreamError        a routed model's upstream failed or refused the prediction
 
 The HTTP layer maps each ``RequestError`` to a problem response in one table
 (``replicast.api.problems``); nothing below the API knows about status codes.
@@ -115,6 +117,14 @@ class Throttled(RequestError):
         """Whole seconds after which trying again can succeed, when that is known."""
 
 
+class Unavailable(RequestError):
+    """A routed model's upstream cannot be reached to describe the model; try again later."""
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class UnsupportedMediaType(RequestError):
     """The request body is of a media type the route does not take."""
 
@@ -158,3 +168,13 @@ class IllegalTransition(ReplicastError):
 
 class ModelError(ReplicastError):
     """A model failed; the message is shown to the user as the prediction's error."""
+
+
+class UpstreamError(ModelError):
+    """A routed model's upstream failed, refused or could not be reached; the message
+    names the upstream by its base URL, never by its token."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The upstream's HTTP status, when it answered."""

@@ -372,6 +372,15 @@ def _api_paths() -> dict[str, Any]:
             "responses": {"200": {"description": "output, logs, error and done events",
                                   "content": {"text/event-stream": {"schema": _EVENT}}},
                           "404": _PROBLEM}}},
+        "/gateway/hooks/{token}": {"post": {
+            "summary": "An upstream's webhook for a routed prediction (gateway mode): a hint "
+                       "to fetch the upstream's state now",
+            "security": [],
+            "parameters": [_path("token", "The prediction's id and its HMAC, made here")],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {"204": {"description": "Taken (a body that is no prediction is "
+                                                 "ignored)"},
+                          "404": _PROBLEM}}},
     }
 
 
@@ -421,8 +430,9 @@ def _file_paths() -> dict[str, Any]:
 
 
 def _limited(path: str, item: dict[str, Any]) -> dict[str, Any]:
-    """``item`` with the 429 of the rate limits, which apply to all but event streams."""
-    if path.startswith("/streams/"):
+    """``item`` with the 429 of the rate limits, which apply to all but event streams
+    and upstreams' webhooks."""
+    if path.startswith(("/streams/", "/gateway/hooks/")):
         return item
     return {method: {**operation, "responses": {**operation["responses"], "429": _THROTTLED}}
             for method, operation in item.items()}

@@ -44,7 +44,8 @@ async def create_for_model(request: Request) -> Response:
     """``POST /v1/models/{owner}/{name}/predictions``."""
     account = await authenticate(request)
     state = app_state(request)
-    model = state.registry.get(f"{request.path_params['owner']}/{request.path_params['name']}")
+    model = await state.registry.lookup(
+        f"{request.path_params['owner']}/{request.path_params['name']}")
     if model is None:
         raise NotFound()
     body = MODEL_CREATE.check(parse_json(await read_body(request,
@@ -58,7 +59,7 @@ async def create(request: Request) -> Response:
     state = app_state(request)
     body = VERSION_CREATE.check(parse_json(await read_body(request,
                                                            state.settings.max_request_bytes)))
-    model = state.registry.resolve_version(body["version"])
+    model = await state.registry.lookup_version(body["version"])
     explicit = body["version"].rpartition(":")[2]
     version = explicit if explicit == model.version_id else None
     return await _create(request, account, model, body, version=version)

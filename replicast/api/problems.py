@@ -25,6 +25,7 @@ from replicast.errors import (
     StoreError,
     Throttled,
     Unauthenticated,
+    Unavailable,
     UnsupportedMediaType,
 )
 
@@ -44,6 +45,7 @@ PROBLEMS: list[tuple[type[RequestError], int, str]] = [
     (BodyTooLarge, 413, "Request body too large"),
     (UnsupportedMediaType, 415, "Unsupported media type"),
     (Throttled, 429, "Too many requests"),
+    (Unavailable, 503, "Service unavailable"),
 ]
 
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed"}
@@ -64,7 +66,7 @@ def problem(exc: RequestError) -> Response | None:
             if isinstance(exc, InvalidRequest) and exc.fields:
                 extra["invalid_fields"] = [asdict(f) for f in exc.fields]
             headers = None
-            if isinstance(exc, Throttled) and exc.retry_after is not None:
+            if isinstance(exc, Throttled | Unavailable) and exc.retry_after is not None:
                 headers = {"Retry-After": str(exc.retry_after)}
             return problem_response(status, title, exc.detail, extra, headers)
     return None

@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Route
 from replicast.api import (
     account,
     files,
+    gateway,
     models,
     openapi,
     operations,
@@ -42,6 +43,7 @@ API = [
     ("/files/{file_id}", ["GET"], files.get),
     ("/files/{file_id}", ["DELETE"], files.delete),
     ("/files/{file_id}/download", ["GET"], files.download),
+    ("/gateway/hooks/{token}", ["POST"], gateway.hook),
 ]
 
 

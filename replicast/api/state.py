@@ -14,6 +14,7 @@ from replicast.broker.base import Broker
 from replicast.config import Settings
 from replicast.errors import Unauthenticated
 from replicast.files.service import FilesService
+from replicast.gateway.hooks import HookSigner
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry
 from replicast.outputs.local import LocalOutputs
@@ -49,6 +50,8 @@ class AppState:
     """Each bucket's rate, by bucket name; a bucket without one is not limited."""
     sessions: Sessions | None = None
     """Signs the web pages' session cookies (``replicast.web``); None where no API runs."""
+    hooks: HookSigner | None = None
+    """Checks upstreams' webhooks to the gateway (``replicast.gateway.hooks``)."""
 
     def end_streams(self) -> None:
         """Close every open event stream (at shutdown; clients reconnect elsewhere)."""

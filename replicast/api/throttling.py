@@ -18,6 +18,8 @@ Drawing from no bucket:
   token; one stream is one long request, not a rate; and a browser's ``EventSource``
   gives up for good on a 429 instead of waiting, so throttling would end streams that
   cost almost nothing to keep.
+- upstreams' webhooks (``/v1/gateway/hooks/...``): they carry a secret of their own, and
+  a throttled one would leave a routed prediction to be polled.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def bucket_for(method: str, path: str) -> str | None:
             break
     else:
         return None
-    if route.startswith("/streams/"):
+    if route.startswith(("/streams/", "/gateway/hooks/")):
         return None
     if method == "POST" and _CREATE.fullmatch(route):
         return CREATES

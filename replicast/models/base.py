@@ -42,6 +42,10 @@ class RunContext(Protocol):
     def check_canceled(self) -> None:
         """Raise ``asyncio.CancelledError`` if the prediction must stop (for threads)."""
 
+    async def wait_nudge(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for a hint that the prediction has news from
+        elsewhere (an upstream's webhook); whether one came. Each hint is taken once."""
+
 
 class Runner(abc.ABC):
     """Runs predictions of one model. Implementations must honour cancellation."""
@@ -92,6 +96,9 @@ class Model:
     paper_url: str | None = None
     license_url: str | None = None
     cover_image_url: str | None = None
+    given_version_id: str | None = None
+    """The version id when another server decides it (a routed model's upstream version);
+    else ``version_id`` is a digest of the name and the schema."""
     version_id: str = field(init=False)
     validator: InputValidator = field(init=False, repr=False)
     secret_inputs: frozenset[str] = field(init=False, repr=False)
@@ -101,7 +108,7 @@ class Model:
         digest = hashlib.sha256(
             orjson.dumps([self.full_name, self.openapi_schema], option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
-        object.__setattr__(self, "version_id", digest)
+        object.__setattr__(self, "version_id", self.given_version_id or digest)
         object.__setattr__(self, "validator", InputValidator(self.openapi_schema))
         properties = self.openapi_schema.get("components", {}).get("schemas", {}).get(
             "Input", {}).get("properties", {})

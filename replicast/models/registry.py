@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from replicast.config import Settings
 from replicast.errors import ConfigError, InvalidVersion
@@ -19,10 +20,40 @@ log = logging.getLogger(__name__)
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
-class Registry:
-    """Models by ``owner/name`` and by version id."""
+class Resolver(Protocol):
+    """Models this server does not run itself but can name (gateway mode's routes)."""
 
-    def __init__(self, models: Iterable[Model]) -> None:
+    async def resolve(self, full_name: str) -> Model | None:
+        """The model called ``full_name``, or None."""
+
+    async def listed(self) -> list[Model]:
+        """The models to list (those that can be named exactly)."""
+
+    def cached(self, version_id: str) -> Model | None:
+        """A model already resolved whose version is ``version_id``."""
+
+    def covers(self, full_name: str) -> bool:
+        """Whether ``full_name`` is one the resolver may resolve."""
+
+    def exact_names(self) -> tuple[str, ...]:
+        """The names the resolver knows of in advance."""
+
+    @property
+    def has_patterns(self) -> bool:
+        """Whether it may resolve names it does not know in advance."""
+
+
+class Registry:
+    """Models by ``owner/name`` and by version id: this server's own, then routed ones.
+
+    ``get`` and iteration see only local models; ``lookup``, ``lookup_version`` and
+    ``listing`` also ask the resolver (which may call an upstream), and tell those
+    listening (the worker) of every routed model they hand out.
+    """
+
+    def __init__(self, models: Iterable[Model], *, resolver: Resolver | None = None) -> None:
+        self.resolver = resolver
+        self._listeners: list[Callable[[Model], None]] = []
         self._by_name: dict[str, Model] = {}
         self._by_version: dict[str, Model] = {}
         for model in models:
@@ -40,6 +71,54 @@ class Registry:
     def get(self, full_name: str) -> Model | None:
         """The model called ``owner/name``, or None."""
         return self._by_name.get(full_name)
+
+    def routed(self, full_name: str) -> bool:
+        """Whether ``full_name`` is no local model but one the resolver covers."""
+        return full_name not in self._by_name and self.resolver is not None \
+            and self.resolver.covers(full_name)
+
+    def on_resolved(self, listener: Callable[[Model], None]) -> None:
+        """Call ``listener`` with every routed model handed out from now on."""
+        self._listeners.append(listener)
+
+    async def lookup(self, full_name: str) -> Model | None:
+        """The model called ``owner/name``: a local one, else a routed one, else None.
+
+        ``Unavailable`` when the name is routed and its upstream cannot describe it.
+        """
+        model = self._by_name.get(full_name)
+        if model is not None or self.resolver is None:
+            return model
+        model = await self.resolver.resolve(full_name)
+        if model is not None:
+            for listener in self._listeners:
+                listener(model)
+        return model
+
+    async def lookup_version(self, ref: str) -> Model:
+        """``resolve_version``, routed models included."""
+        try:
+            return self.resolve_version(ref)
+        except InvalidVersion:
+            if self.resolver is None:
+                raise
+        name, colon, version = ref.partition(":")
+        if not colon and _VERSION_ID.match(ref):
+            model = self.resolver.cached(ref)
+            if model is not None:
+                model = await self.lookup(model.full_name)
+        else:
+            model = await self.lookup(name)
+        if model is None or (colon and model.version_id != version) \
+                or (not colon and _VERSION_ID.match(ref) and model.version_id != ref):
+            raise InvalidVersion()
+        return model
+
+    async def listing(self) -> list[Model]:
+        """Every model to list: the local ones, then the routed ones named exactly."""
+        routed = await self.resolver.listed() if self.resolver is not None else []
+        return [*self._by_name.values(),
+                *(m for m in routed if m.full_name not in self._by_name)]
 
     def resolve_version(self, ref: str) -> Model:
         """The model a create request's ``version`` names, in any form Replicate accepts.

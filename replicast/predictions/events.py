@@ -22,6 +22,9 @@ class EventKind(StrEnum):
     CANCEL = "cancel"
     """Whoever runs the prediction should stop it and finish it as canceled, appending
     ``data`` (a note, or "") to its logs."""
+    NUDGE = "nudge"
+    """Whoever runs the prediction may have news waiting elsewhere (an upstream's
+    webhook came): a hint to look now, which changes nothing by itself."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,9 @@ class Lifecycle:
         completed_at = self.clock()
         summary = dict(metrics or {})
         if prediction.started_at is not None and prediction.status is Status.PROCESSING:
-            summary["predict_time"] = (completed_at - prediction.started_at).total_seconds()
+            # A runner that knows better (a routed model: the upstream's own time) says so.
+            summary.setdefault("predict_time",
+                               (completed_at - prediction.started_at).total_seconds())
         summary["total_time"] = (completed_at - prediction.created_at).total_seconds()
         # The caller's copy may be stale; only the status (and worker) it saw may be left.
         return await self._move(

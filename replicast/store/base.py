@@ -200,6 +200,11 @@ class Store(abc.ABC):
         created before the instant, oldest first."""
 
     @abc.abstractmethod
+    async def waiting_models(self, limit: int) -> list[str]:
+        """The models, at most ``limit``, that have predictions still ``starting`` (for
+        workers to find routed models they do not serve yet)."""
+
+    @abc.abstractmethod
     async def overdue(self, now: datetime, limit: int) -> list[str]:
         """Ids of unfinished predictions whose deadline has passed."""
 

@@ -250,6 +250,11 @@ class PostgresStore(Store):
             list(models), created_before, limit)
         return [(row[0], row[1]) for row in rows]
 
+    async def waiting_models(self, limit: int) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT model FROM predictions"
+                                 " WHERE status = 'starting' LIMIT $1", limit)
+        return [row[0] for row in rows]
+
     async def overdue(self, now: datetime, limit: int) -> list[str]:
         rows = await self._fetch(
             "SELECT id FROM predictions WHERE deadline IS NOT NULL AND deadline <= $1"

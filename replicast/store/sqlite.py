@@ -187,6 +187,11 @@ class SQLiteStore(Store):
         rows = await self._scan(lambda c: c.execute(query, args).fetchall())
         return [(row[0], row[1]) for row in rows]
 
+    async def waiting_models(self, limit: int) -> list[str]:
+        query = "SELECT DISTINCT model FROM predictions WHERE status = 'starting' LIMIT ?"
+        rows = await self._scan(lambda c: c.execute(query, (limit,)).fetchall())
+        return [row[0] for row in rows]
+
     async def overdue(self, now: datetime, limit: int) -> list[str]:
         query = (f"SELECT id FROM predictions WHERE deadline IS NOT NULL AND deadline <= ?"
                  f" AND status IN {_UNFINISHED} ORDER BY deadline LIMIT ?")

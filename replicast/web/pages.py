@@ -49,13 +49,13 @@ async def home(request: Request) -> Response:
         recent.append({**body, "thumbnail": views.thumbnail(body["output"],
                                                               prediction.base_url, here)})
     models = [{"name": m.full_name, "description": m.description,
-               "served_by": m.runner.served_by} for m in state.registry]
+               "served_by": m.runner.served_by} for m in await state.registry.listing()]
     return page(request, "home.html", signed, models=models, recent=recent)
 
 
-def _model(request: Request) -> Model:
+async def _model(request: Request) -> Model:
     name = f"{request.path_params['owner']}/{request.path_params['name']}"
-    model = app_state(request).registry.get(name)
+    model = await app_state(request).registry.lookup(name)
     if model is None:
         raise NotFound("There is no model of that name on this server.")
     return model
@@ -66,7 +66,7 @@ async def model_page(request: Request) -> Response:
     signed = await signed_in(request)
     if signed is None:
         return redirect(login_url(request))
-    model = _model(request)
+    model = await _model(request)
     fields = forms.fields_of(model.openapi_schema)
     return _form(request, signed, model, fields, forms.initial_values(fields))
 
@@ -95,7 +95,7 @@ async def create(request: Request) -> Response:
     check_post(request, None, None)
     if signed is None:
         return redirect(login_url(request))
-    model = _model(request)
+    model = await _model(request)
     state = app_state(request)
     fields = forms.fields_of(model.openapi_schema)
     uploads = sum(f.widget == forms.URI for f in fields)

@@ -10,6 +10,7 @@ its attempts, in which case it fails with an error that says so. None is left
 from __future__ import annotations
 
 from replicast.broker.base import Broker
+from replicast.errors import RequestError
 from replicast.models.registry import Registry
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
@@ -21,7 +22,12 @@ async def recover(store: Store, lifecycle: Lifecycle, registry: Registry, broker
     """Queue every unfinished prediction again; how many were queued."""
     queued = 0
     for prediction in await store.unfinished_predictions():
-        if registry.get(prediction.model) is None:
+        try:
+            model = await registry.lookup(prediction.model)
+        except RequestError as exc:  # a routed model whose upstream does not answer
+            await lifecycle.fail(prediction, exc.detail)
+            continue
+        if model is None:
             await lifecycle.fail(
                 prediction, f"The model {prediction.model} is no longer served by this server"
             )

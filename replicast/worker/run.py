@@ -58,6 +58,7 @@ class Run:
         self._timer: asyncio.TimerHandle | None = None
         self._writer: asyncio.Task[None] | None = None
         self._stopped = False
+        self._nudged = asyncio.Event()
 
     # RunContext
 
@@ -104,6 +105,18 @@ class Run:
     def check_canceled(self) -> None:
         if self.cancel_event.is_set():
             raise asyncio.CancelledError()
+
+    async def wait_nudge(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._nudged.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._nudged.clear()
+        return True
+
+    def nudge(self) -> None:
+        """Wake the runner's ``wait_nudge`` (now, or the next time it waits)."""
+        self._nudged.set()
 
     # worker side
 

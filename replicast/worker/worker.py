@@ -44,6 +44,10 @@ _CANCEL_GRACE = 5.0
 RESTORE_SECONDS = 5.0
 _RESTORE_AFTER = timedelta(seconds=2)
 _RESTORE_BATCH = 1000
+# How often a worker looks for routed models to serve: those named in the routes until
+# their upstream describes them, and (on a shared store) those of waiting predictions.
+ROUTES_SECONDS = 1.0
+_ROUTES_BACKOFF_MAX = 30.0
 
 
 class Worker:
@@ -66,15 +70,18 @@ class Worker:
         self.leases = Leases(store, lifecycle, broker, worker_id=self.worker_id,
                              models=tuple(m.full_name for m in self.models),
                              lease=settings.lease_seconds, max_attempts=settings.max_attempts)
+        self._routed: dict[str, Model] = {}  # routed models served, as last resolved
         self._consumers: list[asyncio.Task[None]] = []
         self._idle: set[asyncio.Task[Any]] = set()
         self._restorer: asyncio.Task[None] | None = None
+        self._router: asyncio.Task[None] | None = None
         self._stopping = False
 
     async def start(self) -> None:
         """Set up the models, put back interrupted work, and start consuming."""
         for model in self.models:
             await model.runner.setup()
+        self.registry.on_resolved(self.serve)
         if not self.store.shared:
             # This process owns the store alone: whatever is unfinished was its own.
             requeued = await recover(self.store, self.lifecycle, self.registry, self.broker,
@@ -89,13 +96,71 @@ class Worker:
                 self._consumers.append(asyncio.create_task(
                     self._consume(model), name=f"worker-{model.full_name}-{slot}"
                 ))
+        if self.registry.resolver is not None:
+            self._router = asyncio.create_task(self._follow_routes(), name="routes")
         log.info("worker %s serves %s", self.worker_id,
                  ", ".join(m.full_name for m in self.models) or "no model")
 
+    def serve(self, model: Model) -> None:
+        """Serve a routed model from now on (its queue gets consumers the first time)."""
+        if self._stopping or (self.settings.worker_models
+                              and model.full_name not in self.settings.worker_models):
+            return
+        first = model.full_name not in self._routed
+        self._routed[model.full_name] = model
+        if first:
+            self._consumers.extend(asyncio.create_task(
+                self._consume(model), name=f"worker-{model.full_name}-{slot}"
+            ) for slot in range(model.runner.concurrency))
+
+    async def _follow_routes(self) -> None:
+        """Serve routed models without waiting for this process to be asked for them.
+
+        A worker of its own (``replicast worker``) answers no API request, so it resolves
+        the routed names itself: the exact ones from the start, tried again with backoff
+        while their upstream cannot describe them; on a shared store, also those that
+        predictions are waiting for (pattern routes). Resolving them again now and then
+        keeps their schemas fresh (the gateway caches them ``schema_ttl``).
+        """
+        resolver = self.registry.resolver
+        assert resolver is not None
+        wanted = self.settings.worker_models
+        exact = [n for n in (wanted or resolver.exact_names()) if self.registry.routed(n)]
+        discover = self.store.shared and resolver.has_patterns and not wanted
+        failures: dict[str, int] = {}
+        next_try: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            names = list(dict.fromkeys([*exact, *self._routed]))
+            if discover:
+                try:
+                    names += [n for n in await self.store.waiting_models(_RESTORE_BATCH)
+                              if n not in names and self.registry.routed(n)]
+                except Exception as exc:
+                    log.warning("could not look for waiting routed predictions: %s", exc)
+            for name in names:
+                if loop.time() < next_try.get(name, 0.0):
+                    continue
+                try:
+                    found = await self.registry.lookup(name)  # serves it (``on_resolved``)
+                except Exception as exc:
+                    failures[name] = failures.get(name, 0) + 1
+                    wait = min(_ROUTES_BACKOFF_MAX, ROUTES_SECONDS * 2 ** failures[name])
+                    next_try[name] = loop.time() + wait
+                    if failures[name] == 1:
+                        log.warning("cannot serve %s yet (trying again): %s", name, exc)
+                    continue
+                if found is None and name in exact:
+                    log.warning("the upstream has no model %s; not serving it", name)
+                    exact.remove(name)
+                failures.pop(name, None)
+                next_try.pop(name, None)
+            await asyncio.sleep(ROUTES_SECONDS)
+
     async def _restore_forever(self) -> None:
-        names = [m.full_name for m in self.models]
         while True:
             await asyncio.sleep(RESTORE_SECONDS)
+            names = [*(m.full_name for m in self.models), *self._routed]
             try:
                 waiting = await self.store.waiting(names, times.now() - _RESTORE_AFTER,
                                                    _RESTORE_BATCH)
@@ -117,8 +182,9 @@ class Worker:
         next start.
         """
         self._stopping = True
-        if self._restorer is not None:
-            self._restorer.cancel()
+        for background in (self._restorer, self._router):
+            if background is not None:
+                background.cancel()
         for task in self._consumers:
             if task in self._idle:
                 task.cancel()
@@ -142,7 +208,8 @@ class Worker:
             finally:
                 self._idle.discard(task)
             try:
-                await self._execute(model, prediction_id)
+                # A routed model's schema may have been fetched again since: use the latest.
+                await self._execute(self._routed.get(model.full_name, model), prediction_id)
             except asyncio.CancelledError:
                 raise
             except BrokerError as exc:
@@ -191,6 +258,9 @@ class Worker:
 
         def on_event(event: Event) -> None:
             nonlocal cancel_note, finished_elsewhere
+            if event.kind is EventKind.NUDGE:
+                run.nudge()
+                return
             if event.kind is EventKind.CANCEL:
                 cancel_note = str(event.data or "")
             elif event.kind is EventKind.STATUS and event.prediction is not None \
@@ -273,10 +343,12 @@ async def _stop(run: Run, predict: asyncio.Task[Any]) -> None:
 
 
 def served_models(registry: Registry, names: tuple[str, ...]) -> list[Model]:
-    """The models of ``registry`` named (all of them if none is)."""
+    """The local models of ``registry`` named (all of them if none is)."""
     if not names:
         return list(registry)
-    unknown = [name for name in names if registry.get(name) is None]
+    # Routed names are served once resolved (``Worker._follow_routes``).
+    unknown = [name for name in names if registry.get(name) is None
+               and not registry.routed(name)]
     if unknown:
         raise ConfigError(f"REPLICAST_WORKER_MODELS: no model named {', '.join(unknown)}")
     return [model for name in names if (model := registry.get(name)) is not None]

@@ -272,6 +272,8 @@ async def test_waiting_and_overdue_predictions(store, account):
     assert await store.waiting(["a/x", "b/y"], cutoff, 2) == [(other.id, "b/y"),
                                                               (old.id, "a/x")]
     assert await store.waiting([], cutoff, 10) == []
+    assert sorted(await store.waiting_models(10)) == ["a/x", "b/y"]
+    assert len(await store.waiting_models(1)) == 1
     assert await store.overdue(now, 10) == [running.id, old.id]
     stats = {q.model: q for q in await store.queue_stats()}
     assert stats["a/x"].waiting == 3 and stats["a/x"].oldest_created_at == old.created_at

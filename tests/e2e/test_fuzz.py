@@ -199,12 +199,23 @@ def _waits(value: object) -> bool:
         return False
 
 
+# Operations that succeed only with a secret the server made for another server (an
+# upstream's webhook back to a gateway), which no fuzzer can come by.
+ONLY_WITH_A_SERVERS_SECRET = {"POST /v1/gateway/hooks/{token}",
+                              "POST /replicate/v1/gateway/hooks/{token}"}
+
+
 def test_the_fuzzing_got_past_the_errors():
     """Every operation aimed at real things answered its success status at least once."""
     seen = SEEN["existing"]
     if not seen:
         pytest.skip("the fuzzing tests did not run")
     for label, operation in OPERATIONS.items():
+        if label in ONLY_WITH_A_SERVERS_SECRET:
+            # Its success is proven in tests/e2e/test_gateway_hooks.py: here, every
+            # answer must be the 404 of a token nobody could have guessed.
+            assert set(seen[label]) <= {404}, (label, dict(seen[label]))
+            continue
         success = min(code for code in operation["responses"] if code.startswith("2"))
         assert seen[label][int(success)], (label, dict(seen[label]))
 

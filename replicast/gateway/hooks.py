@@ -1,0 +1,56 @@
+"""Upstream webhooks back to the gateway: a hint that a routed prediction has news.
+
+When the gateway can be reached (``REPLICAST_PUBLIC_URL``, or a route's own
+``public_url``), a routed prediction is created upstream with a ``webhook`` pointing at
+``POST /v1/gateway/hooks/{token}``. The token is the prediction's id and an HMAC of it
+with a key kept in the store (every process signs alike): unguessable, one per
+prediction, and no API token. A delivery that carries a valid token only wakes the
+runner following that prediction, which then fetches the upstream's state itself; what
+the body says is never believed, so a forged or replayed delivery can change nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from replicast.gateway.routes import Route
+
+SECRET_NAME = "gateway-hooks"
+EVENTS = ("start", "output", "logs", "completed")
+"""The upstream events asked for: every kind of news the runner mirrors."""
+PATH = "/v1/gateway/hooks/"
+
+
+def new_key() -> str:
+    """A fresh signing key, as stored."""
+    return secrets.token_urlsafe(32)
+
+
+class HookSigner:
+    """Makes and checks the webhook URLs given to upstreams."""
+
+    def __init__(self, key: str, *, public_url: str | None) -> None:
+        self._key = key.encode()
+        self._public_url = public_url.rstrip("/") if public_url else None
+
+    def url(self, route: Route, prediction_id: str) -> str | None:
+        """The webhook URL for a prediction of ``route``; None when it takes no webhooks."""
+        base = route.public_url or self._public_url
+        if not route.webhooks or base is None:
+            return None
+        return f"{base.rstrip('/')}{PATH}{prediction_id}.{self._mac(prediction_id)}"
+
+    def prediction_id(self, token: str) -> str | None:
+        """The prediction a token was made for; None if it was not made here."""
+        prediction_id, dot, mac = token.rpartition(".")
+        if not dot or not prediction_id:
+            return None
+        expected = self._mac(prediction_id).encode()
+        return prediction_id if hmac.compare_digest(mac.encode(), expected) else None
+
+    def _mac(self, prediction_id: str) -> str:
+        digest = hmac.new(self._key, f"hook:{prediction_id}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")

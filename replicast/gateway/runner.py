@@ -1,0 +1,174 @@
+"""Running a routed prediction upstream: create it there, follow it, mirror it here.
+
+The prediction stays a Replicast prediction (its own id, URLs, webhooks and stream);
+the upstream's logs, output, metrics and errors are copied onto it as they come.
+Output files are downloaded and stored here unless the route says otherwise, so
+their URLs stay under this server and outlive the upstream's retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from replicast.errors import ModelError, UpstreamError
+from replicast.gateway.client import UpstreamClient
+from replicast.gateway.hooks import EVENTS, HookSigner
+from replicast.models.base import RunContext, Runner
+
+log = logging.getLogger(__name__)
+
+MAX_OUTPUT_BYTES = 2 * 1024**3
+"""Largest output file copied from an upstream."""
+CANCEL_GRACE = 4.0
+"""Seconds given to telling the upstream of a cancel (the worker waits 5 for the run)."""
+_POLL_GROWTH = 1.5
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(slots=True)
+class _Seen:
+    logs: int = 0
+    items: int = 0
+
+
+class UpstreamRunner(Runner):
+    """Runs one routed model's predictions on its upstream."""
+
+    served_by = "upstream"
+
+    def __init__(self, client: UpstreamClient, full_name: str, *,
+                 version: str | None = None, hooks: HookSigner | None = None) -> None:
+        self._client = client
+        self._hooks = hooks
+        self.full_name = full_name
+        self.version = version
+        """The upstream version id to create by (models not official upstream need one)."""
+        self.concurrency = client.route.concurrency
+
+    async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
+        webhook = None if self._hooks is None else self._hooks.url(self._client.route,
+                                                                    context.prediction_id)
+        creating = asyncio.ensure_future(self._client.create(
+            self.full_name, inputs, self.version, webhook=webhook, events=EVENTS))
+        try:
+            created = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # Canceled while creating: once the create lands, cancel it upstream too.
+            with contextlib.suppress(Exception):
+                created = await asyncio.wait_for(creating, CANCEL_GRACE)
+                await self._forward_cancel(created)
+            raise
+        upstream_id = created.get("id")
+        if not isinstance(upstream_id, str) or not upstream_id:
+            raise UpstreamError(f"The upstream {self._client.name} created a prediction "
+                                "without an id")
+        log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, upstream_id)
+        try:
+            return await self._follow(context, created, upstream_id)
+        except asyncio.CancelledError:
+            await self._forward_cancel(created)
+            raise
+
+    async def _follow(self, context: RunContext, prediction: dict[str, Any],
+                      upstream_id: str) -> Any:
+        seen = _Seen()
+        interval = self._client.route.poll_interval
+        while True:
+            await self._mirror(context, prediction, seen)
+            status = prediction.get("status")
+            if status == "succeeded":
+                _record_metrics(context, prediction.get("metrics"))
+                output = prediction.get("output")
+                return await self._copy(context, output) if self._copying else output
+            if status == "failed":
+                _record_metrics(context, prediction.get("metrics"))
+                error = prediction.get("error")
+                raise ModelError(str(error) if error else
+                                 f"The prediction failed at the upstream {self._client.name}")
+            if status in {"canceled", "aborted"}:
+                prediction["_ended_upstream"] = True
+                raise asyncio.CancelledError()
+            # An upstream webhook (see ``hooks``) wakes this at once; polling, backing
+            # off, is the fallback for an upstream whose webhooks never come.
+            if not await context.wait_nudge(interval):
+                interval = min(self._client.route.max_poll_interval, interval * _POLL_GROWTH)
+            prediction = await self._client.get(upstream_id)
+
+    @property
+    def _copying(self) -> bool:
+        return self._client.route.copy_outputs
+
+    async def _mirror(self, context: RunContext, prediction: dict[str, Any],
+                      seen: _Seen) -> None:
+        """Pass on the logs, and the items of an output still being made, that are new."""
+        logs = prediction.get("logs")
+        if isinstance(logs, str) and len(logs) > seen.logs:
+            context.log(logs[seen.logs:])
+            seen.logs = len(logs)
+        output = prediction.get("output")
+        if prediction.get("status") == "processing" and isinstance(output, list):
+            new = output[seen.items:]
+            # Files are copied once, at the end; text streams on.
+            if new and not (self._copying and any(_is_url(item) for item in new)):
+                for item in new:
+                    await context.emit(item)
+                seen.items = len(output)
+
+    async def _copy(self, context: RunContext, output: Any) -> Any:
+        """``output`` with every file URL replaced by the URL of a copy stored here."""
+        names: set[str] = set()
+
+        async def walk(value: Any) -> Any:
+            if _is_url(value):
+                data = await self._client.download(value, MAX_OUTPUT_BYTES)
+                return await context.save_file(_file_name(value, names), data)
+            if isinstance(value, list):
+                return [await walk(item) for item in value]
+            if isinstance(value, dict):
+                return {key: await walk(item) for key, item in value.items()}
+            return value
+
+        return await walk(output)
+
+    async def _forward_cancel(self, prediction: dict[str, Any]) -> None:
+        upstream_id = prediction.get("id")
+        if not isinstance(upstream_id, str) or prediction.get("_ended_upstream"):
+            return
+        try:
+            await asyncio.wait_for(self._client.cancel(upstream_id), CANCEL_GRACE)
+        except (UpstreamError, TimeoutError) as exc:
+            log.warning("could not cancel %s at the upstream %s: %s", upstream_id,
+                        self._client.name, exc)
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _file_name(url: str, taken: set[str]) -> str:
+    """A safe file name from the URL's last path segment, unique in this output."""
+    raw = unquote(PurePosixPath(urlsplit(url).path).name)
+    name = _UNSAFE.sub("-", raw).strip(".-") or "output"
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, f".{suffix}") if dot and stem else (name, "")
+    candidate, n = name, 1
+    while candidate in taken:
+        candidate = f"{stem}-{n}{suffix}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def _record_metrics(context: RunContext, metrics: Any) -> None:
+    if isinstance(metrics, dict):
+        for name, value in metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and name != "total_time":
+                context.record_metric(name, value)
