@@ -38,6 +38,7 @@ from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
+from replicast.server_keys import server_key
 from replicast.store.base import open_store
 from replicast.web import sessions as web_sessions
 from replicast.webhooks.dispatcher import Dispatcher
@@ -89,7 +90,7 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(client.aclose)
 
     metrics = Metrics()
-    links = OutputLinks(await store.server_secret(signing.SECRET_NAME, signing.new_key()),
+    links = OutputLinks(await server_key(store, signing.SECRET_NAME),
                         ttl=settings.output_url_ttl)
     dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
                             backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
@@ -102,8 +103,7 @@ async def _start(settings: Settings, registry: Registry | None,
             run_predictions=settings.run_worker, stack=stack)
         gateway = None
         if settings.routes:
-            hooks = HookSigner(await store.server_secret(gateway_hooks.SECRET_NAME,
-                                                         gateway_hooks.new_key()),
+            hooks = HookSigner(await server_key(store, gateway_hooks.SECRET_NAME),
                                public_url=settings.public_url)
             gateway = Gateway(settings.routes, allow_private=settings.allow_private_urls,
                               hooks=hooks)
@@ -113,8 +113,7 @@ async def _start(settings: Settings, registry: Registry | None,
     outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
         store, Blobs(settings.files_dir),
-        DownloadSigner(await store.server_secret(files_signing.SECRET_NAME,
-                                                 files_signing.new_key())),
+        DownloadSigner(await server_key(store, files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
@@ -123,8 +122,7 @@ async def _start(settings: Settings, registry: Registry | None,
     sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
-        sessions = web_sessions.Sessions(await store.server_secret(
-            web_sessions.SECRET_NAME, web_sessions.new_key()))
+        sessions = web_sessions.Sessions(await server_key(store, web_sessions.SECRET_NAME))
 
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)

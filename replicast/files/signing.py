@@ -12,16 +12,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
 
 SECRET_NAME = "files-download"
 
 _MAX_EXPIRY_DIGITS = 12
-
-
-def new_key() -> str:
-    """A fresh signing key, as stored."""
-    return secrets.token_urlsafe(32)
 
 
 class DownloadSigner:

@@ -11,22 +11,15 @@ the body says is never believed, so a forged or replayed delivery can change not
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import secrets
 
 from replicast.gateway.routes import Route
+from replicast.server_keys import mac
 
 SECRET_NAME = "gateway-hooks"
 EVENTS = ("start", "output", "logs", "completed")
 """The upstream events asked for: every kind of news the runner mirrors."""
 PATH = "/v1/gateway/hooks/"
-
-
-def new_key() -> str:
-    """A fresh signing key, as stored."""
-    return secrets.token_urlsafe(32)
 
 
 class HookSigner:
@@ -52,5 +45,4 @@ class HookSigner:
         return prediction_id if hmac.compare_digest(mac.encode(), expected) else None
 
     def _mac(self, prediction_id: str) -> str:
-        digest = hmac.new(self._key, f"hook:{prediction_id}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return mac(self._key, f"hook:{prediction_id}")

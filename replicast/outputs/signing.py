@@ -13,23 +13,16 @@ agree), and a URL works for between one and two TTLs.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 from replicast.outputs.local import URL_PREFIX
+from replicast.server_keys import mac
 
 SECRET_NAME = "output-urls"
-
-
-def new_key() -> str:
-    """A fresh signing key, as stored."""
-    return secrets.token_urlsafe(32)
 
 
 class OutputLinks:
@@ -42,8 +35,7 @@ class OutputLinks:
 
     def signature(self, resource: str, expires: int) -> str:
         """The signature of ``prediction_id/folder/name`` until ``expires``."""
-        digest = hmac.new(self._key, f"{resource}\n{expires}".encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        return mac(self._key, f"{resource}\n{expires}")
 
     def valid(self, resource: str, proof: str) -> bool:
         """Whether ``proof`` (``<expires>.<signature>``) holds for ``resource`` now."""

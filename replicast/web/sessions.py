@@ -13,8 +13,6 @@ another session, or from before a new sign-in, does not pass.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -22,21 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from replicast.server_keys import mac
+
 SECRET_NAME = "web-sessions"
 LIFETIME_SECONDS = 14 * 86400
 """How long a sign-in lasts, unless its key is revoked first."""
 
 _VERSION = "s1"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-
-
-def new_key() -> str:
-    """A fresh signing key, as stored."""
-    return secrets.token_urlsafe(32)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +52,7 @@ class Sessions:
         self._clock = clock
 
     def _mac(self, purpose: str, message: str) -> str:
-        return _b64(hmac.new(self._key, f"{purpose}\n{message}".encode(),
-                             hashlib.sha256).digest())
+        return mac(self._key, f"{purpose}\n{message}")
 
     def issue(self, digest: str) -> Session:
         """A new session for the key whose token has ``digest``."""
