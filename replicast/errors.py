@@ -14,6 +14,7 @@
     │   ├── MalformedBody        a body that is not JSON at all
     │   ├── Throttled            over a rate limit, or too many predictions unfinished
     │   ├── Unavailable          a routed model's upstream does not answer (gateway mode)
+    │   ├── UpstreamRefused      a routed model's upstream refused the create (gateway mode)
     │   ├── UnsupportedMediaType a body of a kind the route does not take
     │   └── BodyTooLarge         a body over the size limit
     │       └── FileTooLarge     an uploaded file over the size limit
@@ -125,6 +126,21 @@ class Unavailable(RequestError):
         self.retry_after = retry_after
 
 
+class UpstreamRefused(RequestError):
+    """A routed model's upstream refused to create the prediction (invalid input the
+    schema here did not catch, a model gone upstream): its problem, passed on as it was."""
+
+    def __init__(self, detail: str, *, status: int, title: str | None = None,
+                 fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        """The HTTP status to answer with (the upstream's, or 502 for a refusal that is
+        the gateway's own business, such as its token)."""
+        self.title = title
+        self.fields = fields or []
+        """The upstream's ``invalid_fields``, if it listed them."""
+
+
 class UnsupportedMediaType(RequestError):
     """The request body is of a media type the route does not take."""
 
@@ -174,7 +190,13 @@ class UpstreamError(ModelError):
     """A routed model's upstream failed, refused or could not be reached; the message
     names the upstream by its base URL, never by its token."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None,
+                 problem: dict[str, object] | None = None, unanswered: bool = False) -> None:
         super().__init__(message)
         self.status = status
         """The upstream's HTTP status, when it answered."""
+        self.problem = problem
+        """The upstream's problem body (JSON object), when it sent one."""
+        self.unanswered = unanswered
+        """The request may have reached the upstream, which never answered: a create
+        may have happened there, so it must not be sent again."""

@@ -48,7 +48,9 @@ async def list_versions(request: Request) -> Response:
 async def get_version(request: Request) -> Response:
     """``GET /v1/models/{owner}/{name}/versions/{version_id}``."""
     await authenticate(request)
-    model = await _model(request)
-    if request.path_params["version_id"] != model.version_id:
+    name = f"{request.path_params['owner']}/{request.path_params['name']}"
+    model = await app_state(request).registry.lookup_model_version(
+        name, request.path_params["version_id"])
+    if model is None:
         raise NotFound()
     return json_response(wire.version(model))

@@ -34,7 +34,13 @@ _PROBLEM = {"description": "A problem", "content": {"application/problem+json": 
     "schema": _ref("Problem")}}}
 _ERRORS = {"401": _PROBLEM, "404": _PROBLEM}
 _CREATE_ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "413": _PROBLEM,
-                  "422": _PROBLEM}
+                  "422": _PROBLEM,
+                  # A routed model's upstream refused the create (gateway mode): its own
+                  # 4xx is passed on; a refusal of the server's own credentials is a 502.
+                  "4XX": {**_PROBLEM, "description": "A problem the upstream of a routed "
+                          "model answered the create with"},
+                  "502": {**_PROBLEM, "description": "The upstream of a routed model "
+                          "refused this server's credentials"}}
 _THROTTLED = {
     "description": "Over the token's rate limit, or too many predictions unfinished",
     "headers": {"Retry-After": {"description": "Seconds after which a retry can succeed "

@@ -27,6 +27,7 @@ from replicast.errors import (
     Unauthenticated,
     Unavailable,
     UnsupportedMediaType,
+    UpstreamRefused,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,10 @@ async def request_error(request: Request, exc: Exception) -> Response:
 
 def problem(exc: RequestError) -> Response | None:
     """The problem response the table gives ``exc``; None if it has no row for it."""
+    if isinstance(exc, UpstreamRefused):
+        extra = {"invalid_fields": exc.fields} if exc.fields else {}
+        return problem_response(exc.status, exc.title or _refused_title(exc.status),
+                                exc.detail, extra)
     for kind, status, title in PROBLEMS:
         if isinstance(exc, kind):
             extra = {}
@@ -70,6 +75,12 @@ def problem(exc: RequestError) -> Response | None:
                 headers = {"Retry-After": str(exc.retry_after)}
             return problem_response(status, title, exc.detail, extra, headers)
     return None
+
+
+def _refused_title(status: int) -> str:
+    if status == 502:
+        return "Bad gateway"
+    return dict((s, t) for _, s, t in PROBLEMS).get(status, "Refused by the upstream")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -21,7 +21,8 @@ from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
 from replicast.files.blobs import Blobs
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
-from replicast.files.urls import download_url
+from replicast.files.urls import download_url, own_file_id
+from replicast.models.base import OwnFile
 from replicast.store.base import FilePageQuery, Store
 
 Position = tuple[datetime, str]
@@ -180,6 +181,18 @@ class FilesService:
         if data is None:
             raise NotFound(NOT_FOUND)
         return data
+
+    async def own_file(self, account_id: int, base_url: str, url: str, *,
+                       max_bytes: int) -> OwnFile | None:
+        """The account's uploaded file that ``url`` names (a file URL of this server at
+        ``base_url``), with its bytes; None for any other URL. ``NotFound`` and
+        ``FileTooLarge`` as ``read``."""
+        file_id = own_file_id(url, base_url)
+        if file_id is None:
+            return None
+        found = await self._find(account_id, file_id)
+        return OwnFile(found.name, found.content_type,
+                       await self.read(account_id, file_id, max_bytes=max_bytes))
 
     async def remove_expired(self, now: datetime) -> int:
         """Delete the files that expired at or before ``now``; how many.

@@ -5,11 +5,14 @@ nothing here logs a request or its headers, and every error names the upstream b
 its base URL only.
 
 Who the upstream may be: the route's base URL is the operator's choice, not a
-user's, so reaching it is no request forgery even on a private network; but the
-output URLs to download come from the upstream's answers. Both go through the guarded
-client of ``replicast.net``, which reaches private addresses only with
-``REPLICAST_ALLOW_PRIVATE_URLS``, or when the route's own base URL is private (then
-the upstream lives on that network and its output URLs point there too).
+user's, so reaching it is no request forgery even on a private network: the API's
+requests go there, at whatever address its name resolves to, and follow no redirect.
+Output URLs to download come from the upstream's answers: those on the base URL's own
+host and port are the upstream's own files (a Replicast upstream serves its outputs
+there) and are fetched like its API, following no redirect; any other goes through the
+guarded client of ``replicast.net``, which reaches private addresses only with
+``REPLICAST_ALLOW_PRIVATE_URLS``, or when the route's own base URL is a private address
+(then the upstream lives on that network and its output URLs point there too).
 """
 
 from __future__ import annotations
@@ -66,10 +69,11 @@ class UpstreamClient:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.route = route
         private = allow_private or is_private_route(route)
-        self._api = guarded_client(allow_private=private, timeout=route.timeout,
+        self._api = guarded_client(allow_private=True, timeout=route.timeout,
                                    follow_redirects=False)
         self._files = guarded_client(allow_private=private, timeout=route.timeout,
                                      follow_redirects=True)
+        self._origin = _origin(route.base_url)
         self._sleep = sleep
 
     @property
@@ -89,11 +93,20 @@ class UpstreamClient:
             return None
         return self._json(response, f"describe {full_name}")
 
+    async def get_version(self, full_name: str, version_id: str) -> dict[str, Any] | None:
+        """``GET /v1/models/{owner}/{name}/versions/{id}``; None if the upstream has none."""
+        response = await self._request(
+            "GET", f"/v1/models/{_path(full_name)}/versions/{quote(version_id, safe='')}")
+        if response.status_code == 404:
+            return None
+        return self._json(response, f"describe {full_name}:{version_id}")
+
     async def create(self, full_name: str, inputs: dict[str, Any], version: str | None,
-                     *, webhook: str | None = None,
-                     events: Sequence[str] = ()) -> dict[str, Any]:
+                     *, webhook: str | None = None, events: Sequence[str] = (),
+                     once: bool = False) -> dict[str, Any]:
         """Create a prediction: by model, or by ``version`` when one is given; with
-        ``webhook``, the upstream calls it on ``events``."""
+        ``webhook``, the upstream calls it on ``events``. With ``once``, a single try:
+        no waiting on retries (a create request is waiting on this one)."""
         body: dict[str, Any] = {"input": inputs}
         if webhook is not None:
             body["webhook"] = webhook
@@ -101,8 +114,24 @@ class UpstreamClient:
         path = f"/v1/models/{_path(full_name)}/predictions"
         if version is not None:
             path, body["version"] = "/v1/predictions", version
-        response = await self._request("POST", path, body, idempotent=False)
+        response = await self._request("POST", path, body, idempotent=False, once=once)
         return self._json(response, "create the prediction")
+
+    async def upload(self, name: str, content_type: str, data: bytes, *,
+                     once: bool = False) -> str:
+        """``POST /v1/files``: the URL (``urls.get``) of a copy of the file upstream, for a
+        prediction's input. Tried again like other requests (a duplicate upload costs
+        only storage, which expires); with ``once``, a single try."""
+        response = await self._request(
+            "POST", "/v1/files", files={"content": (name, data, content_type)},
+            form={"filename": name, "type": content_type}, once=once)
+        uploaded = self._json(response, f"take the input file {name}")
+        urls = uploaded.get("urls")
+        url = urls.get("get") if isinstance(urls, dict) else None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise UpstreamError(f"The upstream {self.name} took the input file {name} but "
+                                "gave no URL for it")
+        return url
 
     async def get(self, prediction_id: str) -> dict[str, Any]:
         """``GET /v1/predictions/{id}``."""
@@ -119,8 +148,9 @@ class UpstreamClient:
         failure = ""
         for attempt in range(self.route.retries + 1):
             try:
-                async with self._files.stream("GET", url) as response:
-                    if response.status_code < 400:
+                own = _origin(url) == self._origin
+                async with (self._api if own else self._files).stream("GET", url) as response:
+                    if response.status_code < 300:
                         return await _read_limited(response, max_bytes, url)
                     failure = f"HTTP {response.status_code}"
                     if response.status_code < 500 and response.status_code != 429:
@@ -133,25 +163,29 @@ class UpstreamClient:
                             f"{self.name}: {failure}")
 
     async def _request(self, method: str, path: str, body: Any = None, *,
-                       idempotent: bool = True) -> httpx.Response:
-        """One call, tried again after connection failures, timeouts, 5xx and 429.
+                       idempotent: bool = True, once: bool = False,
+                       files: dict[str, Any] | None = None,
+                       form: dict[str, str] | None = None) -> httpx.Response:
+        """One call, tried again after connection failures, timeouts, 5xx and 429
+        (with ``once``, tried once).
 
         A create that may have reached the upstream (a timeout after sending) is not
         sent again: it could run twice.
         """
         url = f"{self.route.base_url}{path}"
         headers = {"Authorization": f"Bearer {self.route.token}"}
-        tries = self.route.retries + 1
+        tries = 1 if once else self.route.retries + 1
         failures = throttled = 0
         while True:
             try:
-                response = await self._api.request(method, url, json=body, headers=headers)
+                response = await self._api.request(method, url, json=body, headers=headers,
+                                                   files=files, data=form)
             except httpx.TransportError as exc:
                 failure = _describe(exc)
                 sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if sent and not idempotent:
-                    raise UpstreamError(f"The upstream {self.name} did not answer: {failure}"
-                                        ) from None
+                    raise UpstreamError(f"The upstream {self.name} did not answer: {failure}",
+                                        unanswered=True) from None
                 wait = backoff(failures, self.route.backoff)
                 failures += 1
             else:
@@ -168,18 +202,20 @@ class UpstreamClient:
                     failure = f"HTTP {status}"
                     wait = asked or backoff(failures, self.route.backoff)
                     failures += 1
-            if failures >= tries or throttled >= max(tries, RATE_LIMITED_TRIES):
+            if failures >= tries or throttled >= (1 if once else max(tries, RATE_LIMITED_TRIES)):
                 break
             await self._sleep(min(wait, MAX_WAIT))
         total = failures + throttled
         raise UpstreamError(f"The upstream {self.name} did not answer after {total} "
-                            f"{'try' if total == 1 else 'tries'}: {failure}")
+                            f"{'try' if total == 1 else 'tries'}: {failure}",
+                            status=None if throttled < 1 or failures else 429)
 
     def _json(self, response: httpx.Response, doing: str) -> dict[str, Any]:
         if response.status_code >= 400:
+            problem = _problem_body(response)
             raise UpstreamError(f"The upstream {self.name} refused to {doing} "
-                                f"(HTTP {response.status_code}): {_problem(response)}",
-                                status=response.status_code)
+                                f"(HTTP {response.status_code}): {_problem(problem, response)}",
+                                status=response.status_code, problem=problem)
         try:
             data = response.json()
         except ValueError:
@@ -188,6 +224,16 @@ class UpstreamClient:
             raise UpstreamError(f"The upstream {self.name} answered with something other "
                                 f"than a JSON object when asked to {doing}")
         return data
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of ``url`` (the port as given, or the scheme's)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme, (parts.hostname or "").rstrip(".").lower(), port
 
 
 def _path(full_name: str) -> str:
@@ -201,13 +247,18 @@ def _describe(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _problem(response: httpx.Response) -> str:
-    """The detail of an upstream's problem response, else the start of its text."""
+def _problem_body(response: httpx.Response) -> dict[str, Any] | None:
+    """An upstream's error response as a JSON object, if it is one."""
     try:
         data = response.json()
     except ValueError:
-        data = None
-    if isinstance(data, dict):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _problem(data: dict[str, Any] | None, response: httpx.Response) -> str:
+    """The detail of an upstream's problem response, else the start of its text."""
+    if data is not None:
         for key in ("detail", "title", "error"):
             if isinstance(data.get(key), str) and data[key]:
                 return str(data[key])

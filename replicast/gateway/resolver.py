@@ -10,6 +10,7 @@ the model as last seen.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from replicast.models.base import Model
 
 log = logging.getLogger(__name__)
 
+MAX_VERSIONS = 256
+"""Versions other than the latest kept described (versions never change)."""
 DOWN_SECONDS = 5.0
 """After an upstream failed to describe a model, how long the next asks are answered
 ``Unavailable`` at once (the ``Retry-After``), rather than waiting on it again."""
@@ -51,6 +54,7 @@ class Gateway:
         self._cache: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._down: dict[str, float] = {}  # when an upstream last failed to describe a name
+        self._versions: dict[tuple[str, str], Model] = {}  # older versions, oldest first
 
     async def close(self) -> None:
         """Close every upstream's connections."""
@@ -124,16 +128,57 @@ class Gateway:
                     models.append(model)
         return models
 
+    async def resolve_version(self, full_name: str, version_id: str) -> Model | None:
+        """The routed model ``full_name`` at version ``version_id``: the latest, or an
+        older one the upstream still has (created by that version); None if neither."""
+        latest = await self.resolve(full_name)
+        if latest is None or latest.version_id == version_id:
+            return latest
+        known = self._versions.get((full_name, version_id))
+        if known is not None:
+            return known
+        route = self.route(full_name)
+        assert route is not None
+        client = self._clients[route]
+        try:
+            described = await client.get_version(full_name, version_id)
+        except UpstreamError as exc:
+            log.warning("cannot describe %s:%s: %s", full_name, version_id, exc)
+            raise _unavailable(full_name, client) from None
+        if described is None or not isinstance(described.get("openapi_schema"), dict):
+            return None
+        model = _older(latest, version_id, described, client, self.hooks)
+        self._versions[(full_name, version_id)] = model
+        if len(self._versions) > MAX_VERSIONS:
+            del self._versions[next(iter(self._versions))]
+        return model
+
     def cached(self, version_id: str) -> Model | None:
         """A routed model already described whose version is ``version_id``."""
-        return next((c.model for c in self._cache.values()
-                     if c.model.version_id == version_id), None)
+        return next((m for m in (*(c.model for c in self._cache.values()),
+                                 *self._versions.values()) if m.version_id == version_id),
+                    None)
 
 
 def _unavailable(full_name: str, client: UpstreamClient) -> Unavailable:
     return Unavailable(f"{full_name} is served by the upstream {client.name}, which cannot "
                        "describe it right now; try again shortly",
                        retry_after=int(DOWN_SECONDS))
+
+
+def _older(latest: Model, version_id: str, described: dict[str, Any],
+           client: UpstreamClient, hooks: HookSigner | None) -> Model:
+    """``latest`` at an older version, from the upstream's description of that version."""
+    try:
+        created_at = times.parse_rfc3339(str(described.get("created_at")))
+    except ValueError:
+        created_at = latest.version_created_at
+    return dataclasses.replace(
+        latest, openapi_schema=described["openapi_schema"], given_version_id=version_id,
+        version_created_at=created_at,
+        # Asked for by version: shown by it, and created upstream by it.
+        official=False,
+        runner=UpstreamRunner(client, latest.full_name, version=version_id, hooks=hooks))
 
 
 def _model(full_name: str, described: dict[str, Any], client: UpstreamClient,

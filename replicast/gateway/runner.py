@@ -17,10 +17,10 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from replicast.errors import ModelError, UpstreamError
+from replicast.errors import ModelError, StoreError, UpstreamError, UpstreamRefused
 from replicast.gateway.client import UpstreamClient
 from replicast.gateway.hooks import EVENTS, HookSigner
-from replicast.models.base import RunContext, Runner
+from replicast.models.base import OwnFiles, RunContext, Runner
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(slots=True)
+class _Followed:
+    id: str | None = None
+    """The prediction's id upstream, once known."""
+    ended: bool = False
+    """Whether the upstream ended it (canceled there): nothing to forward."""
+
+
+@dataclass(slots=True)
 class _Seen:
     logs: int = 0
     items: int = 0
@@ -42,6 +50,7 @@ class UpstreamRunner(Runner):
     """Runs one routed model's predictions on its upstream."""
 
     served_by = "upstream"
+    hands_on = True
 
     def __init__(self, client: UpstreamClient, full_name: str, *,
                  version: str | None = None, hooks: HookSigner | None = None) -> None:
@@ -52,32 +61,105 @@ class UpstreamRunner(Runner):
         """The upstream version id to create by (models not official upstream need one)."""
         self.concurrency = client.route.concurrency
 
+    async def submit(self, prediction_id: str, inputs: dict[str, Any],
+                     own_files: OwnFiles) -> str | None:
+        """Create the prediction upstream while the caller's create request waits, once:
+        a refusal (a 4xx) is the create's answer; an upstream down, busy (429) or failing
+        (5xx) leaves the create to the run, which retries with backoff. Files uploaded
+        here that the input names are uploaded there first."""
+        try:
+            relayed = await self._relay(inputs, own_files, once=True)
+            created = await self._client.create(
+                self.full_name, relayed, self.version, webhook=self._webhook(prediction_id),
+                events=EVENTS, once=True)
+        except UpstreamError as exc:
+            if exc.unanswered:
+                raise  # it may exist upstream: never create it twice
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 429:
+                raise _refusal(exc, self._client.name) from None
+            log.info("%s is created at %s when it runs: %s", prediction_id,
+                     self._client.name, exc)
+            return None
+        upstream_id = self._upstream_id(created)
+        log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, upstream_id)
+        return upstream_id
+
+    async def withdraw(self, upstream_id: str) -> None:
+        await self._forward_cancel(upstream_id)
+
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
-        webhook = None if self._hooks is None else self._hooks.url(self._client.route,
-                                                                    context.prediction_id)
+        followed = _Followed()
+        try:
+            if context.upstream_id is None:
+                prediction = await self._create(context, inputs, followed)
+            else:
+                followed.id = context.upstream_id
+                log.info("%s follows %s at %s", context.prediction_id, followed.id,
+                         self._client.name)
+                prediction = await self._client.get(followed.id)
+            return await self._follow(context, prediction, followed)
+        except asyncio.CancelledError:
+            if followed.id is not None and not followed.ended:
+                await self._forward_cancel(followed.id)
+            raise
+
+    async def _create(self, context: RunContext, inputs: dict[str, Any],
+                      followed: _Followed) -> dict[str, Any]:
+        relayed = await self._relay(inputs, context.own_file)
         creating = asyncio.ensure_future(self._client.create(
-            self.full_name, inputs, self.version, webhook=webhook, events=EVENTS))
+            self.full_name, relayed, self.version,
+            webhook=self._webhook(context.prediction_id), events=EVENTS))
         try:
             created = await asyncio.shield(creating)
         except asyncio.CancelledError:
             # Canceled while creating: once the create lands, cancel it upstream too.
             with contextlib.suppress(Exception):
                 created = await asyncio.wait_for(creating, CANCEL_GRACE)
-                await self._forward_cancel(created)
+                await self._forward_cancel(self._upstream_id(created))
             raise
+        followed.id = self._upstream_id(created)
+        log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, followed.id)
+        try:
+            await context.remember_upstream(followed.id)
+        except StoreError as exc:  # only a restarted run needs it: follow on regardless
+            log.warning("could not keep the upstream id of %s: %s", context.prediction_id, exc)
+        return created
+
+    async def _relay(self, inputs: dict[str, Any], own_files: OwnFiles, *,
+                     once: bool = False) -> dict[str, Any]:
+        """``inputs`` with every URL of a file uploaded here replaced by the URL of a copy
+        uploaded to the upstream, which cannot read this server's files."""
+        copies: dict[str, str] = {}
+
+        async def walk(value: Any) -> Any:
+            if _is_url(value):
+                if value not in copies:
+                    own = await own_files(value)
+                    copies[value] = value if own is None else await self._client.upload(
+                        own.name, own.content_type, own.data, once=once)
+                return copies[value]
+            if isinstance(value, list):
+                return [await walk(item) for item in value]
+            if isinstance(value, dict):
+                return {key: await walk(item) for key, item in value.items()}
+            return value
+
+        relayed: dict[str, Any] = await walk(inputs)
+        return relayed
+
+    def _webhook(self, prediction_id: str) -> str | None:
+        return None if self._hooks is None else self._hooks.url(self._client.route,
+                                                                 prediction_id)
+
+    def _upstream_id(self, created: dict[str, Any]) -> str:
         upstream_id = created.get("id")
         if not isinstance(upstream_id, str) or not upstream_id:
             raise UpstreamError(f"The upstream {self._client.name} created a prediction "
                                 "without an id")
-        log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, upstream_id)
-        try:
-            return await self._follow(context, created, upstream_id)
-        except asyncio.CancelledError:
-            await self._forward_cancel(created)
-            raise
+        return upstream_id
 
     async def _follow(self, context: RunContext, prediction: dict[str, Any],
-                      upstream_id: str) -> Any:
+                      followed: _Followed) -> Any:
         seen = _Seen()
         interval = self._client.route.poll_interval
         while True:
@@ -93,13 +175,14 @@ class UpstreamRunner(Runner):
                 raise ModelError(str(error) if error else
                                  f"The prediction failed at the upstream {self._client.name}")
             if status in {"canceled", "aborted"}:
-                prediction["_ended_upstream"] = True
+                followed.ended = True
                 raise asyncio.CancelledError()
             # An upstream webhook (see ``hooks``) wakes this at once; polling, backing
             # off, is the fallback for an upstream whose webhooks never come.
             if not await context.wait_nudge(interval):
                 interval = min(self._client.route.max_poll_interval, interval * _POLL_GROWTH)
-            prediction = await self._client.get(upstream_id)
+            assert followed.id is not None
+            prediction = await self._client.get(followed.id)
 
     @property
     def _copying(self) -> bool:
@@ -137,10 +220,7 @@ class UpstreamRunner(Runner):
 
         return await walk(output)
 
-    async def _forward_cancel(self, prediction: dict[str, Any]) -> None:
-        upstream_id = prediction.get("id")
-        if not isinstance(upstream_id, str) or prediction.get("_ended_upstream"):
-            return
+    async def _forward_cancel(self, upstream_id: str) -> None:
         try:
             await asyncio.wait_for(self._client.cancel(upstream_id), CANCEL_GRACE)
         except (UpstreamError, TimeoutError) as exc:
@@ -164,6 +244,22 @@ def _file_name(url: str, taken: set[str]) -> str:
         n += 1
     taken.add(candidate)
     return candidate
+
+
+def _refusal(exc: UpstreamError, upstream: str) -> UpstreamRefused:
+    """An upstream's 4xx answer to a create, as the gateway's answer to its caller."""
+    status = exc.status or 502
+    if status in {401, 403, 407}:
+        # The gateway's own token was refused: nothing the caller did or can fix.
+        return UpstreamRefused(f"The upstream {upstream} refused this server's credentials "
+                               f"(HTTP {status}); tell the server's operator", status=502)
+    problem = exc.problem or {}
+    detail, title = problem.get("detail"), problem.get("title")
+    fields = problem.get("invalid_fields")
+    return UpstreamRefused(
+        detail if isinstance(detail, str) and detail else str(exc), status=status,
+        title=title if isinstance(title, str) and title else None,
+        fields=[f for f in fields if isinstance(f, dict)] if isinstance(fields, list) else None)
 
 
 def _record_metrics(context: RunContext, metrics: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,12 +18,29 @@ SECRET_MASK = "**********"
 """What a Secret input shows instead of its value, as in Cog."""
 
 
+@dataclass(frozen=True, slots=True)
+class OwnFile:
+    """A file uploaded to this server (Files API) that a prediction's input names."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+OwnFiles = Callable[[str], Awaitable[OwnFile | None]]
+"""Reads the uploaded file a URL names, as the prediction's account (None: not one of
+this server's files); raises ``RequestError`` if the account cannot read it."""
+
+
 class RunContext(Protocol):
     """What a runner may do while it runs one prediction."""
 
     prediction_id: str
     cancel_event: threading.Event
     """Set when the prediction must stop; code on other threads should check it."""
+    upstream_id: str | None
+    """The id ``Runner.submit`` (or an earlier run) got from the server the prediction
+    was handed to; None if it was not handed on yet."""
 
     def log(self, text: str) -> None:
         """Append ``text`` to the prediction's logs (add the newline yourself)."""
@@ -46,6 +64,14 @@ class RunContext(Protocol):
         """Wait at most ``timeout`` seconds for a hint that the prediction has news from
         elsewhere (an upstream's webhook); whether one came. Each hint is taken once."""
 
+    async def own_file(self, url: str) -> OwnFile | None:
+        """The uploaded file of this server's own that ``url`` names, read as the
+        prediction's account, for handing it on; None for any other URL."""
+
+    async def remember_upstream(self, upstream_id: str) -> None:
+        """Keep the id the prediction got at the server it was handed to, so that a run
+        after a crash follows it there rather than handing it on again."""
+
 
 class Runner(abc.ABC):
     """Runs predictions of one model. Implementations must honour cancellation."""
@@ -54,6 +80,8 @@ class Runner(abc.ABC):
     """How many predictions of this model may run at once."""
     served_by: str = "replicast"
     """What answers the model's predictions, as ``GET /v1/models`` shows it."""
+    hands_on: bool = False
+    """Whether ``submit`` hands new predictions to another server (see there)."""
 
     async def setup(self) -> None:
         """Load what ``predict`` needs; called once before the first prediction."""
@@ -68,6 +96,23 @@ class Runner(abc.ABC):
     def setup_report(self) -> dict[str, Any] | None:
         """How the model's setup went, for ``GET /v1/models/...`` (None: nothing to show)."""
         return None
+
+    async def submit(self, prediction_id: str, inputs: dict[str, Any],
+                     own_files: OwnFiles) -> str | None:
+        """Hand a new prediction to the server that runs it, while its create request waits.
+
+        A runner that runs predictions elsewhere (a routed model's upstream) starts them
+        here, so that the other server's refusal is the create's answer: raise a
+        ``RequestError`` for it. Raise ``ModelError`` when the prediction has failed
+        already. Return the id the other server gave it (``RunContext.upstream_id``
+        when it runs), or None to hand it on when it runs. ``own_files`` reads the
+        files uploaded here that the input names, to hand them on too. The default, for
+        runners that run predictions themselves, hands nothing on.
+        """
+        return None
+
+    async def withdraw(self, upstream_id: str) -> None:
+        """Cancel, at the server it was handed to, a prediction ended here before it ran."""
 
     @abc.abstractmethod
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:

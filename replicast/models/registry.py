@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from replicast.config import Settings
-from replicast.errors import ConfigError, InvalidVersion
+from replicast.errors import ConfigError, InvalidVersion, Unavailable
 from replicast.models import diagnostic, flux_spec
 from replicast.models.base import Model, Runner
 from replicast.models.safety import SafetyChecker
@@ -28,6 +29,9 @@ class Resolver(Protocol):
 
     async def listed(self) -> list[Model]:
         """The models to list (those that can be named exactly)."""
+
+    async def resolve_version(self, full_name: str, version_id: str) -> Model | None:
+        """The model ``full_name`` at version ``version_id``, or None."""
 
     def cached(self, version_id: str) -> Model | None:
         """A model already resolved whose version is ``version_id``."""
@@ -103,16 +107,37 @@ class Registry:
             if self.resolver is None:
                 raise
         name, colon, version = ref.partition(":")
-        if not colon and _VERSION_ID.match(ref):
+        model: Model | None
+        if colon:
+            model = None
+            if await self.lookup(name) is not None:  # served from now on, at any version
+                model = await self.resolver.resolve_version(name, version)
+        elif _VERSION_ID.match(ref):
             model = self.resolver.cached(ref)
+            if model is None:
+                # Perhaps the latest version of a name routed exactly, not described yet.
+                for routed in self.resolver.exact_names():
+                    if self.routed(routed):
+                        with contextlib.suppress(Unavailable):
+                            await self.lookup(routed)
+                model = self.resolver.cached(ref)
             if model is not None:
-                model = await self.lookup(model.full_name)
+                await self.lookup(model.full_name)
         else:
-            model = await self.lookup(name)
-        if model is None or (colon and model.version_id != version) \
-                or (not colon and _VERSION_ID.match(ref) and model.version_id != ref):
+            model = await self.lookup(ref)
+        if model is None:
             raise InvalidVersion()
         return model
+
+    async def lookup_model_version(self, full_name: str, version_id: str) -> Model | None:
+        """The model called ``full_name`` at version ``version_id`` (a routed model's
+        older versions too), or None."""
+        model = await self.lookup(full_name)
+        if model is None or model.version_id == version_id:
+            return model
+        if self.resolver is None or not self.routed(full_name):
+            return None
+        return await self.resolver.resolve_version(full_name, version_id)
 
     async def listing(self) -> list[Model]:
         """Every model to list: the local ones, then the routed ones named exactly."""

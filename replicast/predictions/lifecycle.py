@@ -157,6 +157,15 @@ class Lifecycle:
                         lease_expired_before=lease_expired_before),
         )
 
+    async def record_upstream(self, prediction: Prediction, upstream_id: str) -> bool:
+        """Keep the id an unfinished prediction got at its upstream (gateway mode);
+        False if it has finished, or another run has it now."""
+        updated = await self.store.update_prediction(
+            prediction.id, frozenset({Status.STARTING, Status.PROCESSING}),
+            Change(upstream_id=upstream_id), guard=_same_run(prediction),
+        )
+        return updated is not None
+
     def announce(self, prediction_id: str, progress: Progress) -> None:
         """Tell streams about new logs and output items of a running prediction."""
         self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))

@@ -48,10 +48,21 @@ class Prediction:
     secrets: dict[str, Any] | None = None
     """The values of Secret inputs, which ``input`` shows masked; deleted when the
     prediction finishes. Never part of what the API returns."""
+    upstream_id: str | None = None
+    """For a routed model (gateway mode), the prediction's id at the upstream that runs
+    it, once created there; whoever runs it next follows that one, never a new one."""
 
     def run_input(self) -> dict[str, Any]:
         """The input a model runs with: ``input`` with the secrets put back."""
         return {**self.input, **self.secrets} if self.secrets else self.input
+
+    def unfollowed_upstream(self) -> str | None:
+        """The upstream id of a prediction that ended (canceled or aborted) before any run
+        here followed it: it still runs upstream unless told otherwise."""
+        if self.upstream_id is None or self.started_at is not None \
+                or self.status not in {Status.CANCELED, Status.ABORTED}:
+            return None
+        return self.upstream_id
 
     @property
     def terminal(self) -> bool:

@@ -11,8 +11,18 @@ from typing import Any
 from replicast import ids, logs, times
 from replicast.accounts import Account
 from replicast.broker.base import Broker, Subscription
-from replicast.errors import BrokerError, NotFound, Throttled
-from replicast.models.base import Model
+from replicast.errors import (
+    BrokerError,
+    FileTooLarge,
+    InvalidInput,
+    ModelError,
+    NotFound,
+    RequestError,
+    Throttled,
+)
+from replicast.files.service import FilesService
+from replicast.models.base import Model, OwnFile
+from replicast.models.registry import Registry
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
 from replicast.predictions.lifecycle import Lifecycle
@@ -45,6 +55,21 @@ class ListFilter:
     source: str | None = None
 
 
+async def withdraw_unstarted(models: Registry | None, prediction: Prediction) -> None:
+    """Cancel at its upstream a prediction that ended here before any run followed it
+    there (a run that follows it forwards its cancel itself)."""
+    upstream_id = prediction.unfollowed_upstream()
+    if models is None or upstream_id is None:
+        return
+    try:
+        model = await models.lookup(prediction.model)
+    except RequestError as exc:
+        log.warning("cannot cancel %s upstream: %s", prediction.id, exc)
+        return
+    if model is not None:
+        await model.runner.withdraw(upstream_id)
+
+
 def _position(prediction: Prediction) -> Position:
     return prediction.created_at, prediction.id
 
@@ -53,7 +78,9 @@ class PredictionService:
     """Creates, reads, lists, waits for and cancels predictions."""
 
     def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
-                 deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0) -> None:
+                 deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0,
+                 models: Registry | None = None, files: FilesService | None = None,
+                 max_file_bytes: int = 0) -> None:
         self.store = store
         self.broker = broker
         self.lifecycle = lifecycle
@@ -61,6 +88,12 @@ class PredictionService:
         self.page_size = page_size
         self.max_unfinished = max_unfinished
         """Predictions an account may have starting or processing; 0 for any number."""
+        self.models = models
+        """Where a canceled prediction's runner is found, to withdraw what it handed on."""
+        self.files = files
+        """Uploaded files, which a prediction handed on at its create may name."""
+        self.max_file_bytes = max_file_bytes
+        """The largest input file handed on (``REPLICAST_MAX_INPUT_FILE_BYTES``)."""
 
     async def create(
         self,
@@ -82,7 +115,7 @@ class PredictionService:
         the latest state. ``source`` is ``web`` for the web pages' predictions, which
         the retention sweep keeps, as Replicate keeps them.
         """
-        model.validator.validate(input)
+        inputs, _ = model.validator.validate(input)
         created_at = times.now()
         shown_input, secrets = model.split_secrets(input)
         prediction = Prediction(
@@ -102,7 +135,15 @@ class PredictionService:
             source=source,
         )
         logs.tag(prediction.id)
-        await self._insert(prediction)
+        failure = await self._hand_on(account, model, prediction, inputs)
+        try:
+            await self._insert(prediction)
+        except BaseException:
+            if prediction.upstream_id is not None:
+                await asyncio.shield(model.runner.withdraw(prediction.upstream_id))
+            raise
+        if failure is not None:
+            return await self.lifecycle.fail(prediction, failure) or prediction
         if prediction.deadline is not None:
             self.deadlines.watch(prediction.id, prediction.deadline)
         if wait is None:
@@ -118,15 +159,54 @@ class PredictionService:
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
 
+    async def _hand_on(self, account: Account, model: Model, prediction: Prediction,
+                       inputs: dict[str, Any]) -> str | None:
+        """Let the model's runner hand the new prediction on before it is committed (a
+        routed model's upstream creates it now, so that its refusal is the create's
+        answer, raised from here); the error of a prediction that failed already.
+
+        Done before the commit so that no worker can find the prediction before its
+        upstream id is kept with it; an account over its limit is refused first, so as
+        not to start upstream what would be canceled again.
+        """
+        if not model.runner.hands_on:
+            return None
+        if self.max_unfinished:
+            unfinished = await self.store.unfinished_count(account.id)
+            if unfinished >= self.max_unfinished:
+                raise self._over_limit(unfinished)
+        async def own_files(url: str) -> OwnFile | None:
+            if self.files is None:
+                return None
+            try:
+                return await self.files.own_file(account.id, prediction.base_url, url,
+                                                 max_bytes=self.max_file_bytes)
+            except NotFound:
+                raise InvalidInput(f"Cannot read the input file {url}: file not found"
+                                   ) from None
+            except FileTooLarge:
+                raise InvalidInput(f"The input file {url} is larger than "
+                                   f"{self.max_file_bytes} bytes") from None
+
+        try:
+            prediction.upstream_id = await model.runner.submit(prediction.id, inputs,
+                                                               own_files)
+        except ModelError as exc:
+            return str(exc)
+        return None
+
     async def _insert(self, prediction: Prediction) -> None:
         if not self.max_unfinished:
             await self.store.insert_prediction(prediction)
             return
         unfinished = await self.store.insert_prediction_within(prediction, self.max_unfinished)
         if unfinished is not None:
-            noun = "prediction" if unfinished == 1 else "predictions"
-            raise Throttled(f"You have {unfinished} {noun} starting or processing; the limit "
-                            f"is {self.max_unfinished}. Wait for some to finish.")
+            raise self._over_limit(unfinished)
+
+    def _over_limit(self, unfinished: int) -> Throttled:
+        noun = "prediction" if unfinished == 1 else "predictions"
+        return Throttled(f"You have {unfinished} {noun} starting or processing; the limit "
+                         f"is {self.max_unfinished}. Wait for some to finish.")
 
     async def get(self, account: Account, prediction_id: str) -> Prediction:
         """The account's prediction with this id; ``NotFound`` otherwise."""
@@ -168,7 +248,10 @@ class PredictionService:
         prediction = await self.get(account, prediction_id)
         if prediction.terminal:
             return prediction
-        return await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED) or prediction
+        stopped = await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED)
+        if stopped is not None:
+            await withdraw_unstarted(self.models, stopped)
+        return stopped or prediction
 
 
     async def _until_terminal(self, prediction: Prediction, subscription: Subscription,

@@ -48,6 +48,7 @@ class Change:
     worker_id: str | _Unset | None = UNSET
     lease_until: datetime | _Unset | None = UNSET
     """A terminal status clears the worker, the lease and the secrets by itself."""
+    upstream_id: str | _Unset | None = UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,10 @@ class Store(abc.ABC):
         The count and the insert are one atomic step, across processes too, so creates
         racing each other cannot pass the limit together.
         """
+
+    @abc.abstractmethod
+    async def unfinished_count(self, account_id: int) -> int:
+        """How many of the account's predictions are starting or processing."""
 
     @abc.abstractmethod
     async def get_prediction(self, prediction_id: str) -> Prediction | None:

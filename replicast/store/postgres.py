@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 _COLUMNS = sql.PREDICTION_COLUMNS
 _MIGRATION_LOCK = 0x7265706C  # any constant shared by every Replicast process
 _ACCOUNT_LOCK = 0x72616363  # with an account id: that account's creates under a limit
+_COUNT_UNFINISHED = ("SELECT count(*) FROM predictions WHERE account_id = $1"
+                     f" AND status IN {sql.UNFINISHED}")
 _DELIVERY_COLUMNS = (
     "seq, id, prediction_id, account_id, event, url, payload, created_at, state, attempts,"
     " next_attempt_at, retry_until, finished_at"
@@ -179,13 +181,14 @@ class PostgresStore(Store):
             # One such create at a time per account, in every process, until the commit.
             await c.execute("SELECT pg_advisory_xact_lock($1, $2)", _ACCOUNT_LOCK,
                             prediction.account_id % 2**31)
-            count = await c.fetchval(
-                "SELECT count(*) FROM predictions WHERE account_id = $1"
-                f" AND status IN {sql.UNFINISHED}", prediction.account_id)
+            count = await c.fetchval(_COUNT_UNFINISHED, prediction.account_id)
             if count >= max_unfinished:
                 return int(count)
             await c.execute(statement.sql, *statement.args)
         return None
+
+    async def unfinished_count(self, account_id: int) -> int:
+        return int(await self._fetchval(_COUNT_UNFINISHED, account_id))
 
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         row = await self._fetchrow(f"SELECT {_COLUMNS} FROM predictions WHERE id = $1",

@@ -73,7 +73,8 @@ class Statement:
 PREDICTION_COLUMNS = (
     "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
     " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
-    " webhook_events_filter, data_removed, attempt, secrets, worker_id, lease_until"
+    " webhook_events_filter, data_removed, attempt, secrets, worker_id, lease_until,"
+    " upstream_id"
 )
 UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
 
@@ -91,7 +92,7 @@ def prediction_values(p: Prediction, dialect: Dialect) -> tuple[Any, ...]:
         dialect.time(p.completed_at), dialect.time(p.deadline), json_text(p.metrics),
         p.webhook, None if p.webhook_events_filter is None else json_text(p.webhook_events_filter),
         bool(p.data_removed), p.attempt, None if p.secrets is None else json_text(p.secrets),
-        p.worker_id, dialect.time(p.lease_until),
+        p.worker_id, dialect.time(p.lease_until), p.upstream_id,
     )
 
 
@@ -109,7 +110,7 @@ def prediction_from_row(row: Any, dialect: Dialect) -> Prediction:
         webhook_events_filter=None if row[18] is None else orjson.loads(row[18]),
         data_removed=bool(row[19]), attempt=row[20],
         secrets=None if row[21] is None else orjson.loads(row[21]),
-        worker_id=row[22], lease_until=dialect.parse_time(row[23]),
+        worker_id=row[22], lease_until=dialect.parse_time(row[23]), upstream_id=row[24],
     )
 
 
@@ -188,6 +189,8 @@ def _assignments(change: Change, s: Statement) -> list[str]:
         sets.append(f"metrics = {s.param(json_text(change.metrics))}")
     if change.next_attempt:
         sets.append("attempt = attempt + 1")
+    if change.upstream_id is not UNSET:
+        sets.append(f"upstream_id = {s.param(change.upstream_id)}")
     if change.worker_id is not UNSET and not (change.status and change.status.terminal):
         sets.append(f"worker_id = {s.param(change.worker_id)}")
     if change.lease_until is not UNSET and not (change.status and change.status.terminal):

@@ -112,6 +112,10 @@ class SQLiteStore(Store):
 
         return await self._write(call)
 
+    async def unfinished_count(self, account_id: int) -> int:
+        row = await self._read(lambda c: c.execute(_COUNT_UNFINISHED, (account_id,)).fetchone())
+        return int(row[0])
+
     async def get_prediction(self, prediction_id: str) -> Prediction | None:
         sql = f"SELECT {_COLUMNS} FROM predictions WHERE id = ?"
         row = await self._read(lambda c: c.execute(sql, (prediction_id,)).fetchone())

@@ -17,7 +17,14 @@ from replicast.api.responses import json_response, problem_response
 from replicast.api.state import app_state, base_url
 from replicast.api.throttling import charge_create
 from replicast.api.uploads import file_name, media_type
-from replicast.errors import BodyTooLarge, InvalidField, InvalidInput, NotFound, Throttled
+from replicast.errors import (
+    BodyTooLarge,
+    InvalidField,
+    InvalidInput,
+    NotFound,
+    Throttled,
+    UpstreamRefused,
+)
 from replicast.files.urls import file_url
 from replicast.models.base import Model
 from replicast.predictions import representation
@@ -116,6 +123,9 @@ async def create(request: Request) -> Response:
         except Throttled as exc:
             return _form(request, signed, model, fields, values, notice=exc.detail,
                          status=429)
+        except UpstreamRefused as exc:  # a routed model's upstream said no
+            return _form(request, signed, model, fields, values, notice=exc.detail,
+                         status=exc.status)
     finally:
         await form.close()
     return redirect(f"{root(request)}/p/{prediction.id}")

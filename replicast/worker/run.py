@@ -20,6 +20,7 @@ from replicast.errors import FileTooLarge, ModelError, NotFound
 from replicast.files.service import FilesService
 from replicast.files.urls import own_file_id
 from replicast.inputs import InputFetcher
+from replicast.models.base import OwnFile
 from replicast.outputs.base import OutputStore
 from replicast.predictions.events import Progress
 from replicast.predictions.lifecycle import Lifecycle
@@ -39,6 +40,7 @@ class Run:
         self.prediction = prediction
         self.prediction_id = prediction.id
         self.cancel_event = threading.Event()
+        self.upstream_id = prediction.upstream_id
         self.metrics: dict[str, Any] = {}
         self.items: list[Any] = []
         self._lifecycle = lifecycle
@@ -99,6 +101,19 @@ class Run:
             raise ModelError(f"The file at {url} is larger than {self._fetcher.max_bytes} "
                              "bytes") from None
 
+    async def own_file(self, url: str) -> OwnFile | None:
+        if self._files is None:
+            return None
+        try:
+            return await self._files.own_file(self.prediction.account_id,
+                                              self.prediction.base_url, url,
+                                              max_bytes=self._fetcher.max_bytes)
+        except NotFound:
+            raise ModelError(f"Cannot read the input file {url}: file not found") from None
+        except FileTooLarge:
+            raise ModelError(f"The file at {url} is larger than {self._fetcher.max_bytes} "
+                             "bytes") from None
+
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value
 
@@ -113,6 +128,10 @@ class Run:
             return False
         self._nudged.clear()
         return True
+
+    async def remember_upstream(self, upstream_id: str) -> None:
+        self.upstream_id = upstream_id
+        await self._lifecycle.record_upstream(self.prediction, upstream_id)
 
     def nudge(self) -> None:
         """Wake the runner's ``wait_nudge`` (now, or the next time it waits)."""

@@ -20,7 +20,7 @@ import orjson
 from replicast import times
 from replicast.broker.base import Broker, Subscription
 from replicast.config import Settings
-from replicast.errors import BrokerError, ConfigError, InvalidInput, ModelError
+from replicast.errors import BrokerError, ConfigError, InvalidInput, ModelError, RequestError
 from replicast.files.service import FilesService
 from replicast.inputs import InputFetcher
 from replicast.logs import prediction_context
@@ -109,6 +109,8 @@ class Worker:
         first = model.full_name not in self._routed
         self._routed[model.full_name] = model
         if first:
+            # Reported with the next heartbeat, beside the local models.
+            self.leases.models = (*(m.full_name for m in self.models), *self._routed)
             self._consumers.extend(asyncio.create_task(
                 self._consume(model), name=f"worker-{model.full_name}-{slot}"
             ) for slot in range(model.runner.concurrency))
@@ -229,8 +231,17 @@ class Worker:
             started = await self.lifecycle.start(prediction_id, self.worker_id,
                                                  self.settings.lease_seconds)
             if started is None:
-                await self._not_started(prediction_id)
+                await self._not_started(model, prediction_id)
                 return
+            if started.version != model.prediction_version and self.registry.routed(
+                    model.full_name):
+                # A routed model created at another of its upstream's versions.
+                try:
+                    model = await self.registry.lookup_version(
+                        f"{model.full_name}:{started.version}")
+                except RequestError as exc:
+                    await self.lifecycle.fail(started, exc.detail)
+                    return
             try:
                 inputs, unknown = model.validator.validate(started.run_input())
             except InvalidInput as exc:
@@ -241,13 +252,17 @@ class Worker:
                 run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
             await self._run(model, run, inputs, subscription)
 
-    async def _not_started(self, prediction_id: str) -> None:
+    async def _not_started(self, model: Model, prediction_id: str) -> None:
         """A queued prediction that could not start: already finished or taken, or past
-        its deadline (then it is aborted here)."""
+        its deadline (then it is aborted here). One that ended before it ran here is
+        canceled where it was handed on (a routed model's upstream), if it was."""
         prediction = await self.store.get_prediction(prediction_id)
         if prediction is not None and prediction.status is Status.STARTING \
                 and prediction.deadline is not None and times.now() >= prediction.deadline:
-            await self.lifecycle.abort(prediction)
+            prediction = await self.lifecycle.abort(prediction)
+        upstream_id = None if prediction is None else prediction.unfollowed_upstream()
+        if upstream_id is not None:
+            await model.runner.withdraw(upstream_id)
 
     async def _run(self, model: Model, run: Run, inputs: dict[str, Any],
                    subscription: Subscription) -> None:

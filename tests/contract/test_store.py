@@ -35,7 +35,7 @@ async def test_a_prediction_round_trips_every_field(store, account):
              completed_at=now + timedelta(seconds=1), deadline=now + timedelta(minutes=5),
              metrics={"predict_time": 0.5}, webhook="https://example.com/hook",
              webhook_events_filter=["start", "completed"], data_removed=True, attempt=2,
-             source="api", version="hidden")
+             source="api", version="hidden", upstream_id="upstream-1")
     await store.insert_prediction(p)
     assert await store.get_prediction(p.id) == p
     assert await store.get_prediction_by_stream_token(p.stream_token) == p

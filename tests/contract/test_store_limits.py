@@ -42,3 +42,27 @@ async def test_creates_racing_in_two_processes_never_pass_the_limit(store_factor
     assert len(inserted) == 5
     assert all(result == 5 for result in results if result is not None)
     assert len(await stores[1].unfinished_predictions()) == 5
+
+
+async def test_unfinished_predictions_are_counted_per_account(store):
+    alice = await store.ensure_account("alice")
+    bob = await store.ensure_account("bob")
+    assert await store.unfinished_count(alice.id) == 0
+    first = make(alice.id)
+    for prediction in (first, make(alice.id), make(bob.id)):
+        await store.insert_prediction(prediction)
+    assert await store.unfinished_count(alice.id) == 2
+    await store.update_prediction(first.id, frozenset({Status.STARTING}),
+                                  Change(status=Status.CANCELED))
+    assert await store.unfinished_count(alice.id) == 1
+    assert await store.unfinished_count(bob.id) == 1
+
+
+async def test_an_upstream_id_is_kept_by_a_change(store):
+    alice = await store.ensure_account("alice")
+    prediction = make(alice.id)
+    await store.insert_prediction(prediction)
+    changed = await store.update_prediction(prediction.id, frozenset({Status.STARTING}),
+                                            Change(upstream_id="up-7"))
+    assert changed is not None and changed.upstream_id == "up-7"
+    assert (await store.get_prediction(prediction.id)).upstream_id == "up-7"

@@ -7,6 +7,7 @@ never show in the gateway's answers or log.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -36,11 +37,14 @@ def upstream(tmp_path_factory):
     process = ServerProcess(
         tmp_path_factory.mktemp("upstream"), token=UPSTREAM_TOKEN,
         env={"REPLICAST_RATE_LIMIT_CREATES": "60", "REPLICAST_RATE_LIMIT_BURST_SECONDS": "1",
-             "REPLICAST_RATE_LIMIT_REQUESTS": "0", "REPLICAST_ACCESS_LOG": "true"},
+             "REPLICAST_RATE_LIMIT_REQUESTS": "0", "REPLICAST_ACCESS_LOG": "true",
+             # Smaller than the gateway's: a body can pass there and be refused here.
+             "REPLICAST_MAX_REQUEST_BYTES": "65536"},
         args=[*_predictor("outputs.py:Text", "up/text"),
               *_predictor("outputs.py:File", "up/file"),
               *_predictor("lifecycle.py:Hangs", "up/hangs"),
               *_predictor("lifecycle.py:Chatty", "up/chatty"),
+              *_predictor("inputs.py:Predictor", "up/inputs"),
               *_predictor("outputs.py:File", "raw/file")],
     ).start()
     yield process
@@ -59,7 +63,13 @@ def doomed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory, upstream, doomed):
+def changing_port():
+    """The port of an upstream whose model changes under the gateway (started by its test)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory, upstream, doomed, changing_port):
     folder = tmp_path_factory.mktemp("gateway")
     routes = folder / "routes.yaml"
     routes.write_text(
@@ -72,6 +82,8 @@ def gateway(tmp_path_factory, upstream, doomed):
         f"    token_env: DOWN_TOKEN\n    {FAST}"
         f"  - model: gone/model\n    base_url: http://127.0.0.1:{free_port()}\n"
         f"    token_env: DOWN_TOKEN\n    {FAST}"
+        f"  - model: 'ch/*'\n    base_url: http://127.0.0.1:{changing_port}\n"
+        f"    token_env: UPSTREAM_TOKEN\n    {FAST}"
     )
     process = ServerProcess(
         folder, env={"REPLICAST_ROUTES": str(routes), "UPSTREAM_TOKEN": UPSTREAM_TOKEN,
@@ -137,6 +149,25 @@ def test_a_routed_prediction_is_the_gateways_own(client, gateway, upstream_http)
     assert prediction.id not in upstream_ids
 
 
+def test_uploaded_input_files_and_secrets_reach_the_upstream(client, tmp_path,
+                                                             upstream_http):
+    # The official client uploads files to the gateway's Files API and passes their URLs,
+    # which the upstream cannot read: the gateway uploads them there.
+    (tmp_path / "one.txt").write_text("first file")
+    (tmp_path / "two.txt").write_text("second file")
+    with (tmp_path / "one.txt").open("rb") as one, (tmp_path / "two.txt").open("rb") as two:
+        output = client.run("up/inputs", input={"text": "with files", "document": one,
+                                                "documents": [two], "key": "s3cret"})
+    assert output["document"]["text"] == "first file"
+    assert output["documents"] == ["second file"]
+    assert output["key"] == "terc3s"
+    (ran,) = [p for p in _upstream_predictions(upstream_http, "up/inputs")
+              if p["input"].get("text") == "with files"]
+    upstream_files = f"{str(upstream_http.base_url).rstrip('/')}/v1/files/"
+    assert ran["input"]["document"].startswith(upstream_files)
+    assert ran["input"]["key"] != "s3cret"  # masked there, as here
+
+
 def test_logs_are_mirrored_once(client):
     prediction = client.predictions.create(model="up/chatty", input={"lines": 2})
     prediction.wait()
@@ -197,6 +228,67 @@ def test_invalid_input_is_a_422_at_the_gateway(client, http):
     with pytest.raises(ReplicateError) as raised:
         client.predictions.create(model="up/text", input={"prompt": ["no"]})
     assert raised.value.status == 422
+
+
+def test_an_upstream_refusal_is_the_creates_answer(client, http, upstream_http):
+    # Within the gateway's schema and body limit, over the upstream's body limit.
+    big = "refused " + "x" * 100_000
+    time.sleep(1.1)  # the upstream takes one create a second: not a 429 this time
+    response = http.post("/v1/models/up/text/predictions", json={"input": {"prompt": big}})
+    assert response.status_code == 413, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == 413 and problem["title"] == "Request body too large"
+    assert problem["detail"] == "The request body is larger than the limit of 65536 bytes"
+    time.sleep(1.1)
+    with pytest.raises(ReplicateError) as raised:
+        client.predictions.create(model="up/text", input={"prompt": big})
+    assert raised.value.status == 413
+    # Nothing was made, here or there.
+    for side in (http, upstream_http):
+        listed = side.get("/v1/predictions").json()["results"]
+        assert not any(str(p["input"].get("prompt", "")).startswith("refused ") for p in listed)
+
+
+def test_an_upstream_refusal_is_shown_on_the_models_page(gateway):
+    with httpx.Client(base_url=gateway.base_url, headers={"Origin": gateway.base_url}) as web:
+        session = web.post("/login", data={"token": TOKEN, "next": "/"}).headers["set-cookie"]
+        cookie = {"Cookie": session.split(";")[0]}
+        form = web.get("/models/up/text", headers=cookie)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        time.sleep(1.1)  # the upstream takes one create a second: not a 429 this time
+        answer = web.post("/models/up/text", headers=cookie,
+                          data={"csrf_token": csrf[1], "prompt": "refused " + "x" * 100_000})
+    assert answer.status_code == 413
+    # The upstream's words (the gateway's own limit would speak of "the form").
+    assert "The request body is larger than the limit of 65536 bytes" in answer.text
+    assert 'id="input-prompt"' in answer.text  # the form again, with what was typed
+
+
+def test_an_upstream_422_for_a_model_changed_there_is_the_creates_answer(
+        http, changing_port, tmp_path):
+    before = ServerProcess(tmp_path / "before", token=UPSTREAM_TOKEN, port=changing_port,
+                           args=_predictor("outputs.py:Text", "ch/model")).start()
+    try:
+        described = http.get("/v1/models/ch/model").json()  # cached by the gateway
+    finally:
+        before.stop()
+    after = ServerProcess(tmp_path / "after", token=UPSTREAM_TOKEN, port=changing_port,
+                          args=_predictor("inputs.py:Predictor", "ch/model")).start()
+    try:
+        response = http.post("/v1/models/ch/model/predictions", json={"input": {"prompt": "x"}})
+        with after.client() as after_http:
+            listed = after_http.get("/v1/predictions").json()["results"]
+    finally:
+        after.stop()
+    # The upstream no longer has the version the gateway knew: its 422, as it sent it.
+    assert response.status_code == 422, response.text[:500]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["title"] == "Invalid version or not permitted"
+    assert described["latest_version"]["id"] != ""
+    assert listed == []
+    assert http.get("/v1/predictions").json()["results"][0]["model"] != "ch/model"
 
 
 def test_a_rate_limited_upstream_is_retried_after_retry_after(http, upstream):
@@ -265,3 +357,18 @@ def test_the_upstream_token_never_shows(http, gateway):
     failed = http.post("/v1/models/gone/model/predictions", json={"input": {}})
     assert DOWN_TOKEN not in failed.text
     assert UPSTREAM_TOKEN not in gateway.output
+
+
+def test_a_restarted_gateway_follows_the_same_upstream_prediction(client, gateway,
+                                                                     upstream_http):
+    # Last in the module: it kills the gateway.
+    prediction = client.predictions.create(model="up/hangs", input={"seconds": 2.5})
+    _wait_for(lambda: (prediction.reload(), prediction.status == "processing")[1])
+    gateway.kill()
+    gateway.start()
+    prediction.wait()
+    assert prediction.status == "succeeded", prediction.error
+    assert prediction.output == "woke up"
+    made = [p for p in _upstream_predictions(upstream_http, "up/hangs")
+            if p["input"] == {"seconds": 2.5}]
+    assert len(made) == 1 and made[0]["status"] == "succeeded"

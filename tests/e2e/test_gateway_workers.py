@@ -85,7 +85,10 @@ def test_a_separate_worker_runs_routed_predictions(cluster):
         assert final["logs"].count("print 1\n") == 1
         # Polled every 30 s: the upstream's webhook, taken by the API process, woke it.
         assert time.monotonic() - started < 10
-    assert "runs upstream at" in worker.output and "runs upstream at" not in api.output
+    # The API process created them upstream (its refusal would have been the answer);
+    # the worker followed them there, without creating any again.
+    assert api.output.count("runs upstream at") == 2
+    assert worker.output.count(" follows ") == 2 and "runs upstream at" not in worker.output
     with upstream.client() as up:
         ran = {p["model"]: p["status"] for p in up.get("/v1/predictions").json()["results"]}
     assert ran == {"up/text": "succeeded", "pt/chatty": "succeeded"}

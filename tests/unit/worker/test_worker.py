@@ -259,3 +259,15 @@ async def test_a_running_prediction_nobody_runs_is_canceled_after_a_grace(tmp_pa
         assert canceled.status is Status.CANCELED and "predict_time" in canceled.metrics
     finally:
         await h.close()
+
+
+async def test_routed_models_served_later_are_reported_with_the_worker(harness):
+    async def routed_run(context, inputs):
+        return "routed"
+
+    routed = model("up/routed", routed_run, concurrency=1)
+    harness.worker.serve(routed)
+    await harness.worker.leases.heartbeat()
+    (reported,) = await harness.store.workers()
+    assert "up/routed" in reported.models
+    assert {m.full_name for m in harness.worker.models} <= set(reported.models)
