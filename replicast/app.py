@@ -122,7 +122,8 @@ async def _start(settings: Settings, registry: Registry | None,
     sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
-        sessions = web_sessions.Sessions(await server_key(store, web_sessions.SECRET_NAME))
+        sessions = web_sessions.Sessions(await server_key(store, web_sessions.SECRET_NAME),
+                                         store)
 
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)

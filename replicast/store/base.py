@@ -85,6 +85,18 @@ class QueueStats:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSession:
+    """A web page sign-in, kept server-side: its cookie holds only a random id."""
+
+    id_hash: str
+    """SHA-256 of the cookie's random id: the id itself is never stored."""
+    key_digest: str
+    """The digest of the API token that signed in: it names the key."""
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PageQuery:
     """A page of one account's predictions, newest first."""
 
@@ -352,6 +364,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revocations(self) -> tuple[int, str | None]:
         """Something that changes whenever a key is revoked, by any process."""
+
+    # web sessions
+
+    @abc.abstractmethod
+    async def insert_web_session(self, session: WebSession) -> None:
+        """Keep a new web session, removing those that ended before it began."""
+
+    @abc.abstractmethod
+    async def get_web_session(self, id_hash: str, now: datetime) -> WebSession | None:
+        """The session with this id hash, unless it has ended by ``now``."""
+
+    @abc.abstractmethod
+    async def delete_web_session(self, id_hash: str) -> None:
+        """End a session (signing out); nothing if there is none."""
 
 
 def open_store(url: str) -> Store:

@@ -32,6 +32,7 @@ from replicast.store.base import (
     PageQuery,
     QueueStats,
     Store,
+    WebSession,
     WorkerInfo,
 )
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
@@ -370,6 +371,25 @@ class PostgresStore(Store):
                             " ON CONFLICT (name) DO NOTHING", name, proposed)
         return str(await self._fetchval("SELECT value FROM server_secrets WHERE name = $1",
                                         name))
+
+    # web sessions
+
+    async def insert_web_session(self, session: WebSession) -> None:
+        async with self._transaction() as c:
+            await c.execute("DELETE FROM web_sessions WHERE expires_at <= $1",
+                            session.created_at)
+            await c.execute("INSERT INTO web_sessions (id_hash, key_digest, created_at,"
+                            " expires_at) VALUES ($1, $2, $3, $4)", session.id_hash,
+                            session.key_digest, session.created_at, session.expires_at)
+
+    async def get_web_session(self, id_hash: str, now: datetime) -> WebSession | None:
+        row = await self._fetchrow(
+            "SELECT id_hash, key_digest, created_at, expires_at FROM web_sessions"
+            " WHERE id_hash = $1 AND expires_at > $2", id_hash, now)
+        return None if row is None else WebSession(row[0], row[1], row[2], row[3])
+
+    async def delete_web_session(self, id_hash: str) -> None:
+        await self._execute("DELETE FROM web_sessions WHERE id_hash = $1", id_hash)
 
     # retention
 

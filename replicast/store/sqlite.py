@@ -25,6 +25,7 @@ from replicast.store.base import (
     PageQuery,
     QueueStats,
     Store,
+    WebSession,
     WorkerInfo,
 )
 from replicast.store.sqlite_access import SQLiteAccess
@@ -336,6 +337,34 @@ class SQLiteStore(Store):
             return str(row[0])
 
         return await self._write(call)
+
+    # web sessions
+
+    async def insert_web_session(self, session: WebSession) -> None:
+        created, expires = (times.format_rfc3339(t)
+                            for t in (session.created_at, session.expires_at))
+
+        def call(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (created,))
+            c.execute("INSERT INTO web_sessions (id_hash, key_digest, created_at, expires_at)"
+                      " VALUES (?, ?, ?, ?)", (session.id_hash, session.key_digest,
+                                               created, expires))
+
+        await self._write(call)
+
+    async def get_web_session(self, id_hash: str, now: datetime) -> WebSession | None:
+        query = ("SELECT id_hash, key_digest, created_at, expires_at FROM web_sessions"
+                 " WHERE id_hash = ? AND expires_at > ?")
+        args = (id_hash, times.format_rfc3339(now))
+        row = await self._read(lambda c: c.execute(query, args).fetchone())
+        if row is None:
+            return None
+        return WebSession(row[0], row[1], times.parse_rfc3339(row[2]),
+                          times.parse_rfc3339(row[3]))
+
+    async def delete_web_session(self, id_hash: str) -> None:
+        await self._write(lambda c: c.execute("DELETE FROM web_sessions WHERE id_hash = ?",
+                                              (id_hash,)).rowcount)
 
     # retention
 

@@ -55,7 +55,8 @@ def _sessions(request: Request) -> Sessions:
 async def signed_in(request: Request) -> SignedIn | None:
     """The request's account, if its session cookie is valid and its key still is."""
     sessions = _sessions(request)
-    session = sessions.read(request.cookies.get(SECURE_COOKIE if secure(request) else COOKIE))
+    session = await sessions.read(
+        request.cookies.get(SECURE_COOKIE if secure(request) else COOKIE))
     if session is None:
         return None
     try:
@@ -65,18 +66,21 @@ async def signed_in(request: Request) -> SignedIn | None:
     return SignedIn(account, session, sessions.csrf_token(session))
 
 
-def start_session(request: Request, response: Response, digest: str) -> None:
+async def start_session(request: Request, response: Response, digest: str) -> None:
     """Sign the browser in with the key whose token has ``digest``."""
     sessions = _sessions(request)
-    session = sessions.issue(digest)
+    session = await sessions.issue(digest)
     is_secure = secure(request)
     response.set_cookie(SECURE_COOKIE if is_secure else COOKIE, session.value,
                         max_age=sessions.lifetime, path="/", secure=is_secure,
                         httponly=True, samesite="strict")
 
 
-def end_session(request: Request, response: Response) -> None:
-    """Sign the browser out."""
+async def end_session(request: Request, response: Response,
+                      signed: SignedIn | None) -> None:
+    """Sign the browser out: end its session, and delete the cookie."""
+    if signed is not None:
+        await _sessions(request).end(signed.session)
     is_secure = secure(request)
     response.delete_cookie(SECURE_COOKIE if is_secure else COOKIE, path="/",
                            secure=is_secure, httponly=True, samesite="strict")

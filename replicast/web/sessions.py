@@ -1,81 +1,90 @@
 """Signed-in sessions of the web pages, and the CSRF tokens tied to them.
 
-The session cookie holds no token. It names the API key by its token's digest, with
-when the session ends and a random nonce, signed with a server key kept in the store
-(every process on that store signs alike). The pages look the key up again through
-``Accounts`` on every request, and ``Accounts`` forgets a key as soon as it is revoked,
-so revoking the key ends its sessions at once.
+A session lives in the store. Its cookie holds only a random id (256 bits), and the
+store keeps only that id's SHA-256, with the API key the session signed in with (by
+its token's digest) and when it ends: reading the database gives no cookie, and
+signing out deletes the session, so a copy of the cookie is worth nothing afterwards.
+The pages look the key up again through ``Accounts`` on every request, and
+``Accounts`` forgets a key as soon as it is revoked, so revoking the key ends its
+sessions at once.
 
-A CSRF token is an HMAC of the session cookie under the same key: the pages' forms
-carry it, and a POST whose token is not its session's own is refused. A token from
-another session, or from before a new sign-in, does not pass.
+A CSRF token is an HMAC of the session cookie under a server key kept in the store
+(every process on that store signs alike): the pages' forms carry it, and a POST
+whose token is not its session's own is refused. A token from another session, or
+from before a new sign-in, does not pass.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from replicast import times
 from replicast.server_keys import mac
+from replicast.store.base import Store, WebSession
 
 SECRET_NAME = "web-sessions"
 LIFETIME_SECONDS = 14 * 86400
-"""How long a sign-in lasts, unless its key is revoked first."""
+"""How long a sign-in lasts, unless it signs out or its key is revoked first."""
 
-_VERSION = "s1"
-_DIGEST = re.compile(r"[0-9a-f]{64}")
+_VERSION = "s2"
+_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A verified session cookie."""
+    """A session found from its cookie."""
 
     digest: str
     """The digest of the API token that signed in: it names the key."""
-    expires: int
-    """Unix time after which the cookie no longer counts."""
+    expires_at: datetime
     value: str
     """The cookie's value."""
 
 
 class Sessions:
-    """Issues and checks session cookies and their CSRF tokens."""
+    """Starts, finds and ends sessions; issues and checks their CSRF tokens."""
 
-    def __init__(self, key: str, *, lifetime: int = LIFETIME_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, key: str, store: Store, *, lifetime: int = LIFETIME_SECONDS,
+                 clock: Callable[[], datetime] = times.now) -> None:
         self._key = key.encode()
+        self._store = store
         self.lifetime = lifetime
         self._clock = clock
 
+    async def issue(self, digest: str) -> Session:
+        """A new session for the key whose token has ``digest``."""
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock()
+        expires_at = now + timedelta(seconds=self.lifetime)
+        await self._store.insert_web_session(
+            WebSession(_hash(session_id), digest, now, expires_at))
+        return Session(digest, expires_at, f"{_VERSION}.{session_id}")
+
+    async def read(self, value: str | None) -> Session | None:
+        """The session a cookie's value names; None if it is malformed, unknown (never
+        issued, or signed out) or past its end."""
+        if not value or len(value) > 64:
+            return None
+        version, _, session_id = value.partition(".")
+        if version != _VERSION or not _ID.fullmatch(session_id):
+            return None
+        found = await self._store.get_web_session(_hash(session_id), self._clock())
+        if found is None:
+            return None
+        return Session(found.key_digest, found.expires_at, value)
+
+    async def end(self, session: Session) -> None:
+        """Sign out: the session, and every copy of its cookie, is over."""
+        await self._store.delete_web_session(_hash(session.value.partition(".")[2]))
+
     def _mac(self, purpose: str, message: str) -> str:
         return mac(self._key, f"{purpose}\n{message}")
-
-    def issue(self, digest: str) -> Session:
-        """A new session for the key whose token has ``digest``."""
-        expires = int(self._clock()) + self.lifetime
-        body = f"{_VERSION}.{digest}.{expires}.{secrets.token_urlsafe(12)}"
-        return Session(digest, expires, f"{body}.{self._mac('session', body)}")
-
-    def read(self, value: str | None) -> Session | None:
-        """The session in a cookie's value; None if it is missing, forged or expired."""
-        if not value or len(value) > 256:
-            return None
-        body, _, mac = value.rpartition(".")
-        parts = body.split(".")
-        if len(parts) != 4 or parts[0] != _VERSION:
-            return None
-        _, digest, expires, _ = parts
-        if not hmac.compare_digest(self._mac("session", body).encode(),
-                                   mac.encode("utf-8", "replace")):
-            return None
-        if not _DIGEST.fullmatch(digest) or not expires.isdigit() or len(expires) > 12 \
-                or int(expires) < self._clock():
-            return None
-        return Session(digest, int(expires), value)
 
     def csrf_token(self, session: Session) -> str:
         """The token the session's forms carry."""
@@ -85,3 +94,7 @@ class Sessions:
         """Whether ``token`` is the session's own CSRF token."""
         return bool(token) and hmac.compare_digest(self.csrf_token(session).encode(),
                                                    (token or "").encode("utf-8", "replace"))
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()

@@ -49,7 +49,7 @@ async def login(request: Request) -> Response:
         return page(request, "login.html", None, status=401, next=next_page,
                     error=INVALID_TOKEN)
     response = redirect(next_page)
-    start_session(request, response, digest)
+    await start_session(request, response, digest)
     return response
 
 
@@ -62,5 +62,5 @@ async def logout(request: Request) -> Response:
     finally:
         await form.close()
     response = redirect(f"{root(request)}/login")
-    end_session(request, response)
+    await end_session(request, response, signed)
     return response

@@ -11,7 +11,7 @@ from replicast import ids, times
 from replicast.accounts import hash_token, new_key
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import UNSET, Change, PageQuery
+from replicast.store.base import UNSET, Change, PageQuery, WebSession
 
 
 def make(account_id: int, **fields) -> Prediction:
@@ -312,3 +312,23 @@ async def test_webhook_backlog_counts_states(store, account):
                  event=WebhookEvent.COMPLETED, url="https://x.test/", payload=b"{}",
                  created_at=now, next_attempt_at=now) for _ in range(2)])
     assert await store.webhook_backlog() == {"pending": 2}
+
+
+async def test_web_sessions_are_kept_until_they_end_or_are_deleted(store):
+    now = times.now()
+    kept = WebSession("a" * 64, "d" * 64, now, now + timedelta(hours=1))
+    short = WebSession("b" * 64, "d" * 64, now, now + timedelta(seconds=1))
+    await store.insert_web_session(kept)
+    await store.insert_web_session(short)
+    assert await store.get_web_session("a" * 64, now) == kept
+    assert await store.get_web_session("b" * 64, now + timedelta(seconds=2)) is None
+    assert await store.get_web_session("c" * 64, now) is None
+    # A sign-in after the short one ended sweeps it away.
+    later = now + timedelta(minutes=5)
+    await store.insert_web_session(WebSession("e" * 64, "d" * 64, later,
+                                              later + timedelta(hours=1)))
+    assert await store.get_web_session("b" * 64, now) is None
+    await store.delete_web_session("a" * 64)
+    await store.delete_web_session("a" * 64)  # twice: nothing to do
+    assert await store.get_web_session("a" * 64, now) is None
+    assert await store.get_web_session("e" * 64, later) is not None

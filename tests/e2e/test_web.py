@@ -480,6 +480,24 @@ def test_behind_https_the_cookie_is_secure_and_host_only(proxied):
         assert plain.status_code == 303
 
 
+def test_signing_out_ends_every_copy_of_the_cookie(proxied):
+    with _proxy_client(proxied) as client:
+        session = {"Cookie": _sign_in(client).split(";")[0]}
+        copied = dict(session)  # as if someone had taken a copy of the cookie
+        home = client.get("/", headers=session)
+        assert home.status_code == 200 and "Signed in as" in home.text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
+        assert csrf is not None
+        out = client.post("/logout", headers=session, data={"csrf_token": csrf[1]})
+        assert out.status_code == 303 and "Max-Age=0" in out.headers["set-cookie"]
+        after = client.get("/", headers=copied)
+        assert after.status_code == 303 and "/login" in after.headers["location"]
+        # The database holds no cookie: only the SHA-256 of each session's id.
+        cookie_id = copied["Cookie"].partition("=")[2].partition(".")[2]
+        stored = b"".join(f.read_bytes() for f in proxied.data_dir.glob("replicast.db*"))
+        assert b"web_sessions" in stored and cookie_id.encode() not in stored
+
+
 def test_an_upload_too_large_is_shown_beside_its_field(proxied):
     with _proxy_client(proxied) as client:
         session = _sign_in(client).split(";")[0]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from replicast.accounts import hash_token
+from replicast.store.sqlite import SQLiteStore
 from replicast.web.auth import safe_next
 from replicast.web.sessions import Sessions
 
@@ -13,51 +17,80 @@ DIGEST = hash_token("r8_example")
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+        self.now = datetime(2027, 1, 1, tzinfo=UTC)
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
 
-def test_a_session_names_the_key_never_the_token():
-    sessions = Sessions("key")
-    session = sessions.issue(DIGEST)
-    assert "r8_example" not in session.value
-    assert sessions.read(session.value) == session
+@pytest.fixture
+async def store(tmp_path):
+    opened = SQLiteStore(tmp_path / "replicast.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_a_session_names_the_key_never_the_token(store):
+    sessions = Sessions("key", store)
+    session = await sessions.issue(DIGEST)
+    assert "r8_example" not in session.value and DIGEST not in session.value
+    assert await sessions.read(session.value) == session
     assert session.digest == DIGEST
 
 
-def test_a_forged_or_altered_cookie_is_no_session():
-    sessions = Sessions("key")
-    value = sessions.issue(DIGEST).value
-    other = hash_token("r8_someone_else")
-    assert sessions.read(value.replace(DIGEST, other)) is None
-    assert sessions.read(value[:-2] + ("AA" if not value.endswith("AA") else "BB")) is None
-    assert Sessions("another key").read(value) is None
-    for junk in (None, "", "s1", "s1.a.b.c.d", "é" * 40, "x" * 300, value + "."):
-        assert sessions.read(junk) is None
+async def test_the_store_keeps_no_cookie(store, tmp_path):
+    sessions = Sessions("key", store)
+    session = await sessions.issue(DIGEST)
+    session_id = session.value.partition(".")[2]
+    stored = b"".join(f.read_bytes() for f in tmp_path.glob("replicast.db*"))
+    assert b"web_sessions" in stored and session_id.encode() not in stored
+    found = await store.get_web_session(hashlib.sha256(session_id.encode()).hexdigest(),
+                                        datetime.now(UTC))
+    assert found is not None and found.key_digest == DIGEST
+    assert await sessions.read(f"s2.{found.id_hash}") is None  # the hash is no cookie
 
 
-def test_a_session_ends_after_its_lifetime():
+async def test_unknown_altered_or_malformed_cookies_are_no_session(store):
+    sessions = Sessions("key", store)
+    value = (await sessions.issue(DIGEST)).value
+    altered = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
+    assert await sessions.read(altered) is None
+    assert await sessions.read("s2." + "A" * 43) is None  # well formed, never issued
+    for junk in (None, "", "s2", "s1.a.b.c.d", "é" * 40, "x" * 300, value + ".",
+                 value.replace("s2.", "s1.")):
+        assert await sessions.read(junk) is None
+
+
+async def test_signing_out_ends_every_copy_of_the_cookie(store):
+    sessions = Sessions("key", store)
+    session = await sessions.issue(DIGEST)
+    other = await sessions.issue(DIGEST)
+    await sessions.end(session)
+    assert await sessions.read(session.value) is None
+    assert await sessions.read(other.value) == other  # another sign-in goes on
+
+
+async def test_a_session_ends_after_its_lifetime(store):
     clock = Clock()
-    sessions = Sessions("key", lifetime=60, clock=clock)
-    value = sessions.issue(DIGEST).value
-    clock.now += 59
-    assert sessions.read(value) is not None
-    clock.now += 2
-    assert sessions.read(value) is None
+    sessions = Sessions("key", store, lifetime=60, clock=clock)
+    value = (await sessions.issue(DIGEST)).value
+    clock.now += timedelta(seconds=59)
+    assert await sessions.read(value) is not None
+    clock.now += timedelta(seconds=2)
+    assert await sessions.read(value) is None
 
 
-def test_csrf_tokens_belong_to_one_session():
-    sessions = Sessions("key")
-    first, second = sessions.issue(DIGEST), sessions.issue(DIGEST)
+async def test_csrf_tokens_belong_to_one_session(store):
+    sessions = Sessions("key", store)
+    first, second = await sessions.issue(DIGEST), await sessions.issue(DIGEST)
     token = sessions.csrf_token(first)
     assert sessions.csrf_valid(first, token)
     assert not sessions.csrf_valid(second, token)  # a new sign-in needs its own
     assert not sessions.csrf_valid(first, None)
     assert not sessions.csrf_valid(first, "")
     assert not sessions.csrf_valid(first, token[:-1] + "é")
-    assert not Sessions("another key").csrf_valid(first, token)
+    assert not Sessions("another key", store).csrf_valid(first, token)
 
 
 @pytest.mark.parametrize("value,expected", [
