@@ -2,7 +2,8 @@
 
 Against a server given by URL, or against Replicast started in this process on the
 local data folder (``local.py``); the HTTP is the same either way. Ctrl-C cancels
-the prediction and exits 130; a second Ctrl-C exits at once.
+the prediction and exits 130; a second Ctrl-C exits at once. ``SIGTERM`` and
+``SIGHUP`` (the terminal closing) cancel it the same way, exiting 143 and 129.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from replicast.client.saving import create_unique, file_name, is_output_file
 from replicast.config import Settings
 
 INTERRUPTED = 130
+"""The exit status after Ctrl-C; after another signal, 128 plus its number."""
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _MODEL = re.compile(r"([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)(?::([A-Za-z0-9]+))?$")
 
 
@@ -78,7 +81,7 @@ def run(options: RunOptions, *, out: TextIO | None = None, err: TextIO | None = 
         except KeyboardInterrupt:
             display.close()
             print("Interrupted.", file=err)
-            return INTERRUPTED
+            return interrupts.status
         finally:
             display.close()
 
@@ -142,17 +145,22 @@ class Run:
         return result
 
     def _cancel(self, prediction_id: str) -> int:
-        self.display.close()
-        self.display.note(f"Canceling prediction {prediction_id} (Ctrl-C again to quit at once)")
+        # After SIGHUP the terminal may be gone: canceling matters, telling may fail.
+        with contextlib.suppress(OSError):
+            self.display.close()
+            self.display.note(f"Canceling prediction {prediction_id} "
+                              "(Ctrl-C again to quit at once)")
         canceled = self.connection.cancel(prediction_id)
-        if self.options.json:
-            print(json.dumps(canceled, indent=2), file=self.display.out)
         status = canceled.get("status")
-        if status == "canceled":
-            print(f"Canceled prediction {prediction_id}.", file=self.display.err)
-        else:
-            print(f"Prediction {prediction_id} had already {status}.", file=self.display.err)
-        return INTERRUPTED
+        with contextlib.suppress(OSError):
+            if self.options.json:
+                print(json.dumps(canceled, indent=2), file=self.display.out)
+            if status == "canceled":
+                print(f"Canceled prediction {prediction_id}.", file=self.display.err)
+            else:
+                print(f"Prediction {prediction_id} had already {status}.",
+                      file=self.display.err)
+        return self.interrupts.status
 
     def _created(self, prediction: Mapping[str, Any]) -> int:
         """``--no-wait``: the prediction's id (or JSON), at once."""
@@ -212,31 +220,37 @@ class Run:
 
 
 class Interrupts:
-    """Ctrl-C while a command runs: the first raises ``KeyboardInterrupt`` (or, inside
-    ``deferred()``, is kept for later in ``pending``); the second exits at once."""
+    """Ctrl-C (or ``SIGTERM``, ``SIGHUP``) while a command runs: the first raises
+    ``KeyboardInterrupt`` (or, inside ``deferred()``, is kept for later in ``pending``);
+    the second exits at once."""
 
     def __init__(self, exit: Callable[[int], Any] = os._exit) -> None:
         self.pending = False
+        self.status = INTERRUPTED
+        """The exit status the signal that stopped the command asks for."""
         self._count = 0
         self._deferring = False
         self._exit = exit
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self.handle)
+            for signum in STOPPING_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self.handle)
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self._count += 1
+        self.status = 128 + signum
         if self._count > 1:
             sys.stdout.flush()
             print("\nQuitting without waiting.", file=sys.stderr, flush=True)
-            self._exit(INTERRUPTED)
+            self._exit(self.status)
             return
         if self._deferring:
             self.pending = True

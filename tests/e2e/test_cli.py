@@ -162,15 +162,17 @@ def test_a_local_file_is_uploaded_for_a_uri_input(server, tmp_path, http):
         assert output.width > 1.8 * output.height  # matches the input's 2:1
 
 
-def test_ctrl_c_cancels_the_prediction_and_exits_130(server, http):
+@pytest.mark.parametrize("stop,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                         (signal.SIGHUP, 129)])
+def test_ctrl_c_or_a_stop_signal_cancels_the_prediction(server, http, stop, status):
     process = start("run", "replicast/sleep", "-i", "seconds=30", server=server)
     try:
         line = read_until(process.stderr, b"\n").split(b"\n")[0].decode()
         prediction_id = line.split()[1]
         assert line.startswith(f"Prediction {prediction_id} of replicast/sleep")
         wait_for_status(http, prediction_id, "processing")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 130
+        process.send_signal(stop)
+        assert process.wait(20) == status
         stderr = process.stderr.read().decode()
     finally:
         process.kill()

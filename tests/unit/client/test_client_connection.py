@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import httpx
 import pytest
 
@@ -138,3 +141,26 @@ def test_uploads_send_the_file_as_multipart_content(tmp_path):
     assert path == "/v1/files" and kind.startswith("multipart/form-data")
     assert b'name="content"; filename="in.png"' in body
     assert b"Content-Type: image/png" in body and b"\x89PNG" in body
+
+
+def test_a_download_cut_short_of_its_content_length_fails(tmp_path):
+    # A server that promises 100 bytes, sends 10 and hangs up.
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+
+    def serve() -> None:
+        connection, _ = listening.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with Connection(f"http://127.0.0.1:{port}", None) as connection, \
+                (tmp_path / "out.bin").open("wb") as handle, \
+                pytest.raises(ClientError, match="Cannot download"):
+            connection.download(f"http://127.0.0.1:{port}/outputs/a.bin", handle)
+    finally:
+        thread.join(5)
+        listening.close()

@@ -34,6 +34,17 @@ def test_the_first_ctrl_c_interrupts_and_the_second_exits_at_once():
     assert exits == [130]
 
 
+@pytest.mark.parametrize("signum,status", [(15, 143), (1, 129)])
+def test_sigterm_and_sighup_stop_like_ctrl_c_with_their_own_status(signum, status):
+    exits = []
+    interrupts = Interrupts(exit=exits.append)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.handle(signum, None)
+    assert interrupts.status == status
+    interrupts.handle(signum, None)
+    assert exits == [status]
+
+
 def test_a_ctrl_c_while_deferred_is_kept_for_after():
     interrupts = Interrupts(exit=lambda code: None)
     with interrupts.deferred():
