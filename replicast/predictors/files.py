@@ -2,7 +2,8 @@
 
 Inputs: each ``Path``/``File`` input (a URL or a data URI) is fetched into a
 temporary folder of the prediction's own, under a safe name that keeps its
-extension, and the predictor gets the path. Outputs: each ``{"__file__": path}`` the
+extension (for a file uploaded to this server, the name it was uploaded with), and
+the predictor gets the path. Outputs: each ``{"__file__": path}`` the
 predictor returns becomes an output file with a URL; two files of the same name
 get different names.
 """
@@ -42,8 +43,12 @@ def file_name(url: str) -> str:
     if url.startswith("data:"):
         mime = url[5:].split(",", 1)[0].split(";", 1)[0]
         return "input" + (mimetypes.guess_extension(mime) or "")
-    name = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
-    name = _SAFE_NAME.sub("_", name).strip("._")
+    return safe_name(Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name)
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a local file name: no separators or odd characters, not hidden."""
+    name = _SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip("._")
     return name[:100] or "input"
 
 
@@ -78,8 +83,12 @@ class InputFolder:
                                                          prefix="replicast-input-"))
             paths = []
             for url in value if is_list else [value]:
-                data = await context.fetch_file(url)
-                target = self.path / unique(file_name(url), used)
+                own = await context.own_file(url)
+                if own is not None:  # uploaded here: keep the name it came with
+                    data, local_name = own.data, safe_name(own.name)
+                else:
+                    data, local_name = await context.fetch_file(url), file_name(url)
+                target = self.path / unique(local_name, used)
                 await asyncio.to_thread(target.write_bytes, data)
                 paths.append(str(target))
             arguments[name] = paths if is_list else paths[0]

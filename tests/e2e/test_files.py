@@ -126,6 +126,7 @@ def test_an_open_file_given_as_input_is_uploaded_and_read_by_the_model(client, s
     prediction.wait()
     assert prediction.status == "succeeded", prediction.error
     assert prediction.output["document"]["text"] == "uploaded by the client"
+    assert prediction.output["document"]["name"] == "input.txt"  # as uploaded, not its id
     with path.open("rb") as handle:
         output = client.run("test/inputs", input={"text": "t", "blob": handle})
     assert output["blob"] == "uploaded by the client"

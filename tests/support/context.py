@@ -44,6 +44,9 @@ class RecordingContext:
                 await fetcher.close()
         return self.remote_files[url]
 
+    async def own_file(self, url: str) -> Any:
+        return None  # no files are uploaded here
+
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value
 

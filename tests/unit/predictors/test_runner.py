@@ -11,7 +11,7 @@ import pytest
 from replicast.errors import ModelError
 from replicast.models.base import Model
 from replicast.models.schema import cog_openapi
-from replicast.predictors.files import file_inputs, file_name
+from replicast.predictors.files import file_inputs, file_name, safe_name
 from replicast.predictors.runner import PredictorRunner, exit_reason
 from replicast.predictors.spec import predictor_spec
 from tests.support.context import RecordingContext
@@ -134,6 +134,15 @@ def test_file_names_for_downloaded_inputs():
     assert file_name("https://x.test/..") == "input"
     assert file_name("data:image/png;base64,AAAA") == "input.png"
     assert file_name("data:;base64,AAAA") == "input"
+
+
+def test_uploaded_names_are_made_safe_for_the_local_folder():
+    assert safe_name("holiday photo.jpg") == "holiday_photo.jpg"
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("..\\..\\boot.ini") == "boot.ini"
+    assert safe_name(".hidden") == "hidden"
+    assert safe_name("..") == "input" and safe_name("") == "input"
+    assert len(safe_name("a" * 300 + ".txt")) == 100
 
 
 def test_which_inputs_are_files():
