@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from starlette.applications import Starlette
@@ -34,6 +34,7 @@ from replicast.outputs.local import LocalOutputs
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.prediction import Prediction
 from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
@@ -117,6 +118,9 @@ async def _start(settings: Settings, registry: Registry | None,
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
+    if models.resolver is not None:
+        lifecycle.withdraw = _withdrawer(models)
+        stack.push_async_callback(lifecycle.settle, 5.0)
     deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
     sessions = None
@@ -151,7 +155,7 @@ async def _start(settings: Settings, registry: Registry | None,
         settings=settings, store=store, registry=models,
         predictions=PredictionService(store, broker, lifecycle, deadlines,
                                       max_unfinished=settings.max_unfinished_predictions,
-                                      models=models, files=files,
+                                      files=files,
                                       max_file_bytes=settings.max_input_file_bytes),
         limiter=limiter, rates=rates,
         accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
@@ -173,6 +177,19 @@ async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
     await limiter.open()
     stack.push_async_callback(limiter.close)
     return limiter, rates
+
+
+def _withdrawer(registry: Registry) -> Callable[[Prediction], Awaitable[None]]:
+    """Cancels a prediction at the upstream it was handed to, through its model's runner."""
+
+    async def withdraw(prediction: Prediction) -> None:
+        if prediction.upstream_id is None:
+            return
+        model = await registry.lookup(prediction.model)
+        if model is not None:
+            await model.runner.withdraw(prediction.upstream_id)
+
+    return withdraw
 
 
 def _sweep_interval(*retentions: float) -> float:

@@ -115,6 +115,15 @@ class UpstreamClient:
         if version is not None:
             path, body["version"] = "/v1/predictions", version
         response = await self._request("POST", path, body, idempotent=False, once=once)
+        if response.status_code < 400:
+            try:
+                created = self._json(response, "create the prediction")
+            except UpstreamError as exc:
+                raise UpstreamError(str(exc), unanswered=True) from None
+            if not isinstance(created.get("id"), str) or not created["id"]:
+                raise UpstreamError(f"The upstream {self.name} answered a create without "
+                                    "the prediction's id", unanswered=True)
+            return created
         return self._json(response, "create the prediction")
 
     async def upload(self, name: str, content_type: str, data: bytes, *,
@@ -182,7 +191,8 @@ class UpstreamClient:
                                                    files=files, data=form)
             except httpx.TransportError as exc:
                 failure = _describe(exc)
-                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout
+                                      | httpx.PoolTimeout)
                 if sent and not idempotent:
                     raise UpstreamError(f"The upstream {self.name} did not answer: {failure}",
                                         unanswered=True) from None
@@ -192,6 +202,10 @@ class UpstreamClient:
                 status = response.status_code
                 if status < 500 and status != 429:
                     return response
+                if status == 504 and not idempotent:
+                    # A proxy gave up waiting on the upstream, which may have made it.
+                    raise UpstreamError(f"The upstream {self.name} did not answer in time "
+                                        "(HTTP 504)", unanswered=True)
                 asked = retry_after(response.headers.get("retry-after"))
                 if status == 429:
                     # Throttling is the upstream working as meant: it gets tries of its own.

@@ -99,7 +99,8 @@ class UpstreamRunner(Runner):
                 prediction = await self._client.get(followed.id)
             return await self._follow(context, prediction, followed)
         except asyncio.CancelledError:
-            if followed.id is not None and not followed.ended:
+            # Stopped for a restart, it runs on upstream, to be followed again.
+            if followed.id is not None and not followed.ended and not context.interrupted:
                 await self._forward_cancel(followed.id)
             raise
 
@@ -112,10 +113,15 @@ class UpstreamRunner(Runner):
         try:
             created = await asyncio.shield(creating)
         except asyncio.CancelledError:
-            # Canceled while creating: once the create lands, cancel it upstream too.
+            # Stopped while creating: once the create lands, cancel it upstream, or,
+            # stopped for a restart, keep its id for the run that follows it next.
             with contextlib.suppress(Exception):
-                created = await asyncio.wait_for(creating, CANCEL_GRACE)
-                await self._forward_cancel(self._upstream_id(created))
+                landed = self._upstream_id(await asyncio.wait_for(creating, CANCEL_GRACE))
+                if context.interrupted:
+                    followed.id = landed
+                    await context.remember_upstream(landed)
+                else:
+                    await self._forward_cancel(landed)
             raise
         followed.id = self._upstream_id(created)
         log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, followed.id)
@@ -249,10 +255,12 @@ def _file_name(url: str, taken: set[str]) -> str:
 def _refusal(exc: UpstreamError, upstream: str) -> UpstreamRefused:
     """An upstream's 4xx answer to a create, as the gateway's answer to its caller."""
     status = exc.status or 502
-    if status in {401, 403, 407}:
-        # The gateway's own token was refused: nothing the caller did or can fix.
+    if status in {401, 402, 403, 407}:
+        # The gateway's own token (or its account's credit) was refused: nothing the
+        # caller did or can fix.
         return UpstreamRefused(f"The upstream {upstream} refused this server's credentials "
-                               f"(HTTP {status}); tell the server's operator", status=502)
+                               f"or account (HTTP {status}); tell the server's operator",
+                               status=502)
     problem = exc.problem or {}
     detail, title = problem.get("detail"), problem.get("title")
     fields = problem.get("invalid_fields")

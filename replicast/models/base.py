@@ -41,6 +41,10 @@ class RunContext(Protocol):
     upstream_id: str | None
     """The id ``Runner.submit`` (or an earlier run) got from the server the prediction
     was handed to; None if it was not handed on yet."""
+    interrupted: bool
+    """Set, before the run is canceled, when it stops because this process is stopping:
+    the prediction will run again (elsewhere, or after a restart), so what the run
+    started elsewhere must be left running, not canceled."""
 
     def log(self, text: str) -> None:
         """Append ``text`` to the prediction's logs (add the newline yourself)."""

@@ -109,9 +109,11 @@ class Registry:
         name, colon, version = ref.partition(":")
         model: Model | None
         if colon:
-            model = None
-            if await self.lookup(name) is not None:  # served from now on, at any version
-                model = await self.resolver.resolve_version(name, version)
+            model = await self.lookup(name)  # a routed one is served from now on
+            if model is not None and model.version_id != version:
+                # Another version: only a routed model's upstream may still have it.
+                model = (await self.resolver.resolve_version(name, version)
+                         if self.routed(name) else None)
         elif _VERSION_ID.match(ref):
             model = self.resolver.cached(ref)
             if model is None:

@@ -8,7 +8,8 @@ worker running it all learn of them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,9 @@ from replicast.webhooks.emitter import WebhookEmitter
 
 CANCEL_GRACE = 3.0
 """Seconds a running prediction's worker gets to finish it after a cancel."""
+_ENDED_HERE = frozenset({Status.FAILED, Status.CANCELED, Status.ABORTED})
+
+log = logging.getLogger(__name__)
 
 
 class Lifecycle:
@@ -38,6 +42,11 @@ class Lifecycle:
         self.webhooks = webhooks
         self.observer = observer
         """Told of every status change made here (metrics)."""
+        self.withdraw: Callable[[Prediction], Awaitable[None]] | None = None
+        """Cancels a prediction at the upstream it was handed to (gateway mode): called
+        when one with an ``upstream_id`` fails, is canceled or aborted here other than
+        by the run following it (which tells the upstream itself, or mirrors it)."""
+        self._withdrawing: set[asyncio.Task[None]] = set()
 
     async def _move(self, prediction_id: str, change: Change,
                     expected: frozenset[Status] | None = None,
@@ -75,18 +84,21 @@ class Lifecycle:
                       metrics: dict[str, Any] | None = None) -> Prediction | None:
         """processing -> succeeded with ``output``."""
         return await self._finish(prediction, Status.SUCCEEDED, output=output, logs=logs,
-                                  metrics=metrics)
+                                  metrics=metrics, by_run=True)
 
     async def fail(self, prediction: Prediction, error: str, *, logs: str = "",
-                   metrics: dict[str, Any] | None = None, output: Any = UNSET) -> Prediction | None:
-        """starting or processing -> failed with ``error``."""
+                   metrics: dict[str, Any] | None = None, output: Any = UNSET,
+                   by_run: bool = False) -> Prediction | None:
+        """starting or processing -> failed with ``error``. ``by_run`` when the run
+        itself ends it (then it has told whatever it handed the prediction to)."""
         return await self._finish(prediction, Status.FAILED, error=error, logs=logs,
-                                  metrics=metrics, output=output)
+                                  metrics=metrics, output=output, by_run=by_run)
 
     async def cancel(self, prediction: Prediction, *, logs: str = "",
-                     output: Any = UNSET) -> Prediction | None:
-        """starting or processing -> canceled."""
-        return await self._finish(prediction, Status.CANCELED, logs=logs, output=output)
+                     output: Any = UNSET, by_run: bool = False) -> Prediction | None:
+        """starting or processing -> canceled (``by_run`` as for ``fail``)."""
+        return await self._finish(prediction, Status.CANCELED, logs=logs, output=output,
+                                  by_run=by_run)
 
     async def stop(self, prediction_id: str, *, unstarted: Status,
                    note: str = "") -> Prediction | None:
@@ -127,7 +139,8 @@ class Lifecycle:
 
     async def _finish(self, prediction: Prediction, status: Status, *, output: Any = UNSET,
                       error: str | None = None, logs: str = "",
-                      metrics: dict[str, Any] | None = None) -> Prediction | None:
+                      metrics: dict[str, Any] | None = None,
+                      by_run: bool = False) -> Prediction | None:
         completed_at = self.clock()
         summary = dict(metrics or {})
         if prediction.started_at is not None and prediction.status is Status.PROCESSING:
@@ -136,13 +149,37 @@ class Lifecycle:
                                (completed_at - prediction.started_at).total_seconds())
         summary["total_time"] = (completed_at - prediction.created_at).total_seconds()
         # The caller's copy may be stale; only the status (and worker) it saw may be left.
-        return await self._move(
+        finished = await self._move(
             prediction.id,
             Change(status=status, completed_at=completed_at, output=output,
                    error=error if status is Status.FAILED else UNSET,
                    append_logs=logs, metrics=summary),
             expected=frozenset({prediction.status}), guard=_same_run(prediction),
         )
+        if finished is not None and not by_run and finished.upstream_id is not None \
+                and status in _ENDED_HERE and self.withdraw is not None:
+            self._withdraw_soon(self.withdraw, finished)
+        return finished
+
+    def _withdraw_soon(self, withdraw: Callable[[Prediction], Awaitable[None]],
+                       prediction: Prediction) -> None:
+        """Tell the upstream in the background: the change is made, whoever asked for it
+        need not wait on another server (and an upstream that is down cannot be told)."""
+
+        async def tell() -> None:
+            try:
+                await withdraw(prediction)
+            except Exception:
+                log.exception("could not cancel %s at its upstream", prediction.id)
+
+        task = asyncio.create_task(tell(), name=f"withdraw-{prediction.id}")
+        self._withdrawing.add(task)
+        task.add_done_callback(self._withdrawing.discard)
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the upstreams being told of ends here."""
+        if self._withdrawing:
+            await asyncio.wait(set(self._withdrawing), timeout=timeout)
 
     async def requeue(self, prediction: Prediction, note: str, *,
                       lease_expired_before: datetime | None = None) -> Prediction | None:

@@ -56,14 +56,6 @@ class Prediction:
         """The input a model runs with: ``input`` with the secrets put back."""
         return {**self.input, **self.secrets} if self.secrets else self.input
 
-    def unfollowed_upstream(self) -> str | None:
-        """The upstream id of a prediction that ended (canceled or aborted) before any run
-        here followed it: it still runs upstream unless told otherwise."""
-        if self.upstream_id is None or self.started_at is not None \
-                or self.status not in {Status.CANCELED, Status.ABORTED}:
-            return None
-        return self.upstream_id
-
     @property
     def terminal(self) -> bool:
         """Whether the prediction has finished for good."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +18,10 @@ from replicast.errors import (
     InvalidInput,
     ModelError,
     NotFound,
-    RequestError,
     Throttled,
 )
 from replicast.files.service import FilesService
 from replicast.models.base import Model, OwnFile
-from replicast.models.registry import Registry
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
 from replicast.predictions.lifecycle import Lifecycle
@@ -55,21 +54,6 @@ class ListFilter:
     source: str | None = None
 
 
-async def withdraw_unstarted(models: Registry | None, prediction: Prediction) -> None:
-    """Cancel at its upstream a prediction that ended here before any run followed it
-    there (a run that follows it forwards its cancel itself)."""
-    upstream_id = prediction.unfollowed_upstream()
-    if models is None or upstream_id is None:
-        return
-    try:
-        model = await models.lookup(prediction.model)
-    except RequestError as exc:
-        log.warning("cannot cancel %s upstream: %s", prediction.id, exc)
-        return
-    if model is not None:
-        await model.runner.withdraw(upstream_id)
-
-
 def _position(prediction: Prediction) -> Position:
     return prediction.created_at, prediction.id
 
@@ -79,8 +63,7 @@ class PredictionService:
 
     def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
                  deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0,
-                 models: Registry | None = None, files: FilesService | None = None,
-                 max_file_bytes: int = 0) -> None:
+                 files: FilesService | None = None, max_file_bytes: int = 0) -> None:
         self.store = store
         self.broker = broker
         self.lifecycle = lifecycle
@@ -88,12 +71,11 @@ class PredictionService:
         self.page_size = page_size
         self.max_unfinished = max_unfinished
         """Predictions an account may have starting or processing; 0 for any number."""
-        self.models = models
-        """Where a canceled prediction's runner is found, to withdraw what it handed on."""
         self.files = files
         """Uploaded files, which a prediction handed on at its create may name."""
         self.max_file_bytes = max_file_bytes
         """The largest input file handed on (``REPLICAST_MAX_INPUT_FILE_BYTES``)."""
+        self._withdrawing: set[asyncio.Task[None]] = set()
 
     async def create(
         self,
@@ -188,12 +170,27 @@ class PredictionService:
                 raise InvalidInput(f"The input file {url} is larger than "
                                    f"{self.max_file_bytes} bytes") from None
 
+        handing = asyncio.ensure_future(model.runner.submit(prediction.id, inputs, own_files))
         try:
-            prediction.upstream_id = await model.runner.submit(prediction.id, inputs,
-                                                               own_files)
+            prediction.upstream_id = await asyncio.shield(handing)
         except ModelError as exc:
             return str(exc)
+        except asyncio.CancelledError:
+            # The request went away: whatever the upstream makes now, nobody follows.
+            self._withdraw_when_done(model, handing)
+            raise
         return None
+
+    def _withdraw_when_done(self, model: Model, handing: asyncio.Future[str | None]) -> None:
+        async def withdraw() -> None:
+            with contextlib.suppress(Exception):
+                upstream_id = await handing
+                if upstream_id is not None:
+                    await model.runner.withdraw(upstream_id)
+
+        task = asyncio.create_task(withdraw())
+        self._withdrawing.add(task)
+        task.add_done_callback(self._withdrawing.discard)
 
     async def _insert(self, prediction: Prediction) -> None:
         if not self.max_unfinished:
@@ -248,10 +245,7 @@ class PredictionService:
         prediction = await self.get(account, prediction_id)
         if prediction.terminal:
             return prediction
-        stopped = await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED)
-        if stopped is not None:
-            await withdraw_unstarted(self.models, stopped)
-        return stopped or prediction
+        return await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED) or prediction
 
 
     async def _until_terminal(self, prediction: Prediction, subscription: Subscription,

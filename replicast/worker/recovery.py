@@ -4,10 +4,15 @@ Run at start by the worker that owns the store alone (embedded mode): every
 prediction still ``starting`` is queued again in creation order; every one still
 ``processing`` was interrupted, and runs again from the start unless it has used up
 its attempts, in which case it fails with an error that says so. None is left
-``starting`` or ``processing`` for ever.
+``starting`` or ``processing`` for ever. A routed model whose upstream cannot describe
+it yet keeps its predictions queued (they may be running there): ``later`` is told of
+its name, for the worker to serve it once the upstream answers.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from replicast.broker.base import Broker
 from replicast.errors import RequestError
@@ -16,18 +21,21 @@ from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
 from replicast.store.base import Store
 
+log = logging.getLogger(__name__)
+
 
 async def recover(store: Store, lifecycle: Lifecycle, registry: Registry, broker: Broker,
-                  max_attempts: int) -> int:
+                  max_attempts: int, later: Callable[[str], None] = lambda name: None) -> int:
     """Queue every unfinished prediction again; how many were queued."""
     queued = 0
     for prediction in await store.unfinished_predictions():
         try:
-            model = await registry.lookup(prediction.model)
-        except RequestError as exc:  # a routed model whose upstream does not answer
-            await lifecycle.fail(prediction, exc.detail)
-            continue
-        if model is None:
+            found = await registry.lookup(prediction.model) is not None
+        except RequestError as exc:  # a routed model whose upstream does not answer yet
+            log.warning("%s waits for its upstream: %s", prediction.id, exc.detail)
+            later(prediction.model)
+            found = True
+        if not found:
             await lifecycle.fail(
                 prediction, f"The model {prediction.model} is no longer served by this server"
             )

@@ -41,6 +41,7 @@ class Run:
         self.prediction_id = prediction.id
         self.cancel_event = threading.Event()
         self.upstream_id = prediction.upstream_id
+        self.interrupted = False
         self.metrics: dict[str, Any] = {}
         self.items: list[Any] = []
         self._lifecycle = lifecycle

@@ -71,6 +71,7 @@ class Worker:
                              models=tuple(m.full_name for m in self.models),
                              lease=settings.lease_seconds, max_attempts=settings.max_attempts)
         self._routed: dict[str, Model] = {}  # routed models served, as last resolved
+        self._awaited: set[str] = set()  # routed names with predictions left from before
         self._consumers: list[asyncio.Task[None]] = []
         self._idle: set[asyncio.Task[Any]] = set()
         self._restorer: asyncio.Task[None] | None = None
@@ -85,7 +86,7 @@ class Worker:
         if not self.store.shared:
             # This process owns the store alone: whatever is unfinished was its own.
             requeued = await recover(self.store, self.lifecycle, self.registry, self.broker,
-                                     self.settings.max_attempts)
+                                     self.settings.max_attempts, later=self._awaited.add)
             if requeued:
                 log.info("resumed %d unfinished prediction(s)", requeued)
         await self.leases.start()
@@ -133,7 +134,7 @@ class Worker:
         next_try: dict[str, float] = {}
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            names = list(dict.fromkeys([*exact, *self._routed]))
+            names = list(dict.fromkeys([*exact, *self._awaited, *self._routed]))
             if discover:
                 try:
                     names += [n for n in await self.store.waiting_models(_RESTORE_BATCH)
@@ -155,9 +156,21 @@ class Worker:
                 if found is None and name in exact:
                     log.warning("the upstream has no model %s; not serving it", name)
                     exact.remove(name)
+                if found is None and name in self._awaited:
+                    await self._gone(name)
+                self._awaited.discard(name)
                 failures.pop(name, None)
                 next_try.pop(name, None)
             await asyncio.sleep(ROUTES_SECONDS)
+
+    async def _gone(self, name: str) -> None:
+        """Fail the predictions left waiting for a routed model its upstream no longer has."""
+        waiting = await self.store.waiting([name], times.now(), _RESTORE_BATCH)
+        for prediction_id, _ in waiting:
+            prediction = await self.store.get_prediction(prediction_id)
+            if prediction is not None and prediction.status is Status.STARTING:
+                await self.lifecycle.fail(
+                    prediction, f"The model {name} is no longer served by its upstream")
 
     async def _restore_forever(self) -> None:
         while True:
@@ -227,42 +240,54 @@ class Worker:
             await self._execute_tagged(model, prediction_id)
 
     async def _execute_tagged(self, model: Model, prediction_id: str) -> None:
+        try:
+            model = await self._at_its_version(model, prediction_id)
+        except RequestError as exc:
+            waiting = await self.store.get_prediction(prediction_id)
+            if waiting is not None and waiting.status is Status.STARTING:
+                await self.lifecycle.fail(waiting, exc.detail)
+            return
         async with self.broker.subscribe(prediction_id) as subscription:
             started = await self.lifecycle.start(prediction_id, self.worker_id,
                                                  self.settings.lease_seconds)
             if started is None:
-                await self._not_started(model, prediction_id)
+                await self._not_started(prediction_id)
                 return
-            if started.version != model.prediction_version and self.registry.routed(
-                    model.full_name):
-                # A routed model created at another of its upstream's versions.
+            unknown: list[str] = []
+            if started.upstream_id is not None:
+                # Handed on already: the run follows it there, and the input it was
+                # validated with at its create is the upstream's business now.
+                inputs = started.run_input()
+            else:
                 try:
-                    model = await self.registry.lookup_version(
-                        f"{model.full_name}:{started.version}")
-                except RequestError as exc:
-                    await self.lifecycle.fail(started, exc.detail)
+                    inputs, unknown = model.validator.validate(started.run_input())
+                except InvalidInput as exc:
+                    await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
                     return
-            try:
-                inputs, unknown = model.validator.validate(started.run_input())
-            except InvalidInput as exc:
-                await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
-                return
             run = Run(started, self.lifecycle, self.outputs, self.fetcher, files=self.files)
             for name in unknown:
                 run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
             await self._run(model, run, inputs, subscription)
 
-    async def _not_started(self, model: Model, prediction_id: str) -> None:
+    async def _at_its_version(self, model: Model, prediction_id: str) -> Model:
+        """The model to run the prediction with: a routed one not handed on yet may have
+        been made at another of its upstream's versions, to be created by that one.
+        Looked up before the run starts, so that no event of the run can be missed."""
+        if not self.registry.routed(model.full_name):
+            return model
+        waiting = await self.store.get_prediction(prediction_id)
+        if waiting is None or waiting.upstream_id is not None \
+                or waiting.version == model.prediction_version:
+            return model
+        return await self.registry.lookup_version(f"{model.full_name}:{waiting.version}")
+
+    async def _not_started(self, prediction_id: str) -> None:
         """A queued prediction that could not start: already finished or taken, or past
-        its deadline (then it is aborted here). One that ended before it ran here is
-        canceled where it was handed on (a routed model's upstream), if it was."""
+        its deadline (then it is aborted here)."""
         prediction = await self.store.get_prediction(prediction_id)
         if prediction is not None and prediction.status is Status.STARTING \
                 and prediction.deadline is not None and times.now() >= prediction.deadline:
-            prediction = await self.lifecycle.abort(prediction)
-        upstream_id = None if prediction is None else prediction.unfollowed_upstream()
-        if upstream_id is not None:
-            await model.runner.withdraw(upstream_id)
+            await self.lifecycle.abort(prediction)
 
     async def _run(self, model: Model, run: Run, inputs: dict[str, Any],
                    subscription: Subscription) -> None:
@@ -291,6 +316,7 @@ class Worker:
             await asyncio.wait({predict}, timeout=self.settings.predict_timeout)
         except asyncio.CancelledError:
             subscription.listen(None)
+            run.interrupted = True  # to run again: leave what it started elsewhere running
             await _stop(run, predict)
             await run.finish()
             requeued = await self.lifecycle.requeue(
@@ -305,7 +331,8 @@ class Worker:
         elif cancel_note is not None:
             # Finish it at once, with everything it produced, then let the model wind down.
             logs, output = await run.finish(), run.output()
-            await self.lifecycle.cancel(started, logs=logs + cancel_note, output=output)
+            await self.lifecycle.cancel(started, logs=logs + cancel_note, output=output,
+                                        by_run=True)
         elif predict.done():
             await self._record_outcome(run, predict, await run.finish())
             return
@@ -314,14 +341,14 @@ class Worker:
             await self.lifecycle.fail(
                 started,
                 f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
-                logs=await run.finish(), metrics=run.metrics, output=run.output(),
+                logs=await run.finish(), metrics=run.metrics, output=run.output(), by_run=True,
             )
         await _stop(run, predict)
 
     async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:
         started = run.prediction
         if predict.cancelled():  # the model canceled itself
-            await self.lifecycle.cancel(started, logs=logs, output=run.output())
+            await self.lifecycle.cancel(started, logs=logs, output=run.output(), by_run=True)
             return
         error = predict.exception()
         if error is None:
@@ -333,14 +360,15 @@ class Worker:
             except TypeError as exc:
                 await self.lifecycle.fail(
                     started, f"The model returned output that is not JSON: {exc}",
-                    logs=logs, metrics=run.metrics,
+                    logs=logs, metrics=run.metrics, by_run=True,
                 )
                 return
             await self.lifecycle.succeed(started, output, logs=logs, metrics=run.metrics)
         elif isinstance(error, ModelError):
             await self.lifecycle.fail(started, str(error), logs=logs, metrics=run.metrics,
-                                      output=run.output())
+                                      output=run.output(), by_run=True)
         else:
+            # Not by_run: a runner that broke may have left its upstream work running.
             log.error("%s raised %r", started.model, error, exc_info=error)
             trace = "".join(traceback.format_exception(error))
             await self.lifecycle.fail(

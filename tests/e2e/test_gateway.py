@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def gateway(tmp_path_factory, upstream, doomed, changing_port):
         folder, env={"REPLICAST_ROUTES": str(routes), "UPSTREAM_TOKEN": UPSTREAM_TOKEN,
                      "DOWN_TOKEN": DOWN_TOKEN, "REPLICAST_ALLOW_PRIVATE_URLS": "true",
                      "REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQUESTS": "0",
-                     "REPLICAST_LOG_LEVEL": "debug"}).start()
+                     "REPLICAST_LOG_LEVEL": "debug", "REPLICAST_SHUTDOWN_GRACE": "1"}).start()
     yield process
     process.stop()
     # Whatever happened in the module, the upstream tokens never reached the log.
@@ -357,6 +358,23 @@ def test_the_upstream_token_never_shows(http, gateway):
     failed = http.post("/v1/models/gone/model/predictions", json={"input": {}})
     assert DOWN_TOKEN not in failed.text
     assert UPSTREAM_TOKEN not in gateway.output
+
+
+def test_a_gateway_stopped_for_a_restart_leaves_the_upstream_prediction_running(
+        client, gateway, upstream_http):
+    # Near the end of the module: it restarts the gateway.
+    prediction = client.predictions.create(model="up/hangs", input={"seconds": 4.5})
+    _wait_for(lambda: (prediction.reload(), prediction.status == "processing")[1])
+    assert gateway.stop() in (0, -signal.SIGTERM)  # the run outlasts the second of grace
+    (made,) = [p for p in _upstream_predictions(upstream_http, "up/hangs")
+               if p["input"] == {"seconds": 4.5}]
+    assert made["status"] == "processing"  # not canceled by the stop
+    gateway.start()
+    prediction.wait()
+    assert prediction.status == "succeeded", prediction.error
+    assert upstream_http.get(f"/v1/predictions/{made['id']}").json()["status"] == "succeeded"
+    assert len([p for p in _upstream_predictions(upstream_http, "up/hangs")
+                if p["input"] == {"seconds": 4.5}]) == 1
 
 
 def test_a_restarted_gateway_follows_the_same_upstream_prediction(client, gateway,

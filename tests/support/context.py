@@ -18,6 +18,8 @@ class RecordingContext:
         self.saved: dict[str, bytes] = {}
         self.metrics: dict[str, Any] = {}
         self.remote_files = files or {}
+        self.upstream_id: str | None = None
+        self.interrupted = False
 
     @property
     def log_text(self) -> str:
@@ -53,3 +55,10 @@ class RecordingContext:
     def check_canceled(self) -> None:
         if self.cancel_event.is_set():
             raise asyncio.CancelledError()
+
+    async def wait_nudge(self, timeout: float) -> bool:
+        await asyncio.sleep(timeout)
+        return False
+
+    async def remember_upstream(self, upstream_id: str) -> None:
+        self.upstream_id = upstream_id

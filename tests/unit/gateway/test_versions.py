@@ -31,6 +31,7 @@ class Upstream:
         self.created: list[dict] = []
         self.asked: list[str] = []
         self.busy = 0  # creates to answer 503 first
+        self.versions_gone = False  # no longer answers for older versions
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -46,7 +47,7 @@ class Upstream:
                 "owner": "acme", "name": "thing", "is_official": False,
                 "latest_version": {"id": LATEST, "created_at": "2026-11-01T00:00:00Z",
                                    "openapi_schema": SCHEMA_NOW}})
-        if path == f"/v1/models/acme/thing/versions/{OLDER}":
+        if path == f"/v1/models/acme/thing/versions/{OLDER}" and not self.versions_gone:
             return httpx.Response(200, json={"id": OLDER, "created_at": "2026-10-01T00:00:00Z",
                                              "openapi_schema": SCHEMA_THEN})
         if path.startswith("/v1/predictions/up-"):
@@ -56,19 +57,29 @@ class Upstream:
 
 
 @pytest.fixture
-async def setup():
+async def setup(request):
     route = Route(("acme/thing", "acme/*"), "https://up.example", "T", token="r8_secret",
                   backoff=0.01, poll_interval=0.01)
     gateway = Gateway([route], allow_private=False)
+    local = getattr(request, "param", [])
     upstream = Upstream()
     client = gateway._clients[route]
     await client._api.aclose()
     client._api = httpx.AsyncClient(transport=httpx.MockTransport(upstream))
-    registry = Registry([], resolver=gateway)
+    registry = Registry(local, resolver=gateway)
     served: list[str] = []
     registry.on_resolved(lambda model: served.append(model.version_id))
     yield registry, upstream, served
     await gateway.close()
+
+
+def _local(name: str):
+    from tests.support.harness import model
+
+    async def run(context, inputs):
+        return "local"
+
+    return model(name, run)
 
 
 async def test_an_older_version_is_described_and_created_by_it(setup):
@@ -125,3 +136,38 @@ async def test_a_worker_creates_an_older_version_by_that_version(setup, tmp_path
         assert upstream.created == [{"input": {"text": "t"}, "version": OLDER}]
     finally:
         await harness.close()
+
+
+async def test_one_handed_on_is_followed_whatever_its_upstream_says_of_versions(setup,
+                                                                                tmp_path):
+    registry, upstream, _ = setup
+    harness = Harness(tmp_path, [])
+    harness.registry = registry
+    harness.worker = Worker(harness.settings, registry, harness.store, harness.broker,
+                            harness.lifecycle, LocalOutputs(tmp_path / "outputs"),
+                            harness.fetcher)
+    older = await registry.lookup_version(f"acme/thing:{OLDER}")
+    await harness.open(worker=False)
+    try:
+        created = await harness.service.create(harness.account, older, {"text": "t"},
+                                               base_url="http://test", version=OLDER)
+        assert created.upstream_id == "up-1"
+        # Before it runs, the upstream forgets the version (or the cache lets it go).
+        upstream.versions_gone = True
+        registry.resolver._versions.clear()
+        await harness.worker.start()
+        final = await harness.until(created.id, lambda p: p.terminal)
+        assert final.status is Status.SUCCEEDED and final.output == "done"
+        assert len(upstream.created) == 1  # followed, never created again
+    finally:
+        await harness.close()
+
+
+@pytest.mark.parametrize("setup", [[_local("acme/local")]], indirect=True)
+async def test_a_local_model_a_pattern_also_covers_has_only_its_own_version(setup):
+    registry, upstream, _ = setup
+    local = registry.get("acme/local")
+    assert await registry.lookup_version(f"acme/local:{local.version_id}") is local
+    with pytest.raises(InvalidVersion):
+        await registry.lookup_version(f"acme/local:{OLDER}")
+    assert not any("acme/local" in asked for asked in upstream.asked)

@@ -2,8 +2,8 @@
 
 The service asks the runner to hand a new prediction on before committing it: the
 other server's refusal is the create's answer and leaves nothing behind; its id is
-kept with the prediction, for whoever runs it; a prediction ended here before any run
-followed it is withdrawn there.
+kept with the prediction, for whoever runs it. A prediction that ends here other than
+by the run following it is withdrawn there; one whose run stops for a restart is not.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class HandingOn(Runner):
         self.followed: list[str | None] = []
         self.answer: str | Exception | None = "up-1"
         self.release = asyncio.Event()
+        self.stopped: list[bool] = []  # context.interrupted, for each run canceled
 
     async def submit(self, prediction_id: str, inputs: dict[str, Any],
                      own_files: Any) -> str | None:
@@ -49,7 +50,11 @@ class HandingOn(Runner):
         self.followed.append(context.upstream_id)
         if context.upstream_id is None:
             await context.remember_upstream("made-when-run")
-        await self.release.wait()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.stopped.append(context.interrupted)
+            raise
         return "done"
 
 
@@ -66,7 +71,11 @@ async def harness(tmp_path, runner):
                          {"type": "string"})
     routed = Model("up", "model", "routed", schema, runner, now())
     h = await Harness(tmp_path, [routed]).open(worker=False)
-    h.service.models = h.registry
+
+    async def withdraw(prediction):
+        await runner.withdraw(prediction.upstream_id)
+
+    h.lifecycle.withdraw = withdraw
     yield h
     runner.release.set()
     await h.close()
@@ -122,16 +131,50 @@ async def test_an_account_at_its_limit_is_refused_before_anything_is_handed_on(h
 async def test_canceling_before_it_ran_here_withdraws_it_upstream(harness, runner):
     created = await harness.create("up/model")
     canceled = await harness.service.cancel(harness.account, created.id)
-    assert canceled.status is Status.CANCELED and runner.withdrawn == ["up-1"]
-
-
-async def test_one_aborted_at_its_deadline_is_withdrawn_when_dequeued(harness, runner):
-    created = await harness.create("up/model", cancel_after=timedelta(milliseconds=1))
-    await asyncio.sleep(0.05)
-    await harness.worker.start()
+    assert canceled.status is Status.CANCELED
     await _until(lambda: runner.withdrawn == ["up-1"])
+
+
+async def test_one_aborted_at_its_deadline_is_withdrawn(harness, runner):
+    created = await harness.create("up/model", cancel_after=timedelta(milliseconds=50))
+    await harness.until(created.id, lambda p: p.terminal)
     assert (await harness.store.get_prediction(created.id)).status is Status.ABORTED
+    await _until(lambda: runner.withdrawn == ["up-1"])
     assert runner.followed == []
+
+
+async def test_one_failed_here_while_followed_is_withdrawn(harness, runner):
+    created = await harness.create("up/model")
+    await harness.worker.start()
+    running = await harness.until(created.id, lambda p: p.status is Status.PROCESSING)
+    # As the lease reaper or a restart with its attempts spent would end it.
+    await harness.lifecycle.fail(running, "The worker running this prediction stopped")
+    await _until(lambda: runner.withdrawn == ["up-1"])
+
+
+async def test_one_its_run_ends_is_left_to_the_run(harness, runner):
+    created = await harness.create("up/model")
+    await harness.worker.start()
+    await harness.until(created.id, lambda p: p.status is Status.PROCESSING)
+    await harness.service.cancel(harness.account, created.id)  # the run is canceled
+    assert runner.stopped == [False]  # and told the upstream itself (a real runner does)
+    runner.release.set()
+    second = await harness.create("up/model")
+    assert (await harness.until(second.id, lambda p: p.terminal)).status is Status.SUCCEEDED
+    await asyncio.sleep(0.1)
+    assert runner.withdrawn == []
+
+
+async def test_a_run_stopped_for_a_restart_leaves_it_running_upstream(harness, runner):
+    created = await harness.create("up/model")
+    await harness.worker.start()
+    await harness.until(created.id, lambda p: p.status is Status.PROCESSING)
+    await harness.worker.stop(0.05)
+    assert runner.stopped == [True]
+    stored = await harness.store.get_prediction(created.id)
+    assert stored.status is Status.STARTING and stored.upstream_id == "up-1"
+    await asyncio.sleep(0.1)
+    assert runner.withdrawn == []
 
 
 async def _upstream_id(harness, prediction_id):

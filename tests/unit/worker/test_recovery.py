@@ -1,0 +1,59 @@
+"""Putting back what a stopped process left unfinished, routed models included."""
+
+from __future__ import annotations
+
+from replicast.broker.memory import MemoryBroker
+from replicast.errors import Unavailable
+from replicast.models.registry import Registry
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.status import Status
+from replicast.store.base import Change
+from replicast.store.sqlite import SQLiteStore
+from replicast.worker.recovery import recover
+from tests.contract.test_store import make
+
+
+class DownResolver:
+    """A gateway whose upstream does not answer yet."""
+
+    hooks = None
+
+    def covers(self, full_name: str) -> bool:
+        return full_name.startswith("up/")
+
+    async def resolve(self, full_name: str):
+        if not self.covers(full_name):
+            return None
+        raise Unavailable(f"{full_name}: the upstream does not answer")
+
+    def exact_names(self) -> tuple[str, ...]:
+        return ()
+
+
+async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(tmp_path):
+    store = SQLiteStore(tmp_path / "replicast.db")
+    await store.open()
+    broker = MemoryBroker()
+    lifecycle = Lifecycle(store, broker)
+    account = await store.ensure_account("alice")
+    waiting = make(account.id, model="up/model", upstream_id="up-1")
+    running = make(account.id, model="up/model", upstream_id="up-2")
+    unknown = make(account.id, model="gone/model")
+    for prediction in (waiting, running, unknown):
+        await store.insert_prediction(prediction)
+    await store.update_prediction(running.id, frozenset({Status.STARTING}),
+                                  Change(status=Status.PROCESSING, next_attempt=True,
+                                         worker_id="w-1"))
+    later: list[str] = []
+    try:
+        queued = await recover(store, lifecycle, Registry([], resolver=DownResolver()), broker,
+                               max_attempts=3, later=later.append)
+        assert queued == 2 and later == ["up/model", "up/model"]
+        for prediction in (waiting, running):
+            kept = await store.get_prediction(prediction.id)
+            assert kept.status is Status.STARTING and kept.upstream_id == prediction.upstream_id
+        assert {await broker.dequeue("up/model") for _ in range(2)} == {waiting.id, running.id}
+        failed = await store.get_prediction(unknown.id)
+        assert failed.status is Status.FAILED and "no longer served" in failed.error
+    finally:
+        await store.close()
