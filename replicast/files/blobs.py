@@ -62,6 +62,36 @@ class Blobs:
         """Delete the blob, if it is there."""
         await asyncio.to_thread(self.path(file_id).unlink, True)
 
+    async def older_than(self, instant: float) -> tuple[list[str], list[Path]]:
+        """The ids of the blobs last written before ``instant`` (Unix time), and the
+        partial copies left before it (by a process that stopped mid-copy)."""
+        return await asyncio.to_thread(self._older_than, instant)
+
+    def _older_than(self, instant: float) -> tuple[list[str], list[Path]]:
+        blobs: list[str] = []
+        partials: list[Path] = []
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return blobs, partials
+        for entry in entries:
+            try:
+                if not entry.is_file(follow_symlinks=False) \
+                        or entry.stat(follow_symlinks=False).st_mtime >= instant:
+                    continue
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if entry.name.startswith(".partial-"):
+                partials.append(Path(entry.path))
+            elif _safe_id(entry.name):
+                blobs.append(entry.name)
+        return blobs, partials
+
+    async def remove_partial(self, path: Path) -> None:
+        """Delete a partial copy ``older_than`` found, if it is still there."""
+        if path.parent == self.root and path.name.startswith(".partial-"):
+            await asyncio.to_thread(path.unlink, True)
+
     @staticmethod
     def _write(target: Path, source: BinaryIO, limit: int) -> Digest:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,12 @@ NOT_FOUND = "File not found"
 """Replicate's words for a file that is not there."""
 
 _SWEEP_BATCH = 500
+ORPHAN_AGE = timedelta(hours=1)
+"""How old bytes without a record must be to be removed: far older than any upload
+between writing its bytes and committing its record (a partial copy is written to
+all the while, so it stays young while its upload goes on)."""
+ORPHAN_CHECK_INTERVAL = timedelta(hours=1)
+"""How often the expiry sweep also looks for such bytes (it lists the whole folder)."""
 # A signed URL of a file that never expires works for one to two of these; the step
 # keeps the URL the same for a while, whoever shows the file.
 _UNEXPIRING_LINK_SECONDS = 86400
@@ -70,6 +76,7 @@ class FilesService:
         """Most bytes an account's unexpired files may take; 0 for no limit."""
         self.page_size = page_size
         self._clock = clock
+        self._orphans_checked_at: datetime | None = None
 
     async def create(self, account: Account, content: BinaryIO, *, name: str,
                      content_type: str, metadata: dict[str, Any], base_url: str) -> StoredFile:
@@ -209,4 +216,29 @@ class FilesService:
                 break
         if removed:
             log.info("removed %d expired files", removed)
+        if self._orphans_checked_at is None \
+                or now - self._orphans_checked_at >= ORPHAN_CHECK_INTERVAL:
+            self._orphans_checked_at = now
+            await self.remove_orphans(now)
+        return removed
+
+    async def remove_orphans(self, now: datetime) -> int:
+        """Delete the bytes no record points to, older than ``ORPHAN_AGE``: those of an
+        upload whose process stopped between writing them and committing the record, and
+        partial copies of uploads it was still receiving. How many."""
+        before = (now - ORPHAN_AGE).timestamp()
+        blobs, partials = await self.blobs.older_than(before)
+        removed = 0
+        for partial in partials:
+            await self.blobs.remove_partial(partial)
+            removed += 1
+        for start in range(0, len(blobs), _SWEEP_BATCH):
+            batch = blobs[start:start + _SWEEP_BATCH]
+            present = await self.store.present_files(batch)
+            for file_id in batch:
+                if file_id not in present:
+                    await self.blobs.remove(file_id)
+                    removed += 1
+        if removed:
+            log.warning("removed %d file(s) left behind by interrupted uploads", removed)
         return removed

@@ -339,6 +339,10 @@ class Store(abc.ABC):
     async def delete_files(self, file_ids: Sequence[str]) -> int:
         """Forget these files, whoever owns them; how many there were."""
 
+    @abc.abstractmethod
+    async def present_files(self, file_ids: Sequence[str]) -> set[str]:
+        """Those of ``file_ids`` that have a record, expired or not."""
+
     # accounts and keys
 
     @abc.abstractmethod

@@ -457,6 +457,11 @@ class PostgresStore(Store):
                                      list(file_ids))
         return int(result.rsplit(" ", 1)[-1])
 
+    async def present_files(self, file_ids: Sequence[str]) -> set[str]:
+        rows = await self._fetch("SELECT id FROM files WHERE id = ANY($1::text[])",
+                                 list(file_ids))
+        return {row[0] for row in rows}
+
     # accounts and keys
 
     async def ensure_account(self, username: str) -> Account:

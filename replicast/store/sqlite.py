@@ -446,6 +446,14 @@ class SQLiteStore(Store):
         args = tuple(file_ids)
         return int(await self._write(lambda c: c.execute(query, args).rowcount))
 
+    async def present_files(self, file_ids: Sequence[str]) -> set[str]:
+        if not file_ids:
+            return set()
+        query = f"SELECT id FROM files WHERE id IN ({', '.join('?' * len(file_ids))})"
+        args = tuple(file_ids)
+        rows = await self._read(lambda c: c.execute(query, args).fetchall())
+        return {row[0] for row in rows}
+
     # accounts and keys
 
     async def ensure_account(self, username: str) -> Account:

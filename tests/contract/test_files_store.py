@@ -122,3 +122,11 @@ async def test_files_bytes_counts_the_accounts_unexpired_files(store, alice, bob
     assert await store.files_bytes(bob.id, now) == 5000
     assert await store.files_bytes(bob.id, now + timedelta(days=2)) == 0
     assert await store.files_bytes((await store.ensure_account("carol")).id, now) == 0
+
+
+async def test_present_files_names_those_with_a_record(store):
+    account = await store.ensure_account("alice")
+    stored = make(account.id)
+    await store.insert_file(stored)
+    assert await store.present_files([stored.id, "0" * 26]) == {stored.id}
+    assert await store.present_files([]) == set()

@@ -13,7 +13,7 @@ import pytest
 from replicast import times
 from replicast.errors import FileTooLarge, NotFound
 from replicast.files.blobs import Blobs
-from replicast.files.service import FilesService
+from replicast.files.service import ORPHAN_AGE, ORPHAN_CHECK_INTERVAL, FilesService
 from replicast.files.signing import DownloadSigner
 from replicast.store.sqlite import SQLiteStore
 
@@ -248,3 +248,34 @@ async def test_an_input_file_over_the_input_limit_is_refused_before_it_is_read(f
     assert await files.read(alice.id, f.id, max_bytes=100) == b"x" * 100
     with pytest.raises(FileTooLarge):
         await files.read(alice.id, f.id, max_bytes=99)
+
+
+async def test_bytes_no_record_points_to_are_removed_once_old(files, store, alice, tmp_path):
+    folder = tmp_path / "files"
+    kept = await upload(files, alice)
+    # What a process stopped mid-upload leaves: bytes renamed into place with no record,
+    # and a partial copy.
+    orphan = folder / "0rphanedupload0000000000000"
+    orphan.write_bytes(b"nobody points here")
+    partial = folder / ".partial-abc123"
+    partial.write_bytes(b"half an upl")
+    now = times.now()
+    # Young ones may be an upload under way: left alone.
+    assert await files.remove_orphans(now) == 0
+    later = now + ORPHAN_AGE + timedelta(seconds=1)
+    assert await files.remove_orphans(later) == 2
+    assert not orphan.exists() and not partial.exists()
+    assert (folder / kept.id).read_bytes() == CONTENT  # a file with its record stays
+    assert await files.get(alice, kept.id) == kept
+
+
+async def test_the_expiry_sweep_looks_for_orphans_once_an_interval(files, tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir(parents=True, exist_ok=True)
+    now = times.now() + ORPHAN_AGE * 2
+    await files.remove_expired(now)  # the first sweep looks
+    (folder / "0rphanedupload0000000000000").write_bytes(b"x")
+    await files.remove_expired(now + timedelta(minutes=1))  # too soon to look again
+    assert (folder / "0rphanedupload0000000000000").exists()
+    await files.remove_expired(now + ORPHAN_CHECK_INTERVAL)
+    assert not (folder / "0rphanedupload0000000000000").exists()
