@@ -34,36 +34,10 @@ class LocalFile:
     path: Path
 
 
-def input_properties(openapi_schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """A model version's input properties, each with its ``$ref``/``allOf`` resolved
-    (Cog puts enums behind references)."""
-    schemas = openapi_schema.get("components", {}).get("schemas", {})
-    properties = schemas.get("Input", {}).get("properties", {})
-    return {name: _resolve(prop, schemas) for name, prop in properties.items()
-            if isinstance(prop, dict)}
-
-
 def output_schema(openapi_schema: Mapping[str, Any]) -> dict[str, Any]:
     """A model version's output schema, ``{}`` when it has none."""
     found = openapi_schema.get("components", {}).get("schemas", {}).get("Output", {})
     return found if isinstance(found, dict) else {}
-
-
-def _resolve(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    parts = [prop, *prop.get("allOf", [])]
-    # Optional[X] in some generators: the first branch that is not null.
-    parts += [p for p in prop.get("anyOf", [])
-              if isinstance(p, dict) and p.get("type") != "null"][:1]
-    for part in parts:
-        ref = part.get("$ref") if isinstance(part, dict) else None
-        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-            target = schemas.get(ref.removeprefix("#/components/schemas/"), {})
-            merged = {**target, **merged}
-        if isinstance(part, dict):
-            merged.update({k: v for k, v in part.items()
-                           if k not in {"allOf", "anyOf", "$ref"} and k not in merged})
-    return merged
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

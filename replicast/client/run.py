@@ -27,6 +27,7 @@ from replicast.client.display import Display, is_terminal, printable
 from replicast.client.follow import Follower, concatenates, writes_text
 from replicast.client.saving import create_unique, file_name, is_output_file
 from replicast.config import Settings
+from replicast.models.schema_refs import input_properties
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C; after another signal, 128 plus its number."""
@@ -114,7 +115,7 @@ class Run:
         owner, name = model.split("/")
         schema = self.connection.model_schema(owner, name, version)
         values = input_values.build_input(self.options.inputs,
-                                          input_values.input_properties(schema))
+                                          input_properties(schema))
         values = self._upload(values)
         with self.interrupts.deferred():
             prediction = self.connection.create(model, version, values,

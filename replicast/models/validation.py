@@ -16,6 +16,7 @@ import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
 from replicast.errors import InvalidField, InvalidInput
+from replicast.models.schema_refs import resolve
 from replicast.schema_errors import describe, one_per_field
 
 
@@ -86,11 +87,8 @@ class InputValidator:
 def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> dict[str, Any]:
     """The Input schema with enum references inlined and OpenAPI's nullable as JSON schema."""
     plain = copy.deepcopy(dict(schema))
-    for name, prop in plain.get("properties", {}).items():
-        for ref in prop.pop("allOf", []):
-            target = components[ref["$ref"].rsplit("/", 1)[-1]]
-            prop.setdefault("type", target.get("type"))
-            prop.setdefault("enum", target.get("enum"))
+    for name, given in plain.get("properties", {}).items():
+        prop = resolve(given, components)
         if prop.pop("nullable", False):
             prop["nullable"] = True
             kinds = prop.get("type")

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from replicast.errors import InvalidField
+from replicast.models.schema_refs import input_properties, required_inputs
 
 SELECT = "select"
 CHECKBOX = "checkbox"
@@ -105,26 +106,9 @@ def number_text(value: float) -> str:
     return format(value, "f").rstrip("0").rstrip(".") if abs(value) >= 1e-6 else repr(value)
 
 
-def input_properties(openapi_schema: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    """The ``Input`` component's properties, with referenced choices inlined, and the
-    names of the required ones."""
-    components = openapi_schema.get("components", {}).get("schemas", {})
-    component = components.get("Input", {})
-    properties: dict[str, Any] = {}
-    for name, prop in component.get("properties", {}).items():
-        plain = {key: value for key, value in prop.items() if key != "allOf"}
-        for part in prop.get("allOf", []):
-            target = components.get(str(part.get("$ref", "")).rsplit("/", 1)[-1], {})
-            plain.setdefault("type", target.get("type"))
-            if "enum" in target:
-                plain.setdefault("enum", target["enum"])
-        properties[name] = plain
-    return properties, set(component.get("required", []))
-
-
 def fields_of(openapi_schema: Mapping[str, Any]) -> list[Field]:
     """The form's fields for a model version's ``openapi_schema``, in ``x-order``."""
-    properties, required = input_properties(openapi_schema)
+    properties, required = input_properties(openapi_schema), required_inputs(openapi_schema)
     ordered = sorted(properties.items(),
                      key=lambda item: (item[1].get("x-order", math.inf), item[0]))
     return [_field(name, prop, name in required) for name, prop in ordered]

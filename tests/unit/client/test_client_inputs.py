@@ -10,10 +10,10 @@ from replicast.client.inputs import (
     build_input,
     files_in,
     guess,
-    input_properties,
     parse_assignment,
     replace_files,
 )
+from replicast.models.schema_refs import input_properties
 
 SCHEMA = {
     "components": {"schemas": {
