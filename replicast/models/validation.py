@@ -88,7 +88,12 @@ def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> d
     """The Input schema with enum references inlined and OpenAPI's nullable as JSON schema."""
     plain = copy.deepcopy(dict(schema))
     for name, given in plain.get("properties", {}).items():
+        branches = [b for b in given.get("anyOf", []) if isinstance(b, dict)]
+        if len([b for b in branches if b.get("type") != "null"]) > 1:
+            continue  # a true union: JSON Schema checks it as it is
         prop = resolve(given, components)
+        if any(b.get("type") == "null" for b in branches):
+            prop["nullable"] = True  # Optional[X] written as anyOf: [X, null]
         if prop.pop("nullable", False):
             prop["nullable"] = True
             kinds = prop.get("type")

@@ -91,3 +91,24 @@ def test_integral_floats_too_large_for_an_integer_are_refused(seed):
         ("number_out_of_range", "input.seed",
          "Must be an integer between -9223372036854775808 and 9223372036854775807"),
     }
+
+
+ANY_OF = InputValidator({"components": {"schemas": {"Input": {"type": "object", "properties": {
+    "seed": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
+    "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+}}}}})
+
+
+def test_optional_written_as_any_of_takes_its_type_or_null():
+    assert ANY_OF.validate({"seed": 3})[0]["seed"] == 3
+    assert ANY_OF.validate({"seed": None})[0]["seed"] is None
+    for bad in (-1, "3"):
+        with pytest.raises(InvalidInput):
+            ANY_OF.validate({"seed": bad})
+
+
+def test_a_true_union_is_checked_as_one():
+    assert ANY_OF.validate({"either": 1})[0]["either"] == 1
+    assert ANY_OF.validate({"either": "one"})[0]["either"] == "one"
+    with pytest.raises(InvalidInput):
+        ANY_OF.validate({"either": 1.5})
