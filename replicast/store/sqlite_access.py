@@ -154,3 +154,18 @@ def _reset_wal(connection: sqlite3.Connection) -> None:
         connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
     finally:
         connection.execute("PRAGMA busy_timeout=10000")
+
+
+class SQLiteCalls:
+    """What the parts of the SQLite store share: their calls go through ``_db``."""
+
+    _db: SQLiteAccess
+
+    async def _write(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._db.write(call)
+
+    async def _read(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._db.read(call)
+
+    async def _scan(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._db.scan(call)
