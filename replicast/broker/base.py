@@ -25,7 +25,7 @@ class Subscription(abc.ABC):
     @abc.abstractmethod
     def listen(self, callback: Callable[[Event], None] | None) -> None:
         """Hand each event to ``callback`` as it arrives instead of keeping it for
-        ``next``; None goes back to keeping them."""
+        ``next``, starting with those kept so far; None goes back to keeping them."""
 
 
 class Broker(abc.ABC):

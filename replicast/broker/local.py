@@ -23,6 +23,9 @@ class LocalSubscription(Subscription):
 
     def listen(self, callback: Callable[[Event], None] | None) -> None:
         self._callback = callback
+        # What arrived before (a cancel just after the run started, say) comes first.
+        while callback is not None and self._events and self._callback is callback:
+            callback(self._events.popleft())
 
     def deliver(self, event: Event) -> None:
         """Hand over one event (on the event loop)."""

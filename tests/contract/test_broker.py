@@ -93,6 +93,23 @@ async def test_a_listener_gets_events_instead_of_the_queue(broker):
         assert (await subscription.next(1)).kind is EventKind.PROGRESS
 
 
+async def test_a_listener_first_gets_what_arrived_before_it_listened(broker):
+    async with broker.subscribe("p") as subscription:
+        broker.publish(Event("p", EventKind.STATUS))
+        broker.publish(Event("p", EventKind.CANCEL, data="stop"))
+        await asyncio.sleep(0.2)  # delivered (through Redis too, most likely) meanwhile
+        seen = []
+        subscription.listen(seen.append)
+        broker.publish(Event("p", EventKind.NUDGE))
+        for _ in range(100):
+            if len(seen) == 3:
+                break
+            await asyncio.sleep(0.02)
+        subscription.listen(None)
+        # Whether they arrived before it listened or after, none is lost, in order.
+        assert [e.kind for e in seen] == [EventKind.STATUS, EventKind.CANCEL, EventKind.NUDGE]
+
+
 async def test_progress_after_the_end_is_not_kept(broker):
     from replicast import ids, times
     from replicast.predictions.prediction import Prediction
