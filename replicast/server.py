@@ -68,17 +68,24 @@ def _run_http(app: Any, settings: Settings) -> int:
         proxy_headers=False, log_config=None,
     )
 
+    server = uvicorn_server(app, config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def uvicorn_server(app: Any, config: Any) -> Any:
+    """A uvicorn server for the API ``app`` that ends its event streams when it shuts
+    down: they never end by themselves, so shutting down would wait for them."""
+    import uvicorn
+
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:
-            # Event streams never end by themselves: end them, or shutting down waits.
             state = getattr(app.state, "replicast", None)
             if state is not None:
                 state.end_streams()
             await super().shutdown(sockets)
 
-    server = Server(config)
-    server.run()
-    return 0 if server.started else 1
+    return Server(config)
 
 
 async def _run_headless(app: Any) -> int:

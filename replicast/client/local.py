@@ -73,21 +73,14 @@ def _start(settings: Settings, listener: socket.socket) -> tuple[Any, threading.
     import uvicorn
 
     from replicast.app import create_app
+    from replicast.server import uvicorn_server
 
     app = create_app(settings, announce=lambda text: print(text, file=sys.stderr))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             log_config=None, proxy_headers=False,
                             timeout_graceful_shutdown=int(settings.shutdown_grace) + 5)
 
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            # Event streams never end by themselves: end them, or shutting down waits.
-            state = getattr(app.state, "replicast", None)
-            if state is not None:
-                state.end_streams()
-            await super().shutdown(sockets)
-
-    server = Server(config)
+    server = uvicorn_server(app, config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
                               name="replicast-server", daemon=True)
     thread.start()
