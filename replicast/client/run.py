@@ -80,11 +80,13 @@ def run(options: RunOptions, *, out: TextIO | None = None, err: TextIO | None = 
             with _connected(server, token, options.data_dir) as connection:
                 return Run(connection, display, options, interrupts).execute(model, version)
         except KeyboardInterrupt:
-            display.close()
-            print("Interrupted.", file=err)
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                display.close()
+                print("Interrupted.", file=err)
             return interrupts.status
         finally:
-            display.close()
+            with contextlib.suppress(OSError):
+                display.close()
 
 
 @contextlib.contextmanager
@@ -237,6 +239,9 @@ class Interrupts:
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is threading.main_thread():
             for signum in STOPPING_SIGNALS:
+                previous = signal.getsignal(signum)
+                if previous is signal.SIG_IGN:
+                    continue  # ignored on purpose (nohup): stays ignored
                 self._previous[signum] = signal.signal(signum, self.handle)
         return self
 
@@ -247,12 +252,17 @@ class Interrupts:
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self._count += 1
-        self.status = 128 + signum
         if self._count > 1:
-            sys.stdout.flush()
-            print("\nQuitting without waiting.", file=sys.stderr, flush=True)
+            # A second Ctrl-C quits at once; a repeated SIGTERM or SIGHUP (a closing
+            # terminal sends more than one) lets the cancel under way finish.
+            if signum != signal.SIGINT:
+                return
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                print("\nQuitting without waiting.", file=sys.stderr, flush=True)
             self._exit(self.status)
             return
+        self.status = 128 + signum
         if self._deferring:
             self.pending = True
             return

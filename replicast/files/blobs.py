@@ -19,6 +19,8 @@ from typing import BinaryIO
 from replicast.errors import FileTooLarge
 
 _CHUNK = 1 << 20
+ORPHANED = ".orphaned"
+"""The folder, beside the blobs, of blobs set aside because no record points to them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,36 @@ class Blobs:
             elif _safe_id(entry.name):
                 blobs.append(entry.name)
         return blobs, partials
+
+    async def set_aside(self, file_id: str) -> None:
+        """Move a blob into ``.orphaned/`` (where ``purge_set_aside`` deletes it later)."""
+        await asyncio.to_thread(self._set_aside, file_id)
+
+    def _set_aside(self, file_id: str) -> None:
+        aside = self.root / ORPHANED
+        aside.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            target = aside / file_id
+            os.replace(self.path(file_id), target)
+            os.utime(target)  # kept from now on, not from when it was written
+
+    async def purge_set_aside(self, instant: float) -> int:
+        """Delete the blobs set aside before ``instant`` (Unix time); how many."""
+        return await asyncio.to_thread(self._purge_set_aside, instant)
+
+    def _purge_set_aside(self, instant: float) -> int:
+        purged = 0
+        try:
+            entries = list(os.scandir(self.root / ORPHANED))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file(follow_symlinks=False) \
+                        and entry.stat(follow_symlinks=False).st_mtime < instant:
+                    os.unlink(entry.path)
+                    purged += 1
+        return purged
 
     async def remove_partial(self, path: Path) -> None:
         """Delete a partial copy ``older_than`` found, if it is still there."""

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from replicast import ids, times
 from replicast.accounts import Account
 from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
-from replicast.files.blobs import Blobs
+from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
 from replicast.files.urls import download_url, own_file_id
@@ -36,7 +36,13 @@ ORPHAN_AGE = timedelta(hours=1)
 between writing its bytes and committing its record (a partial copy is written to
 all the while, so it stays young while its upload goes on)."""
 ORPHAN_CHECK_INTERVAL = timedelta(hours=1)
-"""How often the expiry sweep also looks for such bytes (it lists the whole folder)."""
+"""How often the expiry sweep also looks for such bytes (it lists the whole folder); the
+first time one interval after the server starts."""
+ORPHAN_KEPT = timedelta(days=7)
+"""How long bytes set aside are kept before they are deleted."""
+_ORPHANS_TRUSTED = 10
+"""With at least this many old blobs, most of them without a record means a folder that
+belongs to another database."""
 # A signed URL of a file that never expires works for one to two of these; the step
 # keeps the URL the same for a while, whoever shows the file.
 _UNEXPIRING_LINK_SECONDS = 86400
@@ -76,7 +82,7 @@ class FilesService:
         """Most bytes an account's unexpired files may take; 0 for no limit."""
         self.page_size = page_size
         self._clock = clock
-        self._orphans_checked_at: datetime | None = None
+        self._orphans_checked_at = clock()
 
     async def create(self, account: Account, content: BinaryIO, *, name: str,
                      content_type: str, metadata: dict[str, Any], base_url: str) -> StoredFile:
@@ -216,29 +222,41 @@ class FilesService:
                 break
         if removed:
             log.info("removed %d expired files", removed)
-        if self._orphans_checked_at is None \
-                or now - self._orphans_checked_at >= ORPHAN_CHECK_INTERVAL:
+        if now - self._orphans_checked_at >= ORPHAN_CHECK_INTERVAL:
             self._orphans_checked_at = now
             await self.remove_orphans(now)
         return removed
 
     async def remove_orphans(self, now: datetime) -> int:
-        """Delete the bytes no record points to, older than ``ORPHAN_AGE``: those of an
-        upload whose process stopped between writing them and committing the record, and
-        partial copies of uploads it was still receiving. How many."""
+        """Set aside the bytes no record points to, older than ``ORPHAN_AGE``: those of
+        an upload whose process stopped between writing them and committing the record;
+        delete partial copies of uploads it was still receiving, and what was set aside
+        ``ORPHAN_KEPT`` ago. How many were set aside or deleted.
+
+        Set aside, not deleted, and not at all when most old bytes have no record: that
+        is a files folder beside another database (a new one, or another deployment's
+        on a shared volume), not a few interrupted uploads.
+        """
         before = (now - ORPHAN_AGE).timestamp()
         blobs, partials = await self.blobs.older_than(before)
-        removed = 0
+        removed = await self.blobs.purge_set_aside((now - ORPHAN_KEPT).timestamp())
         for partial in partials:
             await self.blobs.remove_partial(partial)
             removed += 1
+        orphans: list[str] = []
         for start in range(0, len(blobs), _SWEEP_BATCH):
             batch = blobs[start:start + _SWEEP_BATCH]
             present = await self.store.present_files(batch)
-            for file_id in batch:
-                if file_id not in present:
-                    await self.blobs.remove(file_id)
-                    removed += 1
-        if removed:
-            log.warning("removed %d file(s) left behind by interrupted uploads", removed)
-        return removed
+            orphans += [file_id for file_id in batch if file_id not in present]
+        if len(blobs) >= _ORPHANS_TRUSTED and len(orphans) * 2 > len(blobs):
+            log.error("%d of the %d files in %s have no record in the database: is it the "
+                      "database they belong to? Leaving them all alone", len(orphans),
+                      len(blobs), self.blobs.root)
+            return removed
+        for file_id in orphans:
+            await self.blobs.set_aside(file_id)
+        if orphans:
+            log.warning("set aside %d file(s) left behind by interrupted uploads in %s/%s",
+                        len(orphans), self.blobs.root, ORPHANED)
+        return removed + len(orphans)
+

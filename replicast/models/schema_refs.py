@@ -17,7 +17,8 @@ _ABOUT_COMPONENT = frozenset({"title", "description"})
 
 def input_properties(openapi_schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The ``Input`` component's properties, each with its ``$ref``/``allOf`` (and the
-    first non-null ``anyOf`` branch) merged in; a property's own keys win."""
+    one non-null branch of an ``Optional`` written as ``anyOf``) merged in; a property's
+    own keys win."""
     schemas = openapi_schema.get("components", {}).get("schemas", {})
     properties = schemas.get("Input", {}).get("properties", {})
     return {name: resolve(prop, schemas) for name, prop in properties.items()
@@ -39,8 +40,10 @@ def resolve(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> dict[str, An
     """
     merged: dict[str, Any] = {}
     parts = [prop, *prop.get("allOf", [])]
-    parts += [p for p in prop.get("anyOf", [])
-              if isinstance(p, dict) and p.get("type") != "null"][:1]
+    branches = [p for p in prop.get("anyOf", [])
+                if isinstance(p, dict) and p.get("type") != "null"]
+    if len(branches) == 1:  # Optional[X]; a true union keeps its anyOf, and no one type
+        parts.append(branches[0])
     for part in parts:
         ref = part.get("$ref") if isinstance(part, dict) else None
         if isinstance(ref, str) and ref.startswith(_COMPONENTS):
@@ -49,6 +52,7 @@ def resolve(prop: Mapping[str, Any], schemas: Mapping[str, Any]) -> dict[str, An
                 merged = {**{k: v for k, v in target.items() if k not in _ABOUT_COMPONENT},
                           **merged}
         if isinstance(part, dict):
+            dropped = {"allOf", "$ref"} | ({"anyOf"} if len(branches) == 1 else set())
             merged.update({k: v for k, v in part.items()
-                           if k not in {"allOf", "anyOf", "$ref"} and k not in merged})
+                           if k not in dropped and k not in merged})
     return merged

@@ -47,9 +47,15 @@ def file_name(url: str) -> str:
 
 
 def safe_name(name: str) -> str:
-    """``name`` as a local file name: no separators or odd characters, not hidden."""
-    name = _SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip("._")
-    return name[:100] or "input"
+    """``name`` as a local file name that keeps its extension: no separators or odd
+    characters, not hidden, at most 100 characters (``input`` when nothing is left)."""
+    base = Path(name.replace("\\", "/")).name
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    suffix = _SAFE_NAME.sub("", suffix)[:16]
+    stem = _SAFE_NAME.sub("_", stem).strip("._")
+    return (stem or "input")[:100 - len(suffix) - 1] + (f".{suffix}" if suffix else "")
 
 
 def unique(name: str, used: set[str]) -> str:

@@ -52,11 +52,14 @@ def _sessions(request: Request) -> Sessions:
     return sessions
 
 
+def _cookie_name(request: Request) -> str:
+    return SECURE_COOKIE if secure(request) else COOKIE
+
+
 async def signed_in(request: Request) -> SignedIn | None:
     """The request's account, if its session cookie is valid and its key still is."""
     sessions = _sessions(request)
-    session = await sessions.read(
-        request.cookies.get(SECURE_COOKIE if secure(request) else COOKIE))
+    session = await sessions.read(request.cookies.get(_cookie_name(request)))
     if session is None:
         return None
     try:
@@ -67,23 +70,23 @@ async def signed_in(request: Request) -> SignedIn | None:
 
 
 async def start_session(request: Request, response: Response, digest: str) -> None:
-    """Sign the browser in with the key whose token has ``digest``."""
+    """Sign the browser in with the key whose token has ``digest``, ending the session
+    it had before, if any."""
     sessions = _sessions(request)
+    await sessions.forget(request.cookies.get(_cookie_name(request)))
     session = await sessions.issue(digest)
     is_secure = secure(request)
-    response.set_cookie(SECURE_COOKIE if is_secure else COOKIE, session.value,
+    response.set_cookie(_cookie_name(request), session.value,
                         max_age=sessions.lifetime, path="/", secure=is_secure,
                         httponly=True, samesite="strict")
 
 
-async def end_session(request: Request, response: Response,
-                      signed: SignedIn | None) -> None:
-    """Sign the browser out: end its session, and delete the cookie."""
-    if signed is not None:
-        await _sessions(request).end(signed.session)
+async def end_session(request: Request, response: Response) -> None:
+    """Sign the browser out: end its session (its key revoked or not), delete the cookie."""
+    await _sessions(request).forget(request.cookies.get(_cookie_name(request)))
     is_secure = secure(request)
-    response.delete_cookie(SECURE_COOKIE if is_secure else COOKIE, path="/",
-                           secure=is_secure, httponly=True, samesite="strict")
+    response.delete_cookie(_cookie_name(request), path="/", secure=is_secure, httponly=True,
+                           samesite="strict")
 
 
 def safe_next(value: str | None, fallback: str) -> str:

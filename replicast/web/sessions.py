@@ -69,19 +69,21 @@ class Sessions:
     async def read(self, value: str | None) -> Session | None:
         """The session a cookie's value names; None if it is malformed, unknown (never
         issued, or signed out) or past its end."""
-        if not value or len(value) > 64:
+        id_hash = _id_hash(value)
+        if id_hash is None:
             return None
-        version, _, session_id = value.partition(".")
-        if version != _VERSION or not _ID.fullmatch(session_id):
-            return None
-        found = await self._store.get_web_session(_hash(session_id), self._clock())
+        found = await self._store.get_web_session(id_hash, self._clock())
         if found is None:
             return None
+        assert value is not None
         return Session(found.key_digest, found.expires_at, value)
 
-    async def end(self, session: Session) -> None:
-        """Sign out: the session, and every copy of its cookie, is over."""
-        await self._store.delete_web_session(_hash(session.value.partition(".")[2]))
+    async def forget(self, value: str | None) -> None:
+        """End the session a cookie's value names, if it names one, whatever state its
+        key is in: every copy of that cookie is worth nothing afterwards."""
+        id_hash = _id_hash(value)
+        if id_hash is not None:
+            await self._store.delete_web_session(id_hash)
 
     def _mac(self, purpose: str, message: str) -> str:
         return mac(self._key, f"{purpose}\n{message}")
@@ -98,3 +100,13 @@ class Sessions:
 
 def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _id_hash(value: str | None) -> str | None:
+    """The stored hash of the id a well-formed cookie value holds; None otherwise."""
+    if not value or len(value) > 64:
+        return None
+    version, _, session_id = value.partition(".")
+    if version != _VERSION or not _ID.fullmatch(session_id):
+        return None
+    return _hash(session_id)

@@ -62,5 +62,5 @@ async def logout(request: Request) -> Response:
     finally:
         await form.close()
     response = redirect(f"{root(request)}/login")
-    await end_session(request, response, signed)
+    await end_session(request, response)
     return response

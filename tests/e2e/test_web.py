@@ -498,6 +498,16 @@ def test_signing_out_ends_every_copy_of_the_cookie(proxied):
         assert b"web_sessions" in stored and cookie_id.encode() not in stored
 
 
+def test_signing_in_again_ends_the_session_before(proxied):
+    with _proxy_client(proxied) as client:
+        first = {"Cookie": _sign_in(client).split(";")[0]}
+        again = client.post("/login", data={"token": TOKEN, "next": "/"}, headers=first)
+        assert again.status_code == 303
+        second = {"Cookie": again.headers["set-cookie"].split(";")[0]}
+        assert client.get("/", headers=second).status_code == 200
+        assert client.get("/", headers=first).status_code == 303  # the one it replaced
+
+
 def test_an_upload_too_large_is_shown_beside_its_field(proxied):
     with _proxy_client(proxied) as client:
         session = _sign_in(client).split(";")[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from replicast.client.connection import ClientError
@@ -41,8 +43,21 @@ def test_sigterm_and_sighup_stop_like_ctrl_c_with_their_own_status(signum, statu
     with pytest.raises(KeyboardInterrupt):
         interrupts.handle(signum, None)
     assert interrupts.status == status
-    interrupts.handle(signum, None)
+    interrupts.handle(signum, None)  # a closing terminal sends more than one
+    assert exits == []  # the cancel under way goes on
+    interrupts.handle(2, None)  # Ctrl-C still quits at once
     assert exits == [status]
+
+
+def test_a_signal_ignored_on_purpose_stays_ignored():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup leaves it
+    try:
+        with Interrupts(exit=lambda code: None):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def test_a_ctrl_c_while_deferred_is_kept_for_after():

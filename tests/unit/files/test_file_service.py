@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,8 +13,8 @@ import pytest
 
 from replicast import times
 from replicast.errors import FileTooLarge, NotFound
-from replicast.files.blobs import Blobs
-from replicast.files.service import ORPHAN_AGE, ORPHAN_CHECK_INTERVAL, FilesService
+from replicast.files.blobs import ORPHANED, Blobs
+from replicast.files.service import ORPHAN_AGE, ORPHAN_CHECK_INTERVAL, ORPHAN_KEPT, FilesService
 from replicast.files.signing import DownloadSigner
 from replicast.store.sqlite import SQLiteStore
 
@@ -250,9 +251,10 @@ async def test_an_input_file_over_the_input_limit_is_refused_before_it_is_read(f
         await files.read(alice.id, f.id, max_bytes=99)
 
 
-async def test_bytes_no_record_points_to_are_removed_once_old(files, store, alice, tmp_path):
+async def test_bytes_no_record_points_to_are_set_aside_once_old(files, store, alice,
+                                                                  tmp_path):
     folder = tmp_path / "files"
-    kept = await upload(files, alice)
+    kept = [await upload(files, alice) for _ in range(2)]
     # What a process stopped mid-upload leaves: bytes renamed into place with no record,
     # and a partial copy.
     orphan = folder / "0rphanedupload0000000000000"
@@ -265,17 +267,43 @@ async def test_bytes_no_record_points_to_are_removed_once_old(files, store, alic
     later = now + ORPHAN_AGE + timedelta(seconds=1)
     assert await files.remove_orphans(later) == 2
     assert not orphan.exists() and not partial.exists()
-    assert (folder / kept.id).read_bytes() == CONTENT  # a file with its record stays
-    assert await files.get(alice, kept.id) == kept
+    set_aside = folder / ORPHANED / orphan.name
+    assert set_aside.read_bytes() == b"nobody points here"  # recoverable for a while
+    for f in kept:  # files with their records stay
+        assert (folder / f.id).read_bytes() == CONTENT
+        assert await files.get(alice, f.id) == f
+    # Deleted once kept long enough.
+    assert await files.remove_orphans(times.now() + ORPHAN_KEPT + timedelta(minutes=1)) == 1
+    assert not set_aside.exists()
 
 
-async def test_the_expiry_sweep_looks_for_orphans_once_an_interval(files, tmp_path):
+async def test_a_folder_of_another_databases_files_is_left_alone(files, alice, tmp_path,
+                                                                  caplog):
+    folder = tmp_path / "files"
+    await upload(files, alice)
+    for n in range(12):  # most old bytes without a record: not interrupted uploads
+        (folder / f"foreign{n:020d}").write_bytes(b"x")
+    later = times.now() + ORPHAN_AGE + timedelta(minutes=1)
+    assert await files.remove_orphans(later) == 0
+    assert len([p for p in folder.iterdir() if p.name.startswith("foreign")]) == 12
+    assert "is it the database they belong to?" in caplog.text
+
+
+async def test_the_expiry_sweep_looks_for_orphans_an_interval_after_start(store, tmp_path):
+    clock = Clock()
+    files = service(store, tmp_path, clock=clock)
     folder = tmp_path / "files"
     folder.mkdir(parents=True, exist_ok=True)
-    now = times.now() + ORPHAN_AGE * 2
-    await files.remove_expired(now)  # the first sweep looks
-    (folder / "0rphanedupload0000000000000").write_bytes(b"x")
-    await files.remove_expired(now + timedelta(minutes=1))  # too soon to look again
-    assert (folder / "0rphanedupload0000000000000").exists()
-    await files.remove_expired(now + ORPHAN_CHECK_INTERVAL)
-    assert not (folder / "0rphanedupload0000000000000").exists()
+    orphan = folder / "0rphanedupload0000000000000"
+    orphan.write_bytes(b"x")
+    written = (clock.now - ORPHAN_AGE * 2).timestamp()  # old enough from the start
+    os.utime(orphan, (written, written))
+    await files.remove_expired(clock.now + ORPHAN_CHECK_INTERVAL - timedelta(seconds=1))
+    assert orphan.exists()  # too soon after the start to look
+    await files.remove_expired(clock.now + ORPHAN_CHECK_INTERVAL)
+    assert not orphan.exists() and (folder / ORPHANED / orphan.name).exists()
+    # And not again until another interval has passed.
+    orphan.write_bytes(b"y")
+    os.utime(orphan, (written, written))
+    await files.remove_expired(clock.now + ORPHAN_CHECK_INTERVAL * 2 - timedelta(seconds=1))
+    assert orphan.exists()

@@ -12,6 +12,7 @@ SCHEMA = {"components": {"schemas": {
         "seed": {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}],
                  "title": "Seed"},
         "broken": {"allOf": [{"$ref": "#/components/schemas/missing"}], "type": "string"},
+        "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
     }},
     "scheduler": {"type": "string", "enum": ["K_EULER", "DDIM"], "title": "scheduler",
                   "description": "An enumeration."},
@@ -35,6 +36,11 @@ def test_references_are_merged_but_not_what_describes_the_component():
 def test_optional_inputs_take_their_non_null_branch():
     assert input_properties(SCHEMA)["seed"] == {"type": "integer", "minimum": 0,
                                                 "title": "Seed"}
+
+
+def test_a_true_union_keeps_its_branches_and_no_one_type():
+    assert input_properties(SCHEMA)["either"] == {
+        "anyOf": [{"type": "integer"}, {"type": "string"}]}
 
 
 def test_a_dangling_reference_leaves_the_property_as_it_is():

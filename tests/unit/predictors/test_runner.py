@@ -140,9 +140,13 @@ def test_uploaded_names_are_made_safe_for_the_local_folder():
     assert safe_name("holiday photo.jpg") == "holiday_photo.jpg"
     assert safe_name("../../etc/passwd") == "passwd"
     assert safe_name("..\\..\\boot.ini") == "boot.ini"
-    assert safe_name(".hidden") == "hidden"
+    assert safe_name(".hidden") == "input.hidden"
     assert safe_name("..") == "input" and safe_name("") == "input"
-    assert len(safe_name("a" * 300 + ".txt")) == 100
+    long = safe_name("a" * 300 + ".txt")
+    assert len(long) == 100 and long.endswith(".txt")
+    assert safe_name("照片.png") == "input.png" and safe_name(".png") == "input.png"
+    assert safe_name("résumé final.PDF") == "r_sum_final.PDF"
+    assert safe_name("archive.tar.gz") == "archive.tar.gz"
 
 
 def test_which_inputs_are_files():

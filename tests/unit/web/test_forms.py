@@ -155,3 +155,13 @@ def test_every_builtin_model_gets_a_form_whose_defaults_it_takes():
         inputs, problems = forms.to_input(fields, values)
         assert problems == []
         model.validator.validate(inputs)
+
+
+def test_a_union_input_is_a_text_field_not_one_of_its_types():
+    schema = {"components": {"schemas": {"Input": {"type": "object", "properties": {
+        "either": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+        "seed": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    }}}}}
+    fields = {f.name: f for f in forms.fields_of(schema)}
+    assert fields["either"].widget == forms.TEXT
+    assert fields["seed"].widget == forms.NUMBER  # Optional[int]: its one type

@@ -66,9 +66,12 @@ async def test_signing_out_ends_every_copy_of_the_cookie(store):
     sessions = Sessions("key", store)
     session = await sessions.issue(DIGEST)
     other = await sessions.issue(DIGEST)
-    await sessions.end(session)
+    await sessions.forget(session.value)
     assert await sessions.read(session.value) is None
     assert await sessions.read(other.value) == other  # another sign-in goes on
+    for junk in (None, "", "s2.short", session.value):  # nothing, or nothing left
+        await sessions.forget(junk)
+    assert await sessions.read(other.value) == other
 
 
 async def test_a_session_ends_after_its_lifetime(store):
