@@ -80,6 +80,14 @@ class _Queue:
 
 
 @dataclass
+class _Taken:
+    """What one read of a queue took: its stream entries and the ids they carry."""
+
+    entry_ids: list[bytes] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Reader:
     """What the reader task follows."""
 
@@ -206,15 +214,23 @@ class RedisBroker(Broker):
                 delay = min(delay * 2, _RETRY_MAX)
                 continue
             delay = 0.05
-            for prediction_id in taken:
+            # Handed on before the entries are forgotten: a stop while forgetting them
+            # must not lose ids already taken (close() queues the unclaimed ones again).
+            for prediction_id in taken.ids:
                 while queue.waiters and queue.waiters[0].done():
                     queue.waiters.popleft()
                 if queue.waiters:
                     queue.waiters.popleft().set_result(prediction_id)
                 else:  # its consumer went away meanwhile: keep it for the next one
                     queue.taken.append(prediction_id)
+            if taken.ids:
+                try:
+                    await self._forget(model, taken)
+                except self._errors as exc:
+                    log.warning("could not clear taken entries of %s from Redis: %s",
+                                model, exc)
 
-    async def _read_queue(self, model: str, count: int) -> list[str]:
+    async def _read_queue(self, model: str, count: int) -> _Taken:
         key = queue_key(model)
         if key not in self._groups:
             with contextlib.suppress(self._no_group):  # BUSYGROUP: it exists already
@@ -227,16 +243,19 @@ class RedisBroker(Broker):
             if "NOGROUP" not in str(exc):
                 raise
             self._groups.discard(key)  # Redis lost it (a restart): make it again
-            return []
+            return _Taken()
         if not reply:
-            return []
+            return _Taken()
         entries = reply[0][1]
-        ids = [str(fields[b"id"].decode()) for _, fields in entries]
+        return _Taken([entry_id for entry_id, _ in entries],
+                      [str(fields[b"id"].decode()) for _, fields in entries])
+
+    async def _forget(self, model: str, taken: _Taken) -> None:
+        """Delete taken entries from the stream and their ids from the queued set."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xdel(key, *[entry_id for entry_id, _ in entries])
-            pipe.srem(queued_key(model), *ids)
+            pipe.xdel(queue_key(model), *taken.entry_ids)
+            pipe.srem(queued_key(model), *taken.ids)
             await pipe.execute()
-        return ids
 
     async def restore(self, model: str, prediction_ids: Sequence[str]) -> int:
         if not prediction_ids:
