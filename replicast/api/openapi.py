@@ -13,17 +13,9 @@ from starlette.responses import Response
 
 from replicast import __version__
 from replicast.api.headers import MAX_WAIT
+from replicast.api.openapi_schemas import DATE, SCHEMAS, ref
 from replicast.api.responses import json_response
 from replicast.api.state import base_url
-from replicast.predictions.status import Status
-from replicast.webhooks.delivery import ALL_EVENTS
-
-_DATE = {"type": "string", "format": "date-time"}
-_REF = "#/components/schemas/"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": _REF + name}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -31,7 +23,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _PROBLEM = {"description": "A problem", "content": {"application/problem+json": {
-    "schema": _ref("Problem")}}}
+    "schema": ref("Problem")}}}
 _ERRORS = {"401": _PROBLEM, "404": _PROBLEM}
 _CREATE_ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "413": _PROBLEM,
                   "422": _PROBLEM,
@@ -45,233 +37,15 @@ _THROTTLED = {
     "description": "Over the token's rate limit, or too many predictions unfinished",
     "headers": {"Retry-After": {"description": "Seconds after which a retry can succeed "
                                                "(rate limits)", "schema": {"type": "integer"}}},
-    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
 _UNAVAILABLE = {
     "description": "The database or the broker cannot be reached; retry",
     "headers": {"Retry-After": {"description": "Seconds to wait before retrying",
                                 "schema": {"type": "integer"}}},
-    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
 
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "required": ["detail", "status"],
-        "properties": {
-            "title": {"type": "string"},
-            "detail": {"type": "string"},
-            "status": {"type": "integer"},
-            "invalid_fields": {"type": "array", "items": {
-                "type": "object", "required": ["type", "field", "description"],
-                "properties": {"type": {"type": "string"}, "field": {"type": "string"},
-                               "description": {"type": "string"}},
-            }},
-        },
-    },
-    "PredictionRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["input"],
-        "properties": {
-            "input": {"type": "object", "description": "The model's input"},
-            "webhook": {"type": "string", "description": "HTTPS URL to POST the prediction to"},
-            "webhook_completed": {"type": "string", "description": "Legacy completion webhook"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
-            "stream": {"type": "boolean", "deprecated": True},
-        },
-    },
-    "VersionPredictionRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["version", "input"],
-        "properties": {
-            "version": {"type": "string",
-                        "description": "owner/name, owner/name:version_id or a version id"},
-            "input": {"type": "object"},
-            "webhook": {"type": "string"},
-            "webhook_completed": {"type": "string"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
-            "stream": {"type": "boolean", "deprecated": True},
-        },
-    },
-    "Prediction": {
-        "type": "object",
-        "required": ["id", "model", "version", "input", "output", "logs", "data_removed",
-                     "error", "source", "status", "created_at", "urls"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
-            "model": {"type": "string"},
-            "version": {"type": "string"},
-            "input": {"type": "object"},
-            "output": {},
-            "logs": {"type": "string"},
-            "error": {"type": ["string", "null"]},
-            "status": {"enum": [s.value for s in Status]},
-            "source": {"enum": ["api", "web"]},
-            "data_removed": {"type": "boolean"},
-            "created_at": _DATE,
-            "started_at": _DATE,
-            "completed_at": _DATE,
-            "deadline": _DATE,
-            "metrics": {"type": "object", "properties": {
-                "predict_time": {"type": "number"}, "total_time": {"type": "number"},
-                "image_count": {"type": "integer"}}},
-            "webhook": {"type": "string"},
-            "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
-            "urls": {
-                "type": "object",
-                "required": ["get", "cancel", "stream", "web"],
-                "properties": {k: {"type": "string", "format": "uri"}
-                               for k in ("get", "cancel", "stream", "web")},
-            },
-        },
-    },
-    "PredictionPage": {
-        "type": "object",
-        "required": ["next", "previous", "results"],
-        "properties": {
-            "next": {"type": ["string", "null"]},
-            "previous": {"type": ["string", "null"]},
-            "results": {"type": "array", "items": _ref("Prediction")},
-        },
-    },
-    "Version": {
-        "type": "object",
-        "required": ["id", "created_at", "cog_version", "openapi_schema"],
-        "properties": {"id": {"type": "string"}, "created_at": _DATE,
-                       "cog_version": {"type": ["string", "null"]},
-                       "openapi_schema": {"type": ["object", "null"]}},
-    },
-    "VersionPage": {
-        "type": "object",
-        "required": ["next", "previous", "results"],
-        "properties": {"next": {"type": ["string", "null"]},
-                       "previous": {"type": ["string", "null"]},
-                       "results": {"type": "array", "items": _ref("Version")}},
-    },
-    "Model": {
-        "type": "object",
-        "required": ["url", "owner", "name", "visibility", "run_count", "latest_version",
-                     "is_official"],
-        "properties": {
-            "url": {"type": "string", "format": "uri"},
-            "owner": {"type": "string"},
-            "name": {"type": "string"},
-            "description": {"type": ["string", "null"]},
-            "visibility": {"enum": ["public", "private"]},
-            "github_url": {"type": ["string", "null"]},
-            "paper_url": {"type": ["string", "null"]},
-            "license_url": {"type": ["string", "null"]},
-            "cover_image_url": {"type": ["string", "null"]},
-            "run_count": {"type": "integer"},
-            "default_example": {"type": ["object", "null"]},
-            "latest_version": {"anyOf": [_ref("Version"), {"type": "null"}]},
-            "is_official": {"type": "boolean"},
-        },
-    },
-    "ModelPage": {
-        "type": "object",
-        "required": ["next", "previous", "results"],
-        "properties": {"next": {"type": ["string", "null"]},
-                       "previous": {"type": ["string", "null"]},
-                       "results": {"type": "array", "items": _ref("Model")}},
-    },
-    "Account": {
-        "type": "object",
-        "required": ["type", "username"],
-        "properties": {"type": {"enum": ["user", "organization"]},
-                       "username": {"type": "string"}, "name": {"type": "string"}},
-    },
-    "WebhookSecret": {
-        "type": "object", "required": ["key"],
-        "properties": {"key": {"type": "string", "pattern": "^whsec_"}},
-    },
-    "WebhookDeliveries": {
-        "type": "object", "required": ["results"],
-        "properties": {"results": {"type": "array", "items": {
-            "type": "object",
-            "required": ["id", "event", "url", "state", "created_at", "attempts"],
-            "properties": {
-                "id": {"type": "string"},
-                "event": {"enum": ALL_EVENTS},
-                "url": {"type": "string"},
-                "state": {"enum": ["pending", "delivered", "failed"]},
-                "created_at": _DATE,
-                "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
-                "retry_until": {"type": ["string", "null"], "format": "date-time"},
-                "attempts": {"type": "array", "items": {
-                    "type": "object",
-                    "required": ["number", "started_at", "duration_ms", "status_code", "error"],
-                    "properties": {
-                        "number": {"type": "integer"},
-                        "started_at": _DATE,
-                        "duration_ms": {"type": "number"},
-                        "status_code": {"type": ["integer", "null"]},
-                        "error": {"type": ["string", "null"]},
-                    },
-                }},
-            },
-        }}},
-    },
-    "File": {
-        "type": "object",
-        "required": ["id", "urls", "content_type", "size", "checksums", "metadata",
-                     "created_at", "expires_at"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-z]{26}$"},
-            "name": {"type": "string"},
-            "content_type": {"type": "string"},
-            "size": {"type": "integer"},
-            "etag": {"type": "string", "description": "The MD5 of the content, in hex"},
-            "checksums": {"type": "object", "required": ["sha256", "md5"],
-                          "properties": {"sha256": {"type": "string"},
-                                         "md5": {"type": "string"}}},
-            "metadata": {"type": "object"},
-            "created_at": _DATE,
-            "expires_at": {"type": ["string", "null"], "format": "date-time",
-                           "description": "null when REPLICAST_FILE_RETENTION is 0"},
-            "urls": {
-                "type": "object",
-                "required": ["get", "download"],
-                "properties": {
-                    "get": {"type": "string", "format": "uri",
-                            "description": "The file resource; put it into an input"},
-                    "download": {"type": "string", "format": "uri",
-                                 "description": "Signed URL of the content, no token needed "
-                                                "(Replicast)"},
-                },
-            },
-        },
-    },
-    "FilePage": {
-        "type": "object",
-        "required": ["next", "previous", "results"],
-        "properties": {"next": {"type": ["string", "null"]},
-                       "previous": {"type": ["string", "null"]},
-                       "results": {"type": "array", "items": _ref("File")}},
-    },
-    "FileUpload": {
-        "type": "object",
-        "required": ["content"],
-        "properties": {
-            "content": {"type": "string", "format": "binary",
-                        "description": "The file content (its part's filename and "
-                                       "Content-Type are the defaults of the next two)"},
-            "filename": {"type": "string", "maxLength": 255,
-                         "description": "The filename (at most 255 bytes of UTF-8)"},
-            "type": {"type": "string", "default": "application/octet-stream",
-                     "description": "The content / MIME type for the file"},
-            "metadata": {"type": "object", "default": {},
-                         "description": "User-provided metadata associated with the file"},
-        },
-    },
-    "Hardware": {
-        "type": "array",
-        "items": {"type": "object", "required": ["sku", "name"],
-                  "properties": {"sku": {"type": "string"}, "name": {"type": "string"}}},
-    },
-}
 
 _PREFER = {
     "name": "Prefer", "in": "header", "required": False,
@@ -314,8 +88,8 @@ def _create(request_schema: str, summary: str, params: list[dict[str, Any]]) -> 
         "summary": summary,
         "parameters": [*params, _PREFER, _CANCEL_AFTER],
         "requestBody": {"required": True, "content": {"application/json": {
-            "schema": _ref(request_schema)}}},
-        "responses": {"201": _json(_ref("Prediction"), "Created; complete when waited for"),
+            "schema": ref(request_schema)}}},
+        "responses": {"201": _json(ref("Prediction"), "Created; complete when waited for"),
                       **_CREATE_ERRORS},
     }}
 
@@ -323,8 +97,8 @@ def _create(request_schema: str, summary: str, params: list[dict[str, Any]]) -> 
 def _api_paths() -> dict[str, Any]:
     query = [
         {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-        {"name": "created_after", "in": "query", "required": False, "schema": _DATE},
-        {"name": "created_before", "in": "query", "required": False, "schema": _DATE},
+        {"name": "created_after", "in": "query", "required": False, "schema": DATE},
+        {"name": "created_before", "in": "query", "required": False, "schema": DATE},
         {"name": "source", "in": "query", "required": False,
          "schema": {"enum": ["api", "web"]}},
     ]
@@ -332,42 +106,42 @@ def _api_paths() -> dict[str, Any]:
         "/predictions": {
             **_create("VersionPredictionRequest", "Create a prediction of a model version", []),
             "get": {"summary": "List predictions, newest first", "parameters": query,
-                    "responses": {"200": _json(_ref("PredictionPage"), "A page"),
+                    "responses": {"200": _json(ref("PredictionPage"), "A page"),
                                   "401": _PROBLEM, "422": _PROBLEM}},
         },
         "/predictions/{id}": {"get": {
             "summary": "Get a prediction", "parameters": [_path("id")],
-            "responses": {"200": _json(_ref("Prediction"), "The prediction"), **_ERRORS}}},
+            "responses": {"200": _json(ref("Prediction"), "The prediction"), **_ERRORS}}},
         "/predictions/{id}/cancel": {"post": {
             "summary": "Cancel a prediction", "parameters": [_path("id")],
-            "responses": {"200": _json(_ref("Prediction"), "The prediction"), **_ERRORS}}},
+            "responses": {"200": _json(ref("Prediction"), "The prediction"), **_ERRORS}}},
         "/predictions/{id}/webhooks": {"get": {
             "summary": "A prediction's webhook deliveries and every attempt (Replicast)",
             "parameters": [_path("id")],
-            "responses": {"200": _json(_ref("WebhookDeliveries"), "Deliveries"), **_ERRORS}}},
+            "responses": {"200": _json(ref("WebhookDeliveries"), "Deliveries"), **_ERRORS}}},
         "/webhooks/default/secret": {"get": {
             "summary": "The key the account's webhooks are signed with",
-            "responses": {"200": _json(_ref("WebhookSecret"), "The secret"),
+            "responses": {"200": _json(ref("WebhookSecret"), "The secret"),
                           "401": _PROBLEM}}},
         "/models": {"get": {"summary": "List models",
-                            "responses": {"200": _json(_ref("ModelPage"), "Models"),
+                            "responses": {"200": _json(ref("ModelPage"), "Models"),
                                           "401": _PROBLEM}}},
         "/models/{owner}/{name}": {"get": {
             "summary": "Get a model", "parameters": _MODEL_PATH,
-            "responses": {"200": _json(_ref("Model"), "The model"), **_ERRORS}}},
+            "responses": {"200": _json(ref("Model"), "The model"), **_ERRORS}}},
         "/models/{owner}/{name}/predictions": _create(
             "PredictionRequest", "Create a prediction of a model", _MODEL_PATH),
         "/models/{owner}/{name}/versions": {"get": {
             "summary": "List a model's versions", "parameters": _MODEL_PATH,
-            "responses": {"200": _json(_ref("VersionPage"), "Versions"), **_ERRORS}}},
+            "responses": {"200": _json(ref("VersionPage"), "Versions"), **_ERRORS}}},
         "/models/{owner}/{name}/versions/{version_id}": {"get": {
             "summary": "Get a model version", "parameters": [*_MODEL_PATH, _path("version_id")],
-            "responses": {"200": _json(_ref("Version"), "The version"), **_ERRORS}}},
+            "responses": {"200": _json(ref("Version"), "The version"), **_ERRORS}}},
         "/account": {"get": {"summary": "The token's account",
-                             "responses": {"200": _json(_ref("Account"), "The account"),
+                             "responses": {"200": _json(ref("Account"), "The account"),
                                            "401": _PROBLEM}}},
         "/hardware": {"get": {"summary": "Hardware models run on",
-                              "responses": {"200": _json(_ref("Hardware"), "Hardware"),
+                              "responses": {"200": _json(ref("Hardware"), "Hardware"),
                                             "401": _PROBLEM}}},
         "/streams/{token}": {"get": {
             "summary": "Server-Sent Events of a prediction (the URL in urls.stream)",
@@ -408,18 +182,18 @@ def _file_paths() -> dict[str, Any]:
             "get": {"summary": "List files, newest first",
                     "parameters": [{"name": "cursor", "in": "query", "required": False,
                                     "schema": {"type": "string"}}],
-                    "responses": {"200": _json(_ref("FilePage"), "A page"),
+                    "responses": {"200": _json(ref("FilePage"), "A page"),
                                   "401": _PROBLEM, "422": _PROBLEM}},
             "post": {"summary": "Create a file",
                      "requestBody": {"required": True, "content": {"multipart/form-data": {
-                         "schema": _ref("FileUpload")}}},
-                     "responses": {"201": _json(_ref("File"), "File has been created"),
+                         "schema": ref("FileUpload")}}},
+                     "responses": {"201": _json(ref("File"), "File has been created"),
                                    "400": _PROBLEM, "401": _PROBLEM, "413": _PROBLEM,
                                    "415": _PROBLEM, "422": _PROBLEM}},
         },
         "/files/{file_id}": {
             "get": {"summary": "Get a file", "parameters": file_id,
-                    "responses": {"200": _json(_ref("File"), "The file"), **_ERRORS}},
+                    "responses": {"200": _json(ref("File"), "The file"), **_ERRORS}},
             "delete": {"summary": "Delete a file", "parameters": file_id,
                        "responses": {"204": {"description": "File has been deleted"},
                                      **_ERRORS}},
