@@ -125,6 +125,7 @@ class RedisBroker(Broker):
         self._tasks: list[asyncio.Task[None]] = []
         self._groups: set[str] = set()
         self._queues: dict[str, _Queue] = {}
+        self._suspects: dict[str, dict[bytes, str]] = {}  # stranded entries seen last time
         self._closing = False
 
     async def open(self) -> None:
@@ -258,16 +259,49 @@ class RedisBroker(Broker):
             await pipe.execute()
 
     async def restore(self, model: str, prediction_ids: Sequence[str]) -> int:
+        """Also those taken from the queue by a worker that stopped before it cleared
+        them (killed between its read and the clean-up): their entries stay in the stream
+        at or before the group's last delivered entry, where no read finds them again.
+        Such an entry seen by two restores in a row (a live worker clears its own within
+        milliseconds) is deleted and its id queued again."""
         if not prediction_ids:
             return 0
         try:
             present = await self._redis.smismember(queued_key(model), list(prediction_ids))
+            stranded = await self._stranded(model, set(prediction_ids))
         except self._errors as exc:
             raise BrokerError(f"cannot read the queue of {model}: {exc}") from exc
         missing = [pid for pid, there in zip(prediction_ids, present, strict=True) if not there]
-        for prediction_id in missing:
+        suspects, self._suspects[model] = self._suspects.get(model, {}), stranded
+        again = {entry_id: pid for entry_id, pid in stranded.items()
+                 if suspects.get(entry_id) == pid}
+        if again:
+            try:
+                await self._redis.xdel(queue_key(model), *again)
+            except self._errors as exc:
+                raise BrokerError(f"cannot read the queue of {model}: {exc}") from exc
+        for prediction_id in [*missing, *again.values()]:
             await self.enqueue(model, prediction_id)
-        return len(missing)
+        return len(missing) + len(again)
+
+    async def _stranded(self, model: str, waiting: set[str]) -> dict[bytes, str]:
+        """Entries (id -> prediction id) of ``waiting`` predictions that the group has
+        delivered but that are still in the stream: normally none, or a few being cleared."""
+        key = queue_key(model)
+        try:
+            groups = await self._redis.xinfo_groups(key)
+        except self._errors:
+            return {}  # no stream (or group) yet: nothing was delivered
+        delivered = next((g.get("last-delivered-id") for g in groups
+                          if g.get("name") in (GROUP, GROUP.encode())), None)
+        if not delivered or delivered in (b"0-0", "0-0"):
+            return {}
+        found: dict[bytes, str] = {}
+        for entry_id, fields in await self._redis.xrange(key, "-", delivered, count=1000):
+            prediction_id = fields.get(b"id", b"").decode()
+            if prediction_id in waiting:
+                found[entry_id] = prediction_id
+        return found
 
     # events
 

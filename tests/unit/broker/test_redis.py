@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as redis
 
-from replicast.broker.redis import RedisBroker
+from replicast.broker.redis import GROUP, RedisBroker, queue_key
 from replicast.predictions.events import Event, EventKind, Progress
 from tests.support import services
 
@@ -68,6 +68,32 @@ async def test_losing_redis_loses_nothing_the_store_knows(brokers):
     async with api.subscribe("p") as subscription:
         worker.publish(Event("p", EventKind.STATUS))
         assert (await subscription.next(2)).kind is EventKind.STATUS
+
+
+async def test_an_id_taken_by_a_worker_killed_before_clearing_it_is_queued_again(brokers):
+    api, worker = brokers
+    await api.enqueue("m/x", "p-taken")
+    await api.enqueue("m/x", "p-later")
+    # What a worker killed between its read and the clean-up leaves: the entry read by
+    # the group, still in the stream, its id still in the queued set.
+    raw = redis.Redis.from_url(services.REDIS_URL)
+    try:
+        await raw.xgroup_create(queue_key("m/x"), GROUP, id="0", mkstream=True)
+        taken = await raw.xreadgroup(GROUP, "killed", {queue_key("m/x"): ">"}, count=1,
+                                     noack=True)
+        assert taken[0][1][0][1][b"id"] == b"p-taken"
+    finally:
+        await raw.aclose()
+    # Not on the first look (a live worker may be clearing it right now), on the second.
+    assert await worker.restore("m/x", ["p-taken", "p-later"]) == 0
+    assert await worker.restore("m/x", ["p-taken", "p-later"]) == 1
+    got = {await asyncio.wait_for(worker.dequeue("m/x"), 5) for _ in range(2)}
+    assert got == {"p-taken", "p-later"}
+    raw = redis.Redis.from_url(services.REDIS_URL)
+    try:  # the stranded entry is gone with the others: nothing left to find again
+        assert await raw.xlen(queue_key("m/x")) == 0
+    finally:
+        await raw.aclose()
 
 
 async def test_enqueue_while_redis_is_away_does_not_fail(monkeypatch):
