@@ -187,7 +187,9 @@ class FilesService:
     async def read(self, account_id: int, file_id: str, *, max_bytes: int) -> bytes:
         """The bytes of the account's file, for a prediction's input; ``NotFound`` as
         ``get``, ``FileTooLarge`` past ``max_bytes`` (the limit on input files)."""
-        found = await self._find(account_id, file_id)
+        return await self._bytes(await self._find(account_id, file_id), max_bytes)
+
+    async def _bytes(self, found: StoredFile, max_bytes: int) -> bytes:
         if found.size > max_bytes:
             raise FileTooLarge(max_bytes)
         data = await self.blobs.read(found.id)
@@ -204,8 +206,7 @@ class FilesService:
         if file_id is None:
             return None
         found = await self._find(account_id, file_id)
-        return OwnFile(found.name, found.content_type,
-                       await self.read(account_id, file_id, max_bytes=max_bytes))
+        return OwnFile(found.name, found.content_type, await self._bytes(found, max_bytes))
 
     async def remove_expired(self, now: datetime) -> int:
         """Delete the files that expired at or before ``now``; how many.

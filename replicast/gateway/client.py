@@ -106,7 +106,8 @@ class UpstreamClient:
                      once: bool = False) -> dict[str, Any]:
         """Create a prediction: by model, or by ``version`` when one is given; with
         ``webhook``, the upstream calls it on ``events``. With ``once``, a single try:
-        no waiting on retries (a create request is waiting on this one)."""
+        no waiting on retries (a create request is waiting on this one). What it
+        returns always holds the prediction's ``id``."""
         body: dict[str, Any] = {"input": inputs}
         if webhook is not None:
             body["webhook"] = webhook

@@ -80,7 +80,7 @@ class UpstreamRunner(Runner):
             log.info("%s is created at %s when it runs: %s", prediction_id,
                      self._client.name, exc)
             return None
-        upstream_id = self._upstream_id(created)
+        upstream_id = str(created["id"])
         log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, upstream_id)
         return upstream_id
 
@@ -116,14 +116,14 @@ class UpstreamRunner(Runner):
             # Stopped while creating: once the create lands, cancel it upstream, or,
             # stopped for a restart, keep its id for the run that follows it next.
             with contextlib.suppress(Exception):
-                landed = self._upstream_id(await asyncio.wait_for(creating, CANCEL_GRACE))
+                landed = str((await asyncio.wait_for(creating, CANCEL_GRACE))["id"])
                 if context.interrupted:
                     followed.id = landed
                     await context.remember_upstream(landed)
                 else:
                     await self._forward_cancel(landed)
             raise
-        followed.id = self._upstream_id(created)
+        followed.id = str(created["id"])
         log.info("%s runs upstream at %s as %s", self.full_name, self._client.name, followed.id)
         try:
             await context.remember_upstream(followed.id)
@@ -156,13 +156,6 @@ class UpstreamRunner(Runner):
     def _webhook(self, prediction_id: str) -> str | None:
         return None if self._hooks is None else self._hooks.url(self._client.route,
                                                                  prediction_id)
-
-    def _upstream_id(self, created: dict[str, Any]) -> str:
-        upstream_id = created.get("id")
-        if not isinstance(upstream_id, str) or not upstream_id:
-            raise UpstreamError(f"The upstream {self._client.name} created a prediction "
-                                "without an id")
-        return upstream_id
 
     async def _follow(self, context: RunContext, prediction: dict[str, Any],
                       followed: _Followed) -> Any:

@@ -18,7 +18,6 @@ from typing import Any
 from replicast import ids
 from replicast.errors import FileTooLarge, ModelError, NotFound
 from replicast.files.service import FilesService
-from replicast.files.urls import own_file_id
 from replicast.inputs import InputFetcher
 from replicast.models.base import OwnFile
 from replicast.outputs.base import OutputStore
@@ -88,21 +87,12 @@ class Run:
         )
 
     async def fetch_file(self, url: str) -> bytes:
-        file_id = own_file_id(url, self.prediction.base_url)
-        if self._files is None or file_id is None:
-            return await self._fetcher.fetch(url)
-        # This server's own upload: read from the store as the prediction's account,
-        # never over HTTP (which would need a token, and could reach another account's).
-        try:
-            return await self._files.read(self.prediction.account_id, file_id,
-                                          max_bytes=self._fetcher.max_bytes)
-        except NotFound:
-            raise ModelError(f"Cannot read the input file {url}: file not found") from None
-        except FileTooLarge:
-            raise ModelError(f"The file at {url} is larger than {self._fetcher.max_bytes} "
-                             "bytes") from None
+        own = await self.own_file(url)
+        return own.data if own is not None else await self._fetcher.fetch(url)
 
     async def own_file(self, url: str) -> OwnFile | None:
+        # This server's own upload: read from the store as the prediction's account,
+        # never over HTTP (which would need a token, and could reach another account's).
         if self._files is None:
             return None
         try:

@@ -281,15 +281,18 @@ def test_an_upstream_422_for_a_model_changed_there_is_the_creates_answer(
         response = http.post("/v1/models/ch/model/predictions", json={"input": {"prompt": "x"}})
         with after.client() as after_http:
             listed = after_http.get("/v1/predictions").json()["results"]
+            now = after_http.get("/v1/models/ch/model").json()["latest_version"]["id"]
     finally:
         after.stop()
     # The upstream no longer has the version the gateway knew: its 422, as it sent it.
     assert response.status_code == 422, response.text[:500]
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["title"] == "Invalid version or not permitted"
-    assert described["latest_version"]["id"] != ""
+    assert response.json()["detail"].startswith("The specified version does not exist")
+    assert described["latest_version"]["id"] != now  # the model did change upstream
     assert listed == []
-    assert http.get("/v1/predictions").json()["results"][0]["model"] != "ch/model"
+    here = http.get("/v1/predictions").json()["results"]
+    assert not any(p["model"] == "ch/model" for p in here)  # nothing kept at the gateway
 
 
 def test_a_rate_limited_upstream_is_retried_after_retry_after(http, upstream):
