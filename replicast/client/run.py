@@ -122,15 +122,17 @@ class Run:
         with self.interrupts.deferred():
             prediction = self.connection.create(model, version, values,
                                                 cancel_after=self.options.timeout)
-        self.display.status(f"Prediction {prediction['id']} of {model}: {prediction['status']}")
-        if self.interrupts.pending:
-            return self._cancel(prediction["id"])
-        if not self.options.wait:
-            return self._created(prediction)
-        output = input_values.output_schema(schema)
-        follower = Follower(self.connection, self.display, prediction,
-                            text=writes_text(output), concatenate=concatenates(output))
+        # From here on the prediction exists: an interrupt anywhere cancels it.
         try:
+            self.display.status(
+                f"Prediction {prediction['id']} of {model}: {prediction['status']}")
+            if self.interrupts.pending:
+                return self._cancel(prediction["id"])
+            if not self.options.wait:
+                return self._created(prediction)
+            output = input_values.output_schema(schema)
+            follower = Follower(self.connection, self.display, prediction,
+                                text=writes_text(output), concatenate=concatenates(output))
             final = follower.follow()
         except KeyboardInterrupt:
             return self._cancel(prediction["id"])

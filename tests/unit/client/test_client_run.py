@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import signal
 
 import pytest
 
 from replicast.client.connection import ClientError
-from replicast.client.run import Interrupts, parse_model
+from replicast.client.display import Display
+from replicast.client.run import Interrupts, Run, RunOptions, parse_model
 
 
 @pytest.mark.parametrize(("reference", "parsed"), [
@@ -65,3 +67,35 @@ def test_a_ctrl_c_while_deferred_is_kept_for_after():
     with interrupts.deferred():
         interrupts.handle(2, None)  # no KeyboardInterrupt here
     assert interrupts.pending
+
+
+class _Connection:
+    """Just enough of a server: a model, one create, and the cancel it gets."""
+
+    def __init__(self) -> None:
+        self.canceled: list[str] = []
+
+    def model_schema(self, owner, name, version):
+        return {"components": {"schemas": {"Input": {"properties": {}}, "Output": {}}}}
+
+    def create(self, model, version, values, cancel_after=None):
+        return {"id": "p1", "status": "starting", "urls": {}}
+
+    def cancel(self, prediction_id):
+        self.canceled.append(prediction_id)
+        return {"id": prediction_id, "status": "canceled"}
+
+
+class _InterruptedDisplay(Display):
+    def status(self, text: str) -> None:
+        super().status(text)
+        raise KeyboardInterrupt  # a signal right after the status line is written
+
+
+def test_an_interrupt_just_after_the_create_still_cancels_the_prediction():
+    connection, err = _Connection(), io.StringIO()
+    display = _InterruptedDisplay(io.StringIO(), err, terminal=False)
+    run = Run(connection, display, RunOptions("a/b"), Interrupts(exit=lambda code: None))
+    assert run.execute("a/b", None) == 130
+    assert connection.canceled == ["p1"]
+    assert "Canceled prediction p1." in err.getvalue()
