@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from replicast import ids, times
-from replicast.errors import ConfigError, Unauthenticated
+from replicast.errors import ConfigError, StoreUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
     from replicast.store.base import Store
@@ -132,9 +132,10 @@ class Accounts:
         while True:
             try:
                 revocations = await self.store.revocations()
-            except Exception:
+            except Exception as exc:
                 # Without this check, revoked tokens could keep working: forget them all.
-                log.exception("could not check for revoked keys")
+                if not isinstance(exc, StoreUnavailable):  # the store logs each outage once
+                    log.exception("could not check for revoked keys")
                 self._known.clear()
             else:
                 if revocations != self._revocations:

@@ -10,14 +10,17 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from replicast import datadir
 from replicast.accounts import Accounts
-from replicast.api.problems import EXCEPTION_HANDLERS
+from replicast.api.problems import EXCEPTION_HANDLERS, UnexpectedErrors
 from replicast.api.routes import operator_routes, routes
 from replicast.api.state import AppState
 from replicast.api.throttling import CREATES, REQUESTS, RateLimits
 from replicast.broker.base import open_broker
 from replicast.config import Settings
+from replicast.errors import ReplicastError
 from replicast.files import signing as files_signing
 from replicast.files.blobs import Blobs
 from replicast.files.service import FilesService
@@ -25,6 +28,7 @@ from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
 from replicast.gateway.hooks import HookSigner
 from replicast.gateway.resolver import Gateway
+from replicast.input_files import FileLimits
 from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
@@ -33,6 +37,7 @@ from replicast.outputs import signing
 from replicast.outputs.local import LocalOutputs
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
+from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.retention import Retention
@@ -64,7 +69,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
             yield
 
     table = routes() if api else operator_routes()
-    middleware = [Middleware(RateLimits)] if api else []
+    middleware = [Middleware(StartupErrors), Middleware(UnexpectedErrors)]
+    if api:
+        middleware.append(Middleware(RateLimits))
     app = Starlette(routes=table, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
                     lifespan=lifespan)
     # An API answers the path it was asked, not a redirect to a neighbour.
@@ -72,10 +79,44 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     return app
 
 
+class StartupErrors:
+    """Says in one line why the app could not start when it is one of Replicast's own
+    errors (a full disk, a database that does not answer), where Starlette would send
+    the server a traceback to log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold_failure(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)  # sent below, once the error is known
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, receive, hold_failure)
+        except ReplicastError as exc:
+            if not held:
+                raise
+            await send({"type": "lifespan.startup.failed",
+                        "message": f"Replicast cannot start: {exc}"})
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise
+
+
 async def _start(settings: Settings, registry: Registry | None,
                  announce: Callable[[str], None], stack: contextlib.AsyncExitStack,
                  *, api: bool) -> AppState:
     """Open and start everything; ``stack`` closes it all again, in reverse order."""
+    datadir.secure(settings.data_dir)
     store = open_store(settings.store_url)
     await store.open()
     stack.push_async_callback(store.close)
@@ -84,6 +125,7 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(broker.close)
     fetcher = InputFetcher(max_bytes=settings.max_input_file_bytes,
                            timeout=settings.input_fetch_timeout,
+                           min_rate=settings.download_min_rate,
                            allow_private=settings.allow_private_urls)
     stack.push_async_callback(fetcher.close)
     client = guarded_client(allow_private=settings.allow_private_urls,
@@ -107,7 +149,7 @@ async def _start(settings: Settings, registry: Registry | None,
             hooks = HookSigner(await server_key(store, gateway_hooks.SECRET_NAME),
                                public_url=settings.public_url)
             gateway = Gateway(settings.routes, allow_private=settings.allow_private_urls,
-                              hooks=hooks)
+                              min_rate=settings.download_min_rate, hooks=hooks)
             stack.push_async_callback(gateway.close)
         registry = Registry([*builtin_models(settings), *predictors], resolver=gateway)
     models = registry
@@ -156,7 +198,13 @@ async def _start(settings: Settings, registry: Registry | None,
         predictions=PredictionService(store, broker, lifecycle, deadlines,
                                       max_unfinished=settings.max_unfinished_predictions,
                                       files=files,
-                                      max_file_bytes=settings.max_input_file_bytes),
+                                      max_file_bytes=settings.max_input_file_bytes,
+                                      file_limits=FileLimits(settings.max_input_files,
+                                                             settings.max_input_total_bytes),
+                                      input_limits=InputLimits(
+                                          settings.max_input_bytes,
+                                          settings.max_input_string_bytes),
+                                      page_bytes=settings.max_page_bytes),
         limiter=limiter, rates=rates,
         accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
         files=files, worker=worker, sessions=sessions,

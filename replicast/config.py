@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from replicast import times
 from replicast.errors import ConfigError
 from replicast.gateway.routes import Route, read_routes_file
+from replicast.predictions import input_limits
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
 T = TypeVar("T")
@@ -89,10 +90,29 @@ class Settings:
     (REPLICAST_MAX_UNFINISHED_PREDICTIONS)."""
     max_request_bytes: int = 16 * 1024 * 1024
     """Largest request body accepted, in bytes (REPLICAST_MAX_REQUEST_BYTES)."""
+    max_input_bytes: int = input_limits.MAX_BYTES
+    """Largest prediction input kept, as JSON text, in bytes (REPLICAST_MAX_INPUT_BYTES)."""
+    max_input_string_bytes: int = input_limits.MAX_STRING_BYTES
+    """Largest string in a prediction input, in bytes of UTF-8
+    (REPLICAST_MAX_INPUT_STRING_BYTES)."""
+    max_page_bytes: int = 4 * 1024 * 1024
+    """Stored input, output and logs after which a page of ``GET /v1/predictions`` ends
+    early, in bytes (REPLICAST_MAX_PAGE_BYTES)."""
     max_input_file_bytes: int = 64 * 1024 * 1024
     """Largest input file fetched from a URL or data URI (REPLICAST_MAX_INPUT_FILE_BYTES)."""
+    max_input_files: int = 100
+    """Most input files one prediction may name, each item of a list counting once; 0
+    for no limit (REPLICAST_MAX_INPUT_FILES)."""
+    max_input_total_bytes: int = 256 * 1024 * 1024
+    """Most bytes one prediction's distinct input files may take in all; 0 for no limit
+    (REPLICAST_MAX_INPUT_TOTAL_BYTES)."""
     input_fetch_timeout: float = 30.0
-    """Seconds allowed to download one input file (REPLICAST_INPUT_FETCH_TIMEOUT)."""
+    """Seconds one input file's download may take in all, from its request to its last
+    byte (REPLICAST_INPUT_FETCH_TIMEOUT)."""
+    download_min_rate: int = 32 * 1024
+    """Bytes a second a download of an input file, or of a routed model's output file,
+    must average once its body has had 5 seconds; 0 for no minimum
+    (REPLICAST_DOWNLOAD_MIN_RATE)."""
     max_file_bytes: int = 100 * 1024 * 1024
     """Largest file ``POST /v1/files`` accepts, in bytes (REPLICAST_MAX_FILE_BYTES)."""
     file_retention: float = 86400.0
@@ -264,8 +284,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "rate_limit_burst_seconds": _positive(float),
     "max_unfinished_predictions": _not_negative(int),
     "max_request_bytes": _positive(int),
+    "max_input_bytes": _positive(int),
+    "max_input_string_bytes": _positive(int),
+    "max_page_bytes": _positive(int),
     "max_input_file_bytes": _positive(int),
+    "max_input_files": _not_negative(int),
+    "max_input_total_bytes": _not_negative(int),
     "input_fetch_timeout": _positive(float),
+    "download_min_rate": _not_negative(int),
     "max_file_bytes": _positive(int),
     "max_account_file_bytes": _not_negative(int),
     "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),

@@ -1,14 +1,39 @@
-"""The data folder, and the lock that gives one process at a time its predictions."""
+"""The data folder: its modes, and the lock that gives one process at a time its predictions."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from replicast.errors import ConfigError
+from replicast import private
+from replicast.disk import disk_full, is_full
+from replicast.errors import ConfigError, ReplicastError
+
+LOCK_NAME = "replicast.lock"
+# What Replicast keeps at the top of the folder. Earlier versions made them with the
+# umask's modes (0644 files, 0755 folders, readable by any user of the host).
+_KEPT = ("replicast.db", "replicast.db-wal", "replicast.db-shm", LOCK_NAME,
+         "replicast-run.log", "outputs", "files")
+
+log = logging.getLogger(__name__)
+
+
+def secure(data_dir: Path) -> None:
+    """Make the data folder 0700 if missing; tighten what earlier versions left open."""
+    private.make_folders(data_dir)
+    for path in (data_dir, *(data_dir / name for name in _KEPT)):
+        try:
+            was = private.tighten(path)
+        except OSError as exc:  # not ours to change: say so, and go on
+            log.warning("cannot make %s private to this user: %s", path, exc)
+            continue
+        if was is not None:
+            log.warning("made %s private to this user (mode %o, was %o)", path,
+                        private.FOLDER_MODE if path.is_dir() else private.FILE_MODE, was)
 
 
 @contextlib.contextmanager
@@ -18,8 +43,13 @@ def exclusive(data_dir: Path) -> Iterator[None]:
     Two processes running the same SQLite store's predictions would run each one
     twice; the lock makes the second refuse to start instead.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(data_dir / "replicast.lock", "a+")  # noqa: SIM115
+    try:
+        secure(data_dir)
+        lock = data_dir / LOCK_NAME
+        private.create_file(lock)
+        handle = open(lock, "r+")  # noqa: SIM115
+    except OSError as exc:
+        raise _unusable(data_dir, exc) from exc
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -29,11 +59,22 @@ def exclusive(data_dir: Path) -> Iterator[None]:
             "REPLICAST_DATA_DIR to another folder"
         ) from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        except OSError as exc:
+            raise _unusable(data_dir, exc) from exc
         yield
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        with contextlib.suppress(OSError):  # what could not be written is not written again
+            handle.close()
+
+
+def _unusable(data_dir: Path, error: OSError) -> ReplicastError:
+    """The error for a data folder that cannot be written to: full, or not allowed."""
+    if is_full(error):
+        return disk_full(data_dir, "cannot write the lock file replicast.lock")
+    return ConfigError(f"REPLICAST_DATA_DIR: cannot write to {data_dir}: {error.strerror}")

@@ -3,6 +3,8 @@
     ReplicastError
     ├── ConfigError              a setting is missing or malformed
     ├── StoreError               the store failed or holds something unexpected
+    │   └── StoreUnavailable     the database does not answer, or takes no writes, for now
+    │       └── DiskFull         the disk under the database or the data folder is full
     ├── BrokerError              the broker cannot be reached
     ├── RequestError             the client asked for something that cannot be done
     │   ├── Unauthenticated      no token, or a token that is not valid
@@ -41,6 +43,15 @@ class ConfigError(ReplicastError):
 
 class StoreError(ReplicastError):
     """The store failed or returned something it should not have."""
+
+
+class StoreUnavailable(StoreError):
+    """The database does not answer, or cannot take writes, for now: trying again later
+    can succeed. The store logs each outage once, when it begins and when it ends."""
+
+
+class DiskFull(StoreUnavailable):
+    """The disk that holds the database, or the data folder's files, is full."""
 
 
 class RequestError(ReplicastError):

@@ -6,6 +6,11 @@ connection such a client opens, redirects included, goes through
 must be public, and the connection is made to that very address, so a name that
 resolves differently a moment later (DNS rebinding) gains nothing. TLS still
 verifies the certificate against the host name.
+
+Link-local addresses, where cloud metadata services answer (169.254.169.254 and its
+kind), are never reached, even where private addresses are allowed: nothing Replicast
+must reach lives there, and what does (instance credentials) must never be fetched on
+someone else's behalf.
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class PrivateAddressError(httpx.ConnectError):
     """A URL leads to a loopback, private, link-local or otherwise non-public address."""
+
+
+_METADATA = frozenset(ipaddress.ip_address(a) for a in (
+    "fd00:ec2::254",    # AWS's instance metadata over IPv6 (169.254.169.254 is link-local)
+    "100.100.100.200",  # Alibaba Cloud's
+    "192.0.0.192",      # Oracle Cloud's
+))
 
 
 _NAT64 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")]
@@ -59,6 +71,17 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def never_reachable(address: Address) -> bool:
+    """Whether ``address`` is link-local or a cloud metadata service's, which no client
+    here reaches, whatever it may reach otherwise (an IPv6 address carrying such an
+    IPv4 one included)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and never_reachable(embedded):
+            return True
+    return address.is_link_local or address in _METADATA
+
+
 def literal_address(host: str) -> Address | None:
     """The address a host name spells, if it is an IP literal."""
     try:
@@ -88,13 +111,16 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                           socket_options: Iterable[Any] | None = None
                           ) -> httpcore.AsyncNetworkStream:
         addresses = await _resolve(host, port)
-        if not self._allow_private:
-            for address in addresses:
-                if not is_public(address):
-                    raise PrivateAddressError(
-                        f"{host} resolves to {address}, which is not a public address; "
-                        "set REPLICAST_ALLOW_PRIVATE_URLS to allow it"
-                    )
+        for address in addresses:
+            if never_reachable(address):
+                raise PrivateAddressError(
+                    f"{host} resolves to {address}, a link-local or cloud metadata "
+                    "address, which is never reached from here")
+            if not self._allow_private and not is_public(address):
+                raise PrivateAddressError(
+                    f"{host} resolves to {address}, which is not a public address; "
+                    "set REPLICAST_ALLOW_PRIVATE_URLS to allow it"
+                )
         failure: Exception | None = None
         for address in addresses:  # every one checked; the first that answers is used
             try:

@@ -45,6 +45,8 @@ _UNAVAILABLE = {
                                 "schema": {"type": "integer"}}},
     "content": {"application/problem+json": {"schema": ref("Problem")}},
 }
+_DISK_FULL = {**_UNAVAILABLE,
+              "description": "The server's disk is full; retry once its operator frees space"}
 
 
 _PREFER = {
@@ -219,8 +221,10 @@ def _limited(path: str, item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unavailable(item: dict[str, Any]) -> dict[str, Any]:
-    """``item`` with the 503 that every route reaching the store or broker may answer."""
-    return {method: {**operation, "responses": {**operation["responses"], "503": _UNAVAILABLE}}
+    """``item`` with the 503 (507 for a full disk) that every route reaching the store or
+    broker may answer."""
+    return {method: {**operation, "responses": {**operation["responses"], "503": _UNAVAILABLE,
+                                                "507": _DISK_FULL}}
             for method, operation in item.items()}
 
 

@@ -8,11 +8,13 @@ from dataclasses import asdict
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast.api.responses import problem_response
 from replicast.errors import (
     BodyTooLarge,
     BrokerError,
+    DiskFull,
     FilesQuotaExceeded,
     FileTooLarge,
     Forbidden,
@@ -23,6 +25,7 @@ from replicast.errors import (
     NotFound,
     RequestError,
     StoreError,
+    StoreUnavailable,
     Throttled,
     Unauthenticated,
     Unavailable,
@@ -50,6 +53,8 @@ PROBLEMS: list[tuple[type[RequestError], int, str]] = [
 ]
 
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed"}
+DISK_FULL_RETRY_AFTER = 30
+"""Seconds a client is told to wait after a 507: freeing space takes someone a while."""
 
 
 async def request_error(request: Request, exc: Exception) -> Response:
@@ -96,12 +101,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def unavailable(request: Request, exc: Exception) -> Response:
-    """The store or the broker does not answer: a 503 the client may retry."""
-    log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return problem_response(
-        503, "Service unavailable",
-        "Replicast cannot reach its database or broker right now; try again shortly.",
-        headers={"Retry-After": "1"})
+    """The store or the broker cannot do it now: a 503, or a 507 for a full disk, that
+    the client may retry."""
+    if isinstance(exc, DiskFull):
+        return problem_response(
+            507, "Insufficient storage",
+            "Replicast's disk is full: nothing can be saved until its operator frees "
+            "space; try again later.", headers={"Retry-After": str(DISK_FULL_RETRY_AFTER)})
+    if isinstance(exc, StoreUnavailable):  # the store logs each outage once
+        detail = "Replicast cannot use its database right now; try again shortly."
+    else:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        detail = "Replicast cannot reach its database or broker right now; try again shortly."
+    return problem_response(503, "Service unavailable", detail, headers={"Retry-After": "1"})
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
@@ -111,6 +123,40 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
         500, "Internal server error",
         "Replicast failed to handle this request; its log has the details.",
     )
+
+
+class UnexpectedErrors:
+    """Answers an error no handler took with ``unexpected_error``, and keeps the
+    connection open.
+
+    Starlette's outermost middleware answers such an error too, but then raises it again
+    for the server to see, and uvicorn closes the connection of a request that raised:
+    the client's next request on that keep-alive connection would fail. Here the error
+    ends with its answer, unless part of an answer was sent already: then only closing
+    the connection can tell the client that it is incomplete.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            response = await unexpected_error(Request(scope, receive), exc)
+            await response(scope, receive, send)
 
 
 EXCEPTION_HANDLERS = {

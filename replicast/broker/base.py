@@ -32,9 +32,9 @@ class Broker(abc.ABC):
     """Carries prediction ids to workers and events to whoever listens."""
 
     shared: bool = False
-    """Whether other processes see this broker's queues and channels. A shared broker
-    can lose its contents (a restart), so workers put back what the store says is
-    waiting (``restore``)."""
+    """Whether other processes see this broker's queues and channels. Workers put back
+    what the store says is waiting and a queue lacks (``restore``): a shared broker can
+    lose its contents (a restart), and any loses the id of a start the store failed."""
 
     async def open(self) -> None:
         """Connect."""
@@ -45,10 +45,10 @@ class Broker(abc.ABC):
     async def ping(self) -> None:
         """Raise ``BrokerError`` unless the broker answers."""
 
+    @abc.abstractmethod
     async def restore(self, model: str, prediction_ids: Sequence[str]) -> int:
         """Queue again those of ``prediction_ids`` (waiting to start, in the store) that
-        are not in ``model``'s queue; how many. Nothing to do for an in-process queue."""
-        return 0
+        are not in ``model``'s queue; how many."""
 
     @abc.abstractmethod
     async def enqueue(self, model: str, prediction_id: str) -> None:

@@ -29,6 +29,7 @@ from replicast.client.connection import ClientError
 from replicast.config import Settings
 from replicast.errors import ConfigError
 from replicast.logs import TextFormatter
+from replicast.private import create_file
 
 LOG_NAME = "replicast-run.log"
 KEY_LABEL = "replicast run"
@@ -38,7 +39,7 @@ START_TIMEOUT = 120.0
 @contextlib.contextmanager
 def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
     """Start Replicast; its URL and a token for it, until the block ends."""
-    from replicast.datadir import exclusive
+    from replicast.datadir import exclusive, secure
     from replicast.server import check
     from replicast.store.base import open_store
 
@@ -51,7 +52,7 @@ def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
                 raise ClientError(
                     f"A Replicast server is already using {settings.data_dir}: run against "
                     "it with --server URL (or REPLICATE_BASE_URL)") from None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secure(settings.data_dir)
         stack.enter_context(_logging_to(settings.data_dir / LOG_NAME))
         token = settings.api_token
         if token is None:
@@ -132,6 +133,7 @@ async def _revoke(settings: Settings, key_id: str) -> None:
 @contextlib.contextmanager
 def _logging_to(path: Path) -> Iterator[None]:
     """Send the server's log to a file while it runs, not into the command's output."""
+    create_file(path)  # 0600: it may hold inputs and errors
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(TextFormatter())
     root = logging.getLogger()

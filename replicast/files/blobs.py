@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from replicast.disk import disk_full, is_full
 from replicast.errors import FileTooLarge
+from replicast.private import make_folders
 
 _CHUNK = 1 << 20
 ORPHANED = ".orphaned"
@@ -51,7 +53,12 @@ class Blobs:
     async def write(self, file_id: str, source: BinaryIO, limit: int) -> Digest:
         """Copy ``source`` from its start into the blob; ``FileTooLarge`` past ``limit``
         bytes, leaving nothing behind."""
-        return await asyncio.to_thread(self._write, self.path(file_id), source, limit)
+        try:
+            return await asyncio.to_thread(self._write, self.path(file_id), source, limit)
+        except OSError as exc:
+            if is_full(exc):
+                raise disk_full(self.root, "cannot save the uploaded file") from exc
+            raise
 
     async def read(self, file_id: str) -> bytes | None:
         """The blob's bytes, or None if it is not there."""
@@ -95,7 +102,7 @@ class Blobs:
 
     def _set_aside(self, file_id: str) -> None:
         aside = self.root / ORPHANED
-        aside.mkdir(exist_ok=True)
+        make_folders(aside)
         with contextlib.suppress(FileNotFoundError):
             target = aside / file_id
             os.replace(self.path(file_id), target)
@@ -126,11 +133,11 @@ class Blobs:
 
     @staticmethod
     def _write(target: Path, source: BinaryIO, limit: int) -> Digest:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(target.parent)
         sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         size = 0
         source.seek(0)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")  # 0600
         try:
             with os.fdopen(fd, "wb") as handle:
                 while chunk := source.read(_CHUNK):

@@ -7,12 +7,13 @@ its base URL only.
 Who the upstream may be: the route's base URL is the operator's choice, not a
 user's, so reaching it is no request forgery even on a private network: the API's
 requests go there, at whatever address its name resolves to, and follow no redirect.
-Output URLs to download come from the upstream's answers: those on the base URL's own
-host and port are the upstream's own files (a Replicast upstream serves its outputs
-there) and are fetched like its API, following no redirect; any other goes through the
-guarded client of ``replicast.net``, which reaches private addresses only with
-``REPLICAST_ALLOW_PRIVATE_URLS``, or when the route's own base URL is a private address
-(then the upstream lives on that network and its output URLs point there too).
+Output URLs to download come from the upstream's answers, which its users' models
+shape: those on the base URL's own scheme, host and port are the upstream's own files
+(a Replicast upstream serves its outputs there) and are fetched like its API, following
+no redirect; any other goes through the guarded client of ``replicast.net``, which
+reaches private addresses only with ``REPLICAST_ALLOW_PRIVATE_URLS``, whatever network
+the route's base URL is on: a route to a private address opens that one origin, not
+its network. Link-local and metadata addresses are never reached.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from replicast import downloads
 from replicast.errors import UpstreamError
 from replicast.gateway.routes import Route
-from replicast.net import guarded_client, obviously_private
+from replicast.net import PrivateAddressError, guarded_client
 
 MAX_WAIT = 60.0
 """Most seconds one retry waits, whatever an upstream's ``Retry-After`` asks."""
@@ -57,21 +59,17 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def is_private_route(route: Route) -> bool:
-    """Whether the route's base URL is itself on a private network (or loopback)."""
-    return obviously_private(urlsplit(route.base_url).hostname or "")
-
-
 class UpstreamClient:
     """One route's upstream: its models, predictions and output files."""
 
-    def __init__(self, route: Route, *, allow_private: bool,
+    def __init__(self, route: Route, *, allow_private: bool, min_rate: int = 0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.route = route
-        private = allow_private or is_private_route(route)
+        self.min_rate = min_rate
+        """Bytes a second an output file's download must average (``downloads``)."""
         self._api = guarded_client(allow_private=True, timeout=route.timeout,
                                    follow_redirects=False)
-        self._files = guarded_client(allow_private=private, timeout=route.timeout,
+        self._files = guarded_client(allow_private=allow_private, timeout=route.timeout,
                                      follow_redirects=True)
         self._origin = _origin(route.base_url)
         self._sleep = sleep
@@ -154,21 +152,34 @@ class UpstreamClient:
         self._json(response, "cancel the prediction")
 
     async def download(self, url: str, max_bytes: int) -> bytes:
-        """An output file's bytes, retried like the API's requests, at most ``max_bytes``."""
+        """An output file's bytes, retried like the API's requests, at most ``max_bytes``,
+        within the route's ``download_timeout`` in all and at ``min_rate``."""
+        limits = downloads.Limits(max_bytes, self.route.download_timeout, self.min_rate)
         failure = ""
-        for attempt in range(self.route.retries + 1):
-            try:
-                own = _origin(url) == self._origin
-                async with (self._api if own else self._files).stream("GET", url) as response:
-                    if response.status_code < 300:
-                        return await _read_limited(response, max_bytes, url)
-                    failure = f"HTTP {response.status_code}"
-                    if response.status_code < 500 and response.status_code != 429:
-                        break
-            except httpx.TransportError as exc:
-                failure = _describe(exc)
-            if attempt < self.route.retries:
-                await self._sleep(backoff(attempt, self.route.backoff))
+        try:
+            async with downloads.within(limits) as budget:
+                for attempt in range(self.route.retries + 1):
+                    try:
+                        own = _origin(url) == self._origin
+                        client = self._api if own else self._files
+                        async with client.stream("GET", url) as response:
+                            if response.status_code < 300:
+                                return await downloads.collect(budget, response)
+                            failure = f"HTTP {response.status_code}"
+                            if response.status_code < 500 and response.status_code != 429:
+                                break
+                    except PrivateAddressError as exc:
+                        failure = _describe(exc)
+                        break  # refused here: no try will be let through
+                    except httpx.TransportError as exc:
+                        failure = _describe(exc)
+                    if attempt < self.route.retries:
+                        await self._sleep(backoff(attempt, self.route.backoff))
+        except downloads.TooLarge:
+            raise UpstreamError(f"The output file {url} is larger than {max_bytes} bytes"
+                                ) from None
+        except downloads.TooSlow as exc:
+            failure = f"the download {exc.reason}"
         raise UpstreamError(f"Could not download the output file {url} from the upstream "
                             f"{self.name}: {failure}")
 
@@ -278,14 +289,3 @@ def _problem(data: dict[str, Any] | None, response: httpx.Response) -> str:
             if isinstance(data.get(key), str) and data[key]:
                 return str(data[key])
     return response.text[:500].strip() or response.reason_phrase
-
-
-async def _read_limited(response: httpx.Response, max_bytes: int, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise UpstreamError(f"The output file {url} is larger than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -42,13 +42,14 @@ class _Cached:
 class Gateway:
     """Resolves names the routes cover; knows nothing of local models (they win first)."""
 
-    def __init__(self, routes: Sequence[Route], *, allow_private: bool,
+    def __init__(self, routes: Sequence[Route], *, allow_private: bool, min_rate: int = 0,
                  hooks: HookSigner | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.routes = tuple(routes)
         self.hooks = hooks
         """Makes the webhook URLs upstreams call back (None: they are only polled)."""
-        self._clients = {route: UpstreamClient(route, allow_private=allow_private)
+        self._clients = {route: UpstreamClient(route, allow_private=allow_private,
+                                               min_rate=min_rate)
                          for route in self.routes}
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
@@ -178,7 +179,8 @@ def _older(latest: Model, version_id: str, described: dict[str, Any],
         version_created_at=created_at,
         # Asked for by version: shown by it, and created upstream by it.
         official=False,
-        runner=UpstreamRunner(client, latest.full_name, version=version_id, hooks=hooks))
+        runner=UpstreamRunner(client, latest.full_name, described["openapi_schema"],
+                              version=version_id, hooks=hooks))
 
 
 def _model(full_name: str, described: dict[str, Any], client: UpstreamClient,
@@ -204,7 +206,7 @@ def _model(full_name: str, described: dict[str, Any], client: UpstreamClient,
         owner=owner, name=name, description=text("description") or "",
         openapi_schema=latest["openapi_schema"],
         # Models not official upstream are created by version, as Replicate requires.
-        runner=UpstreamRunner(client, full_name,
+        runner=UpstreamRunner(client, full_name, latest["openapi_schema"],
                               version=None if official or version_id is None else version_id,
                               hooks=hooks),
         version_created_at=created_at, official=official,

@@ -45,6 +45,8 @@ class Route:
     """Download output files and serve them from here, so they outlive the upstream's copy."""
     timeout: float = 30.0
     """Seconds one request to the upstream may take."""
+    download_timeout: float = 600.0
+    """Seconds copying one output file may take in all, retries included."""
     retries: int = 4
     """Tries again after a failed request (connection, timeout, 5xx, 429) before giving up."""
     backoff: float = 0.5
@@ -87,7 +89,8 @@ def match(routes: Sequence[Route], full_name: str) -> Route | None:
 
 
 _OPTIONS: dict[str, type] = {
-    "copy_outputs": bool, "timeout": float, "retries": int, "backoff": float,
+    "copy_outputs": bool, "timeout": float, "download_timeout": float, "retries": int,
+    "backoff": float,
     "poll_interval": float, "max_poll_interval": float, "schema_ttl": float,
     "concurrency": int, "webhooks": bool,
 }

@@ -2,8 +2,9 @@
 
 The prediction stays a Replicast prediction (its own id, URLs, webhooks and stream);
 the upstream's logs, output, metrics and errors are copied onto it as they come.
-Output files are downloaded and stored here unless the route says otherwise, so
-their URLs stay under this server and outlive the upstream's retention.
+Output files (those the model's output schema declares, see ``outputs``) are
+downloaded and stored here unless the route says otherwise, so their URLs stay under
+this server and outlive the upstream's retention.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from replicast.errors import ModelError, StoreError, UpstreamError, UpstreamRefused
 from replicast.gateway.client import UpstreamClient
 from replicast.gateway.hooks import EVENTS, HookSigner
+from replicast.gateway.outputs import DeclaredFiles
 from replicast.models.base import OwnFiles, RunContext, Runner
 
 log = logging.getLogger(__name__)
@@ -52,10 +55,12 @@ class UpstreamRunner(Runner):
     served_by = "upstream"
     hands_on = True
 
-    def __init__(self, client: UpstreamClient, full_name: str, *,
-                 version: str | None = None, hooks: HookSigner | None = None) -> None:
+    def __init__(self, client: UpstreamClient, full_name: str,
+                 openapi_schema: Mapping[str, Any], *, version: str | None = None,
+                 hooks: HookSigner | None = None) -> None:
         self._client = client
         self._hooks = hooks
+        self._files = DeclaredFiles(openapi_schema)
         self.full_name = full_name
         self.version = version
         """The upstream version id to create by (models not official upstream need one)."""
@@ -198,26 +203,20 @@ class UpstreamRunner(Runner):
         if prediction.get("status") == "processing" and isinstance(output, list):
             new = output[seen.items:]
             # Files are copied once, at the end; text streams on.
-            if new and not (self._copying and any(_is_url(item) for item in new)):
+            if new and not (self._copying and self._files.items_hold_files(new)):
                 for item in new:
                     await context.emit(item)
                 seen.items = len(output)
 
     async def _copy(self, context: RunContext, output: Any) -> Any:
-        """``output`` with every file URL replaced by the URL of a copy stored here."""
+        """``output`` with every file URL its schema declares replaced by the URL of a
+        copy stored here (a URL named twice is copied once)."""
         names: set[str] = set()
-
-        async def walk(value: Any) -> Any:
-            if _is_url(value):
-                data = await self._client.download(value, MAX_OUTPUT_BYTES)
-                return await context.save_file(_file_name(value, names), data)
-            if isinstance(value, list):
-                return [await walk(item) for item in value]
-            if isinstance(value, dict):
-                return {key: await walk(item) for key, item in value.items()}
-            return value
-
-        return await walk(output)
+        copies: dict[str, str] = {}
+        for url in self._files.urls(output):
+            data = await self._client.download(url, MAX_OUTPUT_BYTES)
+            copies[url] = await context.save_file(_file_name(url, names), data)
+        return self._files.replace(output, copies)
 
     async def _forward_cancel(self, upstream_id: str) -> None:
         try:

@@ -8,10 +8,12 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
+from replicast.models.file_inputs import file_inputs
 from replicast.models.validation import InputValidator
 
 SECRET_MASK = "**********"
@@ -58,6 +60,11 @@ class RunContext(Protocol):
     async def fetch_file(self, url: str) -> bytes:
         """The bytes behind an input file URL or data URI."""
 
+    async def input_file(self, url: str) -> Path:
+        """The input file behind a URL or data URI on local disk, named as it was uploaded
+        or as its URL says (extension kept), until the run ends. Those the model's schema
+        declares were fetched before the run began; others are fetched now."""
+
     def record_metric(self, name: str, value: float | int) -> None:
         """Add a value to the prediction's ``metrics``."""
 
@@ -85,7 +92,8 @@ class Runner(abc.ABC):
     served_by: str = "replicast"
     """What answers the model's predictions, as ``GET /v1/models`` shows it."""
     hands_on: bool = False
-    """Whether ``submit`` hands new predictions to another server (see there)."""
+    """Whether ``submit`` hands new predictions to another server (see there), input
+    file URLs included: the worker then fetches none of them before a run."""
 
     async def setup(self) -> None:
         """Load what ``predict`` needs; called once before the first prediction."""
@@ -152,6 +160,8 @@ class Model:
     validator: InputValidator = field(init=False, repr=False)
     secret_inputs: frozenset[str] = field(init=False, repr=False)
     """Inputs typed Secret: shown masked, and forgotten once a prediction finishes."""
+    file_inputs: dict[str, bool] = field(init=False, repr=False)
+    """Inputs typed as files (``format: uri``): name to whether it is a list of them."""
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(
@@ -164,6 +174,7 @@ class Model:
         object.__setattr__(self, "secret_inputs", frozenset(
             name for name, prop in properties.items()
             if prop.get("x-cog-secret") or (prop.get("items") or {}).get("x-cog-secret")))
+        object.__setattr__(self, "file_inputs", file_inputs(self.openapi_schema))
 
     def split_secrets(self, inputs: dict[str, Any]) -> tuple[dict[str, Any],
                                                               dict[str, Any] | None]:

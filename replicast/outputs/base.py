@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import mimetypes
+from collections.abc import Sequence
 
 
 def content_type(name: str) -> str:
@@ -32,3 +33,7 @@ class OutputStore(abc.ABC):
     @abc.abstractmethod
     async def remove(self, prediction_id: str) -> None:
         """Delete every file of a prediction; nothing happens if it has none."""
+
+    @abc.abstractmethod
+    async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:
+        """Delete these files of one run (``folder``), which its outcome does not name."""

@@ -7,10 +7,13 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from replicast.disk import disk_full, is_full
 from replicast.outputs.base import OutputStore
+from replicast.private import make_folders
 
 URL_PREFIX = "/outputs"
 
@@ -31,7 +34,12 @@ class LocalOutputs(OutputStore):
         if not all(_safe_part(p) for p in (prediction_id, folder, name)):
             raise ValueError(f"unsafe output file name {name!r}")
         target = self.root / prediction_id / folder / name
-        await asyncio.to_thread(_write_atomically, target, data)
+        try:
+            await asyncio.to_thread(_write_atomically, target, data)
+        except OSError as exc:
+            if is_full(exc):
+                raise disk_full(self.root, f"cannot save the output file {name}") from exc
+            raise
         return f"{base_url}{URL_PREFIX}/{prediction_id}/{folder}/{quote(name, safe='')}"
 
     def locate(self, prediction_id: str, folder: str, name: str) -> Path | None:
@@ -47,6 +55,20 @@ class LocalOutputs(OutputStore):
         if _safe_part(prediction_id):
             await asyncio.to_thread(_remove_tree, self.root / prediction_id)
 
+    async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:
+        if all(_safe_part(p) for p in (prediction_id, folder, *names)):
+            await asyncio.to_thread(_discard, self.root / prediction_id, folder, names)
+
+
+def _discard(prediction: Path, folder: str, names: Sequence[str]) -> None:
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            (prediction / folder / name).unlink()
+    # The folders go too once empty (an earlier run's files may still be beside them).
+    for path in (prediction / folder, prediction):
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
 
 def _remove_tree(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
@@ -54,8 +76,8 @@ def _remove_tree(path: Path) -> None:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+    make_folders(target.parent)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")  # 0600
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

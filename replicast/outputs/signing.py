@@ -8,7 +8,9 @@ still end with the file's name, as code that takes names from URLs expects. The 
 the plain URLs; a prediction is signed each time it is shown, so links stay valid
 for as long as the data is kept. The expiry moves on in whole steps of the TTL, so
 the same prediction shows the same URLs for a while (webhooks, polls and streams
-agree), and a URL works for between one and two TTLs.
+agree), and a URL works for between one and two TTLs. An expiry further ahead than
+that (and a minute's allowance for the clocks of other processes) is refused, whoever
+signed it: a link made with a stolen key, or by a process with a longer TTL, still ends.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from replicast.outputs.local import URL_PREFIX
 from replicast.server_keys import mac
 
 SECRET_NAME = "output-urls"
+CLOCK_ALLOWANCE = 60
+"""Seconds an expiry may lie past the furthest this process would sign."""
 
 
 class OutputLinks:
@@ -33,6 +37,11 @@ class OutputLinks:
         self._step = max(1, int(ttl))
         self._clock = clock
 
+    @property
+    def lifetime(self) -> int:
+        """The furthest ahead, in seconds, that a link this process signs expires."""
+        return 2 * self._step
+
     def signature(self, resource: str, expires: int) -> str:
         """The signature of ``prediction_id/folder/name`` until ``expires``."""
         return mac(self._key, f"{resource}\n{expires}")
@@ -42,7 +51,8 @@ class OutputLinks:
         expires, _, signature = proof.partition(".")
         if not expires or not signature or not expires.isascii() or not expires.isdigit():
             return False
-        if len(expires) > 12 or int(expires) < self._clock():
+        now = self._clock()
+        if len(expires) > 12 or not now <= int(expires) <= now + self.lifetime + CLOCK_ALLOWANCE:
             return False
         return hmac.compare_digest(self.signature(resource, int(expires)), signature)
 

@@ -16,6 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from replicast import times
+from replicast.errors import StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
 from replicast.store.base import Store
@@ -58,6 +59,8 @@ class Deadlines:
                 late = times.now() - timedelta(seconds=1)
                 for prediction_id in await self.store.overdue(late, 100):
                     self._expire_soon(prediction_id)
+            except StoreUnavailable:
+                pass  # the store logs each outage once
             except Exception:
                 log.exception("could not look for overdue predictions; trying again")
 

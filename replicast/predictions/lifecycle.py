@@ -81,24 +81,29 @@ class Lifecycle:
         )
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
-                      metrics: dict[str, Any] | None = None) -> Prediction | None:
-        """processing -> succeeded with ``output``."""
+                      metrics: dict[str, Any] | None = None,
+                      ended_at: datetime | None = None) -> Prediction | None:
+        """processing -> succeeded with ``output``. ``ended_at``: when the run ended, if
+        not now (an outcome recorded once the store took writes again)."""
         return await self._finish(prediction, Status.SUCCEEDED, output=output, logs=logs,
-                                  metrics=metrics, by_run=True)
+                                  metrics=metrics, by_run=True, ended_at=ended_at)
 
     async def fail(self, prediction: Prediction, error: str, *, logs: str = "",
                    metrics: dict[str, Any] | None = None, output: Any = UNSET,
-                   by_run: bool = False) -> Prediction | None:
+                   by_run: bool = False, ended_at: datetime | None = None) -> Prediction | None:
         """starting or processing -> failed with ``error``. ``by_run`` when the run
-        itself ends it (then it has told whatever it handed the prediction to)."""
+        itself ends it (then it has told whatever it handed the prediction to);
+        ``ended_at`` as for ``succeed``."""
         return await self._finish(prediction, Status.FAILED, error=error, logs=logs,
-                                  metrics=metrics, output=output, by_run=by_run)
+                                  metrics=metrics, output=output, by_run=by_run,
+                                  ended_at=ended_at)
 
-    async def cancel(self, prediction: Prediction, *, logs: str = "",
-                     output: Any = UNSET, by_run: bool = False) -> Prediction | None:
-        """starting or processing -> canceled (``by_run`` as for ``fail``)."""
+    async def cancel(self, prediction: Prediction, *, logs: str = "", output: Any = UNSET,
+                     by_run: bool = False, ended_at: datetime | None = None
+                     ) -> Prediction | None:
+        """starting or processing -> canceled (``by_run`` and ``ended_at`` as for ``fail``)."""
         return await self._finish(prediction, Status.CANCELED, logs=logs, output=output,
-                                  by_run=by_run)
+                                  by_run=by_run, ended_at=ended_at)
 
     async def stop(self, prediction_id: str, *, unstarted: Status,
                    note: str = "") -> Prediction | None:
@@ -140,8 +145,9 @@ class Lifecycle:
     async def _finish(self, prediction: Prediction, status: Status, *, output: Any = UNSET,
                       error: str | None = None, logs: str = "",
                       metrics: dict[str, Any] | None = None,
-                      by_run: bool = False) -> Prediction | None:
-        completed_at = self.clock()
+                      by_run: bool = False, ended_at: datetime | None = None
+                      ) -> Prediction | None:
+        completed_at = ended_at or self.clock()
         summary = dict(metrics or {})
         if prediction.started_at is not None and prediction.status is Status.PROCESSING:
             # A runner that knows better (a routed model: the upstream's own time) says so.
@@ -183,14 +189,21 @@ class Lifecycle:
 
     async def requeue(self, prediction: Prediction, note: str, *,
                       lease_expired_before: datetime | None = None) -> Prediction | None:
-        """processing -> starting: run it again from the beginning, logging why. With
-        ``lease_expired_before``, only if its worker's lease ran out before then."""
+        """processing -> starting: run it again from the beginning, logging why (``note``,
+        one line). With ``lease_expired_before``, only if its worker's lease ran out
+        before then.
+
+        The logs of the run are dropped, as its output is, but not the notes of earlier
+        interruptions: the logs begin with one line per earlier run, each saying why it
+        did not finish, and this note joins them.
+        """
+        earlier = "".join(prediction.logs.splitlines(keepends=True)[:prediction.attempt - 1])
         return await self._move(
             prediction.id,
-            Change(status=Status.STARTING, started_at=None, output=None, logs=note,
+            Change(status=Status.STARTING, started_at=None, output=None, logs=earlier + note,
                    worker_id=None, lease_until=None),
             expected=frozenset({Status.PROCESSING}),
-            guard=Guard(worker_id=prediction.worker_id,
+            guard=Guard(worker_id=prediction.worker_id, attempt=prediction.attempt,
                         lease_expired_before=lease_expired_before),
         )
 
@@ -229,7 +242,7 @@ class Lifecycle:
 
 
 def _same_run(prediction: Prediction) -> Guard | None:
-    """For a running prediction, a guard that holds only while the same worker runs it."""
+    """For a running prediction, a guard that holds only while the same run goes on."""
     if prediction.status is Status.PROCESSING and prediction.worker_id is not None:
-        return Guard(worker_id=prediction.worker_id)
+        return Guard(worker_id=prediction.worker_id, attempt=prediction.attempt)
     return None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from replicast import times
 from replicast.broker.base import Broker
-from replicast.errors import BrokerError
+from replicast.errors import BrokerError, StoreUnavailable
 from replicast.outputs.base import OutputStore
 from replicast.store.base import Store
 
@@ -54,6 +54,8 @@ class Retention:
         while True:
             try:
                 await self.sweep()
+            except StoreUnavailable:
+                pass  # the store logs each outage once
             except Exception:
                 log.exception("removing data past retention failed; trying again")
             await asyncio.sleep(self.interval)

@@ -15,15 +15,19 @@ from replicast.broker.base import Broker, Subscription
 from replicast.errors import (
     BrokerError,
     FileTooLarge,
+    InvalidField,
     InvalidInput,
     ModelError,
     NotFound,
     Throttled,
 )
 from replicast.files.service import FilesService
+from replicast.input_files import NO_LIMITS, FileLimits
 from replicast.models.base import Model, OwnFile
+from replicast.models.file_inputs import named_files
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
+from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
@@ -63,18 +67,26 @@ class PredictionService:
 
     def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
                  deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0,
-                 files: FilesService | None = None, max_file_bytes: int = 0) -> None:
+                 files: FilesService | None = None, max_file_bytes: int = 0,
+                 file_limits: FileLimits = NO_LIMITS, input_limits: InputLimits | None = None,
+                 page_bytes: int = 0) -> None:
         self.store = store
         self.broker = broker
         self.lifecycle = lifecycle
         self.deadlines = deadlines
         self.page_size = page_size
+        self.page_bytes = page_bytes
+        """Stored bytes after which a page ends early (``REPLICAST_MAX_PAGE_BYTES``)."""
+        self.input_limits = input_limits or InputLimits()
+        """How large an input may be kept (``REPLICAST_MAX_INPUT_BYTES`` and kin)."""
         self.max_unfinished = max_unfinished
         """Predictions an account may have starting or processing; 0 for any number."""
         self.files = files
         """Uploaded files, which a prediction handed on at its create may name."""
         self.max_file_bytes = max_file_bytes
         """The largest input file handed on (``REPLICAST_MAX_INPUT_FILE_BYTES``)."""
+        self.file_limits = file_limits
+        """How many input files a prediction may name, and how large they may be in all."""
         self._withdrawing: set[asyncio.Task[None]] = set()
 
     async def create(
@@ -97,7 +109,9 @@ class PredictionService:
         the latest state. ``source`` is ``web`` for the web pages' predictions, which
         the retention sweep keeps, as Replicate keeps them.
         """
+        self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
+        await self._check_files(account, model, inputs, base_url)
         created_at = times.now()
         shown_input, secrets = model.split_secrets(input)
         prediction = Prediction(
@@ -140,6 +154,31 @@ class PredictionService:
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
+
+    async def _check_files(self, account: Account, model: Model, inputs: dict[str, Any],
+                           base_url: str) -> None:
+        """Refuse, naming the input, more files than a prediction may name, or files
+        uploaded here larger in all than its files may be (their sizes are known; other
+        URLs are measured as they are fetched, and fail the prediction then)."""
+        named = named_files(inputs, model.file_inputs)
+        limits = self.file_limits
+        refusal = limits.too_many(len(named))
+        if refusal is not None:
+            field = f"input.{named[limits.max_files].field}"
+            raise InvalidInput.from_fields([InvalidField("too_many_files", field, refusal)])
+        if not limits.max_bytes or self.files is None:
+            return
+        total = 0
+        for given in {f.url: f for f in named}.values():
+            try:
+                size = await self.files.own_file_size(account.id, base_url, given.url)
+            except NotFound:
+                continue  # the run says so, as for any file it cannot read
+            total += size or 0
+            refusal = limits.too_large(total)
+            if refusal is not None:
+                raise InvalidInput.from_fields([InvalidField(
+                    "files_too_large", f"input.{given.field}", refusal)])
 
     async def _hand_on(self, account: Account, model: Model, prediction: Prediction,
                        inputs: dict[str, Any]) -> str | None:
@@ -217,26 +256,25 @@ class PredictionService:
 
     async def list(self, account: Account, selection: ListFilter, *,
                    before: Position | None = None, after: Position | None = None) -> Page:
-        """A page of the account's predictions, newest first."""
+        """A page of the account's predictions, newest first: ``page_size`` of them, fewer
+        once their stored input, output and logs pass ``page_bytes`` (never none)."""
         query = PageQuery(
-            account_id=account.id, limit=self.page_size + 1, before=before, after=after,
-            created_after=selection.created_after, created_before=selection.created_before,
-            source=selection.source,
+            account_id=account.id, limit=self.page_size, max_bytes=self.page_bytes,
+            before=before, after=after, created_after=selection.created_after,
+            created_before=selection.created_before, source=selection.source,
         )
         rows = await self.store.list_predictions(query)
+        results = rows.predictions
         if after is not None:
-            # Read upwards from the cursor: an extra row means newer pages exist.
-            more_newer = len(rows) > self.page_size
-            results = rows[-self.page_size:] if more_newer else rows
+            # Read upwards from the cursor: more rows means newer pages exist.
             return Page(
                 results,
                 next=_position(results[-1]) if results else None,
-                previous=_position(results[0]) if results and more_newer else None,
+                previous=_position(results[0]) if results and rows.more else None,
             )
-        results = rows[: self.page_size]
         return Page(
             results,
-            next=_position(results[-1]) if len(rows) > self.page_size else None,
+            next=_position(results[-1]) if results and rows.more else None,
             previous=_position(results[0]) if results and before is not None else None,
         )
 

@@ -25,7 +25,8 @@ from typing import Any
 from replicast import times
 from replicast.errors import ModelError
 from replicast.models.base import RunContext, Runner
-from replicast.predictors.files import InputFolder, OutputFiles, file_inputs
+from replicast.models.file_inputs import file_inputs
+from replicast.predictors.files import InputFolder, OutputFiles
 from replicast.predictors.process import ChildProcess, ProtocolError, Text
 from replicast.predictors.protocol import SETUP
 from replicast.predictors.signature import is_iterator_output

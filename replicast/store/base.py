@@ -59,6 +59,9 @@ class Guard:
     """Only if the prediction has no deadline, or one later than this."""
     worker_id: str | None = None
     """Only if this worker runs it: a worker whose claim lapsed must not write."""
+    attempt: int | None = None
+    """Only if this is still its run of that number: a worker given the prediction again
+    (after its claim lapsed) must not write what its earlier run left over."""
     lease_expired_before: datetime | None = None
     """Only if its lease ran out before this instant."""
 
@@ -102,6 +105,10 @@ class PageQuery:
 
     account_id: int
     limit: int
+    """At most this many predictions."""
+    max_bytes: int = 0
+    """Stop before the prediction that would take the page's stored input, output and logs
+    past this many bytes, though never before the first; 0 for no such bound."""
     before: tuple[datetime, str] | None = None
     """Only predictions older than this (created_at, id) position."""
     after: tuple[datetime, str] | None = None
@@ -111,6 +118,15 @@ class PageQuery:
     created_before: datetime | None = None
     """Exclusive upper bound on created_at."""
     source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRows:
+    """What ``list_predictions`` found: a page, newest first, and whether more predictions
+    lie beyond it in the direction it was read."""
+
+    predictions: list[Prediction]
+    more: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +192,8 @@ class Store(abc.ABC):
         """The prediction whose event stream has this secret token, or None."""
 
     @abc.abstractmethod
-    async def list_predictions(self, query: PageQuery) -> list[Prediction]:
-        """One page of predictions, newest first."""
+    async def list_predictions(self, query: PageQuery) -> PredictionRows:
+        """One page of predictions, newest first, read from the query's cursor."""
 
     @abc.abstractmethod
     async def update_prediction(
@@ -203,8 +219,10 @@ class Store(abc.ABC):
     # running predictions across processes
 
     @abc.abstractmethod
-    async def renew_leases(self, worker_id: str, until: datetime) -> int:
-        """Extend the lease of every prediction this worker runs; how many there are."""
+    async def renew_leases(self, worker_id: str, prediction_ids: Sequence[str],
+                           until: datetime) -> int:
+        """Extend the leases of these predictions, of those this worker still runs; how
+        many that is."""
 
     @abc.abstractmethod
     async def expired_leases(self, now: datetime, limit: int) -> list[Prediction]:
@@ -264,10 +282,15 @@ class Store(abc.ABC):
         is still processing. Whether they were added."""
 
     @abc.abstractmethod
-    async def claim_deliveries(self, now: datetime, lease_until: datetime,
-                               limit: int) -> list[Delivery]:
+    async def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int,
+                               claimant: str | None = None) -> list[Delivery]:
         """Take up to ``limit`` due deliveries, each the oldest pending one of its
-        prediction, until ``lease_until`` (then they fall due again)."""
+        prediction, until ``lease_until`` (then they fall due again), for ``claimant``."""
+
+    @abc.abstractmethod
+    async def release_claims(self, now: datetime, claimant: str | None = None) -> int:
+        """Make the pending deliveries claimed by ``claimant`` (by anyone, if None) due at
+        ``now``: their attempts were abandoned. How many there were."""
 
     @abc.abstractmethod
     async def next_delivery_due(self) -> datetime | None:
@@ -298,7 +321,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def remove_data(self, prediction_ids: Sequence[str]) -> int:
-        """Drop the input, output and logs of these predictions and set ``data_removed``.
+        """Drop the input (secrets too), output and logs of these predictions and set
+        ``data_removed``.
 
         Their webhook payloads go too; a delivery still pending is given up. The count
         of predictions changed.

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from replicast import times
-from replicast.errors import ConfigError, StoreError
+from replicast.errors import ConfigError, StoreError, StoreUnavailable
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store import migrations, sql
@@ -26,10 +26,12 @@ from replicast.store.base import (
     Change,
     Guard,
     PageQuery,
+    PredictionRows,
     QueueStats,
     Store,
     WorkerInfo,
 )
+from replicast.store.health import PROBE_SQL, Health
 from replicast.store.postgres_records import PostgresRecords
 from replicast.store.postgres_webhooks import PostgresWebhooks, insert_deliveries
 from replicast.webhooks.delivery import Delivery, DeliveryState
@@ -57,8 +59,17 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
             raise ConfigError("REPLICAST_DATABASE_URL is PostgreSQL, which needs the postgres "
                               "extra: pip install 'replicast[postgres]'") from None
         self._asyncpg = asyncpg
-        # What a query may raise when PostgreSQL refuses it or is not there.
-        self._errors = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+        # What a query may raise when PostgreSQL refuses it or is not there; of those,
+        # what says it cannot be used now (gone, restarting, failed over, overloaded),
+        # and what says its disk is full.
+        self._errors = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+        self._unavailable = (
+            asyncpg.InterfaceError, OSError, TimeoutError, asyncpg.PostgresConnectionError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InsufficientResourcesError,
+            asyncpg.exceptions.ReadOnlySQLTransactionError)
+        self._full = (asyncpg.exceptions.DiskFullError,)
+        self.health = Health()
         self.url = url
         self._pool_size = pool_size
         self._pool: Any = None
@@ -70,11 +81,14 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
     async def connect(self) -> None:
         """Connect without touching the schema."""
         try:
+            # No floor of open connections: asyncpg would reconnect to keep one in the
+            # background, logging a traceback a second while PostgreSQL is down. Queries
+            # open what they need; idle connections stay open for minutes.
             self._pool = await self._asyncpg.create_pool(
-                self.url, min_size=1, max_size=self._pool_size, command_timeout=60)
+                self.url, min_size=0, max_size=self._pool_size, command_timeout=60)
         except self._errors as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._safe_url()}: {exc}") \
-                from exc
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self._safe_url()}: "
+                                   f"{exc}") from exc
 
     def _safe_url(self) -> str:
         scheme, _, rest = self.url.partition("://")
@@ -98,7 +112,12 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
 
     async def _migrate(self) -> list[str]:
         """Apply the migrations this database lacks, in order; their names."""
-        known = migrations.load("postgres")
+        try:
+            return await self._apply(migrations.load("postgres"))
+        except self._errors as exc:
+            raise self._failed(exc) from exc
+
+    async def _apply(self, known: list[migrations.Migration]) -> list[str]:
         applied_now: list[str] = []
         async with self._pool.acquire() as c:
             await c.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
@@ -128,12 +147,12 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
     # predictions
 
     async def insert_prediction(self, prediction: Prediction) -> None:
-        statement = sql.insert_prediction(prediction, sql.POSTGRES)
+        (statement,) = sql.insert_prediction(prediction, sql.POSTGRES)  # one, with WITH
         await self._execute(statement.sql, *statement.args)
 
     async def insert_prediction_within(self, prediction: Prediction,
                                        max_unfinished: int) -> int | None:
-        statement = sql.insert_prediction(prediction, sql.POSTGRES)
+        (statement,) = sql.insert_prediction(prediction, sql.POSTGRES)
         async with self._transaction() as c:
             # One such create at a time per account, in every process, until the commit.
             await c.execute("SELECT pg_advisory_xact_lock($1, $2)", _ACCOUNT_LOCK,
@@ -157,12 +176,18 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
             f"SELECT {_COLUMNS} FROM predictions WHERE stream_token = $1", token)
         return None if row is None else _prediction(row)
 
-    async def list_predictions(self, query: PageQuery) -> list[Prediction]:
-        statement = sql.list_predictions(query, sql.POSTGRES)
-        page = [_prediction(row) for row in await self._fetch(statement.sql, *statement.args)]
+    async def list_predictions(self, query: PageQuery) -> PredictionRows:
+        # First the sizes, which PostgreSQL reads without the values, then the rows that fit.
+        sizes = sql.list_predictions(query, sql.POSTGRES, f"id, {sql.MEASURED_BYTES}")
+        fill = sql.PageFill(query)
+        ids = [row[0] for row in await self._fetch(sizes.sql, *sizes.args)
+               if not fill.more and fill.admit(row[1])]
+        rows = {row[0]: row for row in await self._fetch(
+            f"SELECT {_COLUMNS} FROM predictions WHERE id = ANY($1::text[])", ids)}
+        page = [_prediction(rows[prediction_id]) for prediction_id in ids]
         if query.after is not None:
             page.reverse()
-        return page
+        return PredictionRows(page, fill.more)
 
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
@@ -175,6 +200,10 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
             if row is None:
                 return None
             updated = _prediction(row)
+            if sql.clears_secrets(change, updated):
+                clear = sql.clear_secrets(prediction_id, sql.POSTGRES)
+                await c.execute(clear.sql, *clear.args)
+                updated.secrets = None
             if deliveries is not None:
                 await insert_deliveries(c, deliveries(updated))
             return updated
@@ -190,10 +219,14 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
 
     # running predictions across processes
 
-    async def renew_leases(self, worker_id: str, until: datetime) -> int:
+    async def renew_leases(self, worker_id: str, prediction_ids: Sequence[str],
+                           until: datetime) -> int:
+        if not prediction_ids:
+            return 0
         result = await self._execute(
             "UPDATE predictions SET lease_until = $1 WHERE worker_id = $2"
-            " AND status = 'processing'", until, worker_id)
+            " AND status = 'processing' AND id = ANY($3::text[])",
+            until, worker_id, list(prediction_ids))
         return int(result.rsplit(" ", 1)[-1])
 
     async def expired_leases(self, now: datetime, limit: int) -> list[Prediction]:
@@ -257,6 +290,8 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
 
     async def ping(self) -> None:
         await self._fetchval("SELECT 1")
+        if self.health.writes_refused:  # reads work; do writes again?
+            await self._execute(PROBE_SQL)
 
     # retention
 
@@ -273,8 +308,10 @@ class PostgresStore(PostgresWebhooks, PostgresRecords, Store):
         async with self._transaction() as c:
             status = await c.execute(
                 "UPDATE predictions SET input = '{}', output = 'null', logs = '',"
-                " secrets = NULL, data_removed = true WHERE id = ANY($1::text[])"
-                " AND NOT data_removed", list(prediction_ids))
+                " data_removed = true WHERE id = ANY($1::text[]) AND NOT data_removed",
+                list(prediction_ids))
+            await c.execute("DELETE FROM prediction_inputs WHERE prediction_id = ANY($1::text[])",
+                            list(prediction_ids))
             await c.execute(
                 "UPDATE webhook_deliveries SET payload = ''::bytea, state = CASE state"
                 " WHEN $2 THEN $3 ELSE state END, next_attempt_at = NULL,"

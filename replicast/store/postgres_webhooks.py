@@ -34,15 +34,22 @@ class PostgresWebhooks(PostgresCalls):
             await insert_deliveries(c, deliveries)
             return True
 
-    async def claim_deliveries(self, now: datetime, lease_until: datetime,
-                               limit: int) -> list[Delivery]:
+    async def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int,
+                               claimant: str | None = None) -> list[Delivery]:
         rows = await self._fetch(
-            "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE seq IN ("
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, claimed_by = $4 WHERE seq IN ("
             " SELECT d.seq FROM webhook_deliveries d"
             f" WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND {_FIRST_OF_ITS_PREDICTION}"
             " ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {_DELIVERY_COLUMNS}", lease_until, now, limit)
+            f" RETURNING {_DELIVERY_COLUMNS}", lease_until, now, limit, claimant)
         return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
+
+    async def release_claims(self, now: datetime, claimant: str | None = None) -> int:
+        status = await self._execute(
+            "UPDATE webhook_deliveries SET next_attempt_at = $1, claimed_by = NULL"
+            " WHERE state = 'pending' AND claimed_by IS NOT NULL"
+            " AND ($2::text IS NULL OR claimed_by = $2)", now, claimant)
+        return int(status.rsplit(" ", 1)[-1])
 
     async def next_delivery_due(self) -> datetime | None:
         value: datetime | None = await self._fetchval(
@@ -63,7 +70,7 @@ class PostgresWebhooks(PostgresCalls):
                 # Only while pending: a delivery given up meanwhile (its prediction's
                 # data was removed) stays given up.
                 "UPDATE webhook_deliveries SET state = $1, attempts = $2, next_attempt_at = $3,"
-                " finished_at = $4 WHERE seq = $5 AND state = 'pending'",
+                " finished_at = $4, claimed_by = NULL WHERE seq = $5 AND state = 'pending'",
                 state.value, attempt.number, next_attempt_at, finished, delivery.seq)
 
     async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:

@@ -44,6 +44,8 @@ class Dialect:
     """A time as the database stores it."""
     parse_time: Callable[[Any], datetime | None]
     """A stored time back as an aware datetime."""
+    writes_in_with: bool = False
+    """Whether a ``WITH`` clause may hold an ``INSERT`` (one statement for two tables)."""
 
     def statement(self) -> Statement:
         """A statement to build in this dialect."""
@@ -51,7 +53,7 @@ class Dialect:
 
 
 SQLITE = Dialect(lambda n: "?", _text_time, _parse_text_time)
-POSTGRES = Dialect(lambda n: f"${n}", _same, _same)
+POSTGRES = Dialect(lambda n: f"${n}", _same, _same, writes_in_with=True)
 
 
 class Statement:
@@ -70,11 +72,35 @@ class Statement:
         return self.param(self.dialect.time(value))
 
 
+# What the client sent is written once, at the create. SQLite rewrites a whole row, overflow
+# pages included, on any UPDATE: a large input kept in the predictions row would be written
+# again at every status, log and output update. So an input past INLINE_INPUT_BYTES, and any
+# Secret values (cleared apart at the end), go to a table of their own, leaving '' in the
+# row; small inputs stay in the row, where rewriting them costs nothing (the page is written
+# anyway) and reading them no lookup. The subqueries read the other table only for rows
+# that left '' (COALESCE and CASE stop at the first value they need), in SELECTs and in
+# RETURNING alike. Retention leaves '{}' in the row and deletes the other.
+INLINE_INPUT_BYTES = 1024
+_FROM_INPUTS = "FROM prediction_inputs i WHERE i.prediction_id = predictions.id"
 PREDICTION_COLUMNS = (
+    f"id, account_id, model, version,"
+    f" coalesce(nullif(input, ''), (SELECT i.input {_FROM_INPUTS}), '{{}}'),"
+    " status, created_at, base_url, stream_token, source, output, logs, error, started_at,"
+    " completed_at, deadline, metrics, webhook, webhook_events_filter, data_removed, attempt,"
+    f" CASE WHEN input = '' THEN (SELECT i.secrets {_FROM_INPUTS}) END, worker_id,"
+    " lease_until, upstream_id"
+)
+MEASURED_BYTES = (
+    f"octet_length(input) + CASE WHEN input = '' THEN"
+    f" coalesce((SELECT octet_length(i.input) {_FROM_INPUTS}), 0) ELSE 0 END"
+    " + octet_length(output) + octet_length(logs)"
+)
+"""A prediction's stored input, output and logs, in bytes, where ``octet_length`` measures
+text without reading it (PostgreSQL: from the header of a value kept out of line)."""
+_STORED_COLUMNS = (
     "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
     " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
-    " webhook_events_filter, data_removed, attempt, secrets, worker_id, lease_until,"
-    " upstream_id"
+    " webhook_events_filter, data_removed, attempt, worker_id, lease_until, upstream_id"
 )
 UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
 
@@ -83,16 +109,16 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def prediction_values(p: Prediction, dialect: Dialect) -> tuple[Any, ...]:
-    """A prediction as the values of ``PREDICTION_COLUMNS``."""
+def prediction_values(p: Prediction, input_column: str, dialect: Dialect) -> tuple[Any, ...]:
+    """A prediction as the values of the predictions table's columns (``_STORED_COLUMNS``),
+    with ``input_column`` for its input."""
     return (
-        p.id, p.account_id, p.model, p.version, json_text(p.input), p.status.value,
+        p.id, p.account_id, p.model, p.version, input_column, p.status.value,
         dialect.time(p.created_at), p.base_url, p.stream_token, p.source,
         json_text(p.output), p.logs, p.error, dialect.time(p.started_at),
         dialect.time(p.completed_at), dialect.time(p.deadline), json_text(p.metrics),
         p.webhook, None if p.webhook_events_filter is None else json_text(p.webhook_events_filter),
-        bool(p.data_removed), p.attempt, None if p.secrets is None else json_text(p.secrets),
-        p.worker_id, dialect.time(p.lease_until), p.upstream_id,
+        bool(p.data_removed), p.attempt, p.worker_id, dialect.time(p.lease_until), p.upstream_id,
     )
 
 
@@ -114,17 +140,48 @@ def prediction_from_row(row: Any, dialect: Dialect) -> Prediction:
     )
 
 
-def insert_prediction(p: Prediction, dialect: Dialect) -> Statement:
-    """``INSERT`` of a new prediction."""
-    statement = dialect.statement()
-    marks = ", ".join(statement.param(v) for v in prediction_values(p, dialect))
-    statement.sql = f"INSERT INTO predictions ({PREDICTION_COLUMNS}) VALUES ({marks})"
-    return statement
+def insert_prediction(p: Prediction, dialect: Dialect) -> list[Statement]:
+    """The ``INSERT``s of a new prediction, to run in one transaction: its row, and, for a
+    large input or Secret values, theirs (PostgreSQL in the same statement)."""
+    given = json_text(p.input)
+    apart = p.secrets is not None or len(given) > INLINE_INPUT_BYTES
+    row = dialect.statement()
+    values = prediction_values(p, "" if apart else given, dialect)
+    row.sql = (f"INSERT INTO predictions ({_STORED_COLUMNS})"
+               f" VALUES ({', '.join(row.param(v) for v in values)})")
+    if not apart:
+        return [row]
+    secrets = None if p.secrets is None else json_text(p.secrets)
+    if dialect.writes_in_with:
+        row.sql = (f"WITH p AS ({row.sql} RETURNING id) INSERT INTO prediction_inputs"
+                   f" (prediction_id, input, secrets) SELECT id, {row.param(given)},"
+                   f" {row.param(secrets)} FROM p")
+        return [row]
+    apart_row = dialect.statement()
+    apart_row.sql = ("INSERT INTO prediction_inputs (prediction_id, input, secrets) VALUES"
+                     f" ({apart_row.param(p.id)}, {apart_row.param(given)},"
+                     f" {apart_row.param(secrets)})")
+    return [row, apart_row]
 
 
-def list_predictions(query: PageQuery, dialect: Dialect) -> Statement:
-    """One page of an account's predictions: newest first, or, reading backwards from a
-    cursor (``after``), oldest first (the caller flips the page)."""
+def clear_secrets(prediction_id: str, dialect: Dialect) -> Statement:
+    """Forget the values of a finished prediction's Secret inputs."""
+    s = dialect.statement()
+    s.sql = (f"UPDATE prediction_inputs SET secrets = NULL WHERE prediction_id = "
+             f"{s.param(prediction_id)} AND secrets IS NOT NULL")
+    return s
+
+
+def clears_secrets(change: Change, updated: Prediction) -> bool:
+    """Whether ``change`` finished a prediction that still holds Secret values: a finished
+    prediction keeps none (``clear_secrets``, in the same transaction)."""
+    return change.status is not None and change.status.terminal and updated.secrets is not None
+
+
+def list_predictions(query: PageQuery, dialect: Dialect,
+                     columns: str = PREDICTION_COLUMNS) -> Statement:
+    """One page of an account's predictions and the one after it: newest first, or, reading
+    backwards from a cursor (``after``), oldest first (the caller flips the page)."""
     s = dialect.statement()
     where = [f"account_id = {s.param(query.account_id)}"]
     if query.before is not None:
@@ -138,9 +195,43 @@ def list_predictions(query: PageQuery, dialect: Dialect) -> Statement:
     if query.source is not None:
         where.append(f"source = {s.param(query.source)}")
     order = "ASC" if query.after is not None else "DESC"
-    s.sql = (f"SELECT {PREDICTION_COLUMNS} FROM predictions WHERE {' AND '.join(where)}"
-             f" ORDER BY created_at {order}, id {order} LIMIT {s.param(query.limit)}")
+    s.sql = (f"SELECT {columns} FROM predictions WHERE {' AND '.join(where)}"
+             f" ORDER BY created_at {order}, id {order} LIMIT {s.param(query.limit + 1)}")
     return s
+
+
+def row_bytes(row: Any) -> int:
+    """The stored size of a row of ``PREDICTION_COLUMNS``: its input, output and logs."""
+    return _utf8_length(row[4]) + _utf8_length(row[10]) + _utf8_length(row[11])
+
+
+def _utf8_length(text: str) -> int:
+    # isascii() reads a flag CPython keeps on the string: most texts are not copied.
+    return len(text) if text.isascii() else len(text.encode())
+
+
+class PageFill:
+    """Takes rows into a page, in the order read, until it holds ``limit`` rows or the next
+    would take it past ``max_bytes`` (the first row is always taken)."""
+
+    def __init__(self, query: PageQuery) -> None:
+        self._limit = query.limit
+        self._max_bytes = query.max_bytes
+        self._bytes = 0
+        self.taken = 0
+        self.more = False
+        """Whether a row was left out: the page ends before the rows that match."""
+
+    def admit(self, size: int) -> bool:
+        """Whether the next row, of ``size`` bytes, belongs to the page; once one does not,
+        the page is full."""
+        self._bytes += size
+        if self.taken == self._limit or (
+                self.taken and self._max_bytes and self._bytes > self._max_bytes):
+            self.more = True
+            return False
+        self.taken += 1
+        return True
 
 
 def update_prediction(prediction_id: str, expected: frozenset[Status], change: Change,
@@ -159,6 +250,8 @@ def update_prediction(prediction_id: str, expected: frozenset[Status], change: C
             where.append(f"(deadline IS NULL OR deadline > {statement.time(guard.deadline_after)})")
         if guard.worker_id is not None:
             where.append(f"worker_id = {statement.param(guard.worker_id)}")
+        if guard.attempt is not None:
+            where.append(f"attempt = {statement.param(guard.attempt)}")
         if guard.lease_expired_before is not None:
             where.append(f"lease_until < {statement.time(guard.lease_expired_before)}")
     statement.sql = (f"UPDATE predictions SET {', '.join(sets)} WHERE {' AND '.join(where)}"
@@ -171,8 +264,8 @@ def _assignments(change: Change, s: Statement) -> list[str]:
     if change.status is not None:
         sets.append(f"status = {s.param(change.status.value)}")
         if change.status.terminal:
-            # A finished prediction keeps no secret and no claim.
-            sets += ["secrets = NULL", "worker_id = NULL", "lease_until = NULL"]
+            # A finished prediction keeps no claim (nor secret: ``clears_secrets``).
+            sets += ["worker_id = NULL", "lease_until = NULL"]
     if change.started_at is not UNSET:
         sets.append(f"started_at = {s.time(change.started_at)}")
     if change.completed_at is not UNSET:

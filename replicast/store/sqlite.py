@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -11,7 +12,8 @@ from urllib.parse import unquote
 
 import orjson
 
-from replicast import times
+from replicast import private, times
+from replicast.disk import disk_full, is_full
 from replicast.errors import ConfigError, StoreError
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
@@ -20,18 +22,22 @@ from replicast.store.base import (
     Change,
     Guard,
     PageQuery,
+    PredictionRows,
     QueueStats,
     Store,
     WorkerInfo,
 )
-from replicast.store.sqlite_access import SQLiteAccess
+from replicast.store.health import PROBE_SQL
+from replicast.store.sqlite_access import SQLiteAccess, store_error
 from replicast.store.sqlite_records import SQLiteRecords
 from replicast.store.sqlite_webhooks import SQLiteWebhooks, insert_deliveries
 from replicast.webhooks.delivery import Delivery, DeliveryState
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _COLUMNS = sql.PREDICTION_COLUMNS
+_WAL_SIZE_LIMIT = 4 * 1024 * 1024
 _UNFINISHED = sql.UNFINISHED
 # Through the partial index of the account's unfinished predictions, which the limit
 # keeps small, rather than all of its predictions, which SQLite might pick by itself.
@@ -47,7 +53,7 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = SQLiteAccess(self._connect)
+        self._db = SQLiteAccess(self._connect, path)
         self._applied: list[str] = []
 
     @classmethod
@@ -67,13 +73,20 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
         connection.execute("PRAGMA foreign_keys=ON")
         # Removed data (retention, deleted files) is overwritten, not left in free pages.
         connection.execute("PRAGMA secure_delete=ON")
+        # When the WAL starts over, the file is cut back to this: a burst that grew it
+        # keeps neither the space nor the old pages in it.
+        connection.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
         return connection
 
     async def open(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private(self.path)
             await self._db.open(lambda c: self._applied.extend(_migrate(c)))
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path) from exc
+        except OSError as exc:
+            if is_full(exc):
+                raise disk_full(self.path.parent, f"cannot open the database ({exc})") from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
     async def close(self) -> None:
@@ -86,19 +99,19 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
     # predictions
 
     async def insert_prediction(self, prediction: Prediction) -> None:
-        statement = sql.insert_prediction(prediction, sql.SQLITE)
-        await self._write(lambda c: c.execute(statement.sql, statement.args).rowcount)
+        statements = sql.insert_prediction(prediction, sql.SQLITE)
+        await self._write(lambda c: _run_all(c, statements))
 
     async def insert_prediction_within(self, prediction: Prediction,
                                        max_unfinished: int) -> int | None:
-        statement = sql.insert_prediction(prediction, sql.SQLITE)
+        statements = sql.insert_prediction(prediction, sql.SQLITE)
 
         # A write holds SQLite's one write lock from the count to the commit.
         def call(c: sqlite3.Connection) -> int | None:
             (count,) = c.execute(_COUNT_UNFINISHED, (prediction.account_id,)).fetchone()
             if count >= max_unfinished:
                 return int(count)
-            c.execute(statement.sql, statement.args)
+            _run_all(c, statements)
             return None
 
         return await self._write(call)
@@ -117,13 +130,24 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
         row = await self._read(lambda c: c.execute(sql, (token,)).fetchone())
         return None if row is None else _prediction(row)
 
-    async def list_predictions(self, query: PageQuery) -> list[Prediction]:
+    async def list_predictions(self, query: PageQuery) -> PredictionRows:
         statement = sql.list_predictions(query, sql.SQLITE)
-        rows = await self._scan(lambda c: c.execute(statement.sql, statement.args).fetchall())
+
+        # Row by row: SQLite reads no row past the one that fills the page.
+        def call(c: sqlite3.Connection) -> tuple[list[Any], bool]:
+            fill = sql.PageFill(query)
+            rows = []
+            for row in c.execute(statement.sql, statement.args):
+                if not fill.admit(sql.row_bytes(row)):
+                    break
+                rows.append(row)
+            return rows, fill.more
+
+        rows, more = await self._scan(call)
         page = [_prediction(row) for row in rows]
         if query.after is not None:
             page.reverse()  # read upwards from the cursor
-        return page
+        return PredictionRows(page, more)
 
     async def update_prediction(
         self, prediction_id: str, expected: frozenset[Status], change: Change,
@@ -131,17 +155,25 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
         deliveries: Callable[[Prediction], Sequence[Delivery]] | None = None,
     ) -> Prediction | None:
         statement = sql.update_prediction(prediction_id, expected, change, guard, sql.SQLITE)
+        cleared = []
 
         def call(c: sqlite3.Connection) -> Prediction | None:
             row = c.execute(statement.sql, statement.args).fetchone()
             if row is None:
                 return None
             updated = _prediction(row)
+            if sql.clears_secrets(change, updated):
+                _run_all(c, [sql.clear_secrets(prediction_id, sql.SQLITE)])
+                updated.secrets = None
+                cleared.append(True)
             if deliveries is not None:
                 insert_deliveries(c, deliveries(updated))
             return updated
 
-        return await self._write(call)
+        updated = await self._write(call)
+        if cleared:
+            self._db.scrub_soon()
+        return updated
 
     async def unfinished_predictions(self) -> list[Prediction]:
         sql = (
@@ -158,10 +190,13 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
 
     # running predictions across processes
 
-    async def renew_leases(self, worker_id: str, until: datetime) -> int:
+    async def renew_leases(self, worker_id: str, prediction_ids: Sequence[str],
+                           until: datetime) -> int:
+        if not prediction_ids:
+            return 0
         query = ("UPDATE predictions SET lease_until = ? WHERE worker_id = ?"
-                 " AND status = 'processing'")
-        args = (times.format_rfc3339(until), worker_id)
+                 f" AND status = 'processing' AND id IN ({', '.join('?' * len(prediction_ids))})")
+        args = (times.format_rfc3339(until), worker_id, *prediction_ids)
         return int(await self._write(lambda c: c.execute(query, args).rowcount))
 
     async def expired_leases(self, now: datetime, limit: int) -> list[Prediction]:
@@ -234,10 +269,12 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
         return {row[0]: row[1] for row in rows}
 
     async def ping(self) -> None:
-        try:
-            await self._read(lambda c: c.execute("SELECT 1").fetchone())
-        except sqlite3.Error as exc:
-            raise StoreError(f"the database does not answer: {exc}") from exc
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+        health = self._db.health
+        if health.writes_refused and health.problem is not None:
+            if not health.has_room():
+                raise health.problem
+            await self._write(lambda c: c.execute(PROBE_SQL).rowcount)  # writes again?
 
     # retention
 
@@ -259,8 +296,10 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
         def call(c: sqlite3.Connection) -> int:
             changed = c.execute(
                 "UPDATE predictions SET input = '{}', output = 'null', logs = '',"
-                f" secrets = NULL, data_removed = 1 WHERE id IN ({marks})"
-                " AND data_removed = 0", tuple(prediction_ids)).rowcount
+                f" data_removed = 1 WHERE id IN ({marks}) AND data_removed = 0",
+                tuple(prediction_ids)).rowcount
+            c.execute(f"DELETE FROM prediction_inputs WHERE prediction_id IN ({marks})",
+                      tuple(prediction_ids))
             c.execute(
                 "UPDATE webhook_deliveries SET payload = '', state = CASE state WHEN ?"
                 " THEN ? ELSE state END, next_attempt_at = NULL,"
@@ -269,7 +308,27 @@ class SQLiteStore(SQLiteWebhooks, SQLiteRecords, Store):
                  *prediction_ids))
             return int(changed)
 
-        return await self._write(call)
+        changed = await self._write(call)
+        if changed:
+            self._db.scrub_soon()
+        return changed
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its WAL and index take the
+    database's mode), and tighten the files of an earlier version."""
+    private.make_folders(path.parent)
+    private.create_file(path)
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        was = private.tighten(path.with_name(name))
+        if was is not None:
+            log.warning("made %s private to this user (mode 600, was %o)",
+                        path.with_name(name), was)
+
+
+def _run_all(connection: sqlite3.Connection, statements: list[sql.Statement]) -> None:
+    for statement in statements:
+        connection.execute(statement.sql, statement.args)
 
 
 def _migrate(connection: sqlite3.Connection) -> list[str]:

@@ -15,6 +15,15 @@ when nothing can make them wait:
   the order of writes is always the order they were made in.
 
 Scans (listings, recovery) always run on the reader thread.
+
+What SQLite raises leaves here as one of the store's errors (``store_error``): a full
+disk, an outage (``StoreUnavailable``), or a refusal; ``health`` learns of each.
+
+The WAL keeps the older copies of the pages a transaction changed until it starts over,
+and a crash keeps them: removed data (retention, Secret inputs cleared at the end of a
+prediction, deleted files) would stay on disk there. After such removals, batched a
+moment, the WAL is copied into the database (whose freed space ``secure_delete`` zeroes)
+and truncated to nothing; at open too, for what a crash left behind.
 """
 
 from __future__ import annotations
@@ -23,14 +32,24 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+from replicast.disk import disk_full, nearly_full
+from replicast.errors import StoreError, StoreUnavailable
+from replicast.store.health import Health
 from replicast.store.sqlite_thread import ConnectionThread, run_call
 
 T = TypeVar("T")
 _CHECKPOINT_EVERY = 1000  # inline commits between checkpoints
 _RESET_FRAMES = 16384  # force the WAL back to its start once it holds this many pages
 _RESET_WAIT_MS = 50
+# Primary result codes that say the database cannot be used now, rather than that it
+# refused the statement: trying again later can succeed.
+_UNAVAILABLE = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY,
+                          sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM})
+_SCRUB_DELAY = 1.0  # seconds: removals made meanwhile share one truncation of the WAL
+_SCRUB_DELAY_MAX = 60.0
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +61,10 @@ class _Busy(Exception):
 class SQLiteAccess:
     """An inline connection, a writer thread (group commit) and a reader thread."""
 
-    def __init__(self, connect: Callable[[float], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[float], sqlite3.Connection], path: Path) -> None:
         self._connect = connect
+        self.path = path
+        self.health = Health(has_room=lambda: not nearly_full(path.parent))
         self._writer = ConnectionThread(lambda: connect(10.0), "replicast-sqlite-writer",
                                         writer=True)
         self._reader = ConnectionThread(lambda: connect(10.0), "replicast-sqlite-reader",
@@ -55,11 +76,14 @@ class SQLiteAccess:
         self._inline: sqlite3.Connection | None = None
         self._inline_commits = 0
         self._checkpoint: asyncio.Task[Any] | None = None
+        self._scrub: asyncio.Task[None] | None = None
+        self._scrub_wanted = False
 
     async def open(self, prepare: Callable[[sqlite3.Connection], None]) -> None:
         """Start the threads, run ``prepare`` (migrations) on the writer, then go inline."""
         self._writer.start()
         await self._writer.run(prepare)
+        await self._writer.run(_truncate_wal, transaction=False)
         self._reader.start()
         self._checkpointer.start()
         inline = self._connect(0.0)
@@ -70,6 +94,10 @@ class SQLiteAccess:
         """Finish what is queued and close every connection."""
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._scrub is not None:
+            # Closing the last connection copies the WAL into the database and deletes it.
+            self._scrub.cancel()
+            await asyncio.gather(self._scrub, return_exceptions=True)
         if self._inline is not None:
             self._inline.close()
             self._inline = None
@@ -79,26 +107,58 @@ class SQLiteAccess:
 
     async def write(self, call: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``call`` in a transaction of its own (inline) or a group commit (thread)."""
-        if self._inline is not None and self._writer.idle:
-            try:
-                return self._write_inline(self._inline, call)
-            except _Busy:
-                pass
-        return await self._writer.run(call)
+        try:
+            if self._inline is not None and self._writer.idle:
+                try:
+                    value = self._write_inline(self._inline, call)
+                except _Busy:
+                    value = await self._writer.run(call)
+            else:
+                value = await self._writer.run(call)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+        self.health.succeeded(wrote=True)
+        return value
 
     async def read(self, call: Callable[[sqlite3.Connection], T]) -> T:
         """A point read: inline."""
-        if self._inline is not None:
-            try:
-                return call(self._inline)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-                    raise
-        return await self._reader.run(call)
+        try:
+            value = self._read_inline(call)
+        except _Busy:
+            value = await self._off_loop(self._reader, call)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+        self.health.succeeded(wrote=False)
+        return value
 
     async def scan(self, call: Callable[[sqlite3.Connection], T]) -> T:
         """A read of many rows: on the reader thread."""
-        return await self._reader.run(call)
+        value = await self._off_loop(self._reader, call)
+        self.health.succeeded(wrote=False)
+        return value
+
+    def _read_inline(self, call: Callable[[sqlite3.Connection], T]) -> T:
+        if self._inline is None:
+            raise _Busy()
+        try:
+            return call(self._inline)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise _Busy() from exc
+            raise
+
+    async def _off_loop(self, thread: ConnectionThread,
+                        call: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return await thread.run(call)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, error: sqlite3.Error) -> StoreError:
+        translated = store_error(error, self.path)
+        if isinstance(translated, StoreUnavailable):
+            self.health.failed(translated)
+        return translated
 
     async def _run_checkpoint(self) -> None:
         """Keep the WAL from growing without bound, without stalling writes.
@@ -111,9 +171,42 @@ class SQLiteAccess:
         starts the WAL over. Writes made meanwhile queue behind it, in order, for a
         few milliseconds, instead of sleeping in SQLite's busy handler.
         """
-        frames = await self._checkpointer.run(_copy_wal)
-        if frames >= _RESET_FRAMES:
-            await self._writer.run(_reset_wal, transaction=False)
+        try:
+            frames = await self._checkpointer.run(_copy_wal)
+            if frames >= _RESET_FRAMES:
+                await self._writer.run(_reset_wal, transaction=False)
+        except sqlite3.Error as exc:
+            # A full disk, say: the WAL keeps the writes, and the next checkpoint tries again.
+            log.info("could not checkpoint the database's WAL: %s", exc)
+
+    def scrub_soon(self) -> None:
+        """Have the WAL copied into the database and truncated shortly: data just removed
+        must not linger in its older copies of pages. Removals meanwhile share the work."""
+        self._scrub_wanted = True
+        if self._scrub is None or self._scrub.done():
+            self._scrub = asyncio.create_task(self._scrub_until_done(), name="sqlite-scrub")
+
+    async def _scrub_until_done(self) -> None:
+        """PASSIVE on its own thread copies the bulk without blocking anyone; TRUNCATE on
+        the writer thread, between transactions, copies what came since and empties the
+        WAL, writes queuing behind it meanwhile. A reader in its way makes it try again."""
+        delay = _SCRUB_DELAY
+        while self._scrub_wanted:
+            await asyncio.sleep(delay)
+            self._scrub_wanted = False
+            try:
+                await self._checkpointer.run(_copy_wal)
+                done = await self._writer.run(_truncate_wal, transaction=False)
+            except sqlite3.Error as exc:
+                # A full disk, say: said once, then tried again less and less often.
+                if delay == _SCRUB_DELAY:
+                    log.warning("could not empty the SQLite WAL after removing data (trying "
+                                "again): %s", exc)
+                delay = min(delay * 2, _SCRUB_DELAY_MAX)
+                self._scrub_wanted = True
+                continue
+            delay = _SCRUB_DELAY
+            self._scrub_wanted = self._scrub_wanted or not done
 
     def _write_inline(self, connection: sqlite3.Connection,
                       call: Callable[[sqlite3.Connection], T]) -> T:
@@ -142,6 +235,18 @@ class SQLiteAccess:
         return result
 
 
+def store_error(error: sqlite3.Error, path: Path) -> StoreError:
+    """SQLite's ``error`` on the database at ``path`` as the store's: ``DiskFull``,
+    ``StoreUnavailable``, or a plain ``StoreError`` for a statement it refused."""
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code
+    if code == sqlite3.SQLITE_FULL or (
+            code in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and nearly_full(path.parent)):
+        return disk_full(path.parent, f"cannot write the database {path.name} ({error})")
+    if code in _UNAVAILABLE:
+        return StoreUnavailable(f"the database {path} cannot be used now: {error}")
+    return StoreError(f"the database {path} refused a statement: {error}")
+
+
 def _copy_wal(connection: sqlite3.Connection) -> int:
     """Checkpoint what can be without waiting; how many frames the WAL holds."""
     _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -154,6 +259,16 @@ def _reset_wal(connection: sqlite3.Connection) -> None:
         connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
     finally:
         connection.execute("PRAGMA busy_timeout=10000")
+
+
+def _truncate_wal(connection: sqlite3.Connection) -> bool:
+    """Copy the whole WAL into the database and truncate it to nothing; whether it could."""
+    connection.execute(f"PRAGMA busy_timeout={_RESET_WAIT_MS}")
+    try:
+        busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        connection.execute("PRAGMA busy_timeout=10000")
+    return int(busy) == 0
 
 
 class SQLiteCalls:

@@ -87,6 +87,8 @@ class SQLiteRecords(SQLiteCalls):
     async def delete_file(self, account_id: int, file_id: str) -> bool:
         statement = sql.delete_file(account_id, file_id, sql.SQLITE)
         rows = await self._write(lambda c: c.execute(statement.sql, statement.args).fetchall())
+        if rows:
+            self._db.scrub_soon()
         return bool(rows)
 
     async def files_bytes(self, account_id: int, now: datetime) -> int:
@@ -106,7 +108,10 @@ class SQLiteRecords(SQLiteCalls):
             return 0
         query = f"DELETE FROM files WHERE id IN ({', '.join('?' * len(file_ids))})"
         args = tuple(file_ids)
-        return int(await self._write(lambda c: c.execute(query, args).rowcount))
+        deleted = int(await self._write(lambda c: c.execute(query, args).rowcount))
+        if deleted:
+            self._db.scrub_soon()
+        return deleted
 
     async def present_files(self, file_ids: Sequence[str]) -> set[str]:
         if not file_ids:

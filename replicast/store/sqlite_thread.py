@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import queue
 import sqlite3
 import threading
@@ -20,8 +19,6 @@ T = TypeVar("T")
 Call = Callable[[sqlite3.Connection], Any]
 _STOP = object()
 _MAX_BATCH = 256
-
-log = logging.getLogger(__name__)
 
 
 class ConnectionThread:
@@ -148,7 +145,7 @@ def _transaction(connection: sqlite3.Connection, calls: list[Any]) -> list[tuple
         connection.execute("COMMIT")
         return results
     except sqlite3.Error as exc:
-        log.error("SQLite transaction failed: %s", exc)
+        # Every call of the group gets the error, which the store logs once per outage.
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         return [(False, exc)] * len(calls)

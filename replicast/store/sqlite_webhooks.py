@@ -33,17 +33,24 @@ class SQLiteWebhooks(SQLiteCalls):
 
         return await self._write(call)
 
-    async def claim_deliveries(self, now: datetime, lease_until: datetime,
-                               limit: int) -> list[Delivery]:
+    async def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int,
+                               claimant: str | None = None) -> list[Delivery]:
         sql = (
-            f"UPDATE webhook_deliveries SET next_attempt_at = ? WHERE seq IN ("
+            f"UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_by = ? WHERE seq IN ("
             " SELECT d.seq FROM webhook_deliveries d"
             f" WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_FIRST_OF_ITS_PREDICTION}"
             f" ORDER BY d.next_attempt_at LIMIT ?) RETURNING {_DELIVERY_COLUMNS}"
         )
-        args = (times.format_rfc3339(lease_until), times.format_rfc3339(now), limit)
+        args = (times.format_rfc3339(lease_until), claimant, times.format_rfc3339(now), limit)
         rows = await self._write(lambda c: c.execute(sql, args).fetchall())
         return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
+
+    async def release_claims(self, now: datetime, claimant: str | None = None) -> int:
+        sql = ("UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_by = NULL"
+               " WHERE state = 'pending' AND claimed_by IS NOT NULL"
+               " AND (? IS NULL OR claimed_by = ?)")
+        args = (times.format_rfc3339(now), claimant, claimant)
+        return int(await self._write(lambda c: c.execute(sql, args).rowcount))
 
     async def next_delivery_due(self) -> datetime | None:
         sql = ("SELECT min(d.next_attempt_at) FROM webhook_deliveries d"
@@ -66,7 +73,7 @@ class SQLiteWebhooks(SQLiteCalls):
                 # Only while pending: a delivery given up meanwhile (its prediction's
                 # data was removed) stays given up.
                 "UPDATE webhook_deliveries SET state = ?, attempts = ?, next_attempt_at = ?,"
-                " finished_at = ? WHERE seq = ? AND state = 'pending'",
+                " finished_at = ?, claimed_by = NULL WHERE seq = ? AND state = 'pending'",
                 (state.value, attempt.number, _ts(next_attempt_at), _ts(finished),
                  delivery.seq),
             )

@@ -2,7 +2,10 @@
 
 The dispatcher claims due deliveries in the store (a claim is a lease: if this
 process dies mid-attempt, the delivery falls due again and another attempt is made,
-with the same ``webhook-id``, so receivers can drop duplicates). A prediction's
+with the same ``webhook-id``, so receivers can drop duplicates). Claims name their
+dispatcher: one that stops releases its own at once, and one that starts on a store
+no other process uses releases every claim in it, a crashed process's, rather than
+waiting for them to lapse. A prediction's
 deliveries go out one at a time, in the order they were created. Every attempt is
 recorded. Only ``completed`` is retried: after connection errors, timeouts, 429 and
 5xx answers, with exponential backoff and jitter, until its retry window closes.
@@ -21,7 +24,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from replicast import times
+from replicast import ids, times
+from replicast.errors import StoreError, StoreUnavailable
 from replicast.logs import prediction_context
 from replicast.net import PrivateAddressError
 from replicast.store.base import Store
@@ -55,6 +59,8 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._secrets: dict[int, str] = {}
+        self.claimant = ids.random_id(16)
+        """Whom this dispatcher's claims name."""
 
     def start(self) -> None:
         """Begin delivering."""
@@ -65,17 +71,30 @@ class Dispatcher:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop; attempts under way are abandoned and their claims lapse."""
+        """Stop; attempts under way are abandoned, and their deliveries due again."""
         tasks = [t for t in (self._loop_task, *self._sending) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.store.release_claims(self.clock(), self.claimant)
+        except StoreError as exc:
+            log.warning("could not release this process's webhook claims; they lapse: %s", exc)
 
     async def _deliver_forever(self) -> None:
+        if not self.store.shared:
+            # This process owns the store alone: a claim in it is one a crash abandoned.
+            try:
+                await self.store.release_claims(self.clock())
+            except StoreError as exc:
+                log.warning("could not release the webhook claims left by the last run; "
+                            "they lapse: %s", exc)
         while True:
             self._wake.clear()
             try:
                 wait = await self._claim_and_send()
+            except StoreUnavailable:  # the store logs each outage once
+                wait = IDLE_POLL_SECONDS
             except Exception:
                 log.exception("the webhook dispatcher failed; retrying in a second")
                 wait = IDLE_POLL_SECONDS
@@ -90,7 +109,7 @@ class Dispatcher:
             return None  # full: a finished send wakes us
         now = self.clock()
         lease = now + timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
-        claimed = await self.store.claim_deliveries(now, lease, free)
+        claimed = await self.store.claim_deliveries(now, lease, free, self.claimant)
         for delivery in claimed:
             task = asyncio.create_task(self._send(delivery), name=f"webhook-{delivery.id}")
             self._sending.add(task)
@@ -119,6 +138,9 @@ class Dispatcher:
                 await self._attempt(delivery)
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable as exc:  # the store logs each outage once
+            log.info("webhook delivery %s: its attempt could not be recorded (%s); its "
+                     "claim lapses and it is sent again", delivery.id, exc)
         except Exception:
             log.exception("webhook delivery %s failed unexpectedly", delivery.id)
 

@@ -1,12 +1,16 @@
 """Leases: how a crashed worker's predictions are found and run again.
 
 A worker claims a prediction for ``lease`` seconds when it starts it, and renews
-the claims of everything it runs every third of that (its heartbeat, which also
+the claims of its runs in progress every third of that (its heartbeat, which also
 refreshes its entry in the store's ``workers`` table). A worker that dies stops
-renewing. Every worker also reaps: a running prediction whose lease has run out
-goes back to the queue, logged, unless it has used up its attempts, in which case
-it fails with an error that says so. The compare-and-set on the expired lease means
-two reapers, or a reaper and a late heartbeat, cannot both win.
+renewing. A run that has ended is not renewed either: while its outcome waits for
+the store (``outcome``), its claim may run out and another worker take the
+prediction back, so no claim outlives the run it stands for. Every worker also reaps:
+a running prediction whose lease has run out goes back to the queue, logged, unless
+it has used up its attempts, in which case it fails with an error that says so; what
+the worker itself still holds (running, or recording its outcome) it leaves alone.
+The compare-and-set on the expired lease means two reapers, or a reaper and a late
+heartbeat, cannot both win.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from datetime import datetime, timedelta
 
 from replicast import ids, times
 from replicast.broker.base import Broker
+from replicast.errors import StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.store.base import Store, WorkerInfo
@@ -55,7 +60,26 @@ class Leases:
         self.max_attempts = max_attempts
         self.started_at = times.now()
         self.last_heartbeat: datetime | None = None
+        # Runs by (prediction id, attempt): a prediction taken back may come here again
+        # while its earlier run still records its outcome.
+        self._running: set[tuple[str, int]] = set()
+        self._ending: set[tuple[str, int]] = set()
         self._task: asyncio.Task[None] | None = None
+
+    def hold(self, run: Prediction) -> None:
+        """A run of this worker began (``run`` as it started): its claim is renewed from
+        now on."""
+        self._running.add((run.id, run.attempt))
+
+    def ending(self, run: Prediction) -> None:
+        """The run has ended and its outcome is being recorded: no more renewals."""
+        self._running.discard((run.id, run.attempt))
+        self._ending.add((run.id, run.attempt))
+
+    def release(self, run: Prediction) -> None:
+        """This worker is done with the run."""
+        self._running.discard((run.id, run.attempt))
+        self._ending.discard((run.id, run.attempt))
 
     async def start(self) -> None:
         """Report this worker, then keep renewing and reaping every third of a lease."""
@@ -76,13 +100,16 @@ class Leases:
             try:
                 await self.heartbeat()
                 await self.reap()
+            except StoreUnavailable:
+                pass  # the store logs each outage once; the next beat tries again
             except Exception:
                 log.exception("could not renew or reap leases; trying again")
 
     async def heartbeat(self) -> None:
-        """Renew the claims on what this worker runs, and its entry."""
+        """Renew the claims on the runs in progress, and this worker's entry."""
         now = times.now()
-        await self.store.renew_leases(self.worker_id, now + timedelta(seconds=self.lease))
+        await self.store.renew_leases(self.worker_id, sorted({i for i, _ in self._running}),
+                                      now + timedelta(seconds=self.lease))
         await self.store.record_worker(WorkerInfo(
             self.worker_id, socket.gethostname(), os.getpid(), self.models, self.started_at,
             now))
@@ -93,6 +120,10 @@ class Leases:
         now = times.now()
         reaped = 0
         for prediction in await self.store.expired_leases(now, _REAP_BATCH):
+            run = (prediction.id, prediction.attempt)
+            if prediction.worker_id == self.worker_id and (
+                    run in self._running or run in self._ending):
+                continue  # not lost: its renewals, or its outcome, wait for the store
             if prediction.attempt >= self.max_attempts:
                 done = await self.lifecycle.fail(
                     prediction,

@@ -1,11 +1,18 @@
 """One prediction's run: what the model sees (``RunContext``) and what the worker keeps.
 
+Its input files are fetched before the model runs (``prepare_inputs``), into a folder
+of the run's own (``replicast.input_files``) that the worker removes when the run ends.
+
 Logs and output items are announced at once, as progress events on the
 prediction's channel, so streams see them as they happen. They are written to the
 store in batches, at most every ``PERSIST_SECONDS``: a chatty model costs a few
 writes a second, not one per token. Until a batch is written, the broker keeps its
 events for streams that connect meanwhile. What is left at the end goes into the
 final status change.
+
+The output files a run saves are its own (a folder no other run shares); those its
+recorded outcome does not name (the run failed, or saving a later one found the disk
+full) are deleted when it ends.
 """
 
 from __future__ import annotations
@@ -13,13 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from replicast import ids
-from replicast.errors import FileTooLarge, ModelError, NotFound
+from replicast.errors import DiskFull, FileTooLarge, ModelError, NotFound, StoreUnavailable
 from replicast.files.service import FilesService
+from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
 from replicast.inputs import InputFetcher
 from replicast.models.base import OwnFile
+from replicast.models.file_inputs import named_files
 from replicast.outputs.base import OutputStore
 from replicast.predictions.events import Progress
 from replicast.predictions.lifecycle import Lifecycle
@@ -35,7 +46,8 @@ class Run:
     """The ``RunContext`` given to a runner, and the state of the run."""
 
     def __init__(self, prediction: Prediction, lifecycle: Lifecycle, outputs: OutputStore,
-                 fetcher: InputFetcher, *, files: FilesService | None = None) -> None:
+                 fetcher: InputFetcher, *, files: FilesService | None = None,
+                 file_limits: FileLimits = NO_LIMITS) -> None:
         self.prediction = prediction
         self.prediction_id = prediction.id
         self.cancel_event = threading.Event()
@@ -47,7 +59,9 @@ class Run:
         self._outputs = outputs
         self._fetcher = fetcher
         self._files = files
+        self._inputs = InputFiles(fetcher.fetch_to, self.own_file, file_limits)
         self._folder = ids.random_id(26)
+        self._saved: dict[str, str] = {}  # URL to name, of the files this run saved
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._lock = threading.Lock()
@@ -82,13 +96,25 @@ class Run:
         self._announce()
 
     async def save_file(self, name: str, data: bytes) -> str:
-        return await self._outputs.save(
-            self.prediction.base_url, self.prediction_id, self._folder, name, data
-        )
+        try:
+            url = await self._outputs.save(
+                self.prediction.base_url, self.prediction_id, self._folder, name, data)
+        except DiskFull as exc:
+            log.warning("prediction %s: %s", self.prediction_id, exc)
+            raise ModelError(f"Replicast's disk is full: the output file {name} could not "
+                             "be saved") from exc
+        self._saved[url] = name
+        return url
 
     async def fetch_file(self, url: str) -> bytes:
+        prepared = self._inputs.prepared(url)
+        if prepared is not None:
+            return await asyncio.to_thread(prepared.read_bytes)
         own = await self.own_file(url)
         return own.data if own is not None else await self._fetcher.fetch(url)
+
+    async def input_file(self, url: str) -> Path:
+        return await self._inputs.get(url)
 
     async def own_file(self, url: str) -> OwnFile | None:
         # This server's own upload: read from the store as the prediction's account,
@@ -130,6 +156,17 @@ class Run:
 
     # worker side
 
+    async def prepare_inputs(self, inputs: Mapping[str, Any], files: Mapping[str, bool]
+                             ) -> None:
+        """Fetch the input files ``inputs`` give in the inputs ``files`` lists (a model's
+        ``file_inputs``), each distinct one once; ``ModelError`` if one cannot be, or if
+        they pass the limits."""
+        await self._inputs.prepare([named.url for named in named_files(inputs, files)])
+
+    async def remove_inputs(self) -> None:
+        """Delete the run's input files."""
+        await self._inputs.remove()
+
     async def finish(self) -> str:
         """Announce what is left and stop writing; the logs the final change must carry."""
         self._announce()
@@ -147,6 +184,15 @@ class Run:
     def output(self) -> Any:
         """The items emitted so far, for a run that ends without returning (or UNSET)."""
         return list(self.items) if self.items else UNSET
+
+    async def discard_files(self, kept: Any) -> None:
+        """Delete the files this run saved that ``kept`` (the output on record) does not
+        name."""
+        named = set(_strings(kept))
+        unused = [url for url in self._saved if url not in named]
+        if unused:
+            await self._outputs.discard(self.prediction_id, self._folder,
+                                        [self._saved.pop(url) for url in unused])
 
     def _announce(self) -> None:
         """Publish the logs and items gathered since the last announcement (on the loop)."""
@@ -181,9 +227,11 @@ class Run:
             running = await asyncio.shield(self._lifecycle.persist(
                 self.prediction, logs, output, logs_length=logs_length, items_length=items,
             ))
-        except Exception:
+        except Exception as exc:
             # Keep the text for the next write (or the final change) and carry on.
-            log.exception("could not write the progress of prediction %s", self.prediction_id)
+            if not isinstance(exc, StoreUnavailable):  # the store logs each outage once
+                log.exception("could not write the progress of prediction %s",
+                              self.prediction_id)
             self._unwritten_logs.insert(0, logs)
             running = True
             items = self._items_written
@@ -194,3 +242,15 @@ class Run:
             self._stopped = True
         elif self._unwritten_logs or len(self.items) > self._items_written:
             self._timer = self._loop.call_later(PERSIST_SECONDS, self._begin_write)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (output file URLs among them)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)

@@ -1,27 +1,37 @@
 """The worker: takes queued predictions, runs their models, records the outcome.
 
-Each model gets as many consumer tasks as its runner's ``concurrency``. A run ends
-in one of four ways: the model returns (succeeded), raises (failed), someone else
-finishes the prediction first (a cancel or a deadline; the run is stopped), or it
-runs past ``predict_timeout`` (failed).
+Each model has ``concurrency`` slots (``slots``) and that many consumer tasks, plus
+``SLOW_FETCHES`` more: a prediction's input files are fetched before it takes a slot,
+so up to that many predictions whose downloads are slow can go on with them while
+others run. A run ends in one of four ways: the model returns (succeeded), raises
+(failed), someone else finishes the prediction first (a cancel or a deadline; the run
+is stopped, its downloads too), or it runs past ``predict_timeout`` (failed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import traceback
+from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
-
-import orjson
+from typing import Any, TypeVar
 
 from replicast import times
 from replicast.broker.base import Broker, Subscription
 from replicast.config import Settings
-from replicast.errors import BrokerError, ConfigError, InvalidInput, ModelError, RequestError
+from replicast.errors import (
+    BrokerError,
+    ConfigError,
+    InvalidInput,
+    ReplicastError,
+    RequestError,
+    StoreError,
+    StoreUnavailable,
+)
 from replicast.files.service import FilesService
+from replicast.input_files import FileLimits
 from replicast.inputs import InputFetcher
 from replicast.logs import prediction_context
 from replicast.models.base import Model
@@ -29,18 +39,29 @@ from replicast.models.registry import Registry
 from replicast.outputs.base import OutputStore
 from replicast.predictions.events import Event, EventKind
 from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
+from replicast.worker import outcome
 from replicast.worker.leases import Leases, new_worker_id
 from replicast.worker.recovery import interrupted_note, recover
 from replicast.worker.run import Run
+from replicast.worker.slots import Claim, Slots
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a runner that ignores cancellation may keep its slot after a cancel.
 _CANCEL_GRACE = 5.0
-# How often a worker on a shared broker puts back what the broker lost, and how old a
-# waiting prediction must be to count as lost (younger ones may be on their way).
+SLOW_FETCHES = 4
+"""Predictions of one model whose input files may go on downloading, each past
+``FETCH_PATIENCE``, while as many others as the model's concurrency are taken and run."""
+FETCH_PATIENCE = 1.0
+"""Seconds a prediction's input files may take to arrive before its claim on a slot is
+given up for the next prediction."""
+# How often a worker puts back what the broker lost (a restart of a shared one, or an id
+# whose start the store failed), and how old a waiting prediction must be to count as
+# lost (younger ones may be on their way).
 RESTORE_SECONDS = 5.0
 _RESTORE_AFTER = timedelta(seconds=2)
 _RESTORE_BATCH = 1000
@@ -65,6 +86,8 @@ class Worker:
         self.fetcher = fetcher
         self.files = files
         """Where input URLs of this server's own uploaded files are read from."""
+        self.file_limits = FileLimits(settings.max_input_files,
+                                      settings.max_input_total_bytes)
         self.worker_id = new_worker_id()
         self.models = served_models(registry, settings.worker_models)
         self.leases = Leases(store, lifecycle, broker, worker_id=self.worker_id,
@@ -90,13 +113,9 @@ class Worker:
             if requeued:
                 log.info("resumed %d unfinished prediction(s)", requeued)
         await self.leases.start()
-        if self.broker.shared:
-            self._restorer = asyncio.create_task(self._restore_forever(), name="restore")
+        self._restorer = asyncio.create_task(self._restore_forever(), name="restore")
         for model in self.models:
-            for slot in range(model.runner.concurrency):
-                self._consumers.append(asyncio.create_task(
-                    self._consume(model), name=f"worker-{model.full_name}-{slot}"
-                ))
+            self._start_consumers(model)
         if self.registry.resolver is not None:
             self._router = asyncio.create_task(self._follow_routes(), name="routes")
         log.info("worker %s serves %s", self.worker_id,
@@ -112,9 +131,13 @@ class Worker:
         if first:
             # Reported with the next heartbeat, beside the local models.
             self.leases.models = (*(m.full_name for m in self.models), *self._routed)
-            self._consumers.extend(asyncio.create_task(
-                self._consume(model), name=f"worker-{model.full_name}-{slot}"
-            ) for slot in range(model.runner.concurrency))
+            self._start_consumers(model)
+
+    def _start_consumers(self, model: Model) -> None:
+        slots = Slots(model.runner.concurrency)
+        self._consumers.extend(asyncio.create_task(
+            self._consume(model, slots), name=f"worker-{model.full_name}-{number}"
+        ) for number in range(model.runner.concurrency + SLOW_FETCHES))
 
     async def _follow_routes(self) -> None:
         """Serve routed models without waiting for this process to be asked for them.
@@ -185,8 +208,10 @@ class Worker:
                 for model, prediction_ids in by_model.items():
                     restored = await self.broker.restore(model, prediction_ids)
                     if restored:
-                        log.warning("queued %d waiting prediction(s) of %s again: the broker "
+                        log.warning("queued %d waiting prediction(s) of %s again: the queue "
                                     "had lost them", restored, model)
+            except StoreUnavailable:
+                pass  # the store logs each outage once
             except Exception:
                 log.exception("could not check the queues against the store; trying again")
 
@@ -212,62 +237,95 @@ class Worker:
         self._consumers.clear()
         await self.leases.stop()
 
-    async def _consume(self, model: Model) -> None:
+    async def _consume(self, model: Model, slots: Slots) -> None:
         task = asyncio.current_task()
         assert task is not None
         while not self._stopping:
             self._idle.add(task)
             try:
                 await model.runner.wait_ready()
-                prediction_id = await self.broker.dequeue(model.full_name)
+                claim = await slots.claim()
+                try:
+                    prediction_id = await self.broker.dequeue(model.full_name)
+                except BaseException:
+                    claim.release()
+                    raise
             finally:
                 self._idle.discard(task)
             try:
                 # A routed model's schema may have been fetched again since: use the latest.
-                await self._execute(self._routed.get(model.full_name, model), prediction_id)
+                await self._execute(self._routed.get(model.full_name, model), prediction_id,
+                                    claim)
             except asyncio.CancelledError:
                 raise
-            except BrokerError as exc:
+            except (BrokerError, _NotTaken) as exc:
                 # Not started: it is still waiting in the store, and goes back to the queue.
-                log.warning("could not take prediction %s: %s", prediction_id, exc)
+                if not isinstance(exc.__cause__, StoreUnavailable):  # logged by the store
+                    log.warning("could not take prediction %s: %s", prediction_id, exc)
                 await self.broker.enqueue(model.full_name, prediction_id)
                 await asyncio.sleep(0.5)
             except Exception:
                 log.exception("the worker failed while handling prediction %s", prediction_id)
+            finally:
+                claim.release()
 
-    async def _execute(self, model: Model, prediction_id: str) -> None:
+    async def _execute(self, model: Model, prediction_id: str, claim: Claim) -> None:
         with prediction_context(prediction_id):
-            await self._execute_tagged(model, prediction_id)
+            await self._execute_tagged(model, prediction_id, claim)
 
-    async def _execute_tagged(self, model: Model, prediction_id: str) -> None:
+    async def _execute_tagged(self, model: Model, prediction_id: str, claim: Claim) -> None:
         try:
             model = await self._at_its_version(model, prediction_id)
         except RequestError as exc:
-            waiting = await self.store.get_prediction(prediction_id)
-            if waiting is not None and waiting.status is Status.STARTING:
-                await self.lifecycle.fail(waiting, exc.detail)
+            await self._not_taken(self._fail_waiting(prediction_id, exc.detail))
             return
+        except StoreError as exc:
+            raise _NotTaken(exc) from exc
         async with self.broker.subscribe(prediction_id) as subscription:
-            started = await self.lifecycle.start(prediction_id, self.worker_id,
-                                                 self.settings.lease_seconds)
+            started = await self._not_taken(self.lifecycle.start(
+                prediction_id, self.worker_id, self.settings.lease_seconds))
             if started is None:
-                await self._not_started(prediction_id)
+                await self._not_taken(self._not_started(prediction_id))
                 return
-            unknown: list[str] = []
-            if started.upstream_id is not None:
-                # Handed on already: the run follows it there, and the input it was
-                # validated with at its create is the upstream's business now.
-                inputs = started.run_input()
-            else:
-                try:
-                    inputs, unknown = model.validator.validate(started.run_input())
-                except InvalidInput as exc:
-                    await self.lifecycle.fail(started, f"Invalid input: {exc.detail}")
-                    return
-            run = Run(started, self.lifecycle, self.outputs, self.fetcher, files=self.files)
-            for name in unknown:
-                run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
-            await self._run(model, run, inputs, subscription)
+            self.leases.hold(started)
+            try:
+                await self._begin(model, started, subscription, claim)
+            finally:
+                self.leases.release(started)
+
+    async def _begin(self, model: Model, started: Prediction,
+                     subscription: Subscription, claim: Claim) -> None:
+        run = Run(started, self.lifecycle, self.outputs, self.fetcher, files=self.files,
+                  file_limits=self.file_limits)
+        unknown: list[str] = []
+        if started.upstream_id is not None:
+            # Handed on already: the run follows it there, and the input it was
+            # validated with at its create is the upstream's business now.
+            inputs = started.run_input()
+        else:
+            try:
+                inputs, unknown = model.validator.validate(started.run_input())
+            except InvalidInput as exc:
+                self.leases.ending(started)
+                await outcome.record(self.store, run, outcome.Ending(functools.partial(
+                    self.lifecycle.fail, started, f"Invalid input: {exc.detail}")))
+                return
+        for name in unknown:
+            run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
+        await self._run(model, run, inputs, subscription, claim)
+
+    async def _not_taken(self, step: Awaitable[T]) -> T:
+        """``step``, of taking a prediction before its run begins: if the store fails it,
+        the prediction is still waiting, and ``_NotTaken`` sends it back to the queue."""
+        try:
+            return await step
+        except StoreError as exc:
+            raise _NotTaken(exc) from exc
+
+    async def _fail_waiting(self, prediction_id: str, error: str) -> None:
+        waiting = await self.store.get_prediction(prediction_id)
+        if waiting is not None and waiting.status is Status.STARTING:
+            await self.lifecycle.fail(waiting, error)
 
     async def _at_its_version(self, model: Model, prediction_id: str) -> Model:
         """The model to run the prediction with: a routed one not handed on yet may have
@@ -290,14 +348,14 @@ class Worker:
             await self.lifecycle.abort(prediction)
 
     async def _run(self, model: Model, run: Run, inputs: dict[str, Any],
-                   subscription: Subscription) -> None:
+                   subscription: Subscription, claim: Claim) -> None:
         started = run.prediction
-        predict = asyncio.create_task(model.runner.predict(run, inputs))
+        predict = asyncio.create_task(self._fetch_then_predict(model, run, inputs, claim))
         cancel_note: str | None = None  # set when asked to cancel
-        finished_elsewhere = False
+        ended_elsewhere: Prediction | None = None
 
         def on_event(event: Event) -> None:
-            nonlocal cancel_note, finished_elsewhere
+            nonlocal cancel_note, ended_elsewhere
             if event.kind is EventKind.NUDGE:
                 run.nudge()
                 return
@@ -305,7 +363,7 @@ class Worker:
                 cancel_note = str(event.data or "")
             elif event.kind is EventKind.STATUS and event.prediction is not None \
                     and event.prediction.terminal:
-                finished_elsewhere = True  # canceled by another hand, which did not wait
+                ended_elsewhere = event.prediction  # canceled by another hand, which did not wait
             else:
                 return
             run.cancel_event.set()
@@ -322,59 +380,63 @@ class Worker:
             requeued = await self.lifecycle.requeue(
                 started, interrupted_note(started.attempt, self.settings.max_attempts)
             )
-            if requeued is not None and self.broker.shared:
-                await self.broker.enqueue(started.model, started.id)  # for another worker
+            if requeued is not None:
+                await run.discard_files(requeued.output)
+                if self.broker.shared:
+                    await self.broker.enqueue(started.model, started.id)  # for another worker
             raise
         subscription.listen(None)
-        if finished_elsewhere:
+        self.leases.ending(started)
+        ending: outcome.Ending | None = None
+        if ended_elsewhere is not None:
             await run.finish()
         elif cancel_note is not None:
             # Finish it at once, with everything it produced, then let the model wind down.
             logs, output = await run.finish(), run.output()
-            await self.lifecycle.cancel(started, logs=logs + cancel_note, output=output,
-                                        by_run=True)
+            ending = outcome.Ending(functools.partial(
+                self.lifecycle.cancel, started, logs=logs + cancel_note, output=output,
+                by_run=True), output)
         elif predict.done():
-            await self._record_outcome(run, predict, await run.finish())
-            return
+            ending = outcome.returned(self.lifecycle, run, predict, await run.finish())
         else:
             await _stop(run, predict)
-            await self.lifecycle.fail(
-                started,
+            output = run.output()
+            ending = outcome.Ending(functools.partial(
+                self.lifecycle.fail, started,
                 f"Prediction timed out after running for {self.settings.predict_timeout:g} seconds",
-                logs=await run.finish(), metrics=run.metrics, output=run.output(), by_run=True,
-            )
-        await _stop(run, predict)
+                logs=await run.finish(), metrics=run.metrics, output=output, by_run=True,
+                ended_at=self.lifecycle.clock(),
+            ), output)
+        recorded = ended_elsewhere
+        try:
+            if ending is not None:
+                recorded = await outcome.record(self.store, run, ending)
+        finally:
+            await _stop(run, predict)  # whatever the store said, the model stops
+        await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved
 
-    async def _record_outcome(self, run: Run, predict: asyncio.Task[Any], logs: str) -> None:
-        started = run.prediction
-        if predict.cancelled():  # the model canceled itself
-            await self.lifecycle.cancel(started, logs=logs, output=run.output(), by_run=True)
-            return
-        error = predict.exception()
-        if error is None:
-            output = predict.result()
-            if output is None and run.items:
-                output = list(run.items)
-            try:
-                orjson.dumps(output)
-            except TypeError as exc:
-                await self.lifecycle.fail(
-                    started, f"The model returned output that is not JSON: {exc}",
-                    logs=logs, metrics=run.metrics, by_run=True,
-                )
-                return
-            await self.lifecycle.succeed(started, output, logs=logs, metrics=run.metrics)
-        elif isinstance(error, ModelError):
-            await self.lifecycle.fail(started, str(error), logs=logs, metrics=run.metrics,
-                                      output=run.output(), by_run=True)
-        else:
-            # Not by_run: a runner that broke may have left its upstream work running.
-            log.error("%s raised %r", started.model, error, exc_info=error)
-            trace = "".join(traceback.format_exception(error))
-            await self.lifecycle.fail(
-                started, f"{type(error).__name__}: {error}", logs=logs + trace,
-                metrics=run.metrics, output=run.output(),
-            )
+    async def _fetch_then_predict(self, model: Model, run: Run, inputs: dict[str, Any],
+                                  claim: Claim) -> Any:
+        """The run: its input files fetched (stepping aside if that takes long), then the
+        model's prediction, in a slot. Canceled as a whole, downloads included; the files
+        are gone before the outcome is recorded."""
+        try:
+            if model.file_inputs and not model.runner.hands_on:
+                aside = asyncio.get_running_loop().call_later(FETCH_PATIENCE,
+                                                              claim.step_aside)
+                try:
+                    await run.prepare_inputs(inputs, model.file_inputs)
+                finally:
+                    aside.cancel()
+            async with claim.running():
+                return await model.runner.predict(run, inputs)
+        finally:
+            # Shielded: a second cancel (a stop after a cancel) must not leave them behind.
+            await asyncio.shield(run.remove_inputs())
+
+
+class _NotTaken(ReplicastError):
+    """The store failed a prediction before its run began: it is still waiting."""
 
 
 async def _stop(run: Run, predict: asyncio.Task[Any]) -> None:

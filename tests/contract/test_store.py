@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -112,7 +113,7 @@ async def test_concurrent_writes_all_land(store, account):
     for p in batch[::37]:
         assert await store.get_prediction(p.id) == p
     page = await store.list_predictions(PageQuery(account.id, limit=1000))
-    assert len(page) == 300
+    assert len(page.predictions) == 300 and not page.more
 
 
 async def test_a_failing_write_does_not_undo_others_committed_with_it(store, account):
@@ -141,20 +142,69 @@ async def test_listing_is_newest_first_per_account_with_cursors_and_filters(stor
     expected = sorted(mine, key=lambda p: (p.created_at, p.id), reverse=True)
 
     page = await store.list_predictions(PageQuery(account.id, limit=3))
-    assert [p.id for p in page] == [p.id for p in expected[:3]]
-    after_third = (page[-1].created_at, page[-1].id)
-    page2 = await store.list_predictions(PageQuery(account.id, limit=3, before=after_third))
-    assert [p.id for p in page2] == [p.id for p in expected[3:6]]
+    assert [p.id for p in page.predictions] == [p.id for p in expected[:3]] and page.more
+    last = page.predictions[-1]
+    page2 = await store.list_predictions(PageQuery(account.id, limit=3,
+                                                   before=(last.created_at, last.id)))
+    assert [p.id for p in page2.predictions] == [p.id for p in expected[3:6]] and page2.more
+    first = page2.predictions[0]
     back = await store.list_predictions(
-        PageQuery(account.id, limit=3, after=(page2[0].created_at, page2[0].id))
+        PageQuery(account.id, limit=3, after=(first.created_at, first.id))
     )
-    assert [p.id for p in back] == [p.id for p in expected[:3]]
+    assert [p.id for p in back.predictions] == [p.id for p in expected[:3]] and not back.more
+    last = page2.predictions[-1]
+    end = await store.list_predictions(PageQuery(account.id, limit=3,
+                                                 before=(last.created_at, last.id)))
+    assert [p.id for p in end.predictions] == [p.id for p in expected[6:]] and not end.more
 
     window = await store.list_predictions(PageQuery(
         account.id, limit=50, created_after=mine[2].created_at, created_before=mine[5].created_at,
     ))
-    assert {p.id for p in window} == {mine[2].id, mine[3].id, mine[4].id, mine[7].id}
-    assert await store.list_predictions(PageQuery(account.id, limit=5, source="web")) == []
+    assert {p.id for p in window.predictions} == {mine[2].id, mine[3].id, mine[4].id, mine[7].id}
+    assert (await store.list_predictions(PageQuery(account.id, limit=5, source="web"))
+            ).predictions == []
+
+
+async def test_a_page_ends_early_once_its_stored_bytes_pass_the_limit(store, account):
+    base = times.now()
+    # Input, output and logs all count: 10 kB each way, and always one row at least.
+    sizes = [("i", 10_000), ("o", 10_000), ("l", 10_000), ("i", 30_000), ("i", 10),
+             ("l", 10)]
+    made = []
+    for index, (where, size) in enumerate(sizes):
+        text = "é" * (size // 2)  # two bytes each in UTF-8: bytes are counted, not characters
+        fields = {"i": {"input": {"prompt": text}}, "o": {"output": text},
+                  "l": {"logs": text}}[where]
+        made.append(make(account.id, created_at=base - timedelta(seconds=index), **fields))
+    for p in made:
+        await store.insert_prediction(p)
+
+    def ids(rows):
+        return [p.id for p in rows.predictions]
+
+    query = PageQuery(account.id, limit=10, max_bytes=25_000)
+    first = await store.list_predictions(query)
+    assert ids(first) == [made[0].id, made[1].id] and first.more
+    second = await store.list_predictions(dataclasses.replace(
+        query, before=(made[1].created_at, made[1].id)))
+    assert ids(second) == [made[2].id] and second.more
+    alone = await store.list_predictions(dataclasses.replace(
+        query, before=(made[2].created_at, made[2].id)))
+    assert ids(alone) == [made[3].id] and alone.more  # past the limit by itself
+    rest = await store.list_predictions(dataclasses.replace(
+        query, before=(made[3].created_at, made[3].id)))
+    assert ids(rest) == [made[4].id, made[5].id] and not rest.more
+    # Backwards from a cursor, the rows nearest it come first, and the limit holds too.
+    back = await store.list_predictions(dataclasses.replace(
+        query, after=(made[4].created_at, made[4].id)))
+    assert ids(back) == [made[3].id] and back.more
+    back = await store.list_predictions(dataclasses.replace(
+        query, after=(made[3].created_at, made[3].id)))
+    assert ids(back) == [made[1].id, made[2].id] and back.more
+    # Data removed by retention no longer counts.
+    await store.remove_data([made[3].id])
+    assert ids(await store.list_predictions(dataclasses.replace(
+        query, before=(made[2].created_at, made[2].id)))) == [p.id for p in made[3:]]
 
 
 async def test_unfinished_predictions_oldest_first(store, account):
@@ -213,6 +263,22 @@ def test_change_defaults_leave_everything_unset():
     assert change.status is None and change.output is UNSET and change.append_logs == ""
 
 
+async def test_renewing_moves_only_the_leases_named(store, account):
+    now = times.now()
+    running, finished = make(account.id), make(account.id)
+    for p in (running, finished):
+        await store.insert_prediction(p)
+        await store.update_prediction(
+            p.id, frozenset({Status.STARTING}),
+            Change(status=Status.PROCESSING, started_at=now, worker_id="w1",
+                   lease_until=now + timedelta(seconds=30)))
+    # The worker still runs one; the other's run ended and its outcome is not written.
+    assert await store.renew_leases("w1", [running.id], now + timedelta(seconds=60)) == 1
+    assert await store.renew_leases("w1", [], now + timedelta(seconds=60)) == 0
+    expired = await store.expired_leases(now + timedelta(seconds=45), 10)
+    assert [e.id for e in expired] == [finished.id]
+
+
 async def test_claims_leases_and_guards(store, account):
     from replicast.store.base import Guard
 
@@ -231,8 +297,8 @@ async def test_claims_leases_and_guards(store, account):
     assert (await store.update_prediction(p.id, processing, Change(append_logs="x"),
                                           guard=Guard(worker_id="w1"))).logs == "x"
     # Renewing moves the lease of what the worker runs, and only that.
-    assert await store.renew_leases("w1", now + timedelta(seconds=60)) == 1
-    assert await store.renew_leases("w2", now + timedelta(seconds=60)) == 0
+    assert await store.renew_leases("w1", [p.id], now + timedelta(seconds=60)) == 1
+    assert await store.renew_leases("w2", [p.id], now + timedelta(seconds=60)) == 0
     assert await store.expired_leases(now + timedelta(seconds=59), 10) == []
     expired = await store.expired_leases(now + timedelta(seconds=61), 10)
     assert [e.id for e in expired] == [p.id]
@@ -312,6 +378,36 @@ async def test_webhook_backlog_counts_states(store, account):
                  event=WebhookEvent.COMPLETED, url="https://x.test/", payload=b"{}",
                  created_at=now, next_attempt_at=now) for _ in range(2)])
     assert await store.webhook_backlog() == {"pending": 2}
+
+
+async def test_claims_name_their_claimant_and_are_released_at_once(store, account):
+    from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
+
+    now = times.now()
+    lease = now + timedelta(seconds=40)
+    deliveries = []
+    for _ in range(3):
+        p = make(account.id)
+        await store.insert_prediction(p)
+        deliveries.append(Delivery(
+            id=ids.random_id(26), prediction_id=p.id, account_id=account.id,
+            event=WebhookEvent.COMPLETED, url="https://x.test/", payload=b"{}",
+            created_at=now, next_attempt_at=now))
+    await store.insert_deliveries(deliveries)
+    (first,) = await store.claim_deliveries(now, lease, 1, "one")
+    (second,) = await store.claim_deliveries(now, lease, 1, "two")
+    (retried,) = await store.claim_deliveries(now, lease, 1, "one")
+    await store.finish_attempt(retried, Attempt(1, now, 5.0, 503, None),
+                               state=DeliveryState.PENDING,
+                               next_attempt_at=now + timedelta(seconds=60))
+    assert await store.claim_deliveries(now, lease, 10, "three") == []
+    # A stopping claimant's claims fall due at once; a retry keeps its time.
+    assert await store.release_claims(now, "one") == 1
+    assert [d.id for d in await store.claim_deliveries(now, lease, 10, "three")] == [first.id]
+    # At the start of the one process using the store, every claim is released.
+    assert await store.release_claims(now) == 2
+    again = await store.claim_deliveries(now, lease, 10, "four")
+    assert sorted(d.id for d in again) == sorted([first.id, second.id])
 
 
 async def test_web_sessions_are_kept_until_they_end_or_are_deleted(store):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from replicast.server_keys import mac
 from tests.support.server import ServerProcess
 
 FLUX = "/v1/models/black-forest-labs/flux-schnell/predictions"
@@ -69,6 +72,27 @@ def test_a_model_that_echoes_a_files_url_cannot_renew_its_link(short_links):
     assert echoed["output"] == [plain]  # shown as given, unsigned
     with httpx.Client() as anonymous:
         assert anonymous.get(echoed["output"][0]).status_code == 404
+
+
+def test_a_link_minted_with_the_key_for_a_far_future_does_not_work(short_links):
+    with short_links.client() as http:
+        (url,) = run(http, FLUX, {"prompt": "a pier"})["output"]
+    # Whoever holds the key (read from the database, say) signs any expiry they like.
+    with contextlib.closing(sqlite3.connect(short_links.data_dir / "replicast.db")) as db:
+        (key,) = db.execute("SELECT value FROM server_secrets WHERE name = 'output-urls'"
+                            ).fetchone()
+    proof = urlsplit(url).path.split("/")[2]
+    resource = url.split(f"/{proof}/", 1)[1]
+
+    def minted(expires: int) -> str:
+        signature = mac(key.encode(), f"{resource}\n{expires}")
+        return url.replace(proof, f"{expires}.{signature}")
+
+    with httpx.Client() as anonymous:
+        # Within the TTL (1 s here, so at most 2 s ahead) and a minute's allowance: good.
+        assert anonymous.get(minted(int(time.time()) + 30)).status_code == 200
+        for far in (int(time.time()) + 3600, int(time.time()) + 10 * 365 * 86400):
+            assert anonymous.get(minted(far)).status_code == 404, far
 
 
 def test_an_expired_link_stops_working_and_the_prediction_shows_a_fresh_one(short_links):

@@ -43,3 +43,28 @@ class Predictor(BasePredictor):
             "ratio_type": type(ratio).__name__,
             "server_token": os.environ.get("REPLICAST_API_TOKEN"),
         }
+
+
+def _bytes_on_disk(folder: str) -> int:
+    """What the files under ``folder`` take, each file (inode) counted once."""
+    seen: dict[tuple[int, int], int] = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                stat = os.stat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            seen[(stat.st_dev, stat.st_ino)] = stat.st_size
+    return sum(seen.values())
+
+
+class Many(BasePredictor):
+    """Reports how many files it got, how many distinct ones, and what the temporary
+    folder holds meanwhile."""
+
+    def predict(self, documents: list[Path]) -> dict:
+        import tempfile
+
+        inodes = {(d.stat().st_dev, d.stat().st_ino) for d in documents}
+        return {"count": len(documents), "distinct": len(inodes),
+                "temporary_bytes": _bytes_on_disk(tempfile.gettempdir())}

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
+import weakref
+from pathlib import Path
 from typing import Any
 
 
@@ -45,6 +49,16 @@ class RecordingContext:
             finally:
                 await fetcher.close()
         return self.remote_files[url]
+
+    async def input_file(self, url: str) -> Path:
+        from replicast.input_files import file_name
+
+        if not hasattr(self, "_folder"):
+            self._folder = Path(tempfile.mkdtemp(prefix="replicast-test-input-"))
+            weakref.finalize(self, shutil.rmtree, self._folder, True)
+        path = self._folder / file_name(url)
+        await asyncio.to_thread(path.write_bytes, await self.fetch_file(url))
+        return path
 
     async def own_file(self, url: str) -> Any:
         return None  # no files are uploaded here

@@ -1,4 +1,5 @@
-"""A TCP listener that counts every connection made to it and answers with an image.
+"""A TCP listener that counts every connection made to it and answers with an image
+(or, given ``redirect_to``, with a redirect there).
 
 For proving that the server never reached an address: if a guard failed, the fetch
 would get a valid response, and the count would say so.
@@ -20,7 +21,7 @@ def _png() -> bytes:
 
 
 class Listener:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, redirect_to: str | None = None) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -29,6 +30,7 @@ class Listener:
         self.port: int = self._socket.getsockname()[1]
         self.connections = 0
         self._body = _png()
+        self._redirect_to = redirect_to
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -43,6 +45,11 @@ class Listener:
                 connection.settimeout(2)
                 try:
                     connection.recv(65536)
+                    if self._redirect_to is not None:
+                        connection.sendall(
+                            b"HTTP/1.1 302 Found\r\nConnection: close\r\nContent-Length: 0"
+                            + f"\r\nLocation: {self._redirect_to}\r\n\r\n".encode())
+                        continue
                     connection.sendall(
                         b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n"
                         + f"Content-Length: {len(self._body)}\r\n\r\n".encode() + self._body)

@@ -29,7 +29,8 @@ class ServerProcess:
     def __init__(self, data_dir: Path, *, token: str | None = TOKEN,
                  env: dict[str, str] | None = None, tls: tuple[Path, Path] | None = None,
                  port: int | None = None, args: list[str] | None = None,
-                 command: str = "serve", log_name: str = "server.log") -> None:
+                 command: str = "serve", log_name: str = "server.log",
+                 umask: int = -1) -> None:
         self.data_dir = data_dir
         self.args = args or []
         self.command = command
@@ -39,6 +40,8 @@ class ServerProcess:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / log_name
+        self.umask = umask
+        """The server's umask; -1 leaves this process's."""
         self._log: IO[bytes] | None = None
 
     @property
@@ -59,7 +62,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "replicast", self.command, "--port", str(self.port),
              *self.args],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, umask=self.umask,
         )
         self._wait_ready(timeout)
         return self

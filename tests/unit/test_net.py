@@ -118,3 +118,28 @@ def test_ipv6_addresses_that_carry_a_private_ipv4_one_are_not_public(address):
 
 def test_ipv6_that_carries_a_public_ipv4_address_is_judged_by_both():
     assert net.is_public(ipaddress.ip_address("2002:0808:0808::1")) is True  # 6to4 of 8.8.8.8
+
+
+@pytest.mark.parametrize("address,never", [
+    ("169.254.169.254", True), ("169.254.170.2", True), ("169.254.0.1", True),
+    ("fe80::1", True), ("fd00:ec2::254", True), ("100.100.100.200", True),
+    ("192.0.0.192", True), ("::ffff:169.254.169.254", True), ("64:ff9b::a9fe:a9fe", True),
+    ("127.0.0.1", False), ("10.0.0.1", False), ("::1", False), ("8.8.8.8", False),
+])
+def test_link_local_and_metadata_addresses_are_never_reachable(address, never):
+    assert net.never_reachable(ipaddress.ip_address(address)) is never
+
+
+async def test_metadata_addresses_are_refused_even_where_private_ones_are_allowed(
+        receiver, names):
+    names["metadata.google.internal"] = ["169.254.169.254"]
+    names["sneaky.example"] = ["127.0.0.1", "fd00:ec2::254"]
+    async with net.guarded_client(allow_private=True, timeout=5,
+                                  follow_redirects=False) as client:
+        for url in ("http://metadata.google.internal/computeMetadata/v1/",
+                    f"http://sneaky.example:{receiver.port}/hook"):
+            with pytest.raises(net.PrivateAddressError, match="never reached"):
+                await client.post(url, content=b"x")
+        # Loopback stays allowed.
+        response = await client.post(f"http://127.0.0.1:{receiver.port}/hook", content=b"x")
+    assert response.status_code == 200 and len(receiver.received) == 1

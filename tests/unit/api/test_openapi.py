@@ -38,7 +38,8 @@ def test_stream_events_are_described_one_by_one():
     assert not event.is_valid({"event": "progress", "id": "1", "data": ""})
 
 
-def test_every_api_operation_declares_503_with_retry_after():
+def test_every_api_operation_declares_503_and_507_with_retry_after():
     for (path, _), operation in _operations(DOCUMENT).items():
         if path.startswith(("/v1/", "/replicate/v1/")):
             assert "Retry-After" in operation["responses"]["503"]["headers"], path
+            assert "Retry-After" in operation["responses"]["507"]["headers"], path

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from replicast.errors import UpstreamError
-from replicast.gateway.client import UpstreamClient, backoff, is_private_route, retry_after
+from replicast.gateway.client import UpstreamClient, backoff, retry_after
 from replicast.gateway.routes import Route
 from replicast.gateway.runner import _file_name
 
@@ -28,12 +28,6 @@ def test_retry_after_reads_seconds_and_dates() -> None:
     when = email.utils.formatdate(1000.0 + 7, usegmt=True)
     assert retry_after(when, now=1000.0) == pytest.approx(7.0)
     assert retry_after(email.utils.formatdate(10.0, usegmt=True), now=1000.0) == 0.0
-
-
-def test_only_loopback_and_private_bases_are_private() -> None:
-    assert is_private_route(Route(("a/b",), "http://127.0.0.1:9", "T"))
-    assert is_private_route(Route(("a/b",), "http://10.1.2.3", "T"))
-    assert not is_private_route(Route(("a/b",), "https://api.replicate.com", "T"))
 
 
 def test_output_file_names_are_safe_and_unique() -> None:

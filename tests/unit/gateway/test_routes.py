@@ -22,6 +22,7 @@ routes:
     token_env: UP_TOKEN
     copy_outputs: false
     timeout: 12.5
+    download_timeout: 90
     retries: 0
 """
 
@@ -37,6 +38,7 @@ base_url = "https://api.cometapi.com/replicate"
 token_env = "UP_TOKEN"
 copy_outputs = false
 timeout = 12.5
+download_timeout = 90
 retries = 0
 """
 
@@ -51,6 +53,7 @@ def test_both_formats_read_the_same(tmp_path: Path, name: str, text: str) -> Non
     assert first.token == ENV["UP_TOKEN"] and first.copy_outputs is True
     assert second.patterns == ("other/thing",) and second.copy_outputs is False
     assert second.timeout == 12.5 and second.retries == 0
+    assert first.download_timeout == 600.0 and second.download_timeout == 90.0
     assert ENV["UP_TOKEN"] not in repr(first)
 
 

@@ -9,8 +9,11 @@ import pytest
 
 from replicast.errors import UpstreamError, UpstreamRefused
 from replicast.gateway.runner import UpstreamRunner
+from replicast.models.schema import InputField, cog_openapi
 from tests.support.context import RecordingContext
 from tests.unit.gateway.test_client import TOKEN, _client
+
+SCHEMA = cog_openapi([InputField("prompt", "string", default="x")], {"type": "string"})
 
 
 async def no_files(url: str) -> None:
@@ -19,7 +22,7 @@ async def no_files(url: str) -> None:
 
 def _runner(handler) -> tuple[UpstreamRunner, list[float]]:
     client, waits = _client(handler)
-    return UpstreamRunner(client, "a/b"), waits
+    return UpstreamRunner(client, "a/b", SCHEMA), waits
 
 
 async def test_a_created_prediction_gives_its_upstream_id() -> None:
@@ -119,7 +122,7 @@ class Following:
 async def _run_then_stop(upstream: Following, context: RecordingContext, *,
                          after: float) -> None:
     client, _ = _client(upstream)
-    runner = UpstreamRunner(client, "a/b")
+    runner = UpstreamRunner(client, "a/b", SCHEMA)
     running = asyncio.create_task(runner.predict(context, {}))
     await asyncio.sleep(after)
     running.cancel()

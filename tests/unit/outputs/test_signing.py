@@ -82,3 +82,24 @@ def test_another_predictions_file_urls_are_left_unsigned():
     signed = links.sign(output, BASE, "p")
     assert signed[0] == output[0] and signed[2] == output[2]
     assert signed[1] != output[1]
+
+
+def test_an_expiry_further_ahead_than_links_are_signed_for_is_refused():
+    clock = Clock(1_000_000.0)
+    links = OutputLinks("key", ttl=3600, clock=clock)
+    resource = "p1/f1/out-0.webp"
+
+    def minted(expires: float) -> str:
+        """A proof made with the key itself: stolen from the database, say."""
+        return f"{int(expires)}.{links.signature(resource, int(expires))}"
+
+    # The furthest this process signs is two TTLs ahead; a minute more for other clocks.
+    assert links.valid(resource, minted(clock.now + 7200))
+    assert links.valid(resource, minted(clock.now + 7200 + 60))
+    assert not links.valid(resource, minted(clock.now + 7200 + 61))
+    assert not links.valid(resource, minted(clock.now + 10 * 365 * 86400))
+    assert not links.valid(resource, minted(99999999999))
+    # A link that was fine when signed stays fine until it expires.
+    proof = minted(clock.now + 7200)
+    clock.now += 7000
+    assert links.valid(resource, proof)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from replicast.errors import ModelError
+from replicast.input_files import file_name, safe_name
 from replicast.models.base import Model
+from replicast.models.file_inputs import file_inputs
 from replicast.models.schema import cog_openapi
-from replicast.predictors.files import file_inputs, file_name, safe_name
 from replicast.predictors.runner import PredictorRunner, exit_reason
 from replicast.predictors.spec import predictor_spec
 from tests.support.context import RecordingContext
@@ -121,7 +122,7 @@ async def test_close_stops_a_busy_process():
 
 
 def test_unique_names():
-    from replicast.predictors.files import unique
+    from replicast.input_files import unique
 
     used: set[str] = set()
     assert [unique(n, used) for n in ("a.png", "a.png", "a.png", "b")] == [

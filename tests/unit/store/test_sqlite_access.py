@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from replicast import ids, times
+from replicast.errors import StoreError, StoreUnavailable
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store import sqlite_access
@@ -96,8 +97,10 @@ async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
     account = await store.ensure_account("a")
     p = prediction(account.id)
     await store.insert_prediction(p)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StoreError, match="UNIQUE constraint failed") as refused:
         await store.insert_prediction(p)
+    assert isinstance(refused.value.__cause__, sqlite3.IntegrityError)
+    assert not isinstance(refused.value, StoreUnavailable)  # a refusal, not an outage
     other = prediction(account.id)
     await store.insert_prediction(other)  # the connection is usable afterwards
     assert await store.get_prediction(other.id) == other
@@ -169,8 +172,7 @@ async def test_queued_writes_share_a_commit_and_a_failure_undoes_only_itself(
     other.execute("COMMIT")
     other.close()
     results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
-    assert [isinstance(r, sqlite3.IntegrityError) for r in results] == [False] * 3 + [True] + [
-        False] * 3
+    assert [isinstance(r, StoreError) for r in results] == [False] * 3 + [True] + [False] * 3
     assert spy.calls == len(tasks)
     for p in fresh:
         assert await store.get_prediction(p.id) == p

@@ -33,6 +33,9 @@ class RecordingFetcher:
         self.asked.append(url)
         raise ModelError(f"fetched {url} over HTTP")
 
+    async def fetch_to(self, url: str, path) -> int:
+        return len(await self.fetch(url))
+
 
 @pytest.fixture
 async def harness(tmp_path):

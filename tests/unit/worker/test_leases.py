@@ -31,6 +31,7 @@ async def test_a_dead_workers_predictions_go_back_to_the_queue_or_fail(tmp_path)
                     Change(status=Status.STARTING, worker_id=None, lease_until=None))
         alive = Leases(h.store, h.lifecycle, h.broker, worker_id="alive", models=("t/ok",),
                        lease=30, max_attempts=2)
+        alive.hold(await h.store.get_prediction(mine.id))
         await alive.heartbeat()  # renews its own claim only
         assert (await h.store.get_prediction(mine.id)).lease_until > times.now()
         assert await alive.reap() == 2

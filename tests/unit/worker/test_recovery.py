@@ -57,3 +57,29 @@ async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(
         assert failed.status is Status.FAILED and "no longer served" in failed.error
     finally:
         await store.close()
+
+
+async def test_each_interruption_leaves_its_note_and_only_the_last_runs_logs_stay(tmp_path):
+    from tests.support.harness import Harness, model
+
+    async def ok(context, inputs):
+        return "ok"
+
+    h = await Harness(tmp_path, [model("t/ok", ok)], max_attempts=5).open(worker=False)
+    try:
+        p = await h.create("t/ok")
+        for attempt in (1, 2):  # run, write some logs, and be interrupted: twice
+            started = await h.lifecycle.start(p.id, f"worker-{attempt}", 30)
+            await h.store.update_prediction(p.id, frozenset({Status.PROCESSING}),
+                                            Change(append_logs=f"run {attempt} was here\n"))
+            assert await recover(h.store, h.lifecycle, h.registry, h.broker,
+                                 max_attempts=5) == 1
+            assert started.attempt == attempt
+        again = await h.store.get_prediction(p.id)
+    finally:
+        await h.close()
+    assert again.logs.splitlines() == [
+        "Replicast stopped while this prediction was running (attempt 1 of 5); it will run "
+        "again from the start.",
+        "Replicast stopped while this prediction was running (attempt 2 of 5); it will run "
+        "again from the start."]

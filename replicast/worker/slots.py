@@ -1,0 +1,109 @@
+"""A model's slots: how many of its predictions run at once, and when to take another.
+
+A worker takes a prediction off a model's queue only while one of the model's
+``concurrency`` slots is free and no one has claimed it, so that predictions waiting
+for the model stay queued (``starting``) rather than ``processing`` in line. The
+prediction taken holds that claim while it starts and its input files are fetched,
+then runs in the slot. A fetch that takes long steps aside: it gives up its claim, so
+that the next prediction can be taken and run meanwhile, and once its files are in it
+waits for a slot to come free, ahead of new claims. A slow download delays its own
+prediction, not the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from collections.abc import AsyncIterator, Callable
+
+
+class _Hold(enum.Enum):
+    CLAIMED = "claimed"
+    ASIDE = "aside"
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class Slots:
+    """One model's slots, shared by the worker's consumers of its queue."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.running = 0
+        self.claimed = 0
+        self.waiting = 0
+        """Predictions with their files in, waiting for a slot (they go before claims)."""
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def claim(self) -> Claim:
+        """Wait until a slot is free and unclaimed, and claim it: to take a prediction."""
+        await self._until(lambda: self.running + self.claimed + self.waiting
+                          < self.concurrency)
+        self.claimed += 1
+        return Claim(self)
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _changed(self) -> None:
+        """Let every waiter look again (there are a handful per model at most)."""
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class Claim:
+    """A consumer's hold on one of a model's slots, from taking a prediction to the end
+    of its run."""
+
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
+        self._hold = _Hold.CLAIMED
+
+    def step_aside(self) -> None:
+        """Give up the claim while the input files keep coming (a slow fetch)."""
+        if self._hold is _Hold.CLAIMED:
+            self._slots.claimed -= 1
+            self._hold = _Hold.ASIDE
+            self._slots._changed()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Hold a slot while the model runs (waiting for one, if the claim was given up
+        or another took the slot meanwhile)."""
+        slots = self._slots
+        self.release()
+        slots.waiting += 1
+        self._hold = _Hold.WAITING
+        try:
+            await slots._until(lambda: slots.running < slots.concurrency)
+        except BaseException:
+            slots.waiting -= 1
+            self._hold = _Hold.DONE
+            slots._changed()
+            raise
+        slots.waiting -= 1
+        slots.running += 1
+        self._hold = _Hold.RUNNING
+        try:
+            yield
+        finally:
+            slots.running -= 1
+            self._hold = _Hold.DONE
+            slots._changed()
+
+    def release(self) -> None:
+        """Give up the claim, if it is still held (nothing was taken, or it ended early)."""
+        if self._hold is _Hold.CLAIMED:
+            self._slots.claimed -= 1
+            self._hold = _Hold.DONE
+            self._slots._changed()

@@ -1,0 +1,79 @@
+"""A model's slots: claims, stepping aside for a slow fetch, and running."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from replicast.worker.slots import Slots
+
+
+async def pending(awaitable) -> asyncio.Task:
+    """``awaitable`` started, and shown not to be done after a few turns of the loop."""
+    task = asyncio.ensure_future(awaitable)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+    return task
+
+
+async def test_a_claim_waits_for_a_free_unclaimed_slot():
+    slots = Slots(1)
+    first = await slots.claim()
+    second = await pending(slots.claim())  # the one slot is spoken for
+    first.release()
+    assert (await asyncio.wait_for(second, 1)) is not None
+    assert slots.claimed == 1
+
+
+async def test_a_claim_runs_in_its_slot_and_frees_it_after():
+    slots = Slots(1)
+    claim = await slots.claim()
+    async with claim.running():
+        assert (slots.running, slots.claimed) == (1, 0)
+        later = await pending(slots.claim())
+    await asyncio.wait_for(later, 1)
+    assert slots.running == 0
+
+
+async def test_a_slow_fetch_steps_aside_and_runs_when_a_slot_is_free():
+    slots = Slots(1)
+    slow = await slots.claim()
+    slow.step_aside()  # its files are still coming: the slot may be claimed again
+    quick = await asyncio.wait_for(slots.claim(), 1)
+    slow_run = slow.running()
+    async with quick.running():
+        waiting = await pending(slow_run.__aenter__())  # files in: waits its turn
+        newcomer = await pending(slots.claim())  # and goes before any new claim
+    await asyncio.wait_for(waiting, 1)
+    assert (slots.running, slots.waiting) == (1, 0)
+    assert not newcomer.done()
+    await slow_run.__aexit__(None, None, None)
+    await asyncio.wait_for(newcomer, 1)
+
+
+async def test_a_wait_for_a_slot_that_is_canceled_leaves_the_counts_as_they_were():
+    slots = Slots(1)
+    slow = await slots.claim()
+    slow.step_aside()
+    holder = await slots.claim()
+    slow_run = slow.running()
+    async with holder.running():
+        waiting = await pending(slow_run.__aenter__())
+        assert slots.waiting == 1
+        waiting.cancel()  # canceled while its files were in and it waited
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (slots.running, slots.claimed, slots.waiting) == (1, 0, 0)
+    assert (slots.running, slots.claimed, slots.waiting) == (0, 0, 0)
+
+
+async def test_releasing_twice_or_after_running_changes_nothing():
+    slots = Slots(2)
+    claim = await slots.claim()
+    async with claim.running():
+        pass
+    claim.release()
+    claim.release()
+    assert (slots.running, slots.claimed, slots.waiting) == (0, 0, 0)
