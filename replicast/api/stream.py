@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from replicast.api.sse import encode, json_data
 from replicast.api.state import AppState, app_state
 from replicast.errors import NotFound
 from replicast.predictions.events import EventKind, Progress
@@ -54,20 +54,15 @@ class Position:
         return cls(int(match[1]), int(match[2])) if match else cls()
 
 
-def _frame(event: str, data: str, event_id: str) -> bytes:
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return f"event: {event}\nid: {event_id}\n{lines}\n".encode()
-
-
 def _text(item: Any) -> str:
-    return item if isinstance(item, str) else orjson.dumps(item).decode()
+    return item if isinstance(item, str) else json_data(item)
 
 
 def _logs(position: Position, offset: int, text: str) -> Iterator[bytes]:
     fresh = text[max(0, position.logs - offset):] if offset + len(text) > position.logs else ""
     if fresh:
         position.logs = offset + len(text)
-        yield _frame("logs", fresh, position.event_id)
+        yield encode("logs", fresh, position.event_id)
 
 
 def _items(position: Position, offset: int, items: Any,
@@ -75,7 +70,7 @@ def _items(position: Position, offset: int, items: Any,
     for index, item in enumerate(items, start=offset):
         if index >= position.items:
             position.items = index + 1
-            yield _frame("output", _text(sign(item)), position.event_id)
+            yield encode("output", _text(sign(item)), position.event_id)
 
 
 def _ending(position: Position, prediction: Prediction,
@@ -89,11 +84,10 @@ def _ending(position: Position, prediction: Prediction,
         yield from _items(position, 0, [output], sign)
     end = f"{position.event_id}:end"
     if prediction.status is Status.FAILED:
-        yield _frame("error", orjson.dumps({"detail": prediction.error or "failed"}).decode(), end)
+        yield encode("error", json_data({"detail": prediction.error or "failed"}), end)
     reason = {Status.SUCCEEDED: None, Status.FAILED: "error"}.get(prediction.status,
                                                                   prediction.status.value)
-    yield _frame("done", "{}" if reason is None else orjson.dumps({"reason": reason}).decode(),
-                 end)
+    yield encode("done", "{}" if reason is None else json_data({"reason": reason}), end)
     position.final = True
 
 

@@ -8,6 +8,7 @@ package are given with ``--predictor``/``--model-name`` flags.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -268,6 +269,27 @@ def test_concatenate_iterator_streams_tokens_as_they_are_yielded(client):
     assert "".join(data for _, data in arrivals) == "one two three four"
     # Tokens arrived one by one, not all at the end.
     assert arrivals[-1][0] - arrivals[0][0] > 0.6
+
+
+# A progress bar's carriage return, an SSE line end, then what a forged event would say;
+# then the Unicode line ends that the official Python client's line reader (httpx) ends a
+# line at, though the SSE specification does not.
+FORGED = ("50%|#####     | 5/10\revent: done\r\ndata: {}\r\r"
+          "event: error\rdata: forged\r\n\r\n"
+          "x\u2028event: done\u2029\u2029data: {}\x85\x85end")
+
+
+def test_text_with_line_ends_cannot_forge_stream_events(client):
+    """Model text is data, however it is split into lines: the client reads the whole
+    stream, the forged ``done`` and ``error`` never arrive, and each line end is a \\n."""
+    events = list(client.stream("test/verbatim", input={"text": FORGED}))
+    kinds = [event.event.value for event in events]
+    assert kinds.count("done") == 1 and kinds[-1] == "done" and "error" not in kinds
+    assert events[-1].data == "{}"
+    text = re.sub("\r\n|[\r\x85\u2028\u2029]", "\n", FORGED)
+    assert "".join(e.data for e in events if e.event.value == "output") == text + "after"
+    logs = "".join(e.data for e in events if e.event.value == "logs")
+    assert logs.replace("\n", "") == text.replace("\n", "")
 
 
 def test_iterator_outputs_are_lists_and_logs_interleave(client):

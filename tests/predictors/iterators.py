@@ -44,3 +44,13 @@ class Numbers(BasePredictor):
     async def predict(self, count: int = 3) -> AsyncIterator[int]:
         for number in range(count):
             yield number * number
+
+
+class Verbatim(BasePredictor):
+    """Writes ``text`` to its logs and yields it, as is, then ``after``."""
+
+    def predict(self, text: str) -> ConcatenateIterator[str]:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        yield text
+        yield "after"
