@@ -51,15 +51,22 @@ def parse_json(body: bytes) -> Any:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"The request body is not valid JSON: {exc}") from None
+    return keepable(value, body)
+
+
+def keepable(value: Any, text: bytes | str, field: str = "") -> Any:
+    """``value``, parsed by orjson from ``text``, if a store can keep it as sent: the
+    rules of ``parse_json``. ``InvalidRequest`` otherwise, its paths under ``field``."""
     if _needs_a_closer_look(value):
-        _refuse_what_cannot_be_kept(value)
-    if _LONG_NUMBER.search(body):
+        _refuse_what_cannot_be_kept(value, field)
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if _LONG_NUMBER.search(raw):
         # orjson reads an integer below -2**63, or from 2**64 up, as a rounded float that
-        # would be kept as if sent: read the body again with exact integers to find them.
+        # would be kept as if sent: read the text again with exact integers to find them.
         # (Nesting is within MAX_DEPTH by now, so the standard library cannot recurse deep.)
-        exact = json.loads(body)
+        exact = json.loads(text)
         if _needs_a_closer_look(exact):
-            _refuse_what_cannot_be_kept(exact)
+            _refuse_what_cannot_be_kept(exact, field)
     return value
 
 
@@ -87,24 +94,25 @@ def _needs_a_closer_look(value: Any) -> bool:
     return False
 
 
-def _refuse_what_cannot_be_kept(value: Any) -> None:
+def _refuse_what_cannot_be_kept(value: Any, field: str) -> None:
     """Walk again, slowly, to say where the problems are; always raises."""
     problems: list[InvalidField] = []
     count = 1
-    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    stack: list[tuple[str, Any, int]] = [(field, value, 0)]
     while stack:
         path, item, depth = stack.pop()
         if isinstance(item, dict | list):
             count += len(item)
             if count > MAX_VALUES:
                 raise InvalidRequest.from_fields([InvalidField(
-                    "too_many_values", "", f"A body may hold at most {MAX_VALUES} JSON values")])
+                    "too_many_values", field,
+                    f"{field or 'A body'} may hold at most {MAX_VALUES} JSON values")])
             if depth >= MAX_DEPTH:
                 raise InvalidRequest.from_fields([InvalidField(
                     "too_deep", path, f"Values may be nested at most {MAX_DEPTH} levels deep")])
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             # By depth, not by path: under a key "" at the top the path is "" too.
-            stack.extend((f"{path}.{key}" if depth else str(key), child, depth + 1)
+            stack.extend((f"{path}.{key}" if depth or field else str(key), child, depth + 1)
                          for key, child in pairs)
         elif isinstance(item, int) and not isinstance(item, bool) \
                 and not -_INT64 <= item < _INT64:

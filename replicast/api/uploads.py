@@ -18,6 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
+from replicast.api.body import keepable
 from replicast.errors import (
     FileTooLarge,
     InvalidField,
@@ -119,6 +120,11 @@ async def _upload(form: FormData, max_file_bytes: int) -> Upload:
             if not isinstance(metadata, dict):
                 problems.append(InvalidField("invalid_type", "metadata",
                                              "metadata must be a JSON object"))
+            else:
+                try:
+                    keepable(metadata, raw, "metadata")
+                except InvalidRequest as exc:
+                    problems.extend(exc.fields)
     if problems:
         raise InvalidRequest.from_fields(problems)
     return Upload(content.file, name, content_type, metadata)

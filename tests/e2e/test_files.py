@@ -255,6 +255,23 @@ def test_bad_uploads_are_refused_with_problems(http):
                      files={"content": ("a.txt", b"x")}).status_code == 401
 
 
+@pytest.mark.parametrize("metadata,field,kind", [
+    # Past the body's depth limit, and past what the store's JSON encoder can write.
+    ('{"a":' * 300 + "1" + "}" * 300, "metadata" + ".a" * 64, "too_deep"),
+    ('{"a":' * 65 + "1" + "}" * 65, "metadata" + ".a" * 64, "too_deep"),
+    ('{"seed": 18446744073709551616}', "metadata.seed", "number_out_of_range"),
+])
+def test_metadata_follows_the_rules_of_a_json_body(http, metadata, field, kind):
+    """Metadata a store cannot keep as sent is a 422 naming where, not a 500."""
+    refused = http.post("/v1/files", files={"content": ("a.txt", b"x")},
+                        data={"metadata": metadata})
+    assert refused.status_code == 422, refused.text
+    assert [(f["field"], f["type"]) for f in refused.json()["invalid_fields"]] == [(field, kind)]
+    kept = http.post("/v1/files", files={"content": ("a.txt", b"x")},
+                     data={"metadata": '{"a":' * 63 + "1" + "}" * 63})
+    assert kept.status_code == 201 and http.get(kept.json()["urls"]["get"]).status_code == 200
+
+
 def test_our_openapi_document_describes_the_file_routes(http):
     document = http.get("/openapi.json").json()
     validate_spec(document)

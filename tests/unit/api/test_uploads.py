@@ -70,6 +70,11 @@ async def test_a_content_part_without_a_type_is_octet_stream(client):
 @pytest.mark.parametrize("data,field,kind", [
     ({"metadata": "{not json"}, "metadata", "invalid_json"),
     ({"metadata": "[1, 2]"}, "metadata", "invalid_type"),
+    # A JSON body's rules: nested at most 64 levels, integers within 64 bits.
+    ({"metadata": '{"k": ' + "[" * 300 + "]" * 300 + "}"}, "metadata.k" + ".0" * 63,
+     "too_deep"),
+    ({"metadata": '{"k": {"seed": -9223372036854775809}}'}, "metadata.k.seed",
+     "number_out_of_range"),
     ({"filename": "é" * 128}, "filename", "string_too_long"),
     ({"filename": "a\x00b"}, "filename", "format"),
     ({"type": "not a type"}, "type", "format"),
