@@ -20,13 +20,18 @@ import orjson
 
 _prediction: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "replicast_prediction", default=None)
-# Secrets that may ride in a URL or a message: API tokens (also one a client put in a
-# query string), the tokens of event stream URLs, and the signatures of output and
-# file download URLs.
+# Secrets that may ride in a URL or a message: API tokens, the tokens of event stream
+# URLs, the signatures of output and file download URLs, and the MACs of gateway hook
+# URLs. No route takes a token in a query string, but clients put one there anyway, of
+# any shape (an operator's token need not start with r8_): the value of any query
+# parameter named like a credential goes, also in a URL that is itself a parameter's
+# value (a sign-in page's ``next``), its separators percent-encoded.
+_CREDENTIAL = r"[\w.\-]*(?:token|key|secret|signature|sig|password|passwd|auth|session|jwt)"
 _SECRETS = re.compile(
-    r"(?P<keep>r8_|/streams/|/outputs/[0-9]{1,12}\.)[A-Za-z0-9_\-%~+=]{4,}"
-    r"|(?P<query>[?&]signature=)[^&\s\"]+"
-    r"|(?P<scheme>(?:Bearer|Token) )[A-Za-z0-9_\-%.~+/=]{16,}")
+    r"(?P<keep>r8_|/streams/|/outputs/[0-9]{1,12}\.|/gateway/hooks/\w+\.)"
+    r"[A-Za-z0-9_\-%~+=]{4,}"
+    rf"|(?P<query>(?:[?&;]|%3F|%26){_CREDENTIAL}[\w.\-]*(?:=|%3D))[^&;\s\"'#\\]+"
+    r"|(?P<scheme>(?:Bearer|Token) )[A-Za-z0-9_\-%.~+/=]{16,}", re.IGNORECASE)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 

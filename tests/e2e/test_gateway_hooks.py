@@ -43,7 +43,7 @@ def gateway(tmp_path_factory, upstream):
     port = free_port()
     process = ServerProcess(folder, port=port, env={
         "REPLICAST_ROUTES": str(routes), "UPSTREAM_TOKEN": UPSTREAM_TOKEN,
-        "REPLICAST_PUBLIC_URL": f"http://127.0.0.1:{port}"},
+        "REPLICAST_PUBLIC_URL": f"http://127.0.0.1:{port}", "REPLICAST_ACCESS_LOG": "true"},
     ).start()
     yield process
     process.stop()
@@ -87,7 +87,8 @@ def _polls(upstream: ServerProcess, upstream_id: str) -> int:
     return upstream.output.count(f'"GET /v1/predictions/{upstream_id} HTTP')
 
 
-def test_the_upstreams_webhooks_wake_the_routed_prediction(http, gateway, upstream_http):
+def test_the_upstreams_webhooks_wake_the_routed_prediction(http, gateway, upstream,
+                                                           upstream_http):
     started = time.monotonic()
     created = http.post("/v1/models/up/chatty/predictions", json={"input": {"lines": 3}},
                         headers={"Prefer": "wait=10"}).json()
@@ -101,6 +102,10 @@ def test_the_upstreams_webhooks_wake_the_routed_prediction(http, gateway, upstre
     url = deliveries[0]["url"]
     assert url.startswith(f"{gateway.base_url}/v1/gateway/hooks/")
     assert UPSTREAM_TOKEN not in url and gateway.token not in url
+    # The hook's MAC is a secret: neither side logs it, though both log the call.
+    prediction_id, mac = url.rsplit("/", 1)[1].split(".")
+    assert f"POST /v1/gateway/hooks/{prediction_id}.[redacted]" in gateway.output
+    assert mac not in gateway.output and mac not in upstream.output
     statuses = [a["status_code"] for d in _hooks(upstream_http, upstream_id)
                 for a in d["attempts"]]
     assert statuses and all(200 <= code < 300 for code in statuses), statuses

@@ -125,6 +125,12 @@ def test_tokens_never_reach_the_logs(tmp_path):
                 httpx.post(f"{server.base_url}/v1/models/replicast/echo/predictions",
                            json={"input": {"prompt": "hello"}}, headers=headers)
                 httpx.get(f"{server.base_url}/v1/predictions?token={token}", headers=headers)
+        # Tokens of other shapes that clients put in query strings, under other names.
+        queried = ["operator-chosen-secret-1", "sk-live-0123456789", "eyJhbGciOi.eyJzdWIi.Sf"]
+        for name, value in zip(("token", "api_key", "access_token"), queried, strict=True):
+            httpx.get(f"{server.base_url}/v1/predictions?limit=1&{name}={value}",
+                      headers={"Authorization": f"Bearer {TOKEN}"})
+        httpx.get(f"{server.base_url}/login?next=%2Fp%2Fx%3Fapi_token%3Dfrom-a-next-url")
         # URLs that are secrets themselves: a signed download, an output, a stream.
         with server.client() as http:
             upload = http.post("/v1/files", files={"content": ("a.txt", b"hi", "text/plain")})
@@ -145,6 +151,9 @@ def test_tokens_never_reach_the_logs(tmp_path):
     assert re.search(r"GET /v1/predictions", log), "the access log was not written"
     assert TOKEN not in log and wrong not in log
     assert TOKEN[3:] not in log and wrong[3:] not in log
+    assert "?limit=1&api_key=[redacted]" in log
+    for secret in [*queried, "from-a-next-url"]:
+        assert secret not in log
 
 
 def test_input_files_over_the_limit_fail_with_a_clear_error(tmp_path, listeners):

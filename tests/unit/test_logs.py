@@ -58,6 +58,18 @@ def test_text_lines_show_the_prediction_in_brackets(capsys):
     ("GET /outputs/1795348800.AbC-_xYz0/p/f/a.png HTTP/1.1", "AbC-_xYz0"),
     ('"GET /v1/files/f1/download?owner=bob&expiry=9&signature=%2Ft6n%3D HTTP/1.1"',
      "%2Ft6n%3D"),
+    # Tokens of any shape in a query string, under any name a client may give them.
+    ('"GET /v1/predictions?token=operator-chosen-secret HTTP/1.1"', "operator-chosen-secret"),
+    ('"GET /v1/models?limit=3&api_token=abc.DEF/ghi HTTP/1.1"', "abc.DEF/ghi"),
+    ('"GET /v1/account?access_token=eyJhbGciOi.eyJzdWIi.Sfl HTTP/1.1"', "eyJhbGciOi.eyJzdWIi"),
+    ('"GET /v1/files?x=1&API-KEY=k3y HTTP/1.1"', "k3y"),
+    ('"GET /v1/files;apikey=k3yk3y HTTP/1.1"', "k3yk3y"),
+    ('"GET /?Password=hunter2&next=/ HTTP/1.1"', "hunter2"),
+    ('"GET /login?next=%2Fp%2Fx%3Ftoken%3Dsecret-in-next HTTP/1.1"', "secret-in-next"),
+    ('"GET /login?next=%2Fp%2Fx%3Fa%3D1%26key%3Dsecret-after-amp HTTP/1.1"', "secret-after-amp"),
+    # A gateway hook's MAC; the prediction id before it may stay.
+    ('"POST /v1/gateway/hooks/gm3yq2e1cbrj60cm0b4t6hz5mw.Jt3-_qM8wQ HTTP/1.1" 204',
+     "Jt3-_qM8wQ"),
 ])
 def test_secrets_are_redacted_from_every_line(line, secret):
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, None, None)
@@ -69,3 +81,12 @@ def test_secrets_are_redacted_from_every_line(line, secret):
 
 def test_ordinary_words_are_left_alone():
     assert logs.redact("Token revoked for account bob") == "Token revoked for account bob"
+    line = '"GET /v1/files/f1/download?owner=bob&expiry=9&cursor=abc&next=%2F HTTP/1.1"'
+    assert logs.redact(line) == line
+
+
+def test_json_lines_stay_json_when_a_quoted_url_is_redacted():
+    record = logging.LogRecord("replicast.test", logging.INFO, __file__, 1,
+                               'fetching "%s"', ("https://x.test/a?token=abc&key=d",), None)
+    body = orjson.loads(logs.JSONFormatter().format(record))
+    assert body["message"] == 'fetching "https://x.test/a?token=[redacted]&key=[redacted]"'
