@@ -17,6 +17,7 @@ from replicast.api.state import app_state, authenticate, base_url
 from replicast.api.uploads import read_upload
 from replicast.files import representation
 from replicast.files.file import StoredFile
+from replicast.files.names import visible
 
 _SIGNED = ("owner", "expiry", "signature")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")
@@ -102,8 +103,8 @@ async def download(request: Request) -> Response:
 
 def content_disposition(name: str) -> str:
     """``attachment`` with the file's name: an ASCII fallback any client reads safely,
-    and the exact name in RFC 5987 form."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    and the exact name, less its hidden characters, in RFC 5987 form."""
+    base = visible(name).replace("\\", "/").rsplit("/", 1)[-1]
     fallback = _UNSAFE_NAME.sub("_", base).strip(" .") or "file"
     exact = quote(base, safe="") or "file"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"

@@ -26,6 +26,7 @@ from replicast.errors import (
     MalformedBody,
     UnsupportedMediaType,
 )
+from replicast.files.names import visible
 
 MAX_NAME_BYTES = 255
 MAX_METADATA_BYTES = 64 * 1024
@@ -36,7 +37,6 @@ _OVERHEAD = 2 * MAX_METADATA_BYTES + 64 * 1024
 _MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
                    r"(?:[ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+="
                    r"(?:\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"|[A-Za-z0-9!#$&^_.+-]+))*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 DEFAULT_TYPE = "application/octet-stream"
 
 
@@ -94,14 +94,12 @@ async def _upload(form: FormData, max_file_bytes: int) -> Upload:
     if content.size is not None and content.size > max_file_bytes:
         raise FileTooLarge(max_file_bytes)
     problems: list[InvalidField] = []
-    name = await _text(form, "filename") or content.filename or "file"
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    name = visible(await _text(form, "filename") or "") or visible(content.filename or "") \
+        or "file"
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         problems.append(InvalidField(
             "string_too_long", "filename",
             f"filename must be at most {MAX_NAME_BYTES} bytes of UTF-8"))
-    elif _CONTROL.search(name):
-        problems.append(InvalidField(
-            "format", "filename", "filename must not hold control characters"))
     content_type = (await _text(form, "type") or "").strip()
     if not content_type:
         content_type = media_type(content.content_type)
@@ -142,12 +140,12 @@ def media_type(declared: str | None) -> str:
 
 
 def file_name(name: str | None) -> str | None:
-    """``name`` if a file may be called so (at most 255 bytes of UTF-8, no control
-    characters), else None."""
-    if not name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES \
-            or _CONTROL.search(name):
+    """``name`` without its hidden characters (``files.names``) if a file may be called
+    so (something left, at most 255 bytes of UTF-8), else None."""
+    kept = visible(name or "")
+    if not kept or len(kept.encode("utf-8")) > MAX_NAME_BYTES:
         return None
-    return name
+    return kept
 
 
 async def _text(form: FormData, name: str) -> str | None:

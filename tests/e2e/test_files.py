@@ -182,6 +182,18 @@ def test_a_signed_download_needs_no_token_and_serves_the_bytes_safely(http, anon
     assert anonymous.get(f"/v1/files/{created['id']}/download").status_code == 401
 
 
+def test_names_cannot_disguise_themselves_with_hidden_characters(http, anonymous):
+    """U+202E would show ``invoice\u202egpj.exe`` as ``invoiceexe.jpg``: names keep only
+    what is shown, in the file and in the name its download is saved under."""
+    spoofed = upload(http, b"MZ", filename="invoice\u202egpj.exe")
+    hidden = upload(http, b"x", name="\u200bphoto\u2066.png\u2069\ufeff")
+    assert (spoofed["name"], hidden["name"]) == ("invoicegpj.exe", "photo.png")
+    assert http.get(spoofed["urls"]["get"]).json()["name"] == "invoicegpj.exe"
+    disposition = anonymous.get(spoofed["urls"]["download"]).headers["content-disposition"]
+    assert disposition == "attachment; filename=\"invoicegpj.exe\"; " \
+                          "filename*=UTF-8''invoicegpj.exe"
+
+
 @pytest.mark.parametrize("change", ["signature", "owner", "expiry", "id", "missing"])
 def test_a_tampered_signed_download_is_not_found(http, anonymous, change):
     created = upload(http, b"guarded")
