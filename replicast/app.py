@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast import datadir
 from replicast.accounts import Accounts
+from replicast.api.auth_failures import FailureLimit
 from replicast.api.problems import EXCEPTION_HANDLERS, UnexpectedErrors
 from replicast.api.routes import operator_routes, routes
 from replicast.api.state import AppState
@@ -183,7 +184,7 @@ async def _start(settings: Settings, registry: Registry | None,
     if api:
         watcher = asyncio.create_task(accounts.watch(), name="revocations")
         stack.push_async_callback(_cancel, watcher)
-    limiter, rates = await _rate_limits(settings, stack) if api else (None, {})
+    limiter, rates, failures = await _rate_limits(settings, stack) if api else (None, {}, None)
     worker = None
     if settings.run_worker:
         worker = Worker(settings, models, store, broker, lifecycle, outputs, fetcher,
@@ -205,7 +206,7 @@ async def _start(settings: Settings, registry: Registry | None,
                                           settings.max_input_bytes,
                                           settings.max_input_string_bytes),
                                       page_bytes=settings.max_page_bytes),
-        limiter=limiter, rates=rates,
+        limiter=limiter, rates=rates, auth_failures=failures,
         accounts=accounts, outputs=outputs, links=links, broker=broker, metrics=metrics,
         files=files, worker=worker, sessions=sessions,
         hooks=models.resolver.hooks if isinstance(models.resolver, Gateway) else None,
@@ -213,18 +214,22 @@ async def _start(settings: Settings, registry: Registry | None,
 
 
 async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
-                       ) -> tuple[Limiter | None, dict[str, Rate]]:
-    """Each bucket's rate, and where buckets are kept: in Redis when processes share
-    the broker's, so that they share the limits too, else here."""
+                       ) -> tuple[Limiter | None, dict[str, Rate], FailureLimit | None]:
+    """Each token bucket's rate, the limit on failed authentications, and where buckets
+    are kept: in Redis when processes share the broker's, so that they share the limits
+    too, else here."""
     limits = {CREATES: settings.rate_limit_creates, REQUESTS: settings.rate_limit_requests}
     rates = {bucket: rate for bucket, per_minute in limits.items()
              if (rate := Rate.of(per_minute, settings.rate_limit_burst_seconds)) is not None}
-    if not rates:
-        return None, {}
+    # A whole minute's failures at once: the limit is on guessing, not on a rate.
+    failure_rate = Rate.of(settings.rate_limit_auth_failures, 60.0)
+    if not rates and failure_rate is None:
+        return None, {}, None
     limiter = open_limiter(settings.broker_url)
     await limiter.open()
     stack.push_async_callback(limiter.close)
-    return limiter, rates
+    failures = FailureLimit(limiter, failure_rate) if failure_rate is not None else None
+    return (limiter if rates else None), rates, failures
 
 
 def _withdrawer(registry: Registry) -> Callable[[Prediction], Awaitable[None]]:

@@ -85,6 +85,10 @@ class Settings:
     rate_limit_burst_seconds: float = 60.0
     """How many seconds' worth of its limit a token may spend at once
     (REPLICAST_RATE_LIMIT_BURST_SECONDS)."""
+    rate_limit_auth_failures: int = 30
+    """Failed authentications a client address may make a minute, after which it is
+    answered 429, even with a valid token, until it may fail again; 0 for no limit
+    (REPLICAST_RATE_LIMIT_AUTH_FAILURES)."""
     max_unfinished_predictions: int = 0
     """Predictions an account may have starting or processing at once; 0 for no limit
     (REPLICAST_MAX_UNFINISHED_PREDICTIONS)."""
@@ -282,6 +286,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "rate_limit_creates": _not_negative(int),
     "rate_limit_requests": _not_negative(int),
     "rate_limit_burst_seconds": _positive(float),
+    "rate_limit_auth_failures": _not_negative(int),
     "max_unfinished_predictions": _not_negative(int),
     "max_request_bytes": _positive(int),
     "max_input_bytes": _positive(int),

@@ -34,7 +34,8 @@ _CREATE_ERRORS = {"400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "413": _PRO
                   "502": {**_PROBLEM, "description": "The upstream of a routed model "
                           "refused this server's credentials"}}
 _THROTTLED = {
-    "description": "Over the token's rate limit, or too many predictions unfinished",
+    "description": "Over the token's rate limit, too many predictions unfinished, or too "
+                   "many failed authentications from the client's address",
     "headers": {"Retry-After": {"description": "Seconds after which a retry can succeed "
                                                "(rate limits)", "schema": {"type": "integer"}}},
     "content": {"application/problem+json": {"schema": ref("Problem")}},

@@ -10,9 +10,10 @@ from typing import Any
 from starlette.requests import Request
 
 from replicast.accounts import Account, Accounts
+from replicast.api.auth_failures import FailureLimit
 from replicast.broker.base import Broker
 from replicast.config import Settings
-from replicast.errors import Unauthenticated
+from replicast.errors import Throttled, Unauthenticated
 from replicast.files.service import FilesService
 from replicast.gateway.hooks import HookSigner
 from replicast.metrics import Metrics
@@ -52,6 +53,17 @@ class AppState:
     """Signs the web pages' session cookies (``replicast.web``); None where no API runs."""
     hooks: HookSigner | None = None
     """Checks upstreams' webhooks to the gateway (``replicast.gateway.hooks``)."""
+    auth_failures: FailureLimit | None = None
+    """Limits failed authentications per client address; None when there is no limit."""
+
+    async def identify(self, authorization: str | None, client: tuple[str, int] | None,
+                       *, confirm: bool = True) -> tuple[str, Account]:
+        """The digest of an ``Authorization`` header's token and its account, under the
+        failure limit of the ``client`` address it comes from (``api.auth_failures``)."""
+        if self.auth_failures is None:
+            return await self.accounts.identify(authorization)
+        return await self.auth_failures.identify(self.accounts, authorization, client,
+                                                 confirm=confirm)
 
     def end_streams(self) -> None:
         """Close every open event stream (at shutdown; clients reconnect elsewhere)."""
@@ -67,17 +79,23 @@ def app_state(request: Request) -> AppState:
 
 IDENTIFIED = "replicast.identified"
 """Scope key of what the rate limits found out about the request's token, if they looked:
-its account, or ``Unauthenticated``; so that no token is looked up twice."""
+its account, ``Unauthenticated``, or ``Throttled`` (its address is locked out); so that no
+token is looked up twice."""
 
 
 async def authenticate(request: Request) -> Account:
-    """The account of the request's token; ``Unauthenticated`` without a valid one."""
+    """The account of the request's token; ``Unauthenticated`` without a valid one,
+    ``Throttled`` while its address has failed too often (``api.auth_failures``)."""
     identified = request.scope.get(IDENTIFIED)
     if isinstance(identified, Account):
         return identified
     if isinstance(identified, Unauthenticated):
         raise Unauthenticated(identified.detail)
-    return await app_state(request).accounts.authenticate(request.headers.get("authorization"))
+    if isinstance(identified, Throttled):
+        raise Throttled(identified.detail, identified.retry_after)
+    _, account = await app_state(request).identify(
+        request.headers.get("authorization"), request.client)
+    return account
 
 
 def base_url(request: Request) -> str:

@@ -12,7 +12,8 @@ which the official clients honour. The token looked up here is not looked up aga
 Drawing from no bucket:
 
 - requests without a valid token: the route answers 401, and a flood of made-up tokens
-  leaves nothing behind (buckets are made only for tokens found in the store);
+  leaves nothing behind (buckets are made only for tokens found in the store); their
+  addresses' failures are limited apart (``replicast.api.auth_failures``);
 - health, metrics, the OpenAPI document and output files, which carry no token;
 - event streams (``/v1/streams/...``): their URL holds a secret of its own, not an API
   token; one stream is one long request, not a rate; and a browser's ``EventSource``
@@ -29,6 +30,7 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from replicast.api.auth_failures import locked_out
 from replicast.api.problems import problem
 from replicast.api.state import IDENTIFIED, AppState
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
@@ -100,14 +102,23 @@ class RateLimits:
         authorization = Headers(scope=scope).get("authorization")
         if not authorization:
             return None
+        client = scope.get("client")
         try:
-            digest, scope[IDENTIFIED] = await state.accounts.identify(authorization)
-        except Unauthenticated as exc:
-            scope[IDENTIFIED] = exc  # the route answers 401
+            digest, scope[IDENTIFIED] = await state.identify(authorization, client,
+                                                             confirm=False)
+        except (Unauthenticated, Throttled) as exc:
+            scope[IDENTIFIED] = exc  # the route answers 401, or 429 to a locked-out address
             return None
         except ReplicastError:
             return None  # the route answers 503 while the store is away
-        return await state.limiter.check(f"{bucket}:{digest}", rate)
+        # Whether the address is locked out is asked in the same step as the count.
+        failures = state.auth_failures
+        guard = failures.guard(client) if failures is not None else None
+        decision = await state.limiter.check(f"{bucket}:{digest}", rate, guard)
+        if decision is not None and decision.guarded:
+            scope[IDENTIFIED] = locked_out(decision)  # the route answers 429
+            return None
+        return decision
 
 
 def throttled(decision: Decision) -> Throttled:

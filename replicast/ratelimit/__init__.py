@@ -5,6 +5,6 @@ interface with ``open_limiter``; ``memory.py`` and ``redis.py`` are the backends
 requests draw from which bucket is the API's business (``replicast.api.throttling``).
 """
 
-from replicast.ratelimit.base import Decision, Limiter, Rate, admit, open_limiter
+from replicast.ratelimit.base import Decision, Guard, Limiter, Rate, admit, open_limiter
 
-__all__ = ["Decision", "Limiter", "Rate", "admit", "open_limiter"]
+__all__ = ["Decision", "Guard", "Limiter", "Rate", "admit", "open_limiter"]

@@ -45,6 +45,14 @@ class Rate:
 
 
 @dataclass(frozen=True, slots=True)
+class Guard:
+    """A bucket a check first asks, without counting in it (``Limiter.check``)."""
+
+    key: str
+    rate: Rate
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What a bucket says about one request."""
 
@@ -55,12 +63,14 @@ class Decision:
     """Microseconds until the bucket is full again."""
     retry_in: int
     """Microseconds until a request would be allowed; 0 when this one was."""
+    guarded: bool = False
+    """Whether this is the refusal of a check's guard (nothing was counted)."""
 
     @classmethod
-    def of(cls, rate: Rate, full_in: int, retry_in: int) -> Decision:
+    def of(cls, rate: Rate, full_in: int, retry_in: int, guarded: bool = False) -> Decision:
         """The decision GCRA's two numbers describe (the backends return those)."""
         if retry_in > 0:
-            return cls(False, 0, full_in, retry_in)
+            return cls(False, 0, full_in, retry_in, guarded)
         held = (rate.burst * rate.interval - full_in) // rate.interval
         return cls(True, max(0, held), full_in, 0)
 
@@ -104,9 +114,18 @@ class Limiter(abc.ABC):
         """Release connections."""
 
     @abc.abstractmethod
-    async def check(self, key: str, rate: Rate) -> Decision | None:
+    async def check(self, key: str, rate: Rate, guard: Guard | None = None) -> Decision | None:
         """Count one request against ``key``'s bucket of ``rate``; None when the backend
-        cannot say (the request goes ahead: limits fail open)."""
+        cannot say (the request goes ahead: limits fail open).
+
+        With a ``guard``, in the same step, first ask its bucket whether a request would
+        be allowed there, counting nothing in it: if not, nothing is counted at all and
+        the answer is its refusal (``guarded``)."""
+
+    @abc.abstractmethod
+    async def peek(self, key: str, rate: Rate) -> Decision | None:
+        """What ``check`` would answer now, without counting the request; None when the
+        backend cannot say."""
 
 
 def open_limiter(url: str) -> Limiter:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from replicast.ratelimit.base import MICROS, Decision, Limiter, Rate, admit
+from replicast.ratelimit.base import MICROS, Decision, Guard, Limiter, Rate, admit
 
 
 class MemoryLimiter(Limiter):
@@ -27,12 +28,20 @@ class MemoryLimiter(Limiter):
     def __len__(self) -> int:
         return len(self._full_at)
 
-    async def check(self, key: str, rate: Rate) -> Decision:
-        return self.take(key, rate)
+    async def check(self, key: str, rate: Rate, guard: Guard | None = None) -> Decision:
+        return self.take(key, rate, guard)
 
-    def take(self, key: str, rate: Rate) -> Decision:
+    async def peek(self, key: str, rate: Rate) -> Decision:
+        now = round(self._clock() * MICROS)
+        return admit(rate, self._full_at.get(key), now)[1]
+
+    def take(self, key: str, rate: Rate, guard: Guard | None = None) -> Decision:
         """``check`` without the coroutine: nothing here waits."""
         now = round(self._clock() * MICROS)
+        if guard is not None:
+            refused = admit(guard.rate, self._full_at.get(guard.key), now)[1]
+            if not refused.allowed:
+                return dataclasses.replace(refused, guarded=True)
         full_at, decision = admit(rate, self._full_at.get(key), now)
         if full_at is not None:
             self._full_at[key] = full_at

@@ -22,27 +22,38 @@ from collections.abc import Callable
 from typing import Any
 
 from replicast.errors import ConfigError
-from replicast.ratelimit.base import Decision, Limiter, Rate
+from replicast.ratelimit.base import Decision, Guard, Limiter, Rate
 
 log = logging.getLogger(__name__)
 
 PREFIX = "replicast:ratelimit:"
 
-# ``admit`` (base.py), in Lua: KEYS[1] the bucket; ARGV the interval (µs) and the burst.
-# Returns {microseconds until full again, microseconds until allowed (0: allowed)}.
+# ``admit`` (base.py), in Lua: KEYS[1] the bucket; ARGV the interval (µs), the burst, and
+# 1 to count the request (``check``) or 0 only to say what counting it would answer
+# (``peek``); then, for a guard, KEYS[2] and its interval and burst as ARGV[4] and [5].
+# Returns {microseconds until full again, microseconds until allowed (0: allowed), 1 if
+# that is the guard's refusal, else 0}.
 SCRIPT = """
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local start = tonumber(redis.call('GET', KEYS[1]) or now)
-if start < now then start = now end
-local wait = start - now - (burst - 1) * interval
-if wait > 0 then return {start - now, wait} end
+local function wait_in(key, interval, burst)
+  local start = tonumber(redis.call('GET', key) or now)
+  if start < now then start = now end
+  return start, start - now - (burst - 1) * interval
+end
+if KEYS[2] then
+  local start, wait = wait_in(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]))
+  if wait > 0 then return {start - now, wait, 1} end
+end
+local interval = tonumber(ARGV[1])
+local start, wait = wait_in(KEYS[1], interval, tonumber(ARGV[2]))
+if wait > 0 then return {start - now, wait, 0} end
 local full_at = start + interval
-redis.call('SET', KEYS[1], string.format('%d', full_at),
-           'PX', math.ceil((full_at - now) / 1000))
-return {full_at - now, 0}
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], string.format('%d', full_at),
+             'PX', math.ceil((full_at - now) / 1000))
+end
+return {full_at - now, 0, 0}
 """
 
 
@@ -73,18 +84,30 @@ class RedisLimiter(Limiter):
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def check(self, key: str, rate: Rate) -> Decision | None:
+    async def check(self, key: str, rate: Rate, guard: Guard | None = None) -> Decision | None:
+        return await self._run(key, rate, count=True, guard=guard)
+
+    async def peek(self, key: str, rate: Rate) -> Decision | None:
+        return await self._run(key, rate, count=False)
+
+    async def _run(self, key: str, rate: Rate, *, count: bool,
+                   guard: Guard | None = None) -> Decision | None:
         if self._clock() < self._skip_until:
             return None
+        keys, args = [PREFIX + key], [rate.interval, rate.burst, int(count)]
+        if guard is not None:
+            keys.append(PREFIX + guard.key)
+            args += [guard.rate.interval, guard.rate.burst]
         try:
-            full_in, retry_in = await self._script(keys=[PREFIX + key],
-                                                   args=[rate.interval, rate.burst])
+            full_in, retry_in, guarded = await self._script(keys=keys, args=args)
         except self._errors as exc:
             self._failed(exc)
             return None
         if self._failing:
             self._failing = False
             log.info("Redis answers again: rate limits apply again")
+        if guarded and guard is not None:
+            return Decision.of(guard.rate, int(full_in), int(retry_in), guarded=True)
         return Decision.of(rate, int(full_in), int(retry_in))
 
     def _failed(self, error: Exception) -> None:

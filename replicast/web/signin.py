@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast.api.state import app_state
-from replicast.errors import Unauthenticated
+from replicast.errors import Throttled, Unauthenticated
 from replicast.web.auth import (
     check_post,
     end_session,
@@ -44,10 +44,18 @@ async def login(request: Request) -> Response:
     try:
         if not isinstance(token, str):
             raise Unauthenticated(INVALID_TOKEN)
-        digest, _ = await app_state(request).accounts.identify(f"Bearer {token.strip()}")
+        # A failed sign-in counts against the address as a failed API request does.
+        digest, _ = await app_state(request).identify(
+            f"Bearer {token.strip()}", request.client)
     except Unauthenticated:
         return page(request, "login.html", None, status=401, next=next_page,
                     error=INVALID_TOKEN)
+    except Throttled as exc:
+        refused = page(request, "login.html", None, status=429, next=next_page,
+                       error=exc.detail)
+        if exc.retry_after is not None:
+            refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     response = redirect(next_page)
     await start_session(request, response, digest)
     return response

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as redis
 
-from replicast.ratelimit import Rate
+from replicast.ratelimit import Guard, Rate
 from replicast.ratelimit.base import MICROS
 from replicast.ratelimit.redis import PREFIX, RedisLimiter
 from tests.support import services
@@ -32,6 +32,35 @@ async def test_the_refusal_says_when_to_come_back(limiter):
     again = await limiter.check("k", rate)
     assert again.allowed and again.remaining == 0
     assert not (await limiter.check("k", rate)).allowed
+
+
+async def test_a_peek_says_what_a_check_would_and_counts_nothing(limiter):
+    rate = Rate(60, 2)
+    for _ in range(5):
+        assert (await limiter.peek("k", rate)).allowed
+    assert (await limiter.check("k", rate)).allowed
+    assert (await limiter.check("k", rate)).allowed
+    peeked = await limiter.peek("k", rate)
+    assert not peeked.allowed and 0 < peeked.retry_in <= MICROS and peeked.retry_after == 1
+    assert not (await limiter.check("k", rate)).allowed
+    assert (await limiter.peek("other", rate)).allowed
+
+
+async def test_a_guard_is_asked_first_and_counts_nothing(limiter):
+    rate, guard = Rate(60, 5), Guard("failures:a", Rate(60, 2))
+    first = await limiter.check("requests:a", rate, guard)
+    assert first.allowed and first.remaining == 4 and not first.guarded
+    assert (await limiter.check("failures:a", guard.rate)).allowed
+    assert (await limiter.check("failures:a", guard.rate)).remaining == 0
+    refused = await limiter.check("requests:a", rate, guard)
+    assert not refused.allowed and refused.guarded and refused.retry_after == 1
+    # Neither bucket counted the refused request.
+    assert (await limiter.check("requests:a", rate)).remaining == 3
+    assert not (await limiter.peek("failures:a", guard.rate)).allowed
+    # A refusal of the bucket itself is not the guard's.
+    spent = [await limiter.check("requests:b", Rate(60, 1), Guard("failures:b", guard.rate))
+             for _ in range(2)]
+    assert [(d.allowed, d.guarded) for d in spent] == [(True, False), (False, False)]
 
 
 async def test_each_key_has_a_bucket_of_its_own(limiter):

@@ -20,7 +20,7 @@ import replicate
 from replicast.accounts import Accounts
 from replicast.store.base import open_store
 from tests.support import services
-from tests.support.server import ServerProcess
+from tests.support.server import TOKEN, ServerProcess
 
 LIMITS = {"REPLICAST_RATE_LIMIT_REQUESTS": "30", "REPLICAST_RATE_LIMIT_CREATES": "60",
           "REPLICAST_RATE_LIMIT_BURST_SECONDS": "6", "REPLICAST_SHUTDOWN_GRACE": "0.1"}
@@ -136,8 +136,8 @@ def test_each_token_has_its_own_bucket_and_invalid_tokens_draw_from_none(server)
     first, second = client_for(server, "shared", "shared")  # two tokens of one account
     with first, second:
         spend(first)
-        # Made-up tokens are refused as such, whatever their number, and count for no one
-        # (not for the address they come from either).
+        # Made-up tokens are refused as such and count for no token. (Their address's
+        # failures have a limit of their own, 30 a minute here: see below.)
         for index in range(10):
             bogus = httpx.get(f"{server.base_url}/v1/account",
                               headers={"Authorization": f"Bearer r8_bogus{index}"})
@@ -244,3 +244,97 @@ def test_api_processes_share_buckets_and_the_unfinished_limit(two_apis):
         with ThreadPoolExecutor(max_workers=8) as pool:
             statuses = list(pool.map(create, range(12)))
     assert sorted(statuses) == [201] * 3 + [429] * 9
+
+
+GUESSES = 10  # failed authentications an address may make at once, then one every 6 s
+LOCKED = re.compile(r"Too many failed authentications from this address\. "
+                    r"Try again in ~(\d+)s\.")
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """A server that allows 10 failed authentications a minute per address; the tokens'
+    own limits are off, so that only this one applies."""
+    process = ServerProcess(tmp_path, env={
+        "REPLICAST_RATE_LIMIT_AUTH_FAILURES": str(GUESSES),
+        "REPLICAST_RATE_LIMIT_REQUESTS": "0", "REPLICAST_RATE_LIMIT_CREATES": "0"}).start()
+    yield process
+    process.stop()
+
+
+def guess_until_refused(*clients: httpx.Client) -> tuple[list[int], httpx.Response]:
+    """Wrong tokens, from each client in turn, until one is answered otherwise than 401:
+    the statuses before it, and that answer."""
+    statuses: list[int] = []
+    for number in range(GUESSES * 10):
+        answer = clients[number % len(clients)].get(
+            "/v1/account", headers={"Authorization": f"Bearer r8_guess{number}"})
+        if answer.status_code != 401:
+            return statuses, answer
+        statuses.append(answer.status_code)
+    raise AssertionError(f"{len(statuses)} wrong tokens were all answered 401")
+
+
+def test_an_address_that_keeps_failing_is_refused_even_its_valid_token(guarded):
+    base = guarded.base_url
+    # The server listens on 127.0.0.1; connecting from 127.0.0.2 is another address.
+    with guarded.client() as http, \
+            httpx.Client(base_url=base, transport=httpx.HTTPTransport(
+                local_address="127.0.0.2")) as elsewhere, \
+            httpx.Client(base_url=base, follow_redirects=False) as browser:
+        assert http.get("/v1/account").status_code == 200
+        guessed, refused = guess_until_refused(browser)
+        assert len(guessed) >= GUESSES and refused.status_code == 429
+        assert refused.headers["content-type"] == "application/problem+json"
+        retry_after = int(refused.headers["retry-after"])
+        assert 1 <= retry_after <= 6
+        assert LOCKED.fullmatch(refused.json()["detail"]), refused.json()
+        assert refused.json()["title"] == "Too many requests"
+        # Now the valid token gets the same answer as a wrong one: nothing to learn.
+        valid = http.get("/v1/account")
+        assert valid.status_code == 429 and LOCKED.fullmatch(valid.json()["detail"])
+        assert http.post("/v1/files", files={"content": ("a.txt", b"x")}).status_code == 429
+        # Signing in on the web pages is authenticating too.
+        page = browser.post("/login", data={"token": TOKEN, "next": "/"})
+        assert page.status_code == 429 and "retry-after" in page.headers
+        assert "Too many failed authentications" in page.text
+        # What authenticates nothing is not refused; no token at all is no guess.
+        assert browser.get("/health/live").status_code == 200
+        assert browser.get("/v1/account").status_code == 401
+        # Another address has a limit of its own.
+        assert elsewhere.get("/v1/account", headers=http.headers).status_code == 200
+        assert elsewhere.get("/v1/account", headers={"Authorization": "Bearer r8_x"}
+                             ).status_code == 401
+
+    # The official client waits as told, and then its token works again.
+    transport = Recording()
+    client = replicate.Client(api_token=TOKEN, base_url=base, transport=transport)
+    try:
+        assert client.accounts.current().username == "replicast"
+        assert transport.statuses[-1] == 200 and set(transport.statuses) <= {429, 200}
+    finally:
+        transport.close()
+
+
+def test_failed_sign_ins_count_like_failed_api_requests(guarded):
+    with httpx.Client(base_url=guarded.base_url, follow_redirects=False) as browser:
+        answers = [browser.post("/login", data={"token": f"r8_guess{n}", "next": "/"})
+                   for n in range(GUESSES)]
+        assert [a.status_code for a in answers] == [401] * GUESSES
+        assert "That token is not valid" in answers[-1].text
+        refused = browser.post("/login", data={"token": TOKEN, "next": "/"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        api = browser.get("/v1/account", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert api.status_code == 429
+
+
+def test_api_processes_share_the_failures_of_an_address(two_apis):
+    """The default limit, 30 failures a minute, counted across both processes."""
+    first, second = (api.client() for api in two_apis)
+    with first, second:
+        guessed, refused = guess_until_refused(first, second)
+        # One more now and then if the guesses took seconds: one every 2 s refills.
+        assert 30 <= len(guessed) <= 40 and refused.status_code == 429
+        for http in (first, second):
+            valid = http.get("/v1/account")
+            assert valid.status_code == 429 and LOCKED.fullmatch(valid.json()["detail"])

@@ -50,17 +50,22 @@ def test_rate_and_concurrency_limits_are_read_with_replicates_defaults():
     defaults = Settings.from_env({"HOME": "/home/u"})
     assert (defaults.rate_limit_creates, defaults.rate_limit_requests) == (600, 3000)
     assert defaults.rate_limit_burst_seconds == 60 and defaults.max_unfinished_predictions == 0
+    assert defaults.rate_limit_auth_failures == 30
     settings = Settings.from_env({
         "REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQUESTS": "120",
         "REPLICAST_RATE_LIMIT_BURST_SECONDS": "2.5",
         "REPLICAST_MAX_UNFINISHED_PREDICTIONS": "10",
+        "REPLICAST_RATE_LIMIT_AUTH_FAILURES": "0",
     })
     assert (settings.rate_limit_creates, settings.rate_limit_requests) == (0, 120)
     assert settings.rate_limit_burst_seconds == 2.5
     assert settings.max_unfinished_predictions == 10
+    assert settings.rate_limit_auth_failures == 0
     for name, value in [("REPLICAST_RATE_LIMIT_CREATES", "-1"),
                         ("REPLICAST_RATE_LIMIT_REQUESTS", "many"),
                         ("REPLICAST_RATE_LIMIT_BURST_SECONDS", "0"),
+                        ("REPLICAST_RATE_LIMIT_AUTH_FAILURES", "-3"),
+                        ("REPLICAST_RATE_LIMIT_AUTH_FAILURES", "30/min"),
                         ("REPLICAST_MAX_UNFINISHED_PREDICTIONS", "-5")]:
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: value})
