@@ -217,13 +217,25 @@ class Settings:
                               "first-use")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"REPLICAST_DEVICE={self.device!r} must be auto, cpu or cuda[:N]")
-        if self.api_token is not None and len(self.api_token) < 20:
-            raise ConfigError("REPLICAST_API_TOKEN is too short to be safe: use at least 20 "
-                              "random characters (replicast keys create makes tokens)")
+        if self.api_token is not None and weak_token(self.api_token):
+            raise ConfigError(
+                f"REPLICAST_API_TOKEN is too weak: use at least {MIN_TOKEN_LENGTH} characters, "
+                f"with at least {MIN_TOKEN_DISTINCT} different ones, at random "
+                "(replicast keys create makes such tokens)")
         if self.log_format not in {"text", "json"}:
             raise ConfigError(f"REPLICAST_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
+
+
+MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_DISTINCT = 10
+
+
+def weak_token(token: str) -> bool:
+    """Whether an operator's token is too short, or made of too few characters, to hold
+    against guessing (the failure limit slows guesses; it cannot make a weak token safe)."""
+    return len(token) < MIN_TOKEN_LENGTH or len(set(token)) < MIN_TOKEN_DISTINCT
 
 
 _ENV_NAMES = {"run_worker": "worker", "routes_file": "routes"}

@@ -287,6 +287,16 @@ def test_errors_are_one_line(server, args, extra, words):
                                              **extra))
 
 
+@pytest.mark.parametrize("token", ["r8_" + "x" * 40, "abcdefghi" * 4,
+                                   "r8_Ab3dEfGh1jKlMnOpQrStUvWxYz"])
+def test_a_weak_operator_token_is_refused_at_start_in_one_line(tmp_path, token):
+    """A long run of few characters, or too short a token, is guessed too easily."""
+    result = replicast("serve", "--port", str(free_port()), server=None, timeout=60,
+                       REPLICAST_DATA_DIR=str(tmp_path), REPLICAST_API_TOKEN=token)
+    line = one_line_error(result)
+    assert "REPLICAST_API_TOKEN is too weak" in line and token not in line
+
+
 def test_a_folder_that_cannot_be_made_is_refused_before_anything_runs(server, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     result = replicast("run", "replicast/echo", "-i", "prompt=x", "-o",

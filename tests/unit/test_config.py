@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from replicast.accounts import new_token
 from replicast.config import _ENV_NAMES, Settings
 from replicast.errors import ConfigError
 
@@ -86,7 +87,20 @@ def test_file_limits_are_read_with_replicates_defaults():
             Settings.from_env({name: value})
 
 
-def test_a_short_api_token_is_refused():
-    with pytest.raises(ConfigError, match="REPLICAST_API_TOKEN is too short"):
-        Settings.from_env({"REPLICAST_API_TOKEN": "secret"})
-    assert Settings.from_env({"REPLICAST_API_TOKEN": "r8_" + "x" * 37}).api_token
+@pytest.mark.parametrize("token", [
+    "secret",
+    "r8_Ab3dEfGh1jKlMnOpQrStUvWxYz",  # 29 characters
+    "r8_" + "x" * 37,  # long enough, but 4 different characters
+    "abcdefghi" * 4,  # 36 characters, 9 different ones
+])
+def test_a_weak_api_token_is_refused(token):
+    with pytest.raises(ConfigError, match="REPLICAST_API_TOKEN is too weak") as refused:
+        Settings.from_env({"REPLICAST_API_TOKEN": token})
+    message = str(refused.value)
+    assert "\n" not in message and token not in message
+    assert "32 characters" in message and "10 different" in message
+
+
+@pytest.mark.parametrize("token", [new_token(), "0123456789" * 4, "r8_" + "0123456789" * 3])
+def test_a_strong_enough_api_token_is_taken(token):
+    assert Settings.from_env({"REPLICAST_API_TOKEN": token}).api_token == token
