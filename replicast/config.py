@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ class Settings:
     """Queue and event backend URL (REPLICAST_BROKER_URL)."""
     public_url: str | None = None
     """Absolute base URL used in every URL the API returns (REPLICAST_PUBLIC_URL)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the proxies in front of this server, comma-separated,
+    whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` say who the client is; none by
+    default, when the client is the connection's peer (REPLICAST_TRUSTED_PROXIES)."""
     api_token: str | None = None
     """A token that always works for the default account (REPLICAST_API_TOKEN)."""
     host: str = "127.0.0.1"
@@ -275,6 +280,20 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+        networks.append(str(network.network_address) if network.num_addresses == 1
+                        else str(network))
+    return tuple(networks)
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": lambda raw: Path(raw).expanduser(),
     "tls_certfile": Path,
@@ -316,6 +335,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "output_url_ttl": _positive(lambda raw: times.parse_duration(raw).total_seconds()),
     "public_url": _url,
+    "trusted_proxies": _networks,
     "log_level": str.lower,
     "log_format": str.lower,
 }

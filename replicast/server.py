@@ -64,8 +64,11 @@ def _run_http(app: Any, settings: Settings) -> int:
         access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
         ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
-        # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached.
-        proxy_headers=False, log_config=None,
+        # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached, and only
+        # the proxies named in REPLICAST_TRUSTED_PROXIES are believed about who the client
+        # is (its address counts its failed authentications) and which scheme it used.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies), log_config=None,
     )
 
     server = uvicorn_server(app, config)

@@ -262,13 +262,16 @@ def guarded(tmp_path):
     process.stop()
 
 
-def guess_until_refused(*clients: httpx.Client) -> tuple[list[int], httpx.Response]:
+def guess_until_refused(*clients: httpx.Client, forwarded_for: str | None = None
+                        ) -> tuple[list[int], httpx.Response]:
     """Wrong tokens, from each client in turn, until one is answered otherwise than 401:
-    the statuses before it, and that answer."""
+    the statuses before it, and that answer. Each claims to be forwarded for another
+    address, unless ``forwarded_for`` names one."""
     statuses: list[int] = []
     for number in range(GUESSES * 10):
-        answer = clients[number % len(clients)].get(
-            "/v1/account", headers={"Authorization": f"Bearer r8_guess{number}"})
+        answer = clients[number % len(clients)].get("/v1/account", headers={
+            "Authorization": f"Bearer r8_guess{number}",
+            "X-Forwarded-For": forwarded_for or f"203.0.113.{number % 250}"})
         if answer.status_code != 401:
             return statuses, answer
         statuses.append(answer.status_code)
@@ -283,6 +286,7 @@ def test_an_address_that_keeps_failing_is_refused_even_its_valid_token(guarded):
                 local_address="127.0.0.2")) as elsewhere, \
             httpx.Client(base_url=base, follow_redirects=False) as browser:
         assert http.get("/v1/account").status_code == 200
+        # No proxy is trusted here: claiming to be forwarded for others changes nothing.
         guessed, refused = guess_until_refused(browser)
         assert len(guessed) >= GUESSES and refused.status_code == 429
         assert refused.headers["content-type"] == "application/problem+json"
@@ -338,3 +342,32 @@ def test_api_processes_share_the_failures_of_an_address(two_apis):
         for http in (first, second):
             valid = http.get("/v1/account")
             assert valid.status_code == 429 and LOCKED.fullmatch(valid.json()["detail"])
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_clients(tmp_path):
+    process = ServerProcess(tmp_path, env={
+        "REPLICAST_RATE_LIMIT_AUTH_FAILURES": str(GUESSES), "REPLICAST_RATE_LIMIT_REQUESTS": "0",
+        "REPLICAST_TRUSTED_PROXIES": "127.0.0.1"}).start()
+    try:
+        with process.client() as proxy, httpx.Client(
+                base_url=process.base_url, headers=proxy.headers,
+                transport=httpx.HTTPTransport(local_address="127.0.0.2")) as untrusted:
+            guessed, refused = guess_until_refused(proxy, forwarded_for="203.0.113.5")
+            assert len(guessed) >= GUESSES and refused.status_code == 429
+
+            def account(http: httpx.Client, client: str) -> int:
+                return http.get("/v1/account", headers={"X-Forwarded-For": client}).status_code
+
+            assert account(proxy, "203.0.113.5") == 429
+            assert account(proxy, "203.0.113.6") == 200  # another client of the proxy
+            assert account(proxy, "198.51.100.7, 203.0.113.5") == 429  # the proxy's entry
+            # The scheme the proxy says the client used is believed too.
+            created = proxy.post("/v1/files", files={"content": ("a.txt", b"x")},
+                                 headers={"X-Forwarded-For": "203.0.113.6",
+                                          "X-Forwarded-Proto": "https"})
+            assert created.json()["urls"]["get"].startswith("https://")
+            # Who is not a trusted proxy is its own address, whatever it claims.
+            guess_until_refused(untrusted)
+            assert account(untrusted, "203.0.113.9") == 429
+    finally:
+        process.stop()

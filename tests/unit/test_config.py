@@ -104,3 +104,12 @@ def test_a_weak_api_token_is_refused(token):
 @pytest.mark.parametrize("token", [new_token(), "0123456789" * 4, "r8_" + "0123456789" * 3])
 def test_a_strong_enough_api_token_is_taken(token):
     assert Settings.from_env({"REPLICAST_API_TOKEN": token}).api_token == token
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    assert Settings.from_env({}).trusted_proxies == ()
+    settings = Settings.from_env({"REPLICAST_TRUSTED_PROXIES": " 10.1.2.3/8, 172.31.250.250,,::1"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "172.31.250.250", "::1")
+    for value in ["nginx", "10.0.0.0/33", "*"]:
+        with pytest.raises(ConfigError, match="REPLICAST_TRUSTED_PROXIES"):
+            Settings.from_env({"REPLICAST_TRUSTED_PROXIES": value})
