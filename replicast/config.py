@@ -43,6 +43,9 @@ class Settings:
     default, when the client is the connection's peer (REPLICAST_TRUSTED_PROXIES)."""
     api_token: str | None = None
     """A token that always works for the default account (REPLICAST_API_TOKEN)."""
+    metrics_token: str | None = None
+    """The bearer token ``GET /metrics`` then needs, on API and worker processes; none
+    by default, when it needs none (REPLICAST_METRICS_TOKEN)."""
     host: str = "127.0.0.1"
     """Interface to listen on (REPLICAST_HOST, --host)."""
     port: int = 8000
@@ -222,11 +225,13 @@ class Settings:
                               "first-use")
         if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"REPLICAST_DEVICE={self.device!r} must be auto, cpu or cuda[:N]")
-        if self.api_token is not None and weak_token(self.api_token):
-            raise ConfigError(
-                f"REPLICAST_API_TOKEN is too weak: use at least {MIN_TOKEN_LENGTH} characters, "
-                f"with at least {MIN_TOKEN_DISTINCT} different ones, at random "
-                "(replicast keys create makes such tokens)")
+        for name, token in (("REPLICAST_API_TOKEN", self.api_token),
+                            ("REPLICAST_METRICS_TOKEN", self.metrics_token)):
+            if token is not None and weak_token(token):
+                raise ConfigError(
+                    f"{name} is too weak: use at least {MIN_TOKEN_LENGTH} characters, "
+                    f"with at least {MIN_TOKEN_DISTINCT} different ones, at random "
+                    "(replicast keys create makes such tokens)")
         if self.log_format not in {"text", "json"}:
             raise ConfigError(f"REPLICAST_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.log_level not in {"debug", "info", "warning", "error"}:

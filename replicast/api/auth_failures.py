@@ -70,22 +70,33 @@ class FailureLimit:
         or when this failure is one too many. Without ``confirm`` a valid token is not
         checked against the lockout here: the caller does it, with ``guard``, in the
         step that counts the request against the token's own bucket."""
-        key = client_key(client)
-        if key is None:
-            return await accounts.identify(authorization)
         try:
             found = await accounts.identify(authorization)
         except Unauthenticated:
-            if authorization and authorization.strip():
-                decision = await self.limiter.check(key, self.rate)
-                if decision is not None and not decision.allowed:
-                    raise locked_out(decision) from None
+            await self.failed(authorization, client)
             raise
         if confirm:
-            decision = await self.limiter.peek(key, self.rate)
-            if decision is not None and not decision.allowed:
-                raise locked_out(decision)
+            await self.confirm(client)
         return found
+
+    async def failed(self, authorization: str | None, client: tuple[str, int] | None) -> None:
+        """Count a failed authentication with ``authorization`` (none is no guess);
+        ``Throttled`` when it is one too many."""
+        key = client_key(client)
+        if key is None or not authorization or not authorization.strip():
+            return
+        decision = await self.limiter.check(key, self.rate)
+        if decision is not None and not decision.allowed:
+            raise locked_out(decision)
+
+    async def confirm(self, client: tuple[str, int] | None) -> None:
+        """``Throttled`` if ``client`` is locked out, for a credential that was valid."""
+        key = client_key(client)
+        if key is None:
+            return
+        decision = await self.limiter.peek(key, self.rate)
+        if decision is not None and not decision.allowed:
+            raise locked_out(decision)
 
     def guard(self, client: tuple[str, int] | None) -> Guard | None:
         """The bucket of ``client``'s failures, for a check to ask first; None when the

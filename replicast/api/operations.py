@@ -1,17 +1,21 @@
 """What operators and orchestrators ask: is it alive, is it ready, what are its figures.
 
-No token: probes and scrapers do not carry one, and nothing here tells more than
-counts and names.
+No API token: probes and scrapers do not carry one, and nothing here tells more than
+counts and names. Where even those are not for everyone, ``REPLICAST_METRICS_TOKEN``
+makes ``/metrics`` need a token of its own (health stays open: orchestrators probe it).
 """
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replicast.accounts import parse_authorization
 from replicast.api.responses import json_response
 from replicast.api.state import app_state
-from replicast.errors import ReplicastError
+from replicast.errors import ReplicastError, Unauthenticated
 from replicast.metrics import CONTENT_TYPE
 
 
@@ -41,6 +45,26 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """``GET /metrics``: Prometheus's text format."""
+    """``GET /metrics``: Prometheus's text format; with ``REPLICAST_METRICS_TOKEN`` set,
+    only for ``Authorization: Bearer <it>``."""
     state = app_state(request)
+    expected = state.settings.metrics_token
+    if expected is not None:
+        authorization = request.headers.get("authorization")
+        if not _presents(authorization, expected):
+            if state.auth_failures is not None:  # a wrong token is a guess here too
+                await state.auth_failures.failed(authorization, request.client)
+            raise Unauthenticated("/metrics needs the metrics token: "
+                                  "Authorization: Bearer <REPLICAST_METRICS_TOKEN>")
+        if state.auth_failures is not None:
+            await state.auth_failures.confirm(request.client)
     return Response(await state.metrics.render(state.store), media_type=CONTENT_TYPE)
+
+
+def _presents(authorization: str | None, expected: str) -> bool:
+    """Whether ``authorization`` carries ``expected``, compared in constant time."""
+    try:
+        token = parse_authorization(authorization)
+    except Unauthenticated:
+        return False
+    return hmac.compare_digest(token.encode(), expected.encode())

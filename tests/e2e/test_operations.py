@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from replicast.cli import main
 from tests.support import services
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import TOKEN, ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,50 @@ def test_metrics_count_what_happened(server, http):
     assert ("replicast_queue_depth", (("model", "replicast/echo"),)) not in samples or \
         samples[("replicast_queue_depth", (("model", "replicast/echo"),))] == 0
     assert any(name == "replicast_worker_heartbeat_age_seconds" for name, _ in samples)
+
+
+METRICS_TOKEN = "prometheus-scrapes-with-this-token-0123456789"
+
+
+@pytest.fixture
+def guarded_metrics(tmp_path):
+    """An API process and a worker whose /metrics need a token of their own."""
+    database = asyncio.run(services.create_database())
+    env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL,
+           "REPLICAST_METRICS_TOKEN": METRICS_TOKEN}
+    processes = [ServerProcess(tmp_path, env=env, args=["--no-worker"], log_name="api.log"),
+                 ServerProcess(tmp_path, env=env, command="worker", log_name="worker.log")]
+    started = []
+    try:
+        for process in processes:
+            started.append(process.start(timeout=60))
+        yield processes
+    finally:
+        for process in started:
+            process.stop()
+        asyncio.run(services.drop_database(database))
+
+
+def test_metrics_may_need_a_token_of_their_own(guarded_metrics):
+    for process in guarded_metrics:
+        with httpx.Client(base_url=process.base_url, timeout=30) as http:
+            for headers in ({}, {"Authorization": f"Bearer {METRICS_TOKEN[:-1]}"},
+                            {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+                            {"Authorization": f"Bearer {TOKEN}"},  # the API's is not it
+                            {"Authorization": METRICS_TOKEN}):
+                refused = http.get("/metrics", headers=headers)
+                assert refused.status_code == 401, (process.command, headers)
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert METRICS_TOKEN not in refused.text
+            scraped = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+            assert scraped.status_code == 200, process.command
+            names = {family.name for family in text_string_to_metric_families(scraped.text)}
+            assert "replicast_queue_depth" in names
+            # Probes still need nothing.
+            assert http.get("/health/live").status_code == 200
+    api, _ = guarded_metrics
+    with api.client() as http:
+        assert http.get("/v1/account").status_code == 200  # the API's token works as ever
 
 
 def test_json_logs_carry_the_prediction_id(server, http):

@@ -113,3 +113,11 @@ def test_trusted_proxies_are_addresses_or_networks():
     for value in ["nginx", "10.0.0.0/33", "*"]:
         with pytest.raises(ConfigError, match="REPLICAST_TRUSTED_PROXIES"):
             Settings.from_env({"REPLICAST_TRUSTED_PROXIES": value})
+
+
+def test_the_metrics_token_is_optional_and_must_be_strong():
+    assert Settings.from_env({}).metrics_token is None
+    token = new_token()
+    assert Settings.from_env({"REPLICAST_METRICS_TOKEN": token}).metrics_token == token
+    with pytest.raises(ConfigError, match="REPLICAST_METRICS_TOKEN is too weak"):
+        Settings.from_env({"REPLICAST_METRICS_TOKEN": "prometheus"})
