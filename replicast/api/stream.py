@@ -2,7 +2,8 @@
 
 ``output`` carries each output item (text as is, anything else as JSON), ``logs``
 each piece of log text, ``error`` a failure's message, and ``done`` ends the stream
-(``{}``, or ``{"reason": ...}`` when it did not succeed). Every event has an id
+(``{}``, or ``{"reason": ...}`` when it did not succeed); line ends in text arrive as
+``\n`` (``api.sse`` says why). Every event has an id
 naming how much output and log text the client has after it, so a client that
 reconnects with ``Last-Event-ID`` resumes exactly where it left off, and a stream
 opened after the end replays everything.

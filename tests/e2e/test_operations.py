@@ -62,6 +62,7 @@ METRICS_TOKEN = "prometheus-scrapes-with-this-token-0123456789"
 def guarded_metrics(tmp_path):
     """An API process and a worker whose /metrics need a token of their own."""
     database = asyncio.run(services.create_database())
+    asyncio.run(services.empty_redis())  # no address locked out by an earlier test
     env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL,
            "REPLICAST_METRICS_TOKEN": METRICS_TOKEN}
     processes = [ServerProcess(tmp_path, env=env, args=["--no-worker"], log_name="api.log"),

@@ -226,6 +226,9 @@ def two_apis(tmp_path):
         for api in started:
             api.stop()
         asyncio.run(services.drop_database(database))
+        # Buckets outlive the processes: an address locked out here would stay locked
+        # for the next servers on this Redis.
+        asyncio.run(services.empty_redis())
 
 
 def test_api_processes_share_buckets_and_the_unfinished_limit(two_apis):
