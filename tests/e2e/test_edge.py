@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import ssl
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import replicate
 
+from tests.e2e.conftest import self_signed_certificate
 from tests.support import raw_http
 from tests.support.server import TOKEN, ServerProcess
 
@@ -270,3 +272,35 @@ def test_connections_past_the_caps_are_refused_while_the_others_are_served(cappe
             pytest.fail("a connection closed, and still no room for another")
         with raw_http.connect(capped.port, "127.0.0.2") as third:
             assert raw_http.read_reply(third).status == 503  # its client is still at its cap
+
+
+@pytest.fixture(scope="module")
+def https(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("edge-tls")
+    process = ServerProcess(folder, tls=self_signed_certificate(folder),
+                            env={"REPLICAST_HEADER_TIMEOUT": str(HEADER_TIMEOUT)}).start()
+    yield process
+    process.stop()
+
+
+def test_over_https_too_heads_are_bounded_in_size_and_time(https):
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with raw_http.connect(https.port) as plain, \
+            context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
+        for _ in range(512):  # 32 MiB, unless answered first
+            if raw_http.readable(sock):
+                break
+            try:
+                sock.sendall(b"a" * 65536)
+            except (ConnectionError, ssl.SSLError):
+                break
+        reply = raw_http.read_reply(sock)
+        assert reply is not None and reply.status == 431
+    with raw_http.connect(https.port) as plain, \
+            context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\n")
+        lines = (b"X-Slow-%d: x\r\n" % n for n in itertools.count())
+        reply, seconds = raw_http.trickle(sock, lines, 0.2, GIVE_UP)
+        assert reply is not None and reply.status == 408, f"not cut in {seconds:.1f} s"
