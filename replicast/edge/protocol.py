@@ -22,9 +22,9 @@ import httptools
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.protocols.utils import get_remote_addr
 from uvicorn.server import ServerState
 
+from replicast.edge.deadlines import Deadlines
 from replicast.edge.limits import ConnectionCaps, EdgeLimits
 
 log = logging.getLogger("uvicorn.error")
@@ -71,6 +71,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     limits: ClassVar[EdgeLimits]
     caps: ClassVar[ConnectionCaps]
+    deadlines: ClassVar[Deadlines]
 
     def __init__(self, config: Config, server_state: ServerState,
                  app_state: dict[str, Any], _loop: asyncio.AbstractEventLoop | None = None,
@@ -80,43 +81,42 @@ class GuardedProtocol(HttpToolsProtocol):
         self._admitted: str | None = None
         self._head_bytes = 0
         self._head_started: float | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._timed = False
+        """Whether a head or a body being received has its deadline set."""
         self._body_fed = 0
         self._body_bytes = 0
         self._chunks = 0
         self._pace_started = 0.0
         self._pace_from = 0
         """``_body_bytes`` when the body's pace was last measured afresh."""
-        self._body_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
 
     # Connections
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        address = get_remote_addr(transport)
-        client = address[0] if address else ""
-        if not self.caps.admit(client):
-            self.transport = transport
-            self._phase = _ENDED
-            refused = self.caps.refusals_to_report(self.loop.time(), REPORT_EVERY)
-            if refused:
-                log.warning("Refused %d connection(s) past REPLICAST_MAX_CONNECTIONS (%d) or "
-                            "REPLICAST_MAX_CONNECTIONS_PER_CLIENT (%d); %d open now",
-                            refused, self.limits.max_connections,
-                            self.limits.max_connections_per_client, self.caps.open)
-            transport.write(Refusal(503, "Service unavailable",
-                                    "Too many connections: try again later")
-                            .response(self.server_state.default_headers))
-            transport.close()
-            return
-        self._admitted = client
         super().connection_made(transport)
-        self._head_started = self.loop.time()
-        self._head_timer = self.loop.call_at(self._head_started + self.limits.header_timeout,
-                                             self._head_late)
+        client = self.client[0] if self.client else ""
+        if self.caps.admit(client):
+            self._admitted = client
+            self._head_started = self.loop.time()
+            self._set_deadline(self._head_started + self.limits.header_timeout)
+            return
+        self.connections.discard(self)  # never served: not one for uvicorn to shut down
+        self._phase = _ENDED
+        refused = self.caps.refusals_to_report(self.loop.time(), REPORT_EVERY)
+        if refused:
+            log.warning("Refused %d connection(s) past REPLICAST_MAX_CONNECTIONS (%d) or "
+                        "REPLICAST_MAX_CONNECTIONS_PER_CLIENT (%d); %d open now",
+                        refused, self.limits.max_connections,
+                        self.limits.max_connections_per_client, self.caps.open)
+        transport.write(Refusal(503, "Service unavailable",
+                                "Too many connections: try again later")
+                        .response(self.server_state.default_headers))
+        transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timers()
+        if self._timed:
+            self._cancel_deadline()
         if self._linger_timer is not None:
             self._linger_timer.cancel()
             self._linger_timer = None
@@ -195,9 +195,8 @@ class GuardedProtocol(HttpToolsProtocol):
         if len(self.headers) > self.limits.max_headers:
             raise Refusal(431, "Request header fields too large",
                           f"The request has more than {self.limits.max_headers} header lines")
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        if self._timed:
+            self._cancel_deadline()
         self._phase = _BODY
         self._body_fed = self._body_bytes = self._chunks = 0
         super().on_headers_complete()
@@ -216,9 +215,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self.cycle.message_event.set()
 
     def on_message_complete(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        if self._timed:
+            self._cancel_deadline()
         self._phase = _HEAD
         self._head_bytes = 0
         self._head_started = None
@@ -228,21 +226,35 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _time_what_is_unfinished(self) -> None:
         """After a read that left a head or a body unfinished: time it, if not yet timed."""
+        if self._timed:
+            return
         if self._phase is _HEAD:
-            if self._head_timer is None:
-                if self._head_started is None:
-                    self._head_started = self.loop.time()
-                self._head_timer = self.loop.call_at(
-                    self._head_started + self.limits.header_timeout, self._head_late)
-        elif self._phase is _BODY and self._body_timer is None:
+            if self._head_started is None:
+                self._head_started = self.loop.time()
+            self._set_deadline(self._head_started + self.limits.header_timeout)
+        elif self._phase is _BODY:
             self._pace_started, self._pace_from = self.loop.time(), 0
-            self._body_timer = self.loop.call_at(
-                self._pace_started + self.limits.body_timeout, self._body_late)
+            self._set_deadline(self._pace_started + self.limits.body_timeout)
+
+    def _set_deadline(self, when: float) -> None:
+        self.deadlines.set(self.loop, self, when)
+        self._timed = True
+
+    def _cancel_deadline(self) -> None:
+        self.deadlines.cancel(self)
+        self._timed = False
+
+    def deadline_passed(self, now: float) -> None:
+        """The deadline of the head or body being received has passed."""
+        self._timed = False
+        if self.transport.is_closing():
+            return
+        if self._phase is _HEAD:
+            self._head_late()
+        elif self._phase is _BODY:
+            self._body_late(now)
 
     def _head_late(self) -> None:
-        self._head_timer = None
-        if self._phase is not _HEAD or self.transport.is_closing():
-            return
         if self._head_bytes == 0:  # a connection that never sent a thing: nothing to answer
             self._phase = _ENDED
             self.transport.close()
@@ -251,30 +263,20 @@ class GuardedProtocol(HttpToolsProtocol):
                              f"The request head took longer than "
                              f"{self.limits.header_timeout:g} s to arrive"), linger=False)
 
-    def _body_late(self) -> None:
-        self._body_timer = None
-        if self._phase is not _BODY or self.transport.is_closing():
-            return
-        now = self.loop.time()
+    def _body_late(self, now: float) -> None:
         if self.flow.read_paused or self.cycle.waiting_for_100_continue:
             # The server is not reading, or has not yet asked for the body: no fault of
             # the client's. Its pace is measured afresh.
             self._pace_started, self._pace_from = now, self._body_bytes
         due = self.limits.body_due(self._pace_started, self._body_bytes - self._pace_from, now)
         if due is not None:
-            self._body_timer = self.loop.call_at(due, self._body_late)
+            self._set_deadline(due)
             return
         pace = (f" at {self.limits.body_min_rate} bytes a second"
                 if self.limits.body_min_rate else "")
         self._refuse(Refusal(408, "Request timeout",
                              f"The request body took longer than "
                              f"{self.limits.body_timeout:g} s to arrive{pace}"), linger=False)
-
-    def _stop_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
-            if timer is not None:
-                timer.cancel()
-        self._head_timer = self._body_timer = None
 
     # Ending
 
@@ -292,7 +294,7 @@ class GuardedProtocol(HttpToolsProtocol):
             cycle.disconnected = True
             cycle.message_event.set()
         self._phase = _ENDED
-        self._stop_timers()
+        self._cancel_deadline()
         if answer:
             self.transport.write(refusal.response(self.server_state.default_headers))
         if not linger:
@@ -306,7 +308,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _invalid(self) -> None:
         """What uvicorn answers a request httptools cannot parse."""
         self._phase = _ENDED
-        self._stop_timers()
+        self._cancel_deadline()
         msg = "Invalid HTTP request received."
         log.warning(msg)
         self.send_400_response(msg)
@@ -320,4 +322,5 @@ def guarded(limits: EdgeLimits) -> type[GuardedProtocol]:
 
     Protocol.limits = limits
     Protocol.caps = ConnectionCaps(limits.max_connections, limits.max_connections_per_client)
+    Protocol.deadlines = Deadlines()
     return Protocol
