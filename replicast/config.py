@@ -148,6 +148,27 @@ class Settings:
     are removed, as Replicate does; 0 keeps them (REPLICAST_RETENTION, like ``1h``)."""
     output_url_ttl: float = 3600.0
     """Seconds an output file's signed URL works for, at least (REPLICAST_OUTPUT_URL_TTL)."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and header lines) read, in bytes; past it the
+    answer is a 431 and the connection closes (REPLICAST_MAX_HEADER_BYTES)."""
+    max_headers: int = 100
+    """Most header lines one request may have; past it a 431 (REPLICAST_MAX_HEADERS)."""
+    header_timeout: float = 10.0
+    """Seconds a request head may take to arrive, from its first byte (a new connection's
+    first head: from the connection) to its end (REPLICAST_HEADER_TIMEOUT)."""
+    body_timeout: float = 30.0
+    """Seconds any request body may take to arrive; a longer one must average
+    ``body_min_rate`` (REPLICAST_BODY_TIMEOUT)."""
+    body_min_rate: int = 1024
+    """Bytes a second a request body must average once it has taken ``body_timeout``
+    seconds; 0 for none, so that every body must arrive within ``body_timeout``
+    (REPLICAST_BODY_MIN_RATE)."""
+    max_connections: int = 1000
+    """Most connections open at once; one past it is closed at once with a 503; 0 for no
+    limit (REPLICAST_MAX_CONNECTIONS)."""
+    max_connections_per_client: int = 500
+    """Most connections one client address may have open at once; 0 for no limit
+    (REPLICAST_MAX_CONNECTIONS_PER_CLIENT)."""
     shutdown_grace: float = 10.0
     """Seconds running predictions get to finish on shutdown (REPLICAST_SHUTDOWN_GRACE)."""
     tls_certfile: Path | None = None
@@ -281,6 +302,16 @@ def _not_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
+def _at_least(least: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value < least:
+            raise ValueError(f"must be at least {least}")
+        return value
+
+    return parse
+
+
 def _url(raw: str) -> str:
     return raw.rstrip("/")
 
@@ -334,6 +365,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "input_fetch_timeout": _positive(float),
     "download_min_rate": _not_negative(int),
     "max_file_bytes": _positive(int),
+    "max_header_bytes": _at_least(1024),
+    "max_headers": _positive(int),
+    "header_timeout": _positive(float),
+    "body_timeout": _positive(float),
+    "body_min_rate": _not_negative(int),
+    "max_connections": _not_negative(int),
+    "max_connections_per_client": _not_negative(int),
     "max_account_file_bytes": _not_negative(int),
     "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "shutdown_grace": float,

@@ -61,7 +61,8 @@ def _run_http(app: Any, settings: Settings) -> int:
 
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
-        access_log=settings.access_log, loop="auto", http="auto", lifespan="on",
+        access_log=settings.access_log, loop="auto", http=edge_protocol(settings),
+        lifespan="on",
         ssl_certfile=settings.tls_certfile, ssl_keyfile=settings.tls_keyfile,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         # Behind a proxy, REPLICAST_PUBLIC_URL says where the server is reached, and only
@@ -74,6 +75,14 @@ def _run_http(app: Any, settings: Settings) -> int:
     server = uvicorn_server(app, config)
     server.run()
     return 0 if server.started else 1
+
+
+def edge_protocol(settings: Settings) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol, held to the request and connection limits of ``settings``
+    (see replicast/edge): give it to every uvicorn that serves the app."""
+    from replicast.edge import EdgeLimits, protocol_class
+
+    return protocol_class(EdgeLimits.of(settings))
 
 
 def uvicorn_server(app: Any, config: Any) -> Any:

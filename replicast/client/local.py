@@ -74,11 +74,11 @@ def _start(settings: Settings, listener: socket.socket) -> tuple[Any, threading.
     import uvicorn
 
     from replicast.app import create_app
-    from replicast.server import uvicorn_server
+    from replicast.server import edge_protocol, uvicorn_server
 
     app = create_app(settings, announce=lambda text: print(text, file=sys.stderr))
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            log_config=None, proxy_headers=False,
+                            log_config=None, proxy_headers=False, http=edge_protocol(settings),
                             timeout_graceful_shutdown=int(settings.shutdown_grace) + 5)
 
     server = uvicorn_server(app, config)

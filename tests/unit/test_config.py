@@ -121,3 +121,32 @@ def test_the_metrics_token_is_optional_and_must_be_strong():
     assert Settings.from_env({"REPLICAST_METRICS_TOKEN": token}).metrics_token == token
     with pytest.raises(ConfigError, match="REPLICAST_METRICS_TOKEN is too weak"):
         Settings.from_env({"REPLICAST_METRICS_TOKEN": "prometheus"})
+
+
+def test_edge_limits_are_read_with_their_defaults():
+    defaults = Settings.from_env({"HOME": "/home/u"})
+    assert (defaults.max_header_bytes, defaults.max_headers) == (64 * 1024, 100)
+    assert (defaults.header_timeout, defaults.body_timeout, defaults.body_min_rate) == \
+        (10, 30, 1024)
+    assert (defaults.max_connections, defaults.max_connections_per_client) == (1000, 500)
+    settings = Settings.from_env({
+        "REPLICAST_MAX_HEADER_BYTES": "8192", "REPLICAST_MAX_HEADERS": "20",
+        "REPLICAST_HEADER_TIMEOUT": "2.5", "REPLICAST_BODY_TIMEOUT": "5",
+        "REPLICAST_BODY_MIN_RATE": "0", "REPLICAST_MAX_CONNECTIONS": "0",
+        "REPLICAST_MAX_CONNECTIONS_PER_CLIENT": "10",
+    })
+    assert (settings.max_header_bytes, settings.max_headers) == (8192, 20)
+    assert (settings.header_timeout, settings.body_timeout, settings.body_min_rate) == \
+        (2.5, 5, 0)
+    assert (settings.max_connections, settings.max_connections_per_client) == (0, 10)
+    for name, value, says in [
+            ("REPLICAST_MAX_HEADER_BYTES", "100", "must be at least 1024"),
+            ("REPLICAST_MAX_HEADER_BYTES", "64k", "invalid literal"),
+            ("REPLICAST_MAX_HEADERS", "0", "greater than zero"),
+            ("REPLICAST_HEADER_TIMEOUT", "0", "greater than zero"),
+            ("REPLICAST_BODY_TIMEOUT", "soon", "could not convert"),
+            ("REPLICAST_BODY_MIN_RATE", "-1", "must not be negative"),
+            ("REPLICAST_MAX_CONNECTIONS", "-1", "must not be negative"),
+            ("REPLICAST_MAX_CONNECTIONS_PER_CLIENT", "1.5", "invalid literal")]:
+        with pytest.raises(ConfigError, match=f"{name}=.*{says}"):
+            Settings.from_env({name: value})
