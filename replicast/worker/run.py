@@ -175,8 +175,10 @@ class Run:
             self._timer.cancel()
             self._timer = None
         if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+            # Let a write under way end: if it fails, its logs come back for the final
+            # change (cut short, they would be lost in an outage, or written twice).
+            # (asyncio.wait, not gather: a run cut short must not cancel the write.)
+            await asyncio.wait({self._writer})
         text = "".join(self._unwritten_logs)
         self._unwritten_logs.clear()
         return text
@@ -222,11 +224,9 @@ class Run:
         logs_length, items = self._logs_announced, self._items_announced
         output = list(self.items[:items]) if items > self._items_written else UNSET
         try:
-            # Shielded: a write under way completes even if the run ends meanwhile,
-            # so that its logs are neither lost nor written twice.
-            running = await asyncio.shield(self._lifecycle.persist(
+            running = await self._lifecycle.persist(
                 self.prediction, logs, output, logs_length=logs_length, items_length=items,
-            ))
+            )
         except Exception as exc:
             # Keep the text for the next write (or the final change) and carry on.
             if not isinstance(exc, StoreUnavailable):  # the store logs each outage once
@@ -240,7 +240,8 @@ class Run:
         self._items_written = items
         if not running:
             self._stopped = True
-        elif self._unwritten_logs or len(self.items) > self._items_written:
+        elif not self._stopped and (self._unwritten_logs
+                                   or len(self.items) > self._items_written):
             self._timer = self._loop.call_later(PERSIST_SECONDS, self._begin_write)
 
 

@@ -157,3 +157,38 @@ async def test_files_saved_before_the_disk_filled_are_deleted(tmp_path):
     assert p.status is Status.FAILED
     assert p.error == "Replicast's disk is full: the output file second.txt could not be saved"
     assert files_of(h, p.id) == []
+
+
+async def test_logs_whose_progress_write_fails_as_the_run_ends_reach_the_final_change(
+        tmp_path):
+    # A progress write is under way when the model returns; it then fails (an outage).
+    # Its logs must come back for the final change rather than vanish with it.
+    in_flight, release = asyncio.Event(), asyncio.Event()
+
+    async def logs_then_returns(context, inputs):
+        context.log("first\n")
+        await asyncio.wait_for(in_flight.wait(), 5)
+        context.log("last\n")
+        return "done"
+
+    h = await Harness(tmp_path, [model("t/logs", logs_then_returns)]).open()
+    real = h.store.update_prediction
+
+    async def update_prediction(prediction_id, expected, change, **kwargs):
+        if change.status is None and change.append_logs:
+            in_flight.set()
+            await release.wait()
+            raise StoreUnavailable("PostgreSQL cannot be used now: connection refused")
+        return await real(prediction_id, expected, change, **kwargs)
+
+    h.store.update_prediction = update_prediction
+    try:
+        p = await h.create("t/logs", input={})
+        await asyncio.wait_for(in_flight.wait(), 5)
+        await asyncio.sleep(0.3)  # the model returns while the write is still under way
+        release.set()
+        done = await h.until(p.id, lambda q: q.terminal, timeout=10)
+    finally:
+        await h.close()
+    assert done.status is Status.SUCCEEDED
+    assert done.logs == "first\nlast\n"
