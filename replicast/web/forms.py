@@ -29,7 +29,8 @@ from typing import Any
 
 import orjson
 
-from replicast.errors import InvalidField
+from replicast.api.body import keepable
+from replicast.errors import InvalidField, InvalidRequest
 from replicast.models.schema_refs import input_properties, required_inputs
 
 SELECT = "select"
@@ -181,9 +182,14 @@ def _parse(f: Field, raw: str) -> Any:
         return _number(text)
     if f.widget == JSON:
         try:
-            return orjson.loads(text)
+            value = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise ValueError("Enter valid JSON") from None
+        try:  # the rules of a JSON body: a value the store can keep as sent
+            return keepable(value, text)
+        except InvalidRequest as exc:
+            raise ValueError("; ".join(f.description for f in exc.fields)
+                             or str(exc)) from None
     if f.widget == URI:
         return text
     return raw

@@ -165,3 +165,14 @@ def test_a_union_input_is_a_text_field_not_one_of_its_types():
     fields = {f.name: f for f in forms.fields_of(schema)}
     assert fields["either"].widget == forms.TEXT
     assert fields["seed"].widget == forms.NUMBER  # Optional[int]: its one type
+
+
+def test_json_the_store_cannot_keep_is_reported_on_its_field():
+    schema = cog_openapi([InputField("tags", "array", items={}, default=None)],
+                         {"type": "string"})
+    fields = forms.fields_of(schema)
+    for raw in ["[" * 300 + "]" * 300, "[18446744073709551616]"]:
+        inputs, problems = forms.to_input(fields, {"tags": raw})
+        assert "tags" not in inputs
+        assert [p.field for p in problems] == ["input.tags"]
+        assert "Enter valid JSON" not in problems[0].description
