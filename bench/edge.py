@@ -3,17 +3,20 @@
 Feeds the same requests to uvicorn's own httptools protocol and to Replicast's guarded one
 (``replicast/edge``), each in front of an ASGI app that reads the body and answers ``ok``,
 over an in-memory transport, on uvloop as the server runs: no sockets and no Replicast app,
-so that what differs is the edge alone. CPU time per request (this process) is the median
-over ``--rounds``.
+so that what differs is the edge alone. Each figure is the CPU time per request (this
+process) of the fastest of ``--rounds`` rounds, the two protocols taking turns: on a shared
+machine, the round least disturbed by the neighbours. Neighbours still move these figures by
+a few µs; instructions counted by valgrind do not: run one protocol and one case at two
+request counts under ``valgrind --tool=callgrind`` and divide the difference.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -108,36 +111,63 @@ async def _per_request(protocol: Callable[..., asyncio.Protocol], reads: list[by
     return spent / count * 1e6
 
 
-def _cases() -> dict[str, tuple[list[bytes], bool]]:
+@dataclass(frozen=True)
+class Case:
+    """A request, as the reads that bring it, on a kept-alive or a new connection."""
+
+    title: str
+    reads: list[bytes]
+    new_connection: bool = False
+
+
+def _cases() -> dict[str, Case]:
+    get = _request("GET", "/v1/predictions/abc")
     upload = _request("POST", "/v1/files", b"x" * 2**20)
     return {
-        "GET, kept-alive connection": ([_request("GET", "/v1/predictions/abc")], False),
-        "POST of 1 KiB of JSON": (
-            [_request("POST", "/v1/predictions", b'{"input": "%s"}' % (b"x" * 1000))], False),
-        "1 MiB body in 64 KiB reads": (
-            [upload[i:i + 65536] for i in range(0, len(upload), 65536)], False),
-        "GET on a new connection": ([_request("GET", "/v1/predictions/abc")], True),
+        "get": Case("GET, kept-alive connection", [get]),
+        "post": Case("POST of 1 KiB of JSON", [
+            _request("POST", "/v1/predictions", b'{"input": "%s"}' % (b"x" * 1000))]),
+        "upload": Case("1 MiB body in 64 KiB reads",
+                       [upload[i:i + 65536] for i in range(0, len(upload), 65536)]),
+        "connect": Case("GET on a new connection", [get], new_connection=True),
     }
+
+
+def _fastest(protocol: Callable[..., asyncio.Protocol], case: Case, count: int) -> float:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_per_request(protocol, case.reads, count,
+                                       reconnect=case.new_connection))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.edge", description=__doc__)
-    parser.add_argument("--requests", type=int, default=20000, help="requests a round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=20000,
+                        help="requests a round (a twentieth of it for the 1 MiB body)")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--case", choices=[*_cases(), "all"], default="all")
+    parser.add_argument("--protocol", choices=["uvicorn", "edge", "both"], default="both",
+                        help="one alone, to count its instructions under valgrind")
     args = parser.parse_args()
-    guarded = protocol_class(EdgeLimits())
-    print("| request | uvicorn's protocol, µs | Replicast's edge, µs | difference |")
-    print("| --- | --- | --- | --- |")
-    for name, (reads, reconnect) in _cases().items():
-        count = args.requests if len(reads) == 1 else max(1, args.requests // 20)
-        plain, edge = [], []
-        for _ in range(args.rounds):  # alternating, so that a busy moment hits both
-            for protocol, spent in ((HttpToolsProtocol, plain), (guarded, edge)):
-                with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                    spent.append(runner.run(_per_request(protocol, reads, count,
-                                                         reconnect=reconnect)))
-        a, b = statistics.median(plain), statistics.median(edge)
-        print(f"| {name} | {a:.1f} | {b:.1f} | {b - a:+.1f} ({(b - a) / a:+.0%}) |")
+    protocols = {"uvicorn": HttpToolsProtocol, "edge": protocol_class(EdgeLimits())}
+    if args.protocol != "both":
+        protocols = {args.protocol: protocols[args.protocol]}
+    print("| request | " + " | ".join(f"{name}, µs" for name in protocols)
+          + (" | difference |" if len(protocols) == 2 else " |"))
+    print("| --- " * (len(protocols) + 1 + (len(protocols) == 2)) + "|")
+    for key, case in _cases().items():
+        if args.case not in ("all", key):
+            continue
+        count = args.requests if len(case.reads) == 1 else max(1, args.requests // 20)
+        spent: dict[str, list[float]] = {name: [] for name in protocols}
+        for _ in range(args.rounds):  # taking turns, so that a busy moment hits both
+            for name, protocol in protocols.items():
+                spent[name].append(_fastest(protocol, case, count))
+        fastest = [min(times) for times in spent.values()]
+        cells = [f"{value:.1f}" for value in fastest]
+        if len(fastest) == 2:
+            a, b = fastest
+            cells.append(f"{b - a:+.1f} ({(b - a) / a:+.0%})")
+        print(f"| {case.title} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ class GuardedProtocol(HttpToolsProtocol):
         if self.caps.admit(client):
             self._admitted = client
             self._head_started = self.loop.time()
-            self._set_deadline(self._head_started + self.limits.header_timeout)
+            self.deadlines.set(self.loop, self, self._head_started + self.limits.header_timeout)
+            self._timed = True
             return
         self.connections.discard(self)  # never served: not one for uvicorn to shut down
         self._phase = _ENDED
@@ -196,7 +197,8 @@ class GuardedProtocol(HttpToolsProtocol):
             raise Refusal(431, "Request header fields too large",
                           f"The request has more than {self.limits.max_headers} header lines")
         if self._timed:
-            self._cancel_deadline()
+            self.deadlines.cancel(self)
+            self._timed = False
         self._phase = _BODY
         self._body_fed = self._body_bytes = self._chunks = 0
         super().on_headers_complete()
@@ -216,11 +218,16 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         if self._timed:
-            self._cancel_deadline()
+            self.deadlines.cancel(self)
+            self._timed = False
         self._phase = _HEAD
         self._head_bytes = 0
         self._head_started = None
-        super().on_message_complete()
+        # uvicorn's own, inline: this runs for every request.
+        if self.cycle.response_complete:
+            return
+        self.cycle.more_body = False
+        self.cycle.message_event.set()
 
     # Deadlines
 

@@ -1,8 +1,9 @@
 """The HTTP edge against a real server: heads bounded in bytes, lines and time, bodies
 paced, connections capped per client and in all, and nothing legitimate cut.
 
-The server here has one-second head and body timeouts, so that trickles are cut soon;
-each test sends for far longer than that before it gives up on the server.
+The server here has two-second head and body timeouts, so that trickles are cut soon (and
+a loaded machine still sends 64 KiB within them); each test sends for far longer than that
+before it gives up on the server.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from tests.e2e.conftest import self_signed_certificate
 from tests.support import raw_http
 from tests.support.server import TOKEN, ServerProcess
 
-HEADER_TIMEOUT = 1
-BODY_TIMEOUT = 1
+HEADER_TIMEOUT = 2
+BODY_TIMEOUT = 2
 MIN_RATE = 1000
 GIVE_UP = 20
 """Seconds a test keeps trickling before concluding the server never cuts it."""
@@ -112,7 +113,7 @@ def test_a_trickled_head_is_cut_at_the_header_timeout(server):
         reply, seconds = raw_http.trickle(sock, lines, 0.2, GIVE_UP)
         assert reply is not None and reply.status == 408, f"not cut in {seconds:.1f} s"
         assert json.loads(reply.body)["detail"] == \
-            "The request head took longer than 1 s to arrive"
+            f"The request head took longer than {HEADER_TIMEOUT} s to arrive"
         assert raw_http.closed(sock, GIVE_UP)
     assert seconds >= HEADER_TIMEOUT * 0.9
 
@@ -130,7 +131,7 @@ def test_an_idle_keep_alive_connection_is_not_cut_by_the_header_timeout(server):
             reply = raw_http.read_reply(sock)
             assert reply is not None and reply.status == 200
             # Longer than a head may take, shorter than uvicorn's keep-alive of 5 s.
-            assert not raw_http.readable(sock, HEADER_TIMEOUT * 2.5)
+            assert not raw_http.readable(sock, HEADER_TIMEOUT + 1)
 
 
 def _post_head(path: str, length: int, *headers: str) -> bytes:
@@ -146,7 +147,7 @@ def test_a_body_trickled_below_the_minimum_rate_is_cut(server):
         reply, seconds = raw_http.trickle(sock, spaces, 0.2, GIVE_UP)
         assert reply is not None and reply.status == 408, f"not cut in {seconds:.1f} s"
         assert json.loads(reply.body)["detail"] == \
-            "The request body took longer than 1 s to arrive at 1000 bytes a second"
+            f"The request body took longer than {BODY_TIMEOUT} s to arrive at 1000 bytes a second"
         assert raw_http.closed(sock, GIVE_UP)
     assert seconds >= BODY_TIMEOUT * 0.9
 
@@ -160,11 +161,11 @@ def test_a_body_that_never_comes_is_cut(server):
 
 
 def test_a_body_sent_at_a_decent_pace_may_take_longer_than_the_body_timeout(server):
-    body = json.dumps({"input": {"prompt": "x" * 11_000}}).encode()
+    body = json.dumps({"input": {"prompt": "x" * 15_000}}).encode()
     with raw_http.connect(server.port) as sock:
         sock.sendall(_post_head(ECHO, len(body), "Prefer: wait"))
         began = time.monotonic()
-        for start in range(0, len(body), 1000):  # about 4000 bytes a second, for ~3 s
+        for start in range(0, len(body), 1000):  # about 4000 bytes a second, for ~4 s
             assert not raw_http.readable(sock, 0.25), "cut while sending at a decent pace"
             sock.sendall(body[start:start + 1000])
         reply = raw_http.read_reply(sock)
@@ -194,13 +195,13 @@ def test_chunked_trailers_past_the_head_limit_are_refused(server):
 def test_event_streams_and_waits_outlast_every_timeout(server):
     with server.client() as http:
         created = http.post(ECHO, json={"input": {"prompt": "one two three four five six",
-                                                  "delay": 0.6}}).json()
+                                                  "delay": 0.7}}).json()
         began = time.monotonic()
         with http.stream("GET", created["urls"]["stream"],
                          headers={"Accept": "text/event-stream"}) as response:
             events = [line for line in response.iter_lines() if line.startswith("event: ")]
         assert events[-1] == "event: done"
-        assert time.monotonic() - began > HEADER_TIMEOUT + BODY_TIMEOUT
+        assert time.monotonic() - began > max(HEADER_TIMEOUT, BODY_TIMEOUT)
         waited = http.post("/v1/models/replicast/sleep/predictions",
                            json={"input": {"seconds": 3}}, headers={"Prefer": "wait"})
         assert waited.json()["status"] == "succeeded"
@@ -289,9 +290,9 @@ def test_over_https_too_heads_are_bounded_in_size_and_time(https):
     with raw_http.connect(https.port) as plain, \
             context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
-        for _ in range(512):  # 32 MiB, unless answered first
-            if raw_http.readable(sock):
-                break
+        # 1 MiB, never ended. (Whether the answer has come is not asked of the socket on the
+        # way: TLS sends records of its own after the handshake.)
+        for _ in range(16):
             try:
                 sock.sendall(b"a" * 65536)
             except (ConnectionError, ssl.SSLError):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
 from replicast.edge import ConnectionCaps, EdgeLimits, protocol_class
 from replicast.edge.protocol import Refusal
+from replicast.errors import ConfigError
 
 LIMITS = EdgeLimits(body_timeout=30, body_min_rate=1000)
 
@@ -92,3 +94,10 @@ def test_refusals_are_problems_that_close_the_connection(status):
     assert "content-type: application/problem+json" in lines
     assert f"content-length: {len(body)}" in lines
     assert json.loads(body) == {"title": "Title", "detail": "What happened", "status": status}
+
+
+def test_without_httptools_the_server_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "httptools", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "replicast.edge.protocol")
+    with pytest.raises(ConfigError, match=r"needs httptools .*pip install 'httptools"):
+        protocol_class(EdgeLimits())
