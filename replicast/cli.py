@@ -209,10 +209,11 @@ def _weights(settings: Settings, args: argparse.Namespace) -> int:
         folder = weights.pull(settings.weights, args.model, token=os.environ.get("HF_TOKEN"))
         print(f"Pulled {args.model} into {folder}.")
         return 0
-    print(f"{'MODEL':<36}{'SERVED BY':<11}WEIGHTS")
+    width = max(map(len, weights.HUB_REPOSITORIES)) + 2
+    print(f"{'MODEL':<{width}}{'SERVED BY':<11}WEIGHTS")
     for model in weights.HUB_REPOSITORIES:
         found = weights.status(settings.weights, model)
-        print(f"{model:<36}{found.served_by:<11}{found.reason}")
+        print(f"{model:<{width}}{found.served_by:<11}{found.reason}")
     return 0
 
 

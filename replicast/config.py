@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from replicast import times
 from replicast.errors import ConfigError
 from replicast.gateway.routes import Route, read_routes_file
+from replicast.models import backends
 from replicast.predictions import input_limits
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
@@ -71,6 +72,9 @@ class Settings:
     (REPLICAST_ROUTES); see docs/api.md, Gateway mode."""
     routes: tuple[Route, ...] = ()
     """The routes read from ``routes_file``, with their tokens from the environment."""
+    model_backends: tuple[backends.Choice, ...] = ()
+    """What serves each catalog model, ``owner/name=backend`` comma-separated: ``stand-in``,
+    ``weights``, ``weights:<owner/name>`` or ``gateway`` (REPLICAST_MODEL_BACKENDS)."""
     setup_timeout: float = 600.0
     """Seconds a predictor may take to load and run ``setup()`` (REPLICAST_SETUP_TIMEOUT)."""
     predict_timeout: float = 1800.0
@@ -133,6 +137,20 @@ class Settings:
     max_account_file_bytes: int = 10 * 1024**3
     """Most bytes one account's unexpired uploads may take; 0 for no limit
     (REPLICAST_MAX_ACCOUNT_FILE_BYTES)."""
+    lora_max_bytes: int = 2 * 1024**3
+    """Largest LoRA weights file a prediction may name, in bytes (REPLICAST_LORA_MAX_BYTES)."""
+    lora_fetch_timeout: float = 600.0
+    """Seconds one LoRA's download may take in all, from its request to its last byte
+    (REPLICAST_LORA_FETCH_TIMEOUT); it must also keep REPLICAST_DOWNLOAD_MIN_RATE."""
+    lora_cache_dir: Path | None = None
+    """Where downloaded LoRAs are kept (REPLICAST_LORA_CACHE_DIR); default
+    ``<data dir>/loras``."""
+    lora_cache_bytes: int = 20 * 1024**3
+    """Most bytes the kept LoRAs may take; the least recently used go first
+    (REPLICAST_LORA_CACHE_BYTES). At least REPLICAST_LORA_MAX_BYTES."""
+    hf_endpoint: str = "https://huggingface.co"
+    """The Hugging Face hub that ``huggingface.co/...`` LoRAs are fetched from
+    (REPLICAST_HF_ENDPOINT, else HF_ENDPOINT): point it at a mirror."""
     allow_private_urls: bool = False
     """Let webhooks and input URLs reach loopback and private networks
     (REPLICAST_ALLOW_PRIVATE_URLS); for local development and tests."""
@@ -199,6 +217,11 @@ class Settings:
         return (*self.predictors, *listed)
 
     @property
+    def lora_cache(self) -> Path:
+        """The LoRA cache folder actually used."""
+        return self.lora_cache_dir or self.data_dir / "loras"
+
+    @property
     def outputs_dir(self) -> Path:
         """Where output files are written."""
         return self.data_dir / "outputs"
@@ -226,6 +249,9 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"{name}={raw!r} is not valid: {exc}") from None
         values.setdefault("data_dir", default_data_dir(env))
+        if "hf_endpoint" not in values and env.get("HF_ENDPOINT"):
+            # huggingface_hub's own variable, for those who set it for a mirror already.
+            values["hf_endpoint"] = _url(env["HF_ENDPOINT"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values.get("routes_file") is not None and "routes" not in overrides:
             values["routes"] = read_routes_file(values["routes_file"], env)
@@ -253,10 +279,18 @@ class Settings:
                     f"{name} is too weak: use at least {MIN_TOKEN_LENGTH} characters, "
                     f"with at least {MIN_TOKEN_DISTINCT} different ones, at random "
                     "(replicast keys create makes such tokens)")
+        if not self.hf_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"REPLICAST_HF_ENDPOINT={self.hf_endpoint!r} must start with "
+                              "http(s)://")
+        if self.lora_cache_bytes < self.lora_max_bytes:
+            raise ConfigError(f"REPLICAST_LORA_CACHE_BYTES={self.lora_cache_bytes} must be at "
+                              f"least REPLICAST_LORA_MAX_BYTES={self.lora_max_bytes}: the cache "
+                              "must hold the largest LoRA taken")
         if self.log_format not in {"text", "json"}:
             raise ConfigError(f"REPLICAST_LOG_FORMAT={self.log_format!r} must be text or json")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
+        backends.check(self.model_backends, self.routes)
 
 
 MIN_TOKEN_LENGTH = 32
@@ -349,6 +383,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
     "routes_file": lambda raw: Path(raw).expanduser(),
+    "model_backends": backends.parse,
     "max_attempts": _positive(int),
     "rate_limit_creates": _not_negative(int),
     "rate_limit_requests": _not_negative(int),
@@ -372,6 +407,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "body_min_rate": _not_negative(int),
     "max_connections": _not_negative(int),
     "max_connections_per_client": _not_negative(int),
+    "lora_max_bytes": _positive(int),
+    "lora_fetch_timeout": _positive(float),
+    "lora_cache_dir": lambda raw: Path(raw).expanduser(),
+    "lora_cache_bytes": _positive(int),
+    "hf_endpoint": _url,
     "max_account_file_bytes": _not_negative(int),
     "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "shutdown_grace": float,

@@ -44,6 +44,9 @@ def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
         # A Replicast addition: "diffusers" when real weights run, "stand-in" without.
         "served_by": m.runner.served_by,
     }
+    if m.weights is not None:
+        # A Replicast addition: whose open weights run it (its own, or another model's).
+        data["weights"] = {"model": m.weights.model, "repository": m.weights.repository}
     setup = m.runner.setup_report()
     if setup is not None:
         # A Replicast addition for users' predictors: how their setup went, with its logs.

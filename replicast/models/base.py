@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from replicast.models.file_inputs import file_inputs
-from replicast.models.validation import InputValidator
+from replicast.models.validation import InputCheck, InputValidator
 
 SECRET_MASK = "**********"
 """What a Secret input shows instead of its value, as in Cog."""
@@ -75,9 +75,10 @@ class RunContext(Protocol):
         """Wait at most ``timeout`` seconds for a hint that the prediction has news from
         elsewhere (an upstream's webhook); whether one came. Each hint is taken once."""
 
-    async def own_file(self, url: str) -> OwnFile | None:
+    async def own_file(self, url: str, *, max_bytes: int | None = None) -> OwnFile | None:
         """The uploaded file of this server's own that ``url`` names, read as the
-        prediction's account, for handing it on; None for any other URL."""
+        prediction's account, for handing it on; None for any other URL. ``ModelError``
+        past ``max_bytes`` (by default, the limit on input files)."""
 
     async def remember_upstream(self, upstream_id: str) -> None:
         """Keep the id the prediction got at the server it was handed to, so that a run
@@ -136,6 +137,17 @@ class Runner(abc.ABC):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class WeightsUse:
+    """Which model's weights serve a model, and the hub repository they come from."""
+
+    model: str
+    """The ``owner/name`` whose weights folder is used: the model itself, its base (a
+    LoRA model), or another model the operator chose."""
+    repository: str | None
+    """The hub repository those weights are published in, when known."""
+
+
 @dataclass(frozen=True)
 class Model:
     """A model the server can run, with the one version it serves."""
@@ -154,8 +166,19 @@ class Model:
     license_url: str | None = None
     cover_image_url: str | None = None
     given_version_id: str | None = None
-    """The version id when another server decides it (a routed model's upstream version);
-    else ``version_id`` is a digest of the name and the schema."""
+    """The version id when another server decides it (a routed model's upstream version,
+    Replicate's for a catalog model); else ``version_id`` is a digest of the name and the
+    schema."""
+    input_check: InputCheck | None = field(default=None, repr=False)
+    """What the model refuses beyond its schema (see ``InputValidator``)."""
+    create_check: Callable[[Mapping[str, Any], str], None] | None = field(default=None,
+                                                                           repr=False)
+    """What the model refuses at a create that needs the server's base URL to tell (which
+    URLs are this server's own files), given the input with defaults filled in; raises
+    ``InvalidInput`` naming the field."""
+    weights: WeightsUse | None = None
+    """The weights that run the model, when open weights do (a Replicast addition to
+    ``GET /v1/models``)."""
     version_id: str = field(init=False)
     validator: InputValidator = field(init=False, repr=False)
     secret_inputs: frozenset[str] = field(init=False, repr=False)
@@ -168,7 +191,8 @@ class Model:
             orjson.dumps([self.full_name, self.openapi_schema], option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
         object.__setattr__(self, "version_id", self.given_version_id or digest)
-        object.__setattr__(self, "validator", InputValidator(self.openapi_schema))
+        object.__setattr__(self, "validator", InputValidator(self.openapi_schema,
+                                                             self.input_check))
         properties = self.openapi_schema.get("components", {}).get("schemas", {}).get(
             "Input", {}).get("properties", {})
         object.__setattr__(self, "secret_inputs", frozenset(

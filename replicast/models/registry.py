@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Protocol
 
 from replicast.config import Settings
 from replicast.errors import ConfigError, InvalidVersion, Unavailable
-from replicast.models import diagnostic, flux_spec
-from replicast.models.base import Model, Runner
+from replicast.models import backends, catalog, diagnostic
+from replicast.models.base import Model, Runner, WeightsUse
+from replicast.models.catalog import checks, flux1, flux2, kontext, lora
+from replicast.models.catalog.record import ModelSpec
+from replicast.models.encoders import SharedEncoders
+from replicast.models.lora import sources as lora_sources
+from replicast.models.lora.library import LoraLibrary
 from replicast.models.safety import SafetyChecker
+from replicast.models.schema import InputField
 from replicast.models.standin import FluxStandIn
-from replicast.models.weights import SAFETY_CHECKER, flux_installed, status
+from replicast.models.weights import (
+    HUB_REPOSITORIES,
+    SAFETY_CHECKER,
+    WeightsStatus,
+    flux_installed,
+    status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,38 +181,141 @@ class Registry:
 
 
 def builtin_models(settings: Settings | None = None) -> list[Model]:
-    """The FLUX models (real where their weights are, else stand-ins) and the diagnostic ones."""
-    weights_dir = settings.weights if settings else None
-    safety: SafetyChecker | None = None
-    if weights_dir is not None and flux_installed() and SafetyChecker.present(
-            weights_dir / SAFETY_CHECKER):
-        safety = SafetyChecker(weights_dir / SAFETY_CHECKER,
-                               device=settings.device if settings else "auto")
-
-    def runner(name: str) -> Runner:
-        found = status(weights_dir, name) if weights_dir is not None else None
-        if found is not None:
-            log.info("%s: %s", name, found.reason)
-        if found is None or not found.runnable:
-            return FluxStandIn(name)
-        from replicast.models.flux import FluxRunner
-
-        assert settings is not None
-        return FluxRunner(name, found.folder, device=settings.device,
-                          load_at_startup=settings.load_models == "startup", safety=safety)
-
-    flux = [
-        Model(
-            owner=name.split("/")[0],
-            name=name.split("/")[1],
-            description=flux_spec.DESCRIPTIONS[name],
-            openapi_schema=schema,
-            runner=runner(name),
-            version_created_at=flux_spec.VERSION_CREATED_AT,
+    """The catalog's FLUX models, each served as ``REPLICAST_MODEL_BACKENDS`` chooses (by
+    default real where their weights are, else stand-ins; routed ones are left to the
+    gateway), then the diagnostic models."""
+    choices = settings.model_backends if settings is not None else ()
+    runners = _Runners(settings)
+    models = []
+    for spec in catalog.SPECS.values():
+        backend = backends.backend_for(spec.name, choices)
+        if backend.kind == backends.GATEWAY:
+            log.info("%s: routed upstream (REPLICAST_MODEL_BACKENDS)", spec.name)
+            continue
+        runner, weights = runners.runner(spec, backend)
+        models.append(Model(
+            owner=spec.owner,
+            name=spec.short_name,
+            description=spec.description,
+            openapi_schema=spec.openapi_schema(),
+            runner=runner,
+            version_created_at=spec.version_created_at,
             official=True,
             github_url="https://github.com/black-forest-labs/flux",
             license_url="https://github.com/black-forest-labs/flux/tree/main/model_licenses",
-        )
-        for name, schema in flux_spec.schemas().items()
-    ]
-    return [*flux, *diagnostic.models()]
+            given_version_id=spec.version_id,
+            input_check=functools.partial(checks.check, spec),
+            create_check=lora_sources.check_inputs if spec.name in _LORA else None,
+            weights=weights,
+        ))
+    return [*models, *diagnostic.models()]
+
+
+class _Runners:
+    """The runner of each catalog model, by its backend; one real runner per weights
+    folder, shared by every model served from it."""
+
+    def __init__(self, settings: Settings | None) -> None:
+        self.settings = settings
+        self.weights_dir = settings.weights if settings is not None else None
+        self.safety: SafetyChecker | None = None
+        if self.weights_dir is not None and flux_installed() and SafetyChecker.present(
+                self.weights_dir / SAFETY_CHECKER):
+            assert settings is not None
+            self.safety = SafetyChecker(self.weights_dir / SAFETY_CHECKER,
+                                        device=settings.device)
+        self.encoders = SharedEncoders()
+        self._loaded: dict[str, Runner] = {}
+        self._library: LoraLibrary | None = None
+
+    def runner(self, spec: ModelSpec, backend: backends.Backend
+               ) -> tuple[Runner, WeightsUse | None]:
+        """What runs ``spec``'s predictions, and whose weights when real ones do."""
+        source = backend.weights_of
+        if backend.kind != backends.WEIGHTS or source is None or self.weights_dir is None:
+            if spec.runs_on is None:
+                log.info("%s: stand-in (a closed model; REPLICAST_MODEL_BACKENDS may serve it "
+                         "otherwise)", spec.name)
+            elif backend.kind == backends.STAND_IN:
+                log.info("%s: stand-in (REPLICAST_MODEL_BACKENDS)", spec.name)
+            return FluxStandIn(spec.name), None
+        found = status(self.weights_dir, source)
+        borrowed = "" if source == spec.runs_on else f"{source}'s "
+        if not found.runnable:
+            if borrowed:
+                log.info("%s: stand-in until %s's weights can run (%s)", spec.name, source,
+                         found.reason)
+            else:
+                log.info("%s: %s", spec.name, found.reason)
+            return FluxStandIn(spec.name), None
+        real = self._real(spec, source, found)
+        if real is None:
+            log.info("%s: stand-in: this build has no diffusers runner for it on %s's "
+                     "weights in %s", spec.name, source, found.folder)
+            return FluxStandIn(spec.name), None
+        shared = f", text encoder shared from {found.encoder}" if found.encoder else ""
+        log.info("%s: diffusers, %sweights in %s%s", spec.name, borrowed, found.folder, shared)
+        return real, WeightsUse(source, HUB_REPOSITORIES.get(source))
+
+    def _real(self, spec: ModelSpec, source: str, found: WeightsStatus) -> Runner | None:
+        """The diffusers runner serving ``spec`` from ``source``'s weights; None where this
+        build has none. Real runners for more open models plug in here, by the name of the
+        model whose weights they load."""
+        if spec.name in _LORA and source == spec.runs_on:
+            return self._lora(spec.name, source, found)
+        if not _same_inputs(spec, catalog.spec(source)):
+            return None
+        if source in _FLUX1:
+            return self._shared(source, lambda: self._flux1(source, found.folder))
+        if source in _FLUX2:
+            return self._shared(source, lambda: self._flux2(source, found))
+        return None
+
+    def _shared(self, source: str, make: Callable[[], Runner]) -> Runner:
+        if source not in self._loaded:
+            self._loaded[source] = make()
+        return self._loaded[source]
+
+    def _flux1(self, source: str, folder: Path) -> Runner:
+        from replicast.models.flux import FluxRunner
+
+        assert self.settings is not None
+        return FluxRunner(source, folder, device=self.settings.device,
+                          load_at_startup=self.settings.load_models == "startup",
+                          safety=self.safety)
+
+    def _lora(self, model: str, source: str, found: WeightsStatus) -> Runner:
+        from replicast.models.flux import FluxRunner
+        from replicast.models.lora_runner import LoraRunner
+
+        assert self.settings is not None
+        base = self._shared(source, lambda: self._flux1(source, found.folder))
+        assert isinstance(base, FluxRunner)
+        if self._library is None:  # one for every LoRA model of the process
+            self._library = LoraLibrary.from_settings(self.settings)
+        return LoraRunner(model, base, self._library)
+
+    def _flux2(self, source: str, found: WeightsStatus) -> Runner:
+        from replicast.models.flux2 import Flux2Runner
+
+        assert self.settings is not None
+        return Flux2Runner(source, found.folder, size=flux2.size, encoder=found.encoder,
+                           encoders=self.encoders, device=self.settings.device,
+                           load_at_startup=self.settings.load_models == "startup",
+                           safety=self.safety)
+
+
+_FLUX1 = (flux1.SCHNELL, flux1.DEV, kontext.KONTEXT_PRO)
+"""Models whose weights ``FluxRunner`` loads; it serves models with their inputs."""
+_LORA = (lora.DEV_LORA, lora.SCHNELL_LORA)
+"""Models that run on a FLUX.1 model's weights with the LoRAs their requests name."""
+_FLUX2 = (flux2.DEV, flux2.KLEIN_4B, flux2.KLEIN_9B, flux2.KLEIN_4B_BASE, flux2.KLEIN_9B_BASE)
+"""Models whose weights ``Flux2Runner`` loads."""
+
+
+def _same_inputs(spec: ModelSpec, other: ModelSpec) -> bool:
+    """Whether two models take the same inputs (whatever their order in the schema)."""
+    def plain(fields: tuple[InputField, ...]) -> tuple[InputField, ...]:
+        return tuple(dataclasses.replace(f, ordered=True) for f in fields)
+
+    return plain(spec.inputs) == plain(other.inputs)

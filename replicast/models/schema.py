@@ -47,6 +47,14 @@ class InputField:
     nullable: bool = False
     deprecated: bool = False
     items: dict[str, Any] | None = None
+    min_items: int | None = None
+    max_items: int | None = None
+    secret: bool = False
+    """A Cog ``Secret``: a password-format string, shown masked and never stored."""
+    ordered: bool = True
+    """Whether the property carries ``x-order`` (its place in the list). Cog built with
+    recent pydantic writes it on choice inputs only, and Replicate publishes some
+    models so; their other inputs are then shown after the ordered ones."""
     inline_enum: bool = False
     """Put ``enum`` on the property itself instead of an allOf-referenced component."""
     extra: Mapping[str, Any] | None = None
@@ -84,6 +92,8 @@ def input_component(fields: Sequence[InputField]) -> tuple[dict[str, Any], dict[
                 prop["enum"] = list(f.choices)
         if f.format is not None:
             prop["format"] = f.format
+        if f.secret:
+            prop.update({"format": "password", "writeOnly": True, "x-cog-secret": True})
         if f.items is not None:
             prop["items"] = f.items
         if not isinstance(f.default, _Default):
@@ -94,6 +104,8 @@ def input_component(fields: Sequence[InputField]) -> tuple[dict[str, Any], dict[
             ("minLength", f.min_length),
             ("maxLength", f.max_length),
             ("pattern", f.pattern),
+            ("minItems", f.min_items),
+            ("maxItems", f.max_items),
         ):
             if value is not None:
                 prop[key] = value
@@ -103,7 +115,8 @@ def input_component(fields: Sequence[InputField]) -> tuple[dict[str, Any], dict[
             prop["deprecated"] = True
         if f.extra:
             prop.update(f.extra)
-        prop["x-order"] = order
+        if f.ordered:
+            prop["x-order"] = order
         if f.description is not None:
             prop["description"] = f.description
         properties[f.name] = prop

@@ -1,11 +1,13 @@
-"""Stand-ins for the FLUX models, for machines without their weights.
+"""Stand-ins for the catalog's FLUX models, for machines without their weights.
 
 A stand-in takes exactly the real model's input and answers with what the real model
-would return in shape: images of the exact pixel size for the aspect ratio,
-megapixels or input image, ``num_outputs`` files in ``output_format`` at
-``output_quality``. The pictures are smooth colour fields derived from the input and
-the seed, the same bytes for the same input and seed, so an app's integration tests
-can run offline, fast and deterministic. The logs say plainly that it is a stand-in.
+would return in shape: images of the exact pixel size the model's size rule gives
+(aspect ratio, megapixels or resolution, custom sides, or the first reference image),
+``num_outputs`` files where the model has that input, in ``output_format`` at
+``output_quality``, as one URI or an array as the model's schema says. The pictures
+(``placeholder.py``) are drawn from the input, the reference images and the seed: the
+same bytes for the same input and seed, so an app's integration tests can run offline,
+fast and deterministic. The logs say plainly that it is a stand-in.
 """
 
 from __future__ import annotations
@@ -13,31 +15,34 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
+from replicast.errors import InvalidInput, ModelError
 from replicast.imaging import decode_image, encode_image
-from replicast.models import flux_spec
+from replicast.models import catalog
 from replicast.models.base import RunContext, Runner
+from replicast.models.placeholder import picture
 from replicast.models.progress import progress_line
 
 MAX_INPUT_PIXELS = 40_000_000
-KONTEXT_QUALITY = 95
+DEFAULT_QUALITY = 95
+"""Quality of lossy outputs of models without an ``output_quality`` input."""
 
 
 class FluxStandIn(Runner):
-    """Answers one FLUX model's predictions with deterministic placeholder images."""
+    """Answers one catalog model's predictions with deterministic placeholder images."""
 
     served_by = "stand-in"
 
     def __init__(self, model: str) -> None:
-        if model not in flux_spec.schemas():
+        if model not in catalog.SPECS:
             raise ValueError(f"no FLUX stand-in for {model}")
+        self.spec = catalog.spec(model)
         self.model = model
         self.concurrency = os.cpu_count() or 1
 
@@ -50,28 +55,24 @@ class FluxStandIn(Runner):
         if seed is None:
             seed = int.from_bytes(os.urandom(2), "big")
         context.log(f"Using seed: {seed}\n")
-        source_url = inputs.get("input_image") if self.model == flux_spec.KONTEXT_PRO \
-            else inputs.get("image")
-        source = None
-        source_digest = ""
-        if source_url:
-            data = await context.fetch_file(source_url)
-            source_digest = hashlib.sha256(data).hexdigest()
-            source = await asyncio.to_thread(decode_image, data, max_pixels=MAX_INPUT_PIXELS)
-            context.log(f"Input image size: {source.width}x{source.height}\n")
-        width, height = self._size(inputs, source)
+        references, digests = await self._references(context, inputs)
+        try:
+            width, height = self.spec.size(inputs, [image.size for image in references])
+        except InvalidInput as exc:  # checked at create; a run sees the same words
+            raise ModelError(str(exc)) from None
         count = int(inputs.get("num_outputs", 1))
         output_format = inputs["output_format"]
-        quality = int(inputs.get("output_quality", KONTEXT_QUALITY))
-        key = orjson.dumps([self.model, {**inputs, "seed": seed}, source_digest],
+        quality = int(inputs.get("output_quality", DEFAULT_QUALITY))
+        key = orjson.dumps([self.model, {**inputs, "seed": seed}, digests],
                            option=orjson.OPT_SORT_KEYS).decode()
         began = time.monotonic()
-        steps = int(inputs.get("num_inference_steps", 0))
+        steps = int(inputs.get("num_inference_steps") or inputs.get("steps") or 0)
         for step in range(steps + 1 if steps else 0):
             context.log(progress_line(step, steps))
+        title = f"Replicast stand-in for {self.spec.short_name}"
         files = await asyncio.to_thread(
-            _render_all, count, width, height, key, source, output_format, quality,
-            inputs["prompt"], context.check_canceled,
+            _render_all, count, width, height, key, references, output_format, quality,
+            title, str(inputs.get("prompt", "")), context.check_canceled,
         )
         urls = [
             await context.save_file(f"out-{index}.{output_format}", data)
@@ -80,43 +81,35 @@ class FluxStandIn(Runner):
         context.log(f"Generated {count} image(s) of {width}x{height} in "
                     f"{time.monotonic() - began:.2f}s\n")
         context.record_metric("image_count", count)
-        return urls[0] if self.model == flux_spec.KONTEXT_PRO else urls
+        return urls if self.spec.many_outputs else urls[0]
 
-    def _size(self, inputs: dict[str, Any], source: Image.Image | None) -> tuple[int, int]:
-        if self.model == flux_spec.KONTEXT_PRO:
-            return flux_spec.kontext_size(inputs["aspect_ratio"],
-                                          None if source is None else source.size)
-        if source is not None:
-            return flux_spec.img2img_size(*source.size)
-        return flux_spec.flux_size(inputs["aspect_ratio"], inputs["megapixels"])
+    async def _references(self, context: RunContext, inputs: dict[str, Any]
+                          ) -> tuple[list[Image.Image], list[str]]:
+        """The reference images, decoded, and their bytes' digests, in input order."""
+        references = self.spec.references
+        urls = self.spec.reference_urls(inputs)
+        images: list[Image.Image] = []
+        digests: list[str] = []
+        for index, url in enumerate(urls):
+            assert references is not None
+            label = f"{references.field}[{index}]" if references.is_list else references.field
+            data = await context.fetch_file(url)
+            digests.append(hashlib.sha256(data).hexdigest())
+            image = await asyncio.to_thread(decode_image, data, max_pixels=MAX_INPUT_PIXELS,
+                                            what=f"file given as {label}")
+            images.append(image)
+            which = f" {index + 1} of {len(urls)}" if references.is_list else ""
+            context.log(f"Input image{which} size: {image.width}x{image.height}\n")
+        return images, digests
 
 
-def _render_all(count: int, width: int, height: int, key: str, source: Image.Image | None,
-                output_format: str, quality: int, prompt: str,
-                check_canceled: Callable[[], None]) -> list[bytes]:
+def _render_all(count: int, width: int, height: int, key: str,
+                references: list[Image.Image], output_format: str, quality: int, title: str,
+                prompt: str, check_canceled: Callable[[], None]) -> list[bytes]:
     files = []
     for index in range(count):
         check_canceled()
-        image = render(width, height, f"{key}:{index}", source, prompt)
+        image = picture(width, height, f"{key}:{index}", references, title, prompt)
         check_canceled()
         files.append(encode_image(image, output_format, quality))
     return files
-
-
-def render(width: int, height: int, key: str, source: Image.Image | None = None,
-           prompt: str = "") -> Image.Image:
-    """A deterministic placeholder picture: a colour field seeded by ``key``."""
-    rng = random.Random(key)
-    grid = Image.new("RGB", (4, 4))
-    grid.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256))
-                  for _ in range(16)])
-    image = grid.resize((width, height), Image.Resampling.BICUBIC)
-    if source is not None:
-        image = Image.blend(source.resize((width, height), Image.Resampling.BICUBIC), image, 0.35)
-    draw = ImageDraw.Draw(image)
-    size = max(10, min(width, height) // 20)
-    font = ImageFont.load_default(size=size)
-    label = "Replicast stand-in\n" + (prompt[:60] + ("…" if len(prompt) > 60 else ""))
-    draw.multiline_text((size, size), label, fill=(255, 255, 255), font=font,
-                        stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0))
-    return image

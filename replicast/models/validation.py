@@ -8,7 +8,7 @@ Every problem is reported, each as an ``InvalidField`` whose ``type`` and
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,10 +36,17 @@ _FORMATS = FormatChecker(formats=())
 _FORMATS.checks("uri")(_is_input_uri)
 
 
+InputCheck = Callable[[Mapping[str, Any]], None]
+"""A model's own rule on input the schema passed (defaults filled in); it raises
+``InvalidInput`` naming each field it refuses."""
+
+
 class InputValidator:
     """Validates inputs for one model version and fills in defaults."""
 
-    def __init__(self, openapi_schema: Mapping[str, Any]) -> None:
+    def __init__(self, openapi_schema: Mapping[str, Any],
+                 check: InputCheck | None = None) -> None:
+        self._model_check = check
         components = openapi_schema["components"]["schemas"]
         self.schema = _plain_schema(components["Input"], components)
         self.properties: dict[str, Any] = self.schema.get("properties", {})
@@ -69,6 +76,8 @@ class InputValidator:
                      and not -_INT64 <= given < _INT64]
         if too_large:
             raise InvalidInput.from_fields(too_large)
+        if self._model_check is not None:
+            self._model_check(inputs)
         return inputs, unknown
 
     def fill_defaults(self, value: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -111,6 +111,8 @@ class PredictionService:
         """
         self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
+        if model.create_check is not None:
+            model.create_check(inputs, base_url)
         await self._check_files(account, model, inputs, base_url)
         created_at = times.now()
         shown_input, secrets = model.split_secrets(input)

@@ -20,8 +20,9 @@ MAX_FILES = 8
 MAX_FIELD_BYTES = 1 << 20
 
 
-async def read_form(request: Request, max_bytes: int) -> FormData:
-    """The posted form; ``BodyTooLarge`` past ``max_bytes``."""
+async def read_form(request: Request, max_bytes: int, max_files: int = MAX_FILES) -> FormData:
+    """The posted form; ``BodyTooLarge`` past ``max_bytes`` (and a ``MalformedBody`` for
+    more than ``max_files`` files)."""
     kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
@@ -34,7 +35,7 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
             return await FormParser(request.headers, stream, max_fields=MAX_FIELDS,
                                     max_part_size=MAX_FIELD_BYTES).parse()
         if kind == "multipart/form-data":
-            return await MultiPartParser(request.headers, stream, max_files=MAX_FILES,
+            return await MultiPartParser(request.headers, stream, max_files=max_files,
                                          max_fields=MAX_FIELDS,
                                          max_part_size=MAX_FIELD_BYTES).parse()
     except MultiPartException as exc:

@@ -3,14 +3,16 @@ values a browser posts.
 
 The schema is the one ``GET /v1/models/{owner}/{name}`` returns as
 ``latest_version.openapi_schema``: Cog's ``Input`` component, properties ordered by
-``x-order``, choices either inline (``enum``) or in a component referenced through
-``allOf``. Each property becomes one widget:
+``x-order`` (those without one after, shortest name first, as Replicate lists them),
+choices either inline (``enum``) or in a component referenced through ``allOf``. Each
+property becomes one widget:
 
 - choices: a select;
 - a boolean: a checkbox (always shown, so an unchecked box means false);
 - a number or an integer with both bounds: a slider beside a number field;
 - other numbers and integers: a number field;
 - a ``format: uri`` string: a URL field and a file upload;
+- an array of ``format: uri`` strings: URLs one a line, and a file upload taking several;
 - a secret: a password field; any other string: a text area;
 - anything else (arrays, objects): JSON in a text area.
 
@@ -38,12 +40,15 @@ CHECKBOX = "checkbox"
 RANGE = "range"
 NUMBER = "number"
 URI = "uri"
+URIS = "uris"
 SECRET = "secret"
 TEXT = "text"
 JSON = "json"
 
 UPLOAD_PREFIX = "upload:"
 """Form name of a ``format: uri`` field's file upload: this, then the input's name."""
+LIST_UPLOADS = 10
+"""Files one list of files may be given in a form, where its schema sets no ``maxItems``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,14 @@ class Field:
     maximum: float | None = None
     choices: tuple[Any, ...] = ()
     nullable: bool = False
+    max_items: int | None = None
+
+    @property
+    def uploads(self) -> int:
+        """How many files the field's upload may take."""
+        if self.widget == URIS:
+            return self.max_items if self.max_items is not None else LIST_UPLOADS
+        return 1 if self.widget == URI else 0
 
     @property
     def step(self) -> str:
@@ -95,6 +108,8 @@ class Field:
             return number_text(value)
         if isinstance(value, str):
             return value
+        if self.widget == URIS and isinstance(value, list):
+            return "\n".join(str(item) for item in value)
         if self.widget == JSON:
             return orjson.dumps(value).decode()
         return str(value)
@@ -111,7 +126,8 @@ def fields_of(openapi_schema: Mapping[str, Any]) -> list[Field]:
     """The form's fields for a model version's ``openapi_schema``, in ``x-order``."""
     properties, required = input_properties(openapi_schema), required_inputs(openapi_schema)
     ordered = sorted(properties.items(),
-                     key=lambda item: (item[1].get("x-order", math.inf), item[0]))
+                     key=lambda item: (item[1].get("x-order", math.inf), len(item[0]),
+                                       item[0]))
     return [_field(name, prop, name in required) for name, prop in ordered]
 
 
@@ -130,6 +146,8 @@ def _field(name: str, prop: Mapping[str, Any], required: bool) -> Field:
         widget = RANGE if minimum is not None and maximum is not None else NUMBER
     elif kind == "string" and prop.get("format") == "uri":
         widget = URI
+    elif kind == "array" and _is_uri(prop.get("items")):
+        widget = URIS
     elif kind == "string":
         widget = SECRET if prop.get("x-cog-secret") else TEXT
     else:
@@ -140,7 +158,13 @@ def _field(name: str, prop: Mapping[str, Any], required: bool) -> Field:
         description=prop.get("description"), default=prop.get("default"),
         has_default="default" in prop, minimum=minimum, maximum=maximum, choices=choices,
         nullable=bool(prop.get("nullable")),
+        max_items=prop.get("maxItems") if isinstance(prop.get("maxItems"), int) else None,
     )
+
+
+def _is_uri(items: Any) -> bool:
+    return isinstance(items, dict) and items.get("type") == "string" \
+        and items.get("format") == "uri"
 
 
 def _bound(value: Any) -> float | None:
@@ -192,6 +216,8 @@ def _parse(f: Field, raw: str) -> Any:
                              or str(exc)) from None
     if f.widget == URI:
         return text
+    if f.widget == URIS:
+        return [line.strip() for line in text.splitlines() if line.strip()]
     return raw
 
 

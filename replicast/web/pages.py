@@ -105,8 +105,9 @@ async def create(request: Request) -> Response:
     model = await _model(request)
     state = app_state(request)
     fields = forms.fields_of(model.openapi_schema)
-    uploads = sum(f.widget == forms.URI for f in fields)
-    form = await read_form(request, uploads * state.settings.max_file_bytes + FORM_OVERHEAD)
+    uploads = sum(f.uploads for f in fields)
+    form = await read_form(request, uploads * state.settings.max_file_bytes + FORM_OVERHEAD,
+                           max_files=uploads)
     try:
         check_post(request, form, signed)
         values = {key: value for key, value in form.multi_items() if isinstance(value, str)}
@@ -133,24 +134,34 @@ async def create(request: Request) -> Response:
 
 async def _upload_files(request: Request, signed: SignedIn, fields: list[forms.Field],
                         form: FormData, values: dict[str, str]) -> None:
-    """Store the files chosen for ``format: uri`` inputs through the Files API's
-    service, and put their URLs in ``values``, as the official clients put them in
-    the input."""
+    """Store the files chosen for ``format: uri`` inputs (and lists of them) through the
+    Files API's service, and put their URLs in ``values``, as the official clients put
+    them in the input: a list's files after the URLs typed in for it."""
     files = app_state(request).files
     for f in fields:
-        upload = form.get(forms.UPLOAD_PREFIX + f.name)
-        if f.widget != forms.URI or not isinstance(upload, UploadFile) \
-                or not upload.filename or not upload.size:
+        chosen = [upload for upload in form.getlist(forms.UPLOAD_PREFIX + f.name)
+                  if isinstance(upload, UploadFile) and upload.filename and upload.size]
+        if not f.uploads or not chosen:
             continue
-        try:
-            stored = await files.create(
-                signed.account, upload.file, name=file_name(upload.filename) or "upload",
-                content_type=media_type(upload.content_type), metadata={},
-                base_url=base_url(request))
-        except BodyTooLarge as exc:  # the file, or the account's files, too large
-            raise InvalidInput.from_fields([InvalidField("too_large", f"input.{f.name}",
-                                                         exc.detail)]) from None
-        values[f.name] = file_url(stored.base_url, stored.id)
+        if len(chosen) > f.uploads:
+            raise InvalidInput.from_fields([InvalidField(
+                "too_many_files", f"input.{f.name}",
+                f"At most {f.uploads} files can be uploaded for {f.name}")])
+        urls = []
+        for upload in chosen:
+            try:
+                stored = await files.create(
+                    signed.account, upload.file, name=file_name(upload.filename) or "upload",
+                    content_type=media_type(upload.content_type), metadata={},
+                    base_url=base_url(request))
+            except BodyTooLarge as exc:  # the file, or the account's files, too large
+                raise InvalidInput.from_fields([InvalidField(
+                    "too_large", f"input.{f.name}", exc.detail)]) from None
+            urls.append(file_url(stored.base_url, stored.id))
+        if f.widget == forms.URIS:
+            values[f.name] = "\n".join([values.get(f.name, "").strip(), *urls]).strip()
+        else:
+            values[f.name] = urls[0]
 
 
 async def _prediction(request: Request, signed: SignedIn) -> Prediction:

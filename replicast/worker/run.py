@@ -116,20 +116,19 @@ class Run:
     async def input_file(self, url: str) -> Path:
         return await self._inputs.get(url)
 
-    async def own_file(self, url: str) -> OwnFile | None:
+    async def own_file(self, url: str, *, max_bytes: int | None = None) -> OwnFile | None:
         # This server's own upload: read from the store as the prediction's account,
         # never over HTTP (which would need a token, and could reach another account's).
         if self._files is None:
             return None
+        limit = self._fetcher.max_bytes if max_bytes is None else max_bytes
         try:
             return await self._files.own_file(self.prediction.account_id,
-                                              self.prediction.base_url, url,
-                                              max_bytes=self._fetcher.max_bytes)
+                                              self.prediction.base_url, url, max_bytes=limit)
         except NotFound:
             raise ModelError(f"Cannot read the input file {url}: file not found") from None
         except FileTooLarge:
-            raise ModelError(f"The file at {url} is larger than {self._fetcher.max_bytes} "
-                             "bytes") from None
+            raise ModelError(f"The file at {url} is larger than {limit} bytes") from None
 
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value

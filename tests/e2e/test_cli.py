@@ -162,6 +162,26 @@ def test_a_local_file_is_uploaded_for_a_uri_input(server, tmp_path, http):
         assert output.width > 1.8 * output.height  # matches the input's 2:1
 
 
+def test_several_local_images_and_a_custom_size_for_a_list_input(server, tmp_path):
+    paths = []
+    for name, colour in (("red.png", (220, 20, 20)), ("blue.png", (20, 20, 220))):
+        paths.append(tmp_path / name)
+        Image.new("RGB", (120, 90), colour).save(paths[-1])
+    result = replicast("run", "black-forest-labs/flux-2-pro", "-i", "prompt=two cards",
+                       "-i", f"input_images=@{paths[0]}", "-i", f"input_images={paths[1]}",
+                       "-i", "aspect_ratio=custom", "-i", "width=520", "-i", "height=300",
+                       "-o", str(tmp_path / "out"), "--json", server=server)
+    assert result.returncode == 0, result.stderr
+    prediction = json.loads(result.stdout)
+    assert [url.startswith(f"{server.base_url}/v1/files/")
+            for url in prediction["input"]["input_images"]] == [True, True]
+    assert (prediction["input"]["width"], prediction["input"]["height"]) == (520, 300)
+    assert "Input image 2 of 2 size: 120x90" in prediction["logs"]
+    (saved,) = (tmp_path / "out").iterdir()
+    with Image.open(saved) as output:
+        assert output.size == (528, 304)
+
+
 @pytest.mark.parametrize("stop,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
                                          (signal.SIGHUP, 129)])
 def test_ctrl_c_or_a_stop_signal_cancels_the_prediction(server, http, stop, status):

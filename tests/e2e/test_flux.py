@@ -7,32 +7,25 @@ request, input validation, the pipeline, the safety checker, encoding, the files
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import replicate
-from PIL import Image
 
+from tests.support.flux_e2e import (
+    assert_seeds_reproduce,
+    build_weights,
+    cancel_once_running,
+    image_at,
+    logged_steps,
+    png_data_uri,
+    run,
+)
 from tests.support.server import TOKEN, ServerProcess
-
-ROOT = Path(__file__).parents[2]
-
-
-def build_weights(folder: Path, safety: str | None = None) -> Path:
-    command = [sys.executable, "-m", "tests.support.tiny_flux", str(folder)]
-    if safety:
-        command.append(safety)
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True,
-                   env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -42,30 +35,24 @@ def weights(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, weights):
-    process = ServerProcess(tmp_path_factory.mktemp("flux"),
-                            env={"REPLICAST_WEIGHTS_DIR": str(weights)})
+    process = ServerProcess(tmp_path_factory.mktemp("flux"), env={
+        "REPLICAST_WEIGHTS_DIR": str(weights),
+        "REPLICAST_MODEL_BACKENDS": "black-forest-labs/flux-kontext-max="
+                                    "weights:black-forest-labs/flux-kontext-pro"})
     process.start(timeout=120)
     yield process
     process.stop()
 
 
-def image_at(url: str) -> Image.Image:
-    response = httpx.get(url)
-    assert response.status_code == 200
-    return Image.open(io.BytesIO(response.content))
-
-
-def png_data_uri(width: int, height: int) -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (30, 120, 200)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def run(http, model: str, **input) -> dict:
-    response = http.post(f"/v1/models/{model}/predictions", json={"input": input},
-                         headers={"Prefer": "wait"})
-    assert response.status_code == 201, response.text
-    return response.json()
+def finished(http, prediction: dict) -> dict:
+    """The prediction once it has finished: Kontext's 28 steps at a megapixel may take
+    longer than a create's wait on a busy CPU."""
+    for _ in range(1200):
+        if prediction["status"] not in ("starting", "processing"):
+            return prediction
+        time.sleep(0.5)
+        prediction = http.get(f"/v1/predictions/{prediction['id']}").json()
+    raise AssertionError(prediction)
 
 
 def test_the_models_say_they_run_for_real(http, server, weights):
@@ -107,19 +94,8 @@ def test_outputs_format_quality_and_count(http):
 
 
 def test_a_seed_gives_the_same_image_and_no_seed_a_logged_one(http):
-    def once(**extra):
-        done = run(http, "black-forest-labs/flux-schnell", prompt="same", megapixels="0.25",
-                   num_inference_steps=2, **extra)
-        return done, httpx.get(done["output"][0]).content
-
-    first, a = once(seed=42)
-    _, b = once(seed=42)
-    _, c = once(seed=43)
-    assert a == b != c
-    assert "Using seed: 42\n" in first["logs"]
-    drawn, _ = once()
-    assert len([line for line in drawn["logs"].splitlines()
-                if line.startswith("Using seed: ")]) == 1
+    assert_seeds_reproduce(http, "black-forest-labs/flux-schnell", prompt="same",
+                           megapixels="0.25", num_inference_steps=2)
 
 
 def test_progress_is_logged_each_step_and_the_client_parses_it(server, http, transport):
@@ -128,8 +104,7 @@ def test_progress_is_logged_each_step_and_the_client_parses_it(server, http, tra
         "prompt": "steps", "num_inference_steps": 6, "megapixels": "0.25", "seed": 2})
     prediction.wait()
     assert prediction.status == "succeeded"
-    steps = re.findall(r"^\s*\d+%\|.*\| (\d+/\d+)", prediction.logs, re.MULTILINE)
-    assert steps == [f"{i}/6" for i in range(7)]
+    assert logged_steps(prediction.logs) == [f"{i}/6" for i in range(7)]
     progress = prediction.progress
     assert (progress.current, progress.total, progress.percentage) == (6, 6, 1.0)
     assert "No safety checker is configured" in prediction.logs
@@ -152,35 +127,39 @@ def test_go_fast_falls_back_on_the_cpu_and_says_so(http):
 
 
 def test_kontext_edits_an_image_at_its_matched_resolution(http):
-    done = run(http, "black-forest-labs/flux-kontext-pro", prompt="make it red",
-               input_image=png_data_uri(600, 800), output_format="jpg", seed=7)
+    done = finished(http, run(http, "black-forest-labs/flux-kontext-pro", prompt="make it red",
+                              input_image=png_data_uri(600, 800), output_format="jpg", seed=7))
     assert done["status"] == "succeeded", done["error"]
     assert isinstance(done["output"], str)
     assert image_at(done["output"]).size == (880, 1184)
-    text = run(http, "black-forest-labs/flux-kontext-pro", prompt="a city",
-               aspect_ratio="21:9", seed=7)
+
+
+def test_kontext_max_runs_on_kontext_pros_weights_and_says_so(http, server, weights):
+    model = http.get("/v1/models/black-forest-labs/flux-kontext-max").json()
+    assert model["served_by"] == "diffusers"
+    assert model["weights"] == {"model": "black-forest-labs/flux-kontext-pro",
+                                "repository": "black-forest-labs/FLUX.1-Kontext-dev"}
+    assert ("black-forest-labs/flux-kontext-max: diffusers, black-forest-labs/"
+            f"flux-kontext-pro's weights in {weights}/black-forest-labs/flux-kontext-pro"
+            ) in server.output
+    assert server.output.count("black-forest-labs/flux-kontext-pro: loaded") == 1
+    text = finished(http, run(http, "black-forest-labs/flux-kontext-max", prompt="a city",
+                              aspect_ratio="21:9", seed=7))
+    assert text["status"] == "succeeded", text["error"]
+    assert "stand-in" not in text["logs"]
     assert image_at(text["output"]).size == (1568, 672)
 
 
 def test_cancel_stops_between_denoising_steps(http):
-    created = http.post("/v1/models/black-forest-labs/flux-dev/predictions", json={
-        "input": {"prompt": "slow", "num_inference_steps": 50, "aspect_ratio": "16:9"}}).json()
-    for _ in range(600):
-        current = http.get(f"/v1/predictions/{created['id']}").json()
-        if "1/50" in current["logs"]:
-            break
-        time.sleep(0.01)
-    else:
-        raise AssertionError(current)
-    canceled = http.post(f"/v1/predictions/{created['id']}/cancel").json()
-    assert canceled["status"] == "canceled"
+    created = cancel_once_running(http, "black-forest-labs/flux-dev", prompt="slow",
+                                  num_inference_steps=50, aspect_ratio="16:9")
     # The model stops within a step: the next prediction of flux-dev starts at once.
     began = time.monotonic()
     done = run(http, "black-forest-labs/flux-dev", prompt="next", megapixels="0.25",
                num_inference_steps=1)
     assert done["status"] == "succeeded"
     assert time.monotonic() - began < 10
-    assert "50/50" not in http.get(f"/v1/predictions/{created['id']}").json()["logs"]
+    assert "50/50" not in http.get(f"/v1/predictions/{created}").json()["logs"]
 
 
 def test_a_broken_input_fails_that_prediction_only(http):
@@ -222,12 +201,19 @@ def test_without_weights_the_models_are_stand_ins(tmp_path):
     listing = subprocess.run([sys.executable, "-m", "replicast", "weights", "list"], env=env,
                              capture_output=True, text=True, check=True).stdout
     rows = {line.split()[0]: line.split()[1] for line in listing.splitlines()[1:]}
-    assert rows == {"black-forest-labs/flux-schnell": "stand-in",
-                    "black-forest-labs/flux-dev": "stand-in",
-                    "black-forest-labs/flux-kontext-pro": "stand-in"}
+    assert rows == {f"black-forest-labs/{name}": "stand-in" for name in [
+        "flux-schnell", "flux-dev", "flux-kontext-pro", "flux-2-dev", "flux-2-klein-4b",
+        "flux-2-klein-9b", "flux-2-klein-4b-base", "flux-2-klein-9b-base", "flux-dev-lora",
+        "flux-schnell-lora"]}
     assert "no weights in" in listing
-    refused = subprocess.run([sys.executable, "-m", "replicast", "weights", "pull",
-                              "black-forest-labs/flux-schnell"], capture_output=True, text=True,
-                             env={**env, "HF_ENDPOINT": "http://127.0.0.1:9"}, timeout=120)
-    assert refused.returncode == 2
-    assert "could not download black-forest-labs/FLUX.1-schnell" in refused.stderr
+    # The LoRA models run on their base models' weights: the same folder.
+    assert f"no weights in {tmp_path / 'weights' / 'black-forest-labs' / 'flux-dev'}\n" \
+        in listing.split("flux-dev-lora", 1)[1]
+    for model, repository in [("flux-schnell", "FLUX.1-schnell"),
+                              ("flux-2-klein-4b", "FLUX.2-klein-4B")]:
+        refused = subprocess.run(
+            [sys.executable, "-m", "replicast", "weights", "pull", f"black-forest-labs/{model}"],
+            capture_output=True, text=True, env={**env, "HF_ENDPOINT": "http://127.0.0.1:9"},
+            timeout=120)
+        assert refused.returncode == 2
+        assert f"could not download black-forest-labs/{repository}" in refused.stderr

@@ -62,6 +62,18 @@ VALID_INPUTS: dict[str, dict[str, Any]] = {
     "black-forest-labs/flux-dev": {"prompt": "p", "megapixels": "0.25", "num_outputs": 1,
                                    "num_inference_steps": 1},
     "black-forest-labs/flux-kontext-pro": {"prompt": "p", "aspect_ratio": "1:1"},
+    "black-forest-labs/flux-kontext-max": {"prompt": "p", "aspect_ratio": "1:1"},
+    "black-forest-labs/flux-dev-lora": {"prompt": "p", "megapixels": "0.25",
+                                        "num_inference_steps": 1},
+    "black-forest-labs/flux-schnell-lora": {"prompt": "p", "megapixels": "0.25"},
+    **{f"black-forest-labs/{name}": {"prompt": "p", "aspect_ratio": "custom", "width": 256,
+                                     "height": 256}
+       for name in ("flux-pro", "flux-1.1-pro", "flux-2-pro", "flux-2-max", "flux-2-flex",
+                    "flux-2-dev")},
+    "black-forest-labs/flux-1.1-pro-ultra": {"prompt": "p", "aspect_ratio": "21:9"},
+    **{f"black-forest-labs/flux-2-{name}": {"prompt": "p", "output_megapixels": "0.25"}
+       for name in ("klein-4b", "klein-4b-base", "klein-9b-base")},
+    "black-forest-labs/flux-2-klein-9b": {"prompt": "p", "megapixels": "0.25"},
 }
 
 # Schemathesis makes one test per operation when tests are collected, before any server

@@ -147,7 +147,8 @@ def test_sign_in_with_the_token(visit, server):
     b.page.get_by_label("API token").fill(TOKEN)
     b.page.get_by_role("button", name="Sign in").click()
     b.page.wait_for_url(f"{server.base_url}/")
-    _expect()(b.page.get_by_role("link", name="black-forest-labs/flux-schnell")).to_be_visible()
+    _expect()(b.page.get_by_role("link", name="black-forest-labs/flux-schnell",
+                                    exact=True)).to_be_visible()
     _expect()(b.page.get_by_text("Signed in as replicast")).to_be_visible()
     (cookie,) = b.context.cookies()
     assert cookie["name"] == "replicast_session" and cookie["httpOnly"]
@@ -383,6 +384,42 @@ def test_an_uploaded_image_goes_in_as_a_file_url(visit, server, http):
     assert stored["input"]["image"].startswith(f"{server.base_url}/v1/files/")
     files = http.get("/v1/files").json()["results"]
     assert files[0]["name"] == "card.png" and files[0]["size"] == len(picture.getvalue())
+
+
+def test_a_list_of_images_and_a_custom_size_from_the_form(visit, server, http):
+    pictures = []
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        buffer = io.BytesIO()
+        Image.new("RGB", (80, 60), colour).save(buffer, "PNG")
+        pictures.append(buffer.getvalue())
+    b = visit()
+    b.sign_in()
+    page = b.page
+    page.goto("/models/black-forest-labs/flux-2-flex")
+    page.get_by_role("textbox", name="Prompt").fill("two cards")
+    images = page.get_by_label("Input Images", exact=True)
+    assert images.evaluate("e => e.tagName") == "TEXTAREA"
+    images.fill(f"{server.base_url}/nowhere-yet.png")
+    images.fill("")  # typed URLs and uploads go together; here only uploads
+    page.get_by_label("or upload files (up to 10)").set_input_files([
+        {"name": f"card-{i}.png", "mimeType": "image/png", "buffer": data}
+        for i, data in enumerate(pictures)])
+    page.get_by_label("Aspect Ratio").select_option("custom")
+    page.get_by_label("Width", exact=True).fill("500")
+    page.get_by_label("Height", exact=True).fill("260")
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_url(re.compile(r"/p/[a-z0-9]{26}$"))
+    _expect()(page.locator("#status")).to_have_text("succeeded")
+    _expect()(page.locator("#logs")).to_contain_text("Input image 2 of 2 size: 80x60")
+    stored = http.get(f"/v1/predictions/{_path(page.url).rsplit('/', 1)[1]}").json()
+    assert len(stored["input"]["input_images"]) == 2
+    assert all(url.startswith(f"{server.base_url}/v1/files/")
+               for url in stored["input"]["input_images"])
+    assert (stored["input"]["width"], stored["input"]["height"]) == (500, 260)
+    output = httpx.get(stored["output"])
+    assert Image.open(io.BytesIO(output.content)).size == (496, 256)  # to multiples of 16
+    b.shot("model-form-image-list")
+    assert b.errors == []
 
 
 def test_a_phone_sized_screen_needs_no_horizontal_scrolling(visit, http):

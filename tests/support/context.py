@@ -60,7 +60,7 @@ class RecordingContext:
         await asyncio.to_thread(path.write_bytes, await self.fetch_file(url))
         return path
 
-    async def own_file(self, url: str) -> Any:
+    async def own_file(self, url: str, *, max_bytes: int | None = None) -> Any:
         return None  # no files are uploaded here
 
     def record_metric(self, name: str, value: float | int) -> None:

@@ -35,6 +35,8 @@ def test_overrides_win_over_variables():
     ("REPLICAST_PORT", "eighty"), ("REPLICAST_PORT", "70000"), ("REPLICAST_WORKER", "maybe"),
     ("REPLICAST_PREDICT_TIMEOUT", "-1"), ("REPLICAST_PUBLIC_URL", "example.com"),
     ("REPLICAST_LOG_LEVEL", "loud"), ("REPLICAST_TLS_CERTFILE", "/only/the/cert.pem"),
+    ("REPLICAST_LORA_MAX_BYTES", "0"), ("REPLICAST_LORA_CACHE_BYTES", "big"),
+    ("REPLICAST_LORA_FETCH_TIMEOUT", "-5"), ("REPLICAST_HF_ENDPOINT", "huggingface.co"),
 ])
 def test_errors_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -150,3 +152,25 @@ def test_edge_limits_are_read_with_their_defaults():
             ("REPLICAST_MAX_CONNECTIONS_PER_CLIENT", "1.5", "invalid literal")]:
         with pytest.raises(ConfigError, match=f"{name}=.*{says}"):
             Settings.from_env({name: value})
+
+
+def test_lora_settings():
+    settings = Settings.from_env({"XDG_DATA_HOME": "/x"})
+    assert settings.lora_cache == Path("/x/replicast/loras")
+    assert (settings.lora_max_bytes, settings.lora_cache_bytes) == (2 * 1024**3, 20 * 1024**3)
+    assert settings.hf_endpoint == "https://huggingface.co"
+    settings = Settings.from_env({"REPLICAST_LORA_CACHE_DIR": "/cache/loras",
+                                  "REPLICAST_LORA_MAX_BYTES": "1000",
+                                  "REPLICAST_LORA_CACHE_BYTES": "5000",
+                                  "HF_ENDPOINT": "https://mirror.example/"})
+    assert settings.lora_cache == Path("/cache/loras")
+    assert settings.hf_endpoint == "https://mirror.example"  # huggingface_hub's variable
+    assert Settings.from_env({"HF_ENDPOINT": "https://mirror.example",
+                              "REPLICAST_HF_ENDPOINT": "http://hub.local"}
+                             ).hf_endpoint == "http://hub.local"
+
+
+def test_the_lora_cache_must_hold_the_largest_lora():
+    with pytest.raises(ConfigError, match="REPLICAST_LORA_CACHE_BYTES=10 must be at least "
+                                          "REPLICAST_LORA_MAX_BYTES=20"):
+        Settings.from_env({"REPLICAST_LORA_MAX_BYTES": "20", "REPLICAST_LORA_CACHE_BYTES": "10"})

@@ -65,7 +65,7 @@ def test_secrets_and_structured_inputs():
 def test_a_fresh_form_shows_the_defaults_as_text():
     values = forms.initial_values(forms.fields_of(DEV.openapi_schema))
     assert values["prompt_strength"] == "0.8"
-    assert values["guidance"] == "3"
+    assert values["guidance"] == "3.5"
     assert values["num_outputs"] == "1"
     assert values["go_fast"] == "true" and values["disable_safety_checker"] == "false"
     assert "prompt" not in values and "seed" not in values
@@ -150,7 +150,7 @@ def test_a_choice_not_offered_is_passed_on_for_the_schema_to_refuse():
 def test_every_builtin_model_gets_a_form_whose_defaults_it_takes():
     for model in builtin_models():
         fields = forms.fields_of(model.openapi_schema)
-        assert [f.name for f in fields] == list(model.validator.properties)
+        assert sorted(f.name for f in fields) == sorted(model.validator.properties)
         values = {**forms.initial_values(fields), "prompt": "x"}
         inputs, problems = forms.to_input(fields, values)
         assert problems == []
@@ -176,3 +176,31 @@ def test_json_the_store_cannot_keep_is_reported_on_its_field():
         assert "tags" not in inputs
         assert [p.field for p in problems] == ["input.tags"]
         assert "Enter valid JSON" not in problems[0].description
+
+
+def test_a_list_of_images_is_urls_one_a_line_and_an_upload_of_several():
+    flex = next(m for m in builtin_models() if m.full_name == "black-forest-labs/flux-2-flex")
+    fields = {f.name: f for f in forms.fields_of(flex.openapi_schema)}
+    images = fields["input_images"]
+    assert images.widget == forms.URIS and images.accepts_images
+    assert images.uploads == forms.LIST_UPLOADS and fields["prompt"].uploads == 0
+    assert forms.initial_values(list(fields.values()))["input_images"] == ""
+    inputs, problems = forms.to_input(list(fields.values()), {
+        "prompt": "p", "input_images": " https://a.test/1.png \n\n https://a.test/2.png\n",
+        "width": "512", "height": ""})
+    assert problems == []
+    assert inputs["input_images"] == ["https://a.test/1.png", "https://a.test/2.png"]
+    assert inputs["width"] == 512 and "height" not in inputs
+    assert images.display(["https://a.test/1.png", "x"]) == "https://a.test/1.png\nx"
+    schema = {"components": {"schemas": {"Input": {"type": "object", "properties": {
+        "pics": {"type": "array", "items": {"type": "string", "format": "uri"}, "maxItems": 3},
+        "tags": {"type": "array", "items": {"type": "string"}}}}}}}
+    listed = {f.name: f for f in forms.fields_of(schema)}
+    assert listed["pics"].widget == forms.URIS and listed["pics"].uploads == 3
+    assert listed["tags"].widget == forms.JSON
+
+
+def test_inputs_without_x_order_follow_the_ordered_ones_as_replicate_lists_them():
+    names = [f.name for f in forms.fields_of(KONTEXT.openapi_schema)]
+    assert names == ["aspect_ratio", "output_format", "seed", "prompt", "input_image",
+                     "safety_tolerance", "prompt_upsampling"]

@@ -1,0 +1,189 @@
+"""What every model run through a Hugging Face diffusers pipeline shares.
+
+A pipeline is loaded once, from a local folder only, and kept. Its calls run one at a
+time on a thread of their own (the device thread); a step callback logs progress and
+stops the run between steps when the prediction is canceled. Seeds go through a
+``torch.Generator``, so the same seed gives the same image. The optional safety checker
+drops flagged images; encoding runs on other threads, so it overlaps the next
+prediction's denoising. Subclasses say what to load and how Replicate's inputs map onto a
+pipeline call.
+
+torch and diffusers are imported only when a model is loaded: the core install does not
+need them (``pip install 'replicast[flux]'``).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from replicast.errors import ModelError
+from replicast.imaging import decode_image, encode_image
+from replicast.models.base import RunContext, Runner
+from replicast.models.progress import progress_line
+from replicast.models.safety import SafetyChecker
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_PIXELS = 40_000_000
+
+
+class _Canceled(Exception):
+    """Raised from the step callback to leave the pipeline between two steps."""
+
+
+class DiffusersRunner(Runner, abc.ABC):
+    """Runs one model's predictions through diffusers pipelines loaded from ``folder``."""
+
+    # One prediction denoises while the one before it encodes its images.
+    concurrency = 2
+    served_by = "diffusers"
+
+    def __init__(self, model: str, folder: Path, *, device: str = "auto",
+                 load_at_startup: bool = True, safety: SafetyChecker | None = None) -> None:
+        self.model = model
+        self.folder = folder
+        self.device_setting = device
+        self.load_at_startup = load_at_startup
+        self.safety = safety
+        self._device_thread = ThreadPoolExecutor(1, thread_name_prefix=f"diffusers-{model}")
+        self._on_device = asyncio.Lock()
+        self._load_lock = asyncio.Lock()
+        self._loaded = False
+        self._device = "cpu"
+
+    async def setup(self) -> None:
+        if self.load_at_startup:
+            await self._ensure_loaded()
+
+    @abc.abstractmethod
+    def _load(self, torch: Any, device: str, dtype: Any) -> None:
+        """Load the pipelines onto ``device`` in ``dtype`` (on the device thread)."""
+
+    async def _on_thread(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._device_thread, function,
+                                                                *args)
+
+    async def _ensure_loaded(self) -> None:
+        async with self._load_lock:
+            if not self._loaded:
+                began = time.monotonic()
+                await self._on_thread(self._load_quietly)
+                self._loaded = True
+                log.info("%s: loaded %s on %s in %.1f s", self.model, self.folder, self._device,
+                         time.monotonic() - began)
+
+    def _load_quietly(self) -> None:
+        # Weights come from a local folder only; never wait on a hub that is not there.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import torch
+
+            device = self.device_setting
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+            self._load(torch, device, dtype)
+            self._device = device
+
+    @staticmethod
+    def _seed(context: RunContext, inputs: dict[str, Any]) -> int:
+        """The input's seed, or one drawn as Replicate's models draw it (0 to 65535); logged."""
+        seed = inputs.get("seed")
+        if seed is None:
+            seed = int.from_bytes(os.urandom(2), "big")
+        context.log(f"Using seed: {seed}\n")
+        return int(seed)
+
+    @staticmethod
+    async def _read_image(context: RunContext, url: str, what: str = "input image") -> Any:
+        """The image behind an input URL, decoded off the event loop."""
+        data = await context.fetch_file(url)
+        return await asyncio.to_thread(decode_image, data, max_pixels=MAX_INPUT_PIXELS,
+                                       what=what)
+
+    async def _generate(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
+                        context: RunContext,
+                        prepare: Callable[[], None] | None = None) -> list[Any]:
+        """One pipeline call on the device thread, after the predictions before it;
+        ``prepare`` runs there just before it (to set the pipeline's adapters)."""
+        async with self._on_device:
+            try:
+                images: list[Any] = await self._on_thread(self._denoise, pipeline, call, seed,
+                                                          steps, context, prepare)
+            except _Canceled:
+                raise asyncio.CancelledError() from None
+        return images
+
+    def _denoise(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
+                 context: RunContext, prepare: Callable[[], None] | None) -> list[Any]:
+        import torch
+
+        if prepare is not None:
+            prepare()
+
+        total = steps or 1
+        began = time.monotonic()
+        context.log(progress_line(0, total, 0.0))
+
+        def step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            context.log(progress_line(min(index + 1, total), total, time.monotonic() - began))
+            if context.cancel_event.is_set():
+                raise _Canceled()
+            return tensors
+
+        generator = torch.Generator(device=self._device).manual_seed(seed)
+        try:
+            result = pipeline(generator=generator, callback_on_step_end=step, **call)
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            raise ModelError(
+                "The GPU ran out of memory for this prediction; try a smaller size or fewer "
+                "images"
+            ) from exc
+        return list(result.images)
+
+    async def _deliver(self, context: RunContext, images: list[Any], inputs: dict[str, Any],
+                       default_quality: int = 80) -> list[str]:
+        """The images that pass the safety checker, encoded and saved: their URLs."""
+        images = await self._checked(context, images, inputs)
+        output_format = inputs["output_format"]
+        quality = int(inputs.get("output_quality", default_quality))
+        files = await asyncio.gather(*(
+            asyncio.to_thread(encode_image, image, output_format, quality) for image in images
+        ))
+        urls = [await context.save_file(f"out-{i}.{output_format}", data)
+                for i, data in enumerate(files)]
+        context.record_metric("image_count", len(urls))
+        return urls
+
+    async def _checked(self, context: RunContext, images: list[Any],
+                       inputs: dict[str, Any]) -> list[Any]:
+        if inputs.get("disable_safety_checker"):
+            context.log("The safety checker is disabled for this prediction\n")
+            return images
+        if self.safety is None:
+            context.log("No safety checker is configured; images are not checked\n")
+            return images
+        flagged = await self._on_thread(self.safety.flags, images)
+        kept = []
+        for index, (image, bad) in enumerate(zip(images, flagged, strict=True)):
+            if bad:
+                context.log(f"NSFW content detected in image {index}\n")
+            else:
+                kept.append(image)
+        context.log(f"Total safe images: {len(kept)} out of {len(images)}\n")
+        if not kept:
+            raise ModelError("All generated images contained NSFW content. Try running it "
+                             "again with a different prompt.")
+        return kept
