@@ -208,6 +208,15 @@ class FilesService:
         found = await self._find(account_id, file_id)
         return OwnFile(found.name, found.content_type, await self._bytes(found, max_bytes))
 
+    async def own_file_path(self, account_id: int, base_url: str, url: str) -> Path | None:
+        """Where the bytes of the account's uploaded file that ``url`` names lie (as
+        ``own_file``), without reading them; None for any other URL. ``NotFound`` as
+        ``read``."""
+        file_id = own_file_id(url, base_url)
+        if file_id is None:
+            return None
+        return await self.locate(await self._find(account_id, file_id))
+
     async def own_file_size(self, account_id: int, base_url: str, url: str) -> int | None:
         """The size of the account's uploaded file that ``url`` names (as ``own_file``),
         without reading it; None for any other URL. ``NotFound`` as ``read``."""

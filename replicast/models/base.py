@@ -33,6 +33,16 @@ OwnFiles = Callable[[str], Awaitable[OwnFile | None]]
 """Reads the uploaded file a URL names, as the prediction's account (None: not one of
 this server's files); raises ``RequestError`` if the account cannot read it."""
 
+OwnFilePath = Callable[[str], Awaitable[Path | None]]
+"""Where on disk the uploaded file a URL names lies, as the prediction's account (None:
+not one of this server's files, or the server keeps no files); raises ``RequestError``
+if the account cannot read it. The file may be deleted at any time: read it once."""
+
+CreateCheck = Callable[[Mapping[str, Any], str, OwnFilePath], Awaitable[None]]
+"""A model's checks at a create beyond its schema that need the server's base URL or the
+account's uploads: given the input with defaults filled in, the base URL and
+``OwnFilePath``; raises ``InvalidInput`` naming the field."""
+
 
 class RunContext(Protocol):
     """What a runner may do while it runs one prediction."""
@@ -171,11 +181,10 @@ class Model:
     schema."""
     input_check: InputCheck | None = field(default=None, repr=False)
     """What the model refuses beyond its schema (see ``InputValidator``)."""
-    create_check: Callable[[Mapping[str, Any], str], None] | None = field(default=None,
-                                                                           repr=False)
-    """What the model refuses at a create that needs the server's base URL to tell (which
-    URLs are this server's own files), given the input with defaults filled in; raises
-    ``InvalidInput`` naming the field."""
+    create_check: CreateCheck | None = field(default=None, repr=False)
+    """What the model refuses at a create beyond its schema and ``input_check`` that
+    needs the server's base URL (which URLs are its own files) or the uploads themselves
+    (see ``CreateCheck``)."""
     weights: WeightsUse | None = None
     """The weights that run the model, when open weights do (a Replicast addition to
     ``GET /v1/models``)."""

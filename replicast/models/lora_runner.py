@@ -24,10 +24,6 @@ from replicast.models.lora.library import LoraLibrary
 
 log = logging.getLogger(__name__)
 
-_NAMES = {"black-forest-labs/flux-dev": "FLUX.1 [dev]",
-          "black-forest-labs/flux-schnell": "FLUX.1 [schnell]"}
-
-
 class LoraRunner(Runner):
     """Runs one LoRA model's predictions on its base model's runner."""
 
@@ -55,9 +51,8 @@ class LoraRunner(Runner):
         """The sizes of the base model's layers, which a LoRA must fit."""
         async with self._shape_lock:
             if self._shape is None:
-                self._shape = await asyncio.to_thread(
-                    FluxShape.read, self.base.folder, _NAMES.get(self.base.model,
-                                                                 self.base.model))
+                name = lora_spec.BASE_NAMES.get(self.base.model, self.base.model)
+                self._shape = await asyncio.to_thread(FluxShape.read, self.base.folder, name)
         return self._shape
 
     async def _loras(self, context: RunContext, inputs: dict[str, Any],

@@ -18,7 +18,7 @@ from replicast.models.base import Model, Runner, WeightsUse
 from replicast.models.catalog import checks, flux1, flux2, kontext, lora
 from replicast.models.catalog.record import ModelSpec
 from replicast.models.encoders import SharedEncoders
-from replicast.models.lora import sources as lora_sources
+from replicast.models.lora import admission as lora_admission
 from replicast.models.lora.library import LoraLibrary
 from replicast.models.safety import SafetyChecker
 from replicast.models.schema import InputField
@@ -186,6 +186,7 @@ def builtin_models(settings: Settings | None = None) -> list[Model]:
     gateway), then the diagnostic models."""
     choices = settings.model_backends if settings is not None else ()
     runners = _Runners(settings)
+    max_lora = (settings or Settings()).lora_max_bytes
     models = []
     for spec in catalog.SPECS.values():
         backend = backends.backend_for(spec.name, choices)
@@ -205,7 +206,9 @@ def builtin_models(settings: Settings | None = None) -> list[Model]:
             license_url="https://github.com/black-forest-labs/flux/tree/main/model_licenses",
             given_version_id=spec.version_id,
             input_check=functools.partial(checks.check, spec),
-            create_check=lora_sources.check_inputs if spec.name in _LORA else None,
+            create_check=(functools.partial(lora_admission.check_create, spec.name,
+                                            max_lora)
+                          if spec.name in _LORA else None),
             weights=weights,
         ))
     return [*models, *diagnostic.models()]

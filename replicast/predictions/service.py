@@ -7,6 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from replicast import ids, logs, times
@@ -23,7 +24,7 @@ from replicast.errors import (
 )
 from replicast.files.service import FilesService
 from replicast.input_files import NO_LIMITS, FileLimits
-from replicast.models.base import Model, OwnFile
+from replicast.models.base import Model, OwnFile, OwnFilePath
 from replicast.models.file_inputs import named_files
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
@@ -112,7 +113,7 @@ class PredictionService:
         self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
         if model.create_check is not None:
-            model.create_check(inputs, base_url)
+            await model.create_check(inputs, base_url, self._own_path(account, base_url))
         await self._check_files(account, model, inputs, base_url)
         created_at = times.now()
         shown_input, secrets = model.split_secrets(input)
@@ -156,6 +157,16 @@ class PredictionService:
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
+
+    def _own_path(self, account: Account, base_url: str) -> OwnFilePath:
+        """Finds on disk the account's uploads that URLs name (``OwnFilePath``)."""
+
+        async def own_path(url: str) -> Path | None:
+            if self.files is None:
+                return None
+            return await self.files.own_file_path(account.id, base_url, url)
+
+        return own_path
 
     async def _check_files(self, account: Account, model: Model, inputs: dict[str, Any],
                            base_url: str) -> None:

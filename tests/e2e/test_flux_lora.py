@@ -218,13 +218,29 @@ def test_a_lora_uploaded_through_the_files_api(server, http, host, loras):
         by_upload = hashlib.sha256(httpx.get(output[0]).content).hexdigest()
         with loras["sdxl"].open("rb") as file:
             wrong = client.files.create(file)
+        with loras["wide"].open("rb") as file:
+            wide = client.files.create(file)
     assert by_upload == image(http, run(http, DEV_LORA,
                                         lora_weights=host.url("/loras/a.safetensors")))
     kept = set((server.data_dir / "loras").iterdir())
-    refused = run(http, DEV_LORA, lora_weights=wrong.urls["get"])
+    # an upload is on this server's disk: one that is no FLUX.1 LoRA is refused at once
+    response = http.post(f"/v1/models/{DEV_LORA}/predictions", json={"input": {
+        "prompt": "x", "extra_lora": wrong.urls["get"]}})
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["invalid_fields"]
+    assert problem["field"] == "input.extra_lora"
+    assert problem["description"].startswith(
+        "the uploaded file is not a LoRA for FLUX.1 [dev]: it is a LoRA for Stable Diffusion")
+    missing = wrong.urls["get"].replace(wrong.id, "f" * len(wrong.id))
+    response = http.post(f"/v1/models/{DEV_LORA}/predictions", json={"input": {
+        "prompt": "x", "lora_weights": missing}})
+    assert response.status_code == 422, response.text
+    assert "is no file uploaded by this account" in response.text
+    # one whose layers do not fit the base's sizes fails when it runs, saying so
+    refused = run(http, DEV_LORA, lora_weights=wide.urls["get"])
     assert refused["status"] == "failed"
-    assert refused["error"].startswith(f"lora_weights: {wrong.urls['get']} is not a LoRA for "
-                                       "FLUX.1 [dev]: it is a LoRA for Stable Diffusion")
+    assert refused["error"].startswith(f"lora_weights: {wide.urls['get']} is not a LoRA for "
+                                       "FLUX.1 [dev]: its layer")
     assert set((server.data_dir / "loras").iterdir()) == kept  # and it was not kept
 
 

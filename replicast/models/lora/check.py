@@ -198,6 +198,34 @@ def check(path: Path, shape: FluxShape) -> LoraInfo:
 
 def check_shapes(tensors: dict[str, list[int]], shape: FluxShape) -> LoraInfo:
     """``check`` of a header already read: tensor names to shapes."""
+    return _fit(check_kind(tensors, shape.name), shape)
+
+
+def check_kind(tensors: dict[str, list[int]], name: str) -> dict[str, dict[str, list[int]]]:
+    """Whether a header (tensor names to shapes) is a FLUX.1 LoRA of a known format, without
+    the model's sizes (``name`` names the model for people); raises ``NotForThisModel``.
+    Returns the LoRA's layers, each with its two halves' shapes (``down``, ``up``)."""
+    halves, others = _halves(tensors)
+    if not halves:
+        what = "a full model checkpoint" if len(others) > 8 else "a file"
+        raise NotForThisModel(f"it holds no LoRA weights: {what}, not a LoRA")
+    names = [*halves, *others]
+    if any(_STABLE_DIFFUSION.search(layer) for layer in names):
+        raise NotForThisModel(f"it is a LoRA for Stable Diffusion (its layers are a UNet's), "
+                              f"not for {name}")
+    if any(_FLUX2.search(layer) for layer in names):
+        raise NotForThisModel(f"it is a LoRA for FLUX.2, not for {name}")
+    if any(_CONTROL.search(layer) for layer in names):
+        raise NotForThisModel("it is a FLUX.1 Control LoRA (Canny or Depth), which needs a "
+                              "control image that this model does not take")
+    if others:
+        raise NotForThisModel(f"it holds {others[0]}, which is no part of a LoRA for {name}")
+    return halves
+
+
+def _halves(tensors: dict[str, list[int]]) -> tuple[dict[str, dict[str, list[int]]],
+                                                     list[str]]:
+    """The tensors that are halves of a LoRA, by layer; and the names of the others."""
     halves: dict[str, dict[str, list[int]]] = {}
     others = []
     for key, size in tensors.items():
@@ -210,22 +238,7 @@ def check_shapes(tensors: dict[str, list[int]], shape: FluxShape) -> LoraInfo:
                 break
         else:
             others.append(key)
-    if not halves:
-        what = "a full model checkpoint" if len(others) > 8 else "a file"
-        raise NotForThisModel(f"it holds no LoRA weights: {what}, not a LoRA")
-    names = [*halves, *others]
-    if any(_STABLE_DIFFUSION.search(name) for name in names):
-        raise NotForThisModel(f"it is a LoRA for Stable Diffusion (its layers are a UNet's), "
-                              f"not for {shape.name}")
-    if any(_FLUX2.search(name) for name in names):
-        raise NotForThisModel(f"it is a LoRA for FLUX.2, not for {shape.name}")
-    if any(_CONTROL.search(name) for name in names):
-        raise NotForThisModel("it is a FLUX.1 Control LoRA (Canny or Depth), which needs a "
-                              "control image that this model does not take")
-    if others:
-        raise NotForThisModel(f"it holds {others[0]}, which is no part of a LoRA for "
-                              f"{shape.name}")
-    return _fit(halves, shape)
+    return halves, others
 
 
 def _fit(halves: dict[str, dict[str, list[int]]], shape: FluxShape) -> LoraInfo:

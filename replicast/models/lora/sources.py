@@ -10,18 +10,16 @@
 
 Replicate also takes Replicate model names (trained LoRA tarballs), CivitAI pages and
 ``data:`` tarballs; Replicast serves none of those, and says so. Parsing is pure: the
-same rules refuse a bad value with a 422 at the create and guide the fetch in the run.
+same rules refuse a bad value with a 422 at the create (``admission``) and guide the
+fetch in the run.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, urlsplit
 
-from replicast.errors import InvalidField, InvalidInput
 from replicast.files.urls import own_file_id
 
 FORMS = ("huggingface.co/<owner>/<repo>[/<file>.safetensors], an http(s) URL of a "
@@ -105,17 +103,3 @@ def parse(value: str, base_url: str | None = None) -> Source:
                        f"Replicast cannot fetch; give {FORMS}")
     raise NotALora(f"{value[:200]!r} names no LoRA; give {FORMS}")
 
-
-def check_inputs(inputs: Mapping[str, Any], base_url: str) -> None:
-    """Refuse, naming each input, LoRA inputs that name no LoRA in a form served here."""
-    problems = []
-    for field in ("lora_weights", "extra_lora"):
-        value = inputs.get(field)
-        if not isinstance(value, str) or not value.strip():
-            continue
-        try:
-            parse(value, base_url)
-        except NotALora as exc:
-            problems.append(InvalidField("invalid_lora", f"input.{field}", str(exc)))
-    if problems:
-        raise InvalidInput.from_fields(problems)

@@ -15,3 +15,7 @@ BASE_MODELS: dict[str, str] = {s.name: s.runs_on for s in lora.SPECS if s.runs_o
 
 SCALES = {"lora_weights": "lora_scale", "extra_lora": "extra_lora_scale"}
 """The inputs naming a LoRA, in order, each with the input holding its scale."""
+
+BASE_NAMES: dict[str, str] = {"black-forest-labs/flux-dev": "FLUX.1 [dev]",
+                              "black-forest-labs/flux-schnell": "FLUX.1 [schnell]"}
+"""The bases' names for people, as errors name them."""

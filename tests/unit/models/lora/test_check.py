@@ -129,3 +129,13 @@ def test_a_real_file_is_checked_from_its_header(tmp_path):
     save_file({"transformer.proj_out.lora_A.weight": np.zeros((4, 3072), np.float32),
                "transformer.proj_out.lora_B.weight": np.zeros((64, 4), np.float32)}, str(path))
     assert check(path, DEV).rank == 4
+
+
+def test_the_kind_is_told_without_the_model_s_sizes():
+    from replicast.models.lora.check import check_kind
+
+    wide = pair("transformer.transformer_blocks.0.attn.to_q", 6144, 6144)
+    assert set(check_kind(wide, "FLUX.1 [dev]")) == {"transformer.transformer_blocks.0.attn.to_q"}
+    with pytest.raises(NotForThisModel, match=r"for FLUX\.2, not for FLUX\.1 \[schnell\]"):
+        check_kind(pair("transformer.transformer_blocks.0.ff.linear_in", 6144, 36864),
+                   "FLUX.1 [schnell]")

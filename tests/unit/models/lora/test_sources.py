@@ -1,16 +1,14 @@
-"""What ``lora_weights``/``extra_lora`` may name, and the 422 for what they may not."""
+"""What ``lora_weights``/``extra_lora`` may name."""
 
 from __future__ import annotations
 
 import pytest
 
-from replicast.errors import InvalidInput
 from replicast.models.lora.sources import (
     HubSource,
     NotALora,
     OwnSource,
     UrlSource,
-    check_inputs,
     parse,
 )
 
@@ -64,16 +62,3 @@ def test_other_values_are_refused_with_the_forms_served(value, says):
     assert says in str(refused.value)
     assert "huggingface.co/<owner>/<repo>[/<file>.safetensors]" in str(refused.value)
 
-
-def test_a_create_is_refused_naming_each_input():
-    with pytest.raises(InvalidInput) as refused:
-        check_inputs({"lora_weights": "https://x.example/a.png", "extra_lora": "words",
-                      "lora_scale": 1}, BASE)
-    assert [f.field for f in refused.value.fields] == ["input.lora_weights", "input.extra_lora"]
-    assert {f.type for f in refused.value.fields} == {"invalid_lora"}
-
-
-def test_no_lora_or_an_empty_one_is_fine():
-    check_inputs({}, BASE)
-    check_inputs({"lora_weights": "", "extra_lora": "  "}, BASE)
-    check_inputs({"lora_weights": f"{BASE}/v1/files/abc"}, BASE)
