@@ -19,6 +19,9 @@ from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_fi
 
 T = TypeVar("T")
 
+LORA_MAX_BYTES = 2 * 1024**3
+"""The largest LoRA taken by default (``REPLICAST_LORA_MAX_BYTES``)."""
+
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
     """Per-user data folder: ``$XDG_DATA_HOME/replicast`` or ``~/.local/share/replicast``."""
@@ -137,7 +140,7 @@ class Settings:
     max_account_file_bytes: int = 10 * 1024**3
     """Most bytes one account's unexpired uploads may take; 0 for no limit
     (REPLICAST_MAX_ACCOUNT_FILE_BYTES)."""
-    lora_max_bytes: int = 2 * 1024**3
+    lora_max_bytes: int = LORA_MAX_BYTES
     """Largest LoRA weights file a prediction may name, in bytes (REPLICAST_LORA_MAX_BYTES)."""
     lora_fetch_timeout: float = 600.0
     """Seconds one LoRA's download may take in all, from its request to its last byte

@@ -2,7 +2,7 @@
 
 One entry per model, comma- or newline-separated, ``owner/name=backend``::
 
-    black-forest-labs/flux-2-pro=weights:black-forest-labs/flux-2-dev,
+    black-forest-labs/flux-kontext-max=weights:black-forest-labs/flux-kontext-pro,
     black-forest-labs/flux-1.1-pro=gateway,
     black-forest-labs/flux-dev=stand-in
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from replicast.errors import ConfigError
 from replicast.gateway.routes import Route, match
 from replicast.models import catalog
-from replicast.models.catalog import flux2, kontext
+from replicast.models.catalog import kontext
 
 VARIABLE = "REPLICAST_MODEL_BACKENDS"
 STAND_IN = "stand-in"
@@ -34,19 +34,14 @@ WEIGHTS = "weights"
 GATEWAY = "gateway"
 
 SERVED_BY: dict[str, tuple[str, ...]] = {
-    # Text to image and editing with several references, at any size in 16 px steps.
-    flux2.PRO: (flux2.DEV, flux2.KLEIN_4B, flux2.KLEIN_9B, flux2.KLEIN_4B_BASE,
-                flux2.KLEIN_9B_BASE),
-    flux2.MAX: (flux2.DEV, flux2.KLEIN_4B, flux2.KLEIN_9B, flux2.KLEIN_4B_BASE,
-                flux2.KLEIN_9B_BASE),
-    # [flex] upsamples prompts by default: only [dev]'s pipeline has a model to do it.
-    flux2.FLEX: (flux2.DEV,),
     # The same inputs as flux-kontext-pro, whose folder holds FLUX.1 Kontext [dev].
     kontext.KONTEXT_MAX: (kontext.KONTEXT_PRO,),
 }
-"""For each closed model, the open models whose weights can honour all its inputs. The
-FLUX.1 [pro] line's ``image_prompt`` is a FLUX Redux image prompt, which no open model
-here takes: those models are stand-ins or routed."""
+"""For each closed model, the open models whose runner takes exactly its inputs (the
+registry serves a model on another's weights only then). FLUX.2 [pro], [max] and [flex]
+take inputs the FLUX.2 runners do not map (``safety_tolerance``, ``resolution``,
+[flex]'s prompt upsampling); the FLUX.1 [pro] line's ``image_prompt`` is a FLUX Redux
+image prompt, which no open model here takes: those models are stand-ins or routed."""
 
 
 @dataclass(frozen=True, slots=True)

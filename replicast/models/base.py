@@ -106,6 +106,13 @@ class Runner(abc.ABC):
     """Whether ``submit`` hands new predictions to another server (see there), input
     file URLs included: the worker then fetches none of them before a run."""
 
+    @property
+    def slot_pool(self) -> object:
+        """What ``concurrency`` bounds: the predictions of every model whose runner has the
+        same pool share its ``concurrency`` slots (models served by one loaded pipeline).
+        By default the runner itself."""
+        return self
+
     async def setup(self) -> None:
         """Load what ``predict`` needs; called once before the first prediction."""
 

@@ -28,6 +28,7 @@ from typing import Any
 from replicast.errors import ModelError
 from replicast.imaging import decode_image, encode_image
 from replicast.models.base import RunContext, Runner
+from replicast.models.loading import LOADING
 from replicast.models.progress import progress_line
 from replicast.models.safety import SafetyChecker
 
@@ -93,7 +94,8 @@ class DiffusersRunner(Runner, abc.ABC):
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-            self._load(torch, device, dtype)
+            with LOADING:
+                self._load(torch, device, dtype)
             self._device = device
 
     @staticmethod

@@ -3,8 +3,10 @@
 FLUX.2 [klein] 4B and its base variant read prompts with the same Qwen3-4B, 9B and 9B
 base with the same Qwen3-8B. ``replicast weights pull`` stores such an encoder once
 (``weights.encoder_folder``); this loads it once per process, on the first model that
-needs it, and gives the same modules to every pipeline that names it, through diffusers'
-``from_pretrained(text_encoder=..., tokenizer=...)``.
+needs it, and gives the same module to every pipeline that names it, through diffusers'
+``from_pretrained(text_encoder=..., tokenizer=...)``. Each pipeline gets a tokenizer of
+its own (a few megabytes): the pipelines run on threads of their own, and a fast
+tokenizer used by two threads at once fails ("Already borrowed").
 """
 
 from __future__ import annotations
@@ -15,32 +17,37 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from replicast.models.loading import LOADING
+
 log = logging.getLogger(__name__)
 
 PARTS = ("text_encoder", "tokenizer")
 
 
 class SharedEncoders:
-    """Loaded text encoders and tokenizers, by folder, device and dtype."""
+    """Loaded text encoders, by folder, device and dtype."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: dict[tuple[Path, str, str], dict[str, Any]] = {}
+        self._loaded: dict[tuple[Path, str, str], Any] = {}
 
     def components(self, folder: Path, model_folder: Path, device: str,
                    dtype: Any) -> dict[str, Any]:
-        """``text_encoder`` and ``tokenizer`` from ``folder``, of the classes that the
-        pipeline in ``model_folder`` names; loaded on the first call (runs on whichever
-        device thread calls it, so it blocks)."""
+        """``text_encoder`` (shared) and ``tokenizer`` (the caller's own: a tokenizer may
+        not be used by two threads at once) from ``folder``, of the classes that the
+        pipeline in ``model_folder`` names. The encoder is loaded on the first call (on
+        whichever device thread calls it, so it blocks)."""
+        classes = _classes(model_folder)
         key = (folder.resolve(), device, str(dtype))
-        with self._lock:
-            found = self._loaded.get(key)
-            if found is None:
-                found = _load(folder, _classes(model_folder), device, dtype)
-                self._loaded[key] = found
+        with self._lock, LOADING:
+            encoder = self._loaded.get(key)
+            if encoder is None:
+                encoder = _load_encoder(folder, classes["text_encoder"], device, dtype)
+                self._loaded[key] = encoder
                 log.info("text encoder %s: loaded on %s, shared by the models that use it",
                          folder, device)
-            return found
+            tokenizer = _load_tokenizer(folder, classes["tokenizer"])
+        return {"text_encoder": encoder, "tokenizer": tokenizer}
 
 
 def _classes(model_folder: Path) -> dict[str, str]:
@@ -49,11 +56,16 @@ def _classes(model_folder: Path) -> dict[str, str]:
     return {part: index[part][1] for part in PARTS}
 
 
-def _load(folder: Path, classes: dict[str, str], device: str, dtype: Any) -> dict[str, Any]:
+def _load_encoder(folder: Path, cls: str, device: str, dtype: Any) -> Any:
     import transformers
 
-    encoder = getattr(transformers, classes["text_encoder"]).from_pretrained(
+    encoder = getattr(transformers, cls).from_pretrained(
         folder / "text_encoder", local_files_only=True, dtype=dtype).to(device)
-    tokenizer = getattr(transformers, classes["tokenizer"]).from_pretrained(
-        folder / "tokenizer", local_files_only=True)
-    return {"text_encoder": encoder.eval(), "tokenizer": tokenizer}
+    return encoder.eval()
+
+
+def _load_tokenizer(folder: Path, cls: str) -> Any:
+    import transformers
+
+    return getattr(transformers, cls).from_pretrained(folder / "tokenizer",
+                                                      local_files_only=True)

@@ -39,6 +39,10 @@ class LoraRunner(Runner):
         self._shape: FluxShape | None = None
         self._shape_lock = asyncio.Lock()
 
+    @property
+    def slot_pool(self) -> object:
+        return self.base.slot_pool  # the base model's predictions and these share its slots
+
     async def setup(self) -> None:
         await self.base.setup()
 
@@ -71,7 +75,7 @@ class LoraRunner(Runner):
         for field, value in named.items():
             cached = await self.library.fetch(context, field, value, shape,
                                               token=inputs.get("hf_api_token") or None)
-            pins.enter_context(self.library.cache.pinned(cached.digest))
+            pins.callback(self.library.cache.unpin, cached.digest)
             name = adapter_name(cached.digest)
             if any(w.name == name for w in wanted):
                 context.log(f"{field} holds the same LoRA as lora_weights; it is ignored\n")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from replicast.config import Settings
+from replicast.config import LORA_MAX_BYTES, Settings
 from replicast.errors import ConfigError, InvalidVersion, Unavailable
 from replicast.models import backends, catalog, diagnostic
 from replicast.models.base import Model, Runner, WeightsUse
@@ -186,7 +186,7 @@ def builtin_models(settings: Settings | None = None) -> list[Model]:
     gateway), then the diagnostic models."""
     choices = settings.model_backends if settings is not None else ()
     runners = _Runners(settings)
-    max_lora = (settings or Settings()).lora_max_bytes
+    max_lora = settings.lora_max_bytes if settings is not None else LORA_MAX_BYTES
     models = []
     for spec in catalog.SPECS.values():
         backend = backends.backend_for(spec.name, choices)

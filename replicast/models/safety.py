@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from replicast.models.loading import LOADING
+
 
 class SafetyChecker:
     """Flags images. Loads on first use, on whatever thread calls it."""
@@ -29,7 +31,9 @@ class SafetyChecker:
             folder / "preprocessor_config.json").is_file()
 
     def _load(self) -> tuple[Any, Any, Any]:
-        with self._lock:
+        if self._loaded is not None:
+            return self._loaded
+        with self._lock, LOADING:
             if self._loaded is None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -1,6 +1,7 @@
 """The worker: takes queued predictions, runs their models, records the outcome.
 
-Each model has ``concurrency`` slots (``slots``) and that many consumer tasks, plus
+Each model has ``concurrency`` slots (``slots``; shared by models whose runners share a
+pool, as one pipeline serving several models) and that many consumer tasks, plus
 ``SLOW_FETCHES`` more: a prediction's input files are fetched before it takes a slot,
 so up to that many predictions whose downloads are slow can go on with them while
 others run. A run ends in one of four ways: the model returns (succeeded), raises
@@ -44,6 +45,7 @@ from replicast.predictions.status import Status
 from replicast.store.base import Store
 from replicast.worker import outcome
 from replicast.worker.leases import Leases, new_worker_id
+from replicast.worker.pools import Pool, dequeue_any, pools
 from replicast.worker.recovery import interrupted_note, recover
 from replicast.worker.run import Run
 from replicast.worker.slots import Claim, Slots
@@ -114,8 +116,8 @@ class Worker:
                 log.info("resumed %d unfinished prediction(s)", requeued)
         await self.leases.start()
         self._restorer = asyncio.create_task(self._restore_forever(), name="restore")
-        for model in self.models:
-            self._start_consumers(model)
+        for pool in pools(self.models):
+            self._start_consumers(pool)
         if self.registry.resolver is not None:
             self._router = asyncio.create_task(self._follow_routes(), name="routes")
         log.info("worker %s serves %s", self.worker_id,
@@ -131,13 +133,13 @@ class Worker:
         if first:
             # Reported with the next heartbeat, beside the local models.
             self.leases.models = (*(m.full_name for m in self.models), *self._routed)
-            self._start_consumers(model)
+            self._start_consumers(Pool({model.full_name: model}))
 
-    def _start_consumers(self, model: Model) -> None:
-        slots = Slots(model.runner.concurrency)
+    def _start_consumers(self, pool: Pool) -> None:
+        slots = Slots(pool.concurrency)
         self._consumers.extend(asyncio.create_task(
-            self._consume(model, slots), name=f"worker-{model.full_name}-{number}"
-        ) for number in range(model.runner.concurrency + SLOW_FETCHES))
+            self._consume(pool, slots), name=f"worker-{pool.label}-{number}"
+        ) for number in range(pool.concurrency + SLOW_FETCHES))
 
     async def _follow_routes(self) -> None:
         """Serve routed models without waiting for this process to be asked for them.
@@ -237,21 +239,24 @@ class Worker:
         self._consumers.clear()
         await self.leases.stop()
 
-    async def _consume(self, model: Model, slots: Slots) -> None:
+    async def _consume(self, pool: Pool, slots: Slots) -> None:
         task = asyncio.current_task()
         assert task is not None
+        names = list(pool.models)
         while not self._stopping:
             self._idle.add(task)
             try:
-                await model.runner.wait_ready()
+                for waiting in pool.models.values():
+                    await waiting.runner.wait_ready()
                 claim = await slots.claim()
                 try:
-                    prediction_id = await self.broker.dequeue(model.full_name)
+                    name, prediction_id = await dequeue_any(self.broker, names)
                 except BaseException:
                     claim.release()
                     raise
             finally:
                 self._idle.discard(task)
+            model = pool.models[name]
             try:
                 # A routed model's schema may have been fetched again since: use the latest.
                 await self._execute(self._routed.get(model.full_name, model), prediction_id,

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from replicast.models.loading import LOADING
+
 log = logging.getLogger(__name__)
 
 KEEP = 4
@@ -77,7 +79,7 @@ class Adapters:
         if wanted:
             self.pipeline.enable_lora()
             self.pipeline.set_adapters(names, adapter_weights=[w.scale for w in wanted])
-        elif self._loaded:
+        elif self._loaded or self._any_present():  # a failed load may have left one
             self.pipeline.disable_lora()
         return fresh
 
@@ -92,7 +94,8 @@ class Adapters:
 
     def _load(self, wanted: Wanted) -> None:
         try:
-            self.pipeline.load_lora_weights(str(wanted.path), adapter_name=wanted.name)
+            with LOADING:  # PEFT builds the adapter's layers
+                self.pipeline.load_lora_weights(str(wanted.path), adapter_name=wanted.name)
         except Exception as exc:  # diffusers raises many kinds for a file it cannot take
             self._discard(wanted.name)
             raise LoadFailed(wanted.field, str(exc) or type(exc).__name__) from exc
@@ -102,6 +105,9 @@ class Adapters:
     def _present(self, name: str) -> bool:
         adapters = self.pipeline.get_list_adapters()
         return any(name in names for names in adapters.values())
+
+    def _any_present(self) -> bool:
+        return any(self.pipeline.get_list_adapters().values())
 
     def _discard(self, name: str) -> None:
         """Remove what a failed load may have left."""

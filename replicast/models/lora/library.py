@@ -19,7 +19,7 @@ from replicast.config import Settings
 from replicast.errors import ModelError
 from replicast.models.base import RunContext
 from replicast.models.lora import check as lora_check
-from replicast.models.lora.cache import Cached, LoraCache
+from replicast.models.lora.cache import Cached, Evicted, LoraCache
 from replicast.models.lora.fetch import Fetcher, LoraError, Unreachable
 from replicast.models.lora.hub import Hub
 from replicast.models.lora.sources import HubSource, NotALora, OwnSource, UrlSource, parse
@@ -50,12 +50,17 @@ class LoraLibrary:
 
     async def fetch(self, context: RunContext, field: str, value: str,
                     shape: lora_check.FluxShape, *, token: str | None = None) -> Cached:
-        """The LoRA ``value`` names, cached and checked to fit ``shape``'s model; pin it
-        (``cache.pinned``) at once. ``ModelError`` naming ``field`` if it cannot be had."""
+        """The LoRA ``value`` names, cached, checked to fit ``shape``'s model and pinned
+        in the cache (``cache.unpin`` it once loaded). ``ModelError`` naming ``field`` if
+        it cannot be had."""
         try:
             cached = await self._get(context, value, shape, token)
-            await asyncio.to_thread(lora_check.check, cached.path, shape)
-        except (NotALora, LoraError) as exc:
+            try:
+                await asyncio.to_thread(lora_check.check, cached.path, shape)
+            except BaseException:
+                self.cache.unpin(cached.digest)
+                raise
+        except (NotALora, LoraError, Evicted) as exc:
             raise ModelError(f"{field}: {exc}") from None
         except lora_check.NotForThisModel as exc:
             raise ModelError(f"{field}: {value} is not a LoRA for {shape.name}: {exc}"

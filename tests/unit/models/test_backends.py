@@ -60,15 +60,18 @@ def test_malformed_entries_name_the_variable(tmp_path, value, problem):
     (f"{B}flux-3=stand-in", "black-forest-labs/flux-3 is no catalog model; the catalog has "
                             "black-forest-labs/flux-schnell, "),
     (f"{B}flux-dev=stand-in,{B}flux-dev=weights", "black-forest-labs/flux-dev is named twice"),
-    (f"{B}flux-2-pro=weights", "black-forest-labs/flux-2-pro has no open weights of its own: "
-                               "name whose to use, such as weights:black-forest-labs/flux-2-dev"),
+    (f"{B}flux-kontext-max=weights", "black-forest-labs/flux-kontext-max has no open weights "
+     "of its own: name whose to use, such as weights:black-forest-labs/flux-kontext-pro"),
+    (f"{B}flux-2-pro=weights", "has no open weights of its own: choose stand-in or gateway"),
     (f"{B}flux-1.1-pro=weights", "has no open weights of its own: choose stand-in or gateway"),
     (f"{B}flux-1.1-pro=weights:{B}flux-dev",
      "black-forest-labs/flux-dev's weights cannot serve black-forest-labs/flux-1.1-pro: it "
      "cannot honour all of black-forest-labs/flux-1.1-pro's inputs. No open model can; "
      "choose stand-in or gateway"),
-    (f"{B}flux-2-flex=weights:{B}flux-2-klein-4b",
-     "Models that can: black-forest-labs/flux-2-dev"),
+    (f"{B}flux-2-pro=weights:{B}flux-2-dev",
+     "black-forest-labs/flux-2-dev's weights cannot serve black-forest-labs/flux-2-pro"),
+    (f"{B}flux-kontext-max=weights:{B}flux-dev",
+     "Models that can: black-forest-labs/flux-kontext-pro"),
     (f"{B}flux-dev=weights:{B}flux-schnell",
      "black-forest-labs/flux-dev is served by its own weights (weights, or "
      "weights:black-forest-labs/flux-dev), not black-forest-labs/flux-schnell's"),
@@ -130,10 +133,19 @@ def test_another_models_weights_serve_a_closed_model_and_it_says_so(tmp_path, ca
 
 
 def test_weights_that_are_not_there_leave_a_stand_in_that_says_why(tmp_path, caplog):
-    chosen = settings(tmp_path, f"{B}flux-2-pro=weights:{B}flux-2-dev",
+    chosen = settings(tmp_path, f"{B}flux-kontext-max=weights:{B}flux-kontext-pro",
                       REPLICAST_WEIGHTS_DIR=str(tmp_path / "none"))
     with caplog.at_level(logging.INFO, logger="replicast.models.registry"):
         models = {m.full_name: m for m in builtin_models(chosen)}
-    assert isinstance(models[B + "flux-2-pro"].runner, FluxStandIn)
-    assert (f"{B}flux-2-pro: stand-in until {B}flux-2-dev's weights can run "
-            f"(stand-in: no weights in {tmp_path}/none/{B}flux-2-dev)") in caplog.text
+    assert isinstance(models[B + "flux-kontext-max"].runner, FluxStandIn)
+    assert (f"{B}flux-kontext-max: stand-in until {B}flux-kontext-pro's weights can run "
+            f"(stand-in: no weights in {tmp_path}/none/{B}flux-kontext-pro)") in caplog.text
+
+
+def test_every_open_model_that_may_serve_a_closed_one_takes_its_inputs():
+    from replicast.models import catalog
+    from replicast.models.registry import _same_inputs
+
+    for closed, able in backends.SERVED_BY.items():
+        for source in able:
+            assert _same_inputs(catalog.spec(closed), catalog.spec(source)), (closed, source)

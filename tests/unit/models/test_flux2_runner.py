@@ -113,7 +113,7 @@ async def test_the_klein_models_that_share_a_text_encoder_get_the_same_one(klein
         await asyncio.gather(*(runner.setup() for runner in runners.values()))
     four, base, nine = (runner._pipeline for runner in runners.values())
     assert four.text_encoder is base.text_encoder
-    assert four.tokenizer is base.tokenizer
+    assert four.tokenizer is not base.tokenizer  # a tokenizer is not for two threads
     assert four.transformer is not base.transformer
     assert nine.text_encoder is not four.text_encoder
     assert (four.config.is_distilled, base.config.is_distilled) == (True, False)

@@ -271,3 +271,29 @@ async def test_routed_models_served_later_are_reported_with_the_worker(harness):
     (reported,) = await harness.store.workers()
     assert "up/routed" in reported.models
     assert {m.full_name for m in harness.worker.models} <= set(reported.models)
+
+
+async def test_models_served_by_one_runner_share_its_slots(tmp_path):
+    from dataclasses import replace
+
+    running, most = 0, 0
+
+    async def counts(context, inputs):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return "done"
+
+    first = model("t/first", counts, concurrency=2)
+    second = replace(model("t/second", counts), runner=first.runner)  # one pipeline, two names
+    h = await Harness(tmp_path, [first, second], predict_timeout=30).open()
+    try:
+        made = [await h.create(name) for name in ("t/first", "t/second") * 4]
+        for p in made:
+            done = await h.until(p.id, lambda current: current.status.terminal)
+            assert done.status is Status.SUCCEEDED
+    finally:
+        await h.close()
+    assert most == 2

@@ -25,6 +25,13 @@ def producer(data: bytes, calls: list[str], gate: asyncio.Event | None = None):
     return produce
 
 
+async def use(cache: LoraCache, key: str, produce):
+    """Get a LoRA and load it at once, as a prediction does (its pin goes)."""
+    found = await cache.get(key, produce)
+    cache.unpin(found.digest)
+    return found
+
+
 async def test_a_source_is_fetched_once_and_found_again(tmp_path):
     cache = LoraCache(tmp_path / "loras", 1000)
     calls: list[str] = []
@@ -115,15 +122,15 @@ async def test_past_its_bound_the_least_recently_used_go(tmp_path):
     cache = LoraCache(tmp_path, 35)  # three files of 10 bytes fit, four do not
     calls: list[str] = []
     for name in "abc":
-        await cache.get(name, producer(name.encode() * 10, calls))
+        await use(cache, name, producer(name.encode() * 10, calls))
         await asyncio.sleep(0.01)  # distinct use times
-    await cache.get("a", producer(b"a" * 10, calls))  # used again: b is now the oldest
+    await use(cache, "a", producer(b"a" * 10, calls))  # used again: b is now the oldest
     await asyncio.sleep(0.01)
-    await cache.get("d", producer(b"d" * 10, calls))
+    await use(cache, "d", producer(b"d" * 10, calls))
     assert sorted(p.read_bytes()[:1] for p in tmp_path.glob("*.safetensors")) == [b"a", b"c",
                                                                                  b"d"]
     assert len(calls) == 4
-    await cache.get("b", producer(b"b" * 10, calls))  # gone: fetched again
+    await use(cache, "b", producer(b"b" * 10, calls))  # gone: fetched again
     assert len(calls) == 5
     assert len(os.listdir(tmp_path / "index")) == 3  # b's old entry went with its file
 
@@ -131,13 +138,90 @@ async def test_past_its_bound_the_least_recently_used_go(tmp_path):
 async def test_a_pinned_lora_is_not_evicted(tmp_path):
     cache = LoraCache(tmp_path, 25)
     calls: list[str] = []
-    a = await cache.get("a", producer(b"a" * 10, calls))
+    await use(cache, "a", producer(b"a" * 10, calls))
     await asyncio.sleep(0.01)
-    await cache.get("b", producer(b"b" * 10, calls))
-    with cache.pinned(a.digest):
-        await cache.get("c", producer(b"c" * 10, calls))
+    await use(cache, "b", producer(b"b" * 10, calls))
+    a = await cache.get("a", producer(b"a" * 10, calls))  # found and pinned: being loaded
+    await use(cache, "c", producer(b"c" * 10, calls))
     assert a.path.exists()
+    cache.unpin(a.digest)
+    assert cache.pinned == frozenset()
     assert sorted(p.read_bytes()[:1] for p in tmp_path.glob("*.safetensors")) == [b"a", b"c"]
+
+
+async def test_each_caller_holds_its_own_pin(tmp_path):
+    cache = LoraCache(tmp_path, 1000)
+    calls: list[str] = []
+    gate = asyncio.Event()
+    produce = producer(b"lora", calls, gate)
+    waiting = [asyncio.create_task(cache.get("k", produce)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    found = await asyncio.gather(*waiting)
+    upload = await cache.add(b"lora")
+    digest = found[0].digest
+    for _ in range(4):
+        assert cache.pinned == {digest}
+        cache.unpin(digest)
+    assert cache.pinned == frozenset() and upload.digest == digest
+
+
+async def test_a_lora_fetched_is_pinned_before_another_fetch_can_evict_it(tmp_path):
+    cache = LoraCache(tmp_path, 15)  # one file of 10 bytes fits
+    calls: list[str] = []
+    gate = asyncio.Event()
+    a_task = asyncio.create_task(cache.get("a", producer(b"a" * 10, calls)))
+    b_task = asyncio.create_task(cache.get("b", producer(b"b" * 10, calls, gate)))
+    a = await a_task
+    gate.set()
+    b = await b_task  # its commit wanted a gone, but a is pinned until loaded
+    assert a.path.read_bytes() == b"a" * 10 and b.path.read_bytes() == b"b" * 10
+    cache.unpin(a.digest)
+    cache.unpin(b.digest)
+    await use(cache, "c", producer(b"c" * 10, calls))
+    assert [p.read_bytes()[:1] for p in tmp_path.glob("*.safetensors")] == [b"c"]
+
+
+async def test_a_lora_evicted_before_a_waiter_could_pin_it_is_fetched_again(tmp_path):
+    cache = LoraCache(tmp_path, 1000)
+    calls: list[str] = []
+
+    produce = producer(b"lora", calls)
+    real_commit = cache._commit
+
+    def commit_then_lose(partial, digest, key, pin=False):
+        found = real_commit(partial, digest, key, pin=pin)
+        if len(calls) == 1:  # removed between the fetch and the waiter's pin
+            found.path.unlink()
+        return found
+
+    cache._commit = commit_then_lose
+    found = await cache.get("k", produce)
+    assert len(calls) == 2 and found.path.read_bytes() == b"lora" and found.fetched
+    assert cache.pinned == {found.digest}
+
+
+async def test_a_waiter_after_a_canceled_fetch_starts_afresh(tmp_path):
+    cache = LoraCache(tmp_path, 1000)
+    calls: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(target):
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.3)  # a download takes a while to unwind
+        return "0" * 64
+
+    leaving = asyncio.create_task(cache.get("k", slow))
+    await started.wait()
+    leaving.cancel()
+    # at once, before the canceled fetch has unwound: a new request must not join it
+    found = await asyncio.wait_for(cache.get("k", producer(b"lora", calls)), 5)
+    assert found.path.read_bytes() == b"lora"
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
 
 
 async def test_partial_files_a_stopped_process_left_are_removed(tmp_path):

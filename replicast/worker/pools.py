@@ -1,0 +1,77 @@
+"""Models that share one runner's slots, and taking the next prediction of any of them.
+
+Several models may be served by one loaded pipeline (flux-dev and flux-dev-lora, a
+closed model on an open model's weights): their runners name the same ``slot_pool``,
+and the pipeline's ``concurrency`` bounds their predictions together. One set of
+consumers serves the pool: each claims a slot, then takes the oldest prediction of
+whichever of the pool's models has one first, so that no model's consumers sit on
+every slot while another model's predictions wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from replicast.broker.base import Broker
+from replicast.models.base import Model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Pool:
+    """The models one worker serves on one slot pool."""
+
+    models: dict[str, Model] = field(default_factory=dict)
+
+    @property
+    def concurrency(self) -> int:
+        """How many of the pool's predictions run at once (its runners agree)."""
+        return max(m.runner.concurrency for m in self.models.values())
+
+    @property
+    def label(self) -> str:
+        """The pool's name in task names and logs."""
+        return "+".join(self.models)
+
+
+def pools(models: Iterable[Model]) -> list[Pool]:
+    """``models`` grouped by their runners' slot pools, in order of first appearance."""
+    found: dict[int, tuple[object, Pool]] = {}
+    for model in models:
+        key = model.runner.slot_pool
+        pool = found.setdefault(id(key), (key, Pool()))[1]
+        pool.models[model.full_name] = model
+    return [pool for _, pool in found.values()]
+
+
+async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str]:
+    """The model in ``names`` whose queue has a prediction first, and that prediction
+    (the oldest of its queue); one taken meanwhile from another queue goes back to it."""
+    if len(names) == 1:
+        return names[0], await broker.dequeue(names[0])
+    takes: dict[asyncio.Future[str], str] = {
+        asyncio.ensure_future(broker.dequeue(name)): name for name in names}
+    try:
+        done, _ = await asyncio.wait(takes, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # stopped: nothing is taken
+        await _put_back(broker, takes, keep=None)
+        raise
+    first = next(take for take in takes if take in done)
+    await _put_back(broker, takes, keep=first)
+    return takes[first], first.result()  # the broker's error, if that is what came
+
+
+async def _put_back(broker: Broker, takes: dict[asyncio.Future[str], str],
+                    keep: asyncio.Future[str] | None) -> None:
+    others = [take for take in takes if take is not keep]
+    for take in others:
+        take.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    for take in others:
+        if not take.cancelled() and take.exception() is None:
+            log.debug("putting prediction %s back on %s's queue", take.result(), takes[take])
+            await broker.enqueue(takes[take], take.result())
