@@ -13,13 +13,13 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast import datadir
-from replicast.accounts import Accounts
+from replicast.accounts.service import Accounts
 from replicast.api.auth_failures import FailureLimit
 from replicast.api.problems import EXCEPTION_HANDLERS, UnexpectedErrors
 from replicast.api.routes import operator_routes, routes
 from replicast.api.state import AppState
 from replicast.api.throttling import CREATES, REQUESTS, RateLimits
-from replicast.broker.base import open_broker
+from replicast.broker import open_broker
 from replicast.config import Settings
 from replicast.errors import ReplicastError
 from replicast.files import signing as files_signing
@@ -45,8 +45,7 @@ from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
-from replicast.server_keys import server_key
-from replicast.store.base import open_store
+from replicast.store import open_store
 from replicast.web import sessions as web_sessions
 from replicast.webhooks.dispatcher import Dispatcher
 from replicast.webhooks.emitter import WebhookEmitter
@@ -134,7 +133,7 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(client.aclose)
 
     metrics = Metrics()
-    links = OutputLinks(await server_key(store, signing.SECRET_NAME),
+    links = OutputLinks(await store.server_key(signing.SECRET_NAME),
                         ttl=settings.output_url_ttl)
     dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
                             backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
@@ -147,7 +146,7 @@ async def _start(settings: Settings, registry: Registry | None,
             run_predictions=settings.run_worker, stack=stack)
         gateway = None
         if settings.routes:
-            hooks = HookSigner(await server_key(store, gateway_hooks.SECRET_NAME),
+            hooks = HookSigner(await store.server_key(gateway_hooks.SECRET_NAME),
                                public_url=settings.public_url)
             gateway = Gateway(settings.routes, allow_private=settings.allow_private_urls,
                               min_rate=settings.download_min_rate, hooks=hooks)
@@ -157,7 +156,7 @@ async def _start(settings: Settings, registry: Registry | None,
     outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
         store, Blobs(settings.files_dir),
-        DownloadSigner(await server_key(store, files_signing.SECRET_NAME)),
+        DownloadSigner(await store.server_key(files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
@@ -169,7 +168,7 @@ async def _start(settings: Settings, registry: Registry | None,
     sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
-        sessions = web_sessions.Sessions(await server_key(store, web_sessions.SECRET_NAME),
+        sessions = web_sessions.Sessions(await store.server_key(web_sessions.SECRET_NAME),
                                          store)
 
     dispatcher.start()

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from replicast import __version__
-from replicast.accounts import DEFAULT_ACCOUNT, Accounts
+from replicast.accounts.account import DEFAULT_ACCOUNT
+from replicast.accounts.service import Accounts
 from replicast.client.display import printable
 from replicast.config import Settings
 from replicast.errors import ReplicastError
 from replicast.predictors.spec import pair_flags
-from replicast.store.base import open_store
+from replicast.store import open_store
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -20,10 +20,10 @@ from replicast.errors import ConfigError
 
 def check(settings: Settings) -> None:
     """Refuse at once what cannot work, so that a mistake is one line, not a traceback."""
-    from replicast.broker.base import open_broker
+    from replicast.broker import open_broker
     from replicast.models.registry import builtin_models
     from replicast.predictors.models import check_names
-    from replicast.store.base import open_store
+    from replicast.store import open_store
 
     open_store(settings.store_url)
     open_broker(settings.broker_url)
@@ -36,7 +36,7 @@ def serve(settings: Settings, *, api: bool = True, http: bool = True) -> int:
     and metrics only if ``http``."""
     from replicast.app import create_app
     from replicast.datadir import exclusive
-    from replicast.store.base import open_store
+    from replicast.store import open_store
 
     check(settings)
     shared = open_store(settings.store_url).shared

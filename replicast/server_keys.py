@@ -1,8 +1,8 @@
-"""The server's own signing keys, and the MAC they make.
+"""The MAC the server's own signing keys make.
 
 One key per purpose (output links, file downloads, web sessions, gateway hooks), made
-at first use and kept in the store, so every process sharing the database signs and
-checks alike. A key is only ever used for its own purpose.
+at first use and kept in the store (``Store.server_key``), so every process sharing the
+database signs and checks alike. A key is only ever used for its own purpose.
 """
 
 from __future__ import annotations
@@ -10,14 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
-
-from replicast.store.base import Store
-
-
-async def server_key(store: Store, name: str) -> str:
-    """The key called ``name``, made now if the store has none yet."""
-    return await store.server_secret(name, secrets.token_urlsafe(32))
 
 
 def mac(key: bytes, message: str) -> str:

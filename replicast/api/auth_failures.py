@@ -25,7 +25,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from replicast.accounts import Account, Accounts
+from replicast.accounts.account import Account
+from replicast.accounts.service import Accounts
 from replicast.errors import Throttled, Unauthenticated
 from replicast.ratelimit import Decision, Guard, Limiter, Rate
 

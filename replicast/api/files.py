@@ -9,7 +9,7 @@ from urllib.parse import quote, urlencode
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.api import wire
 from replicast.api.pagination import NEXT, PREVIOUS, decode_cursor, encode_cursor
 from replicast.api.responses import json_response

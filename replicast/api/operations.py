@@ -12,7 +12,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.accounts import parse_authorization
+from replicast.accounts.account import parse_authorization
 from replicast.api.responses import json_response
 from replicast.api.state import app_state
 from replicast.errors import ReplicastError, Unauthenticated

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast import times
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.api import wire
 from replicast.api.body import BodySchema, parse_json, read_body
 from replicast.api.headers import parse_cancel_after, parse_prefer

@@ -9,7 +9,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from replicast.accounts import Account, Accounts
+from replicast.accounts.account import Account
+from replicast.accounts.service import Accounts
 from replicast.api.auth_failures import FailureLimit
 from replicast.broker.base import Broker
 from replicast.config import Settings

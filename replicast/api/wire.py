@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from replicast import __version__, times
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.models.base import Model
 
 

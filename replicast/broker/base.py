@@ -11,7 +11,6 @@ import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from replicast.errors import ConfigError
 from replicast.predictions.events import Event
 
 
@@ -79,17 +78,3 @@ class Broker(abc.ABC):
     async def forget(self, prediction_ids: Sequence[str]) -> None:
         """Drop whatever the broker still keeps of these finished predictions' events
         (their data is being removed). Nothing to do for brokers that keep none."""
-
-
-def open_broker(url: str) -> Broker:
-    """The broker backend for ``url`` (``memory://``), not yet opened."""
-    scheme = url.partition(":")[0].lower()
-    if scheme == "memory":
-        from replicast.broker.memory import MemoryBroker
-
-        return MemoryBroker()
-    if scheme in {"redis", "rediss", "unix"}:
-        from replicast.broker.redis import RedisBroker
-
-        return RedisBroker(url)
-    raise ConfigError(f"REPLICAST_BROKER_URL: unknown broker URL scheme {scheme!r} in {url!r}")

@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from replicast.accounts import DEFAULT_ACCOUNT, Accounts
+from replicast.accounts.account import DEFAULT_ACCOUNT
+from replicast.accounts.service import Accounts
 from replicast.client.connection import ClientError
 from replicast.config import Settings
 from replicast.errors import ConfigError
@@ -41,7 +42,7 @@ def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
     """Start Replicast; its URL and a token for it, until the block ends."""
     from replicast.datadir import exclusive, secure
     from replicast.server import check
-    from replicast.store.base import open_store
+    from replicast.store import open_store
 
     check(settings)
     with contextlib.ExitStack() as stack:
@@ -102,7 +103,7 @@ def _stop(server: Any, thread: threading.Thread, timeout: float) -> None:
 
 async def _run_key(settings: Settings) -> tuple[str, str]:
     """A key for this run: its token (kept nowhere but here) and its id."""
-    from replicast.store.base import open_store
+    from replicast.store import open_store
 
     store = open_store(settings.store_url)
     await store.open()
@@ -120,7 +121,7 @@ async def _run_key(settings: Settings) -> tuple[str, str]:
 
 
 async def _revoke(settings: Settings, key_id: str) -> None:
-    from replicast.store.base import open_store
+    from replicast.store import open_store
 
     store = open_store(settings.store_url)
     await store.open()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from replicast import ids, times
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
 from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.file import StoredFile

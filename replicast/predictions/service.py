@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from replicast import ids, logs, times
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
 from replicast.errors import (
     BrokerError,

@@ -15,8 +15,6 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from replicast.errors import ConfigError
-
 MICROS = 1_000_000
 
 
@@ -126,17 +124,3 @@ class Limiter(abc.ABC):
     async def peek(self, key: str, rate: Rate) -> Decision | None:
         """What ``check`` would answer now, without counting the request; None when the
         backend cannot say."""
-
-
-def open_limiter(url: str) -> Limiter:
-    """The limiter for a broker URL: Redis when processes share one, else this process."""
-    scheme = url.partition(":")[0].lower()
-    if scheme == "memory":
-        from replicast.ratelimit.memory import MemoryLimiter
-
-        return MemoryLimiter()
-    if scheme in {"redis", "rediss", "unix"}:
-        from replicast.ratelimit.redis import RedisLimiter
-
-        return RedisLimiter(url)
-    raise ConfigError(f"REPLICAST_BROKER_URL: unknown broker URL scheme {scheme!r} in {url!r}")

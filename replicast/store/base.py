@@ -1,6 +1,6 @@
 """The store: the durable truth about predictions, accounts and API keys.
 
-Backends implement ``Store``; ``open_store`` picks one by URL. Status changes are
+Backends implement ``Store``; ``replicast.store.open_store`` picks one by URL. Status changes are
 compare-and-set: ``update_prediction`` applies a change only while the prediction
 is in one of the expected statuses, so two writers racing cannot both win.
 """
@@ -8,14 +8,14 @@ is in one of the expected statuses, so two writers racing cannot both win.
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from replicast.accounts import Account, ApiKey
-from replicast.errors import ConfigError
+from replicast.accounts.account import Account, ApiKey
 from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
@@ -313,6 +313,10 @@ class Store(abc.ABC):
     async def server_secret(self, name: str, proposed: str) -> str:
         """The server's secret called ``name``; ``proposed`` becomes it if there is none."""
 
+    async def server_key(self, name: str) -> str:
+        """The server's signing key called ``name``, made now if there is none yet."""
+        return await self.server_secret(name, secrets.token_urlsafe(32))
+
     # retention
 
     @abc.abstractmethod
@@ -406,17 +410,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_web_session(self, id_hash: str) -> None:
         """End a session (signing out); nothing if there is none."""
-
-
-def open_store(url: str) -> Store:
-    """The store backend for ``url`` (``sqlite:///path``), not yet opened."""
-    scheme = url.partition(":")[0].lower()
-    if scheme == "sqlite":
-        from replicast.store.sqlite import SQLiteStore
-
-        return SQLiteStore.from_url(url)
-    if scheme in {"postgres", "postgresql"}:
-        from replicast.store.postgres import PostgresStore
-
-        return PostgresStore(url)
-    raise ConfigError(f"REPLICAST_DATABASE_URL: unknown store URL scheme {scheme!r} in {url!r}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from replicast import times
-from replicast.accounts import Account, ApiKey
+from replicast.accounts.account import Account, ApiKey
 from replicast.files.file import StoredFile
 from replicast.store import sql
 from replicast.store.base import FilePageQuery, WebSession

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.api.state import app_state
 from replicast.errors import Forbidden, Unauthenticated
 from replicast.web.sessions import Session, Sessions

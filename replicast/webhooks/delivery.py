@@ -1,21 +1,13 @@
-"""Deliveries: one webhook request to make, kept in the store's outbox until it is done."""
+"""Deliveries: one webhook request to make, kept in the store's outbox until it is done.
+
+Plain records; what goes in a delivery's body is ``emitter.py``'s business.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-import orjson
-
-from replicast import ids
-from replicast.predictions import representation
-from replicast.predictions.prediction import Prediction
-from replicast.predictions.status import Status
-
-if TYPE_CHECKING:
-    from replicast.outputs.signing import OutputLinks
 
 
 class WebhookEvent(StrEnum):
@@ -69,40 +61,3 @@ class Attempt:
     duration_ms: float
     status_code: int | None
     error: str | None
-
-
-def wants(prediction: Prediction, event: WebhookEvent) -> bool:
-    """Whether the prediction asked for webhooks of this event."""
-    if prediction.webhook is None:
-        return False
-    wanted = prediction.webhook_events_filter
-    return event.value in (ALL_EVENTS if wanted is None else wanted)
-
-
-def status_event(prediction: Prediction) -> WebhookEvent | None:
-    """The event a status change is: ``start`` into processing, ``completed`` at the end."""
-    if prediction.status is Status.PROCESSING:
-        return WebhookEvent.START
-    if prediction.terminal:
-        return WebhookEvent.COMPLETED
-    return None
-
-
-def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
-                 retry_window: timedelta, links: OutputLinks | None) -> Delivery:
-    """The delivery of ``event`` for the prediction as it is now (the body is its JSON).
-
-    Only ``completed`` is retried: intermediate events are sent once, as Replicate does.
-    """
-    assert prediction.webhook is not None
-    return Delivery(
-        id=f"msg_{ids.random_id(26)}",
-        prediction_id=prediction.id,
-        account_id=prediction.account_id,
-        event=event,
-        url=prediction.webhook,
-        payload=orjson.dumps(representation.to_json(prediction, links=links)),
-        created_at=now,
-        next_attempt_at=now,
-        retry_until=now + retry_window if event is WebhookEvent.COMPLETED else None,
-    )

@@ -1,4 +1,4 @@
-"""Which deliveries a prediction's changes create.
+"""Which deliveries a prediction's changes create, and what each one carries.
 
 ``start`` and ``completed`` are created in the same transaction as the status change
 they report, so a crash can never lose them. ``output`` and ``logs`` are throttled:
@@ -14,18 +14,52 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from replicast import times
+import orjson
+
+from replicast import ids, times
 from replicast.outputs.signing import OutputLinks
+from replicast.predictions import representation
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
-from replicast.webhooks.delivery import (
-    Delivery,
-    WebhookEvent,
-    new_delivery,
-    status_event,
-    wants,
-)
+from replicast.webhooks.delivery import ALL_EVENTS, Delivery, WebhookEvent
+
+
+def wants(prediction: Prediction, event: WebhookEvent) -> bool:
+    """Whether the prediction asked for webhooks of this event."""
+    if prediction.webhook is None:
+        return False
+    wanted = prediction.webhook_events_filter
+    return event.value in (ALL_EVENTS if wanted is None else wanted)
+
+
+def status_event(prediction: Prediction) -> WebhookEvent | None:
+    """The event a status change is: ``start`` into processing, ``completed`` at the end."""
+    if prediction.status is Status.PROCESSING:
+        return WebhookEvent.START
+    if prediction.terminal:
+        return WebhookEvent.COMPLETED
+    return None
+
+
+def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
+                 retry_window: timedelta, links: OutputLinks | None) -> Delivery:
+    """The delivery of ``event`` for the prediction as it is now (the body is its JSON).
+
+    Only ``completed`` is retried: intermediate events are sent once, as Replicate does.
+    """
+    assert prediction.webhook is not None
+    return Delivery(
+        id=f"msg_{ids.random_id(26)}",
+        prediction_id=prediction.id,
+        account_id=prediction.account_id,
+        event=event,
+        url=prediction.webhook,
+        payload=orjson.dumps(representation.to_json(prediction, links=links)),
+        created_at=now,
+        next_attempt_at=now,
+        retry_until=now + retry_window if event is WebhookEvent.COMPLETED else None,
+    )
 
 
 @dataclass(slots=True)

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from replicast.broker.base import open_broker
+from replicast.broker import open_broker
 from replicast.ratelimit import open_limiter
-from replicast.store.base import open_store
+from replicast.store import open_store
 from tests.support import services
 
 STORE_BACKENDS = ["sqlite", "postgres"]

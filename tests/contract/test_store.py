@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from replicast import ids, times
-from replicast.accounts import hash_token, new_key
+from replicast.accounts.account import hash_token, new_key
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import UNSET, Change, PageQuery, WebSession

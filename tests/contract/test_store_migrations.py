@@ -7,8 +7,8 @@ import sqlite3
 
 from replicast import times
 from replicast.predictions.status import Status
-from replicast.store import migrations
-from replicast.store.base import Change, open_store
+from replicast.store import migrations, open_store
+from replicast.store.base import Change
 from tests.support import services
 
 # The last migration before a prediction's input moved to a table of its own.

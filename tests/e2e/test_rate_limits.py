@@ -17,8 +17,8 @@ import httpx
 import pytest
 import replicate
 
-from replicast.accounts import Accounts
-from replicast.store.base import open_store
+from replicast.accounts.service import Accounts
+from replicast.store import open_store
 from tests.support import services
 from tests.support.server import TOKEN, ServerProcess
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from replicast.accounts import Account
+from replicast.accounts.account import Account
 from replicast.broker.memory import MemoryBroker
 from replicast.config import Settings
 from replicast.inputs import InputFetcher

@@ -2,7 +2,8 @@ import asyncio
 
 import pytest
 
-from replicast.accounts import Accounts, hash_token, new_token, parse_authorization
+from replicast.accounts.account import hash_token, new_token, parse_authorization
+from replicast.accounts.service import Accounts
 from replicast.errors import ConfigError, Unauthenticated
 from replicast.store.sqlite import SQLiteStore
 

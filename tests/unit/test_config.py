@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from replicast.accounts import new_token
+from replicast.accounts.account import new_token
 from replicast.config import _ENV_NAMES, Settings
 from replicast.errors import ConfigError
 

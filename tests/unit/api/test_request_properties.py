@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from replicast import times
-from replicast.accounts import hash_token, parse_authorization
+from replicast.accounts.account import hash_token, parse_authorization
 from replicast.api.headers import (
     MAX_DEADLINE,
     MAX_WAIT,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from replicast.accounts import hash_token
+from replicast.accounts.account import hash_token
 from replicast.store.sqlite import SQLiteStore
 from replicast.web.auth import safe_next
 from replicast.web.sessions import Sessions
