@@ -20,8 +20,8 @@ from pathlib import Path
 from replicast import ids, times
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import Change, PageQuery
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.predictions import Change, PageQuery
+from replicast.store.sqlite.store import SQLiteStore
 
 CALLS = ("insert", "get", "status update", "page of 100")
 
@@ -46,16 +46,16 @@ async def _round(calls: int) -> dict[str, float]:
         store = SQLiteStore(Path(folder) / "replicast.db")
         await store.open()
         try:
-            account = (await store.ensure_account("bench")).id
+            account = (await store.accounts.ensure_account("bench")).id
             made = [_prediction(account) for _ in range(calls)]
             starting = frozenset({Status.STARTING})
             return {
-                "insert": await _per_call(calls, lambda i: store.insert_prediction(made[i])),
-                "get": await _per_call(calls, lambda i: store.get_prediction(made[i].id)),
-                "status update": await _per_call(calls, lambda i: store.update_prediction(
+                "insert": await _per_call(calls, lambda i: store.predictions.insert(made[i])),
+                "get": await _per_call(calls, lambda i: store.predictions.get(made[i].id)),
+                "status update": await _per_call(calls, lambda i: store.predictions.update(
                     made[i].id, starting, Change(status=Status.PROCESSING))),
                 "page of 100": await _per_call(max(1, calls // 20), lambda i: (
-                    store.list_predictions(PageQuery(account, limit=100)))),
+                    store.predictions.page(PageQuery(account, limit=100)))),
             }
         finally:
             await store.close()

@@ -133,7 +133,7 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(client.aclose)
 
     metrics = Metrics()
-    links = OutputLinks(await store.server_key(signing.SECRET_NAME),
+    links = OutputLinks(await store.sessions.server_key(signing.SECRET_NAME),
                         ttl=settings.output_url_ttl)
     dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
                             backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
@@ -146,7 +146,7 @@ async def _start(settings: Settings, registry: Registry | None,
             run_predictions=settings.run_worker, stack=stack)
         gateway = None
         if settings.routes:
-            hooks = HookSigner(await store.server_key(gateway_hooks.SECRET_NAME),
+            hooks = HookSigner(await store.sessions.server_key(gateway_hooks.SECRET_NAME),
                                public_url=settings.public_url)
             gateway = Gateway(settings.routes, allow_private=settings.allow_private_urls,
                               min_rate=settings.download_min_rate, hooks=hooks)
@@ -156,7 +156,7 @@ async def _start(settings: Settings, registry: Registry | None,
     outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
         store, Blobs(settings.files_dir),
-        DownloadSigner(await store.server_key(files_signing.SECRET_NAME)),
+        DownloadSigner(await store.sessions.server_key(files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
     lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
@@ -168,7 +168,7 @@ async def _start(settings: Settings, registry: Registry | None,
     sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
-        sessions = web_sessions.Sessions(await store.server_key(web_sessions.SECRET_NAME),
+        sessions = web_sessions.Sessions(await store.sessions.server_key(web_sessions.SECRET_NAME),
                                          store)
 
     dispatcher.start()

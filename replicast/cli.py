@@ -228,14 +228,14 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
             print(f"Created key {key.id} for account {args.account!r}. The token, shown once:")
             print(token)
         elif args.action == "list":
-            rows = await store.list_keys()
+            rows = await store.accounts.list_keys()
             print(f"{'ID':<14}{'ACCOUNT':<20}{'TOKEN':<12}{'CREATED':<22}{'STATE':<10}LABEL")
             for key, account in rows:
                 state = "revoked" if key.revoked_at else "active"
                 created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
                 print(f"{key.id:<14}{account.username:<20}{key.hint + '…':<12}{created:<22}"
                       f"{state:<10}{key.label}")
-        elif not await store.revoke_key(args.key_id):
+        elif not await store.accounts.revoke_key(args.key_id):
             print(f"replicast: no active key with id {args.key_id!r}", file=sys.stderr)
             return 1
         else:

@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 from replicast import times
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import QueueStats, Store, WorkerInfo
+from replicast.store.base import Store
+from replicast.store.runs import QueueStats, WorkerInfo
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -118,7 +119,8 @@ class Metrics:
 
     async def render(self, store: Store) -> bytes:
         """The exposition text, with the store's figures read now."""
-        snapshot = _Snapshot(await store.status_counts(), await store.queue_stats(),
-                             await store.webhook_backlog(), await store.workers())
+        snapshot = _Snapshot(await store.predictions.status_counts(),
+                             await store.runs.queue_stats(), await store.outbox.backlog(),
+                             await store.runs.list_workers())
         self._store.snapshot = snapshot
         return generate_latest(self.registry)

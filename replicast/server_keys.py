@@ -1,7 +1,7 @@
 """The MAC the server's own signing keys make.
 
 One key per purpose (output links, file downloads, web sessions, gateway hooks), made
-at first use and kept in the store (``Store.server_key``), so every process sharing the
+at first use and kept in the store (``SessionStore.server_key``), so every process sharing the
 database signs and checks alike. A key is only ever used for its own purpose.
 """
 

@@ -29,7 +29,7 @@ async def hook(request: Request) -> Response:
         request.path_params["token"])
     if prediction_id is None:
         raise NotFound()
-    prediction = await state.store.get_prediction(prediction_id)
+    prediction = await state.store.predictions.get(prediction_id)
     if prediction is None:
         raise NotFound()
     if not prediction.terminal and await _usable(request):

@@ -24,7 +24,7 @@ async def list_models(request: Request) -> Response:
     """``GET /v1/models``: every model this server runs or routes by name, on one page."""
     await authenticate(request)
     state = app_state(request)
-    counts = await state.store.run_counts()
+    counts = await state.store.predictions.run_counts()
     base = base_url(request)
     listed = await state.registry.listing()
     models = [wire.model(m, base, counts.get(m.full_name, 0)) for m in listed]
@@ -35,7 +35,7 @@ async def get_model(request: Request) -> Response:
     """``GET /v1/models/{owner}/{name}``."""
     await authenticate(request)
     model = await _model(request)
-    counts = await app_state(request).store.run_counts()
+    counts = await app_state(request).store.predictions.run_counts()
     return json_response(wire.model(model, base_url(request), counts.get(model.full_name, 0)))
 
 

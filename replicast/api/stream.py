@@ -107,7 +107,7 @@ async def _events(request: Request, prediction_id: str, position: Position) -> A
 async def _frames(state: AppState, prediction_id: str,
                   position: Position) -> AsyncIterator[bytes]:
     async with state.predictions.broker.subscribe(prediction_id, replay=True) as subscription:
-        current = await state.store.get_prediction(prediction_id)
+        current = await state.store.predictions.get(prediction_id)
         if current is None:
             return
         base_url = current.base_url
@@ -142,7 +142,7 @@ async def _frames(state: AppState, prediction_id: str,
 
 async def stream(request: Request) -> Response:
     """``GET /v1/streams/{token}``."""
-    prediction = await app_state(request).store.get_prediction_by_stream_token(
+    prediction = await app_state(request).store.predictions.get_by_stream_token(
         request.path_params["token"]
     )
     if prediction is None:

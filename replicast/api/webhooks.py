@@ -18,7 +18,7 @@ from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
 async def default_secret(request: Request) -> Response:
     """``GET /v1/webhooks/default/secret``: the key the account's webhooks are signed with."""
     account = await authenticate(request)
-    key = await app_state(request).store.webhook_secret(account.id, signing.new_secret())
+    key = await app_state(request).store.outbox.webhook_secret(account.id, signing.new_secret())
     return json_response({"key": key})
 
 
@@ -30,7 +30,7 @@ async def prediction_deliveries(request: Request) -> Response:
     account = await authenticate(request)
     state = app_state(request)
     prediction = await state.predictions.get(account, request.path_params["id"])
-    found = await state.store.deliveries(prediction.id)
+    found = await state.store.outbox.of_prediction(prediction.id)
     return json_response({"results": [_delivery(d, attempts) for d, attempts in found]})
 
 

@@ -109,7 +109,7 @@ async def _run_key(settings: Settings) -> tuple[str, str]:
     await store.open()
     try:
         accounts = Accounts(store)
-        if not await store.list_keys():
+        if not await store.accounts.list_keys():
             # The server's first start would make and show a token: keep that promise.
             first = await accounts.first_start_token()
             print("Created an API token for the account 'replicast' (shown only this once):"
@@ -126,7 +126,7 @@ async def _revoke(settings: Settings, key_id: str) -> None:
     store = open_store(settings.store_url)
     await store.open()
     try:
-        await store.revoke_key(key_id)
+        await store.accounts.revoke_key(key_id)
     finally:
         await store.close()
 

@@ -44,7 +44,7 @@ class Deadlines:
 
     async def start(self) -> None:
         """Load the deadlines of unfinished predictions and start watching."""
-        for prediction in await self.store.unfinished_predictions():
+        for prediction in await self.store.runs.list_unfinished():
             if prediction.deadline is not None:
                 self.watch(prediction.id, prediction.deadline)
         self._task = asyncio.create_task(self._watch_forever(), name="deadlines")
@@ -57,7 +57,7 @@ class Deadlines:
             try:
                 # A second late: the process that made it has had its chance.
                 late = times.now() - timedelta(seconds=1)
-                for prediction_id in await self.store.overdue(late, 100):
+                for prediction_id in await self.store.runs.list_overdue(late, 100):
                     self._expire_soon(prediction_id)
             except StoreUnavailable:
                 pass  # the store logs each outage once

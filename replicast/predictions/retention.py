@@ -66,14 +66,14 @@ class Retention:
         removed = 0
         if self.retention > 0:
             cutoff = now - timedelta(seconds=self.retention)
-            while batch := await self.store.retained(cutoff, BATCH):
+            while batch := await self.store.predictions.list_retained(cutoff, BATCH):
                 for prediction_id in batch:
                     await self.outputs.remove(prediction_id)
                 try:
                     await self.broker.forget(batch)
                 except BrokerError as exc:  # they expire in the broker anyway
                     log.warning("could not drop the events of removed predictions: %s", exc)
-                removed += await self.store.remove_data(batch)
+                removed += await self.store.predictions.remove_data(batch)
                 if len(batch) < BATCH:
                     break
         if removed:

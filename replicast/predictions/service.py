@@ -32,7 +32,8 @@ from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import PageQuery, Store
+from replicast.store.base import Store
+from replicast.store.predictions import PageQuery
 
 Position = tuple[datetime, str]
 
@@ -206,7 +207,7 @@ class PredictionService:
         if not model.runner.hands_on:
             return None
         if self.max_unfinished:
-            unfinished = await self.store.unfinished_count(account.id)
+            unfinished = await self.store.predictions.unfinished_count(account.id)
             if unfinished >= self.max_unfinished:
                 raise self._over_limit(unfinished)
         async def own_files(url: str) -> OwnFile | None:
@@ -246,9 +247,9 @@ class PredictionService:
 
     async def _insert(self, prediction: Prediction) -> None:
         if not self.max_unfinished:
-            await self.store.insert_prediction(prediction)
+            await self.store.predictions.insert(prediction)
             return
-        unfinished = await self.store.insert_prediction_within(prediction, self.max_unfinished)
+        unfinished = await self.store.predictions.insert_within(prediction, self.max_unfinished)
         if unfinished is not None:
             raise self._over_limit(unfinished)
 
@@ -262,7 +263,7 @@ class PredictionService:
         logs.tag(prediction_id)
         prediction = None
         if ids.is_prediction_id(prediction_id):
-            prediction = await self.store.get_prediction(prediction_id)
+            prediction = await self.store.predictions.get(prediction_id)
         if prediction is None or prediction.account_id != account.id:
             raise NotFound()
         return prediction
@@ -276,7 +277,7 @@ class PredictionService:
             before=before, after=after, created_after=selection.created_after,
             created_before=selection.created_before, source=selection.source,
         )
-        rows = await self.store.list_predictions(query)
+        rows = await self.store.predictions.page(query)
         results = rows.predictions
         if after is not None:
             # Read upwards from the cursor: more rows means newer pages exist.
@@ -309,7 +310,7 @@ class PredictionService:
             event = await subscription.next(remaining) if remaining > 0 else None
             if event is None:
                 # Timed out: progress events do not carry state, so read it afresh.
-                return await self.store.get_prediction(prediction.id) or latest
+                return await self.store.predictions.get(prediction.id) or latest
             if event.kind is EventKind.STATUS and event.prediction is not None:
                 latest = event.prediction
         return latest

@@ -17,11 +17,11 @@ def open_store(url: str) -> Store:
     """The store backend for ``url`` (``sqlite:///path``), not yet opened."""
     scheme = url.partition(":")[0].lower()
     if scheme == "sqlite":
-        from replicast.store.sqlite import SQLiteStore
+        from replicast.store.sqlite.store import SQLiteStore
 
         return SQLiteStore.from_url(url)
     if scheme in {"postgres", "postgresql"}:
-        from replicast.store.postgres import PostgresStore
+        from replicast.store.postgres.store import PostgresStore
 
         return PostgresStore(url)
     raise ConfigError(f"REPLICAST_DATABASE_URL: unknown store URL scheme {scheme!r} in {url!r}")

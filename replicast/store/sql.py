@@ -1,4 +1,5 @@
-"""The SQL both database backends share: prediction rows, changes and guards; file rows.
+"""The SQL both database backends share: prediction rows, changes and guards; file rows;
+and how each database spells parameters and times (``Dialect``).
 
 SQLite and PostgreSQL differ in placeholders (``?`` against ``$1``) and in how
 times are stored (RFC 3339 text against ``timestamptz``); a ``Dialect`` says which.
@@ -19,7 +20,8 @@ from replicast.errors import StoreError
 from replicast.files.file import StoredFile
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import TERMINAL, Status
-from replicast.store.base import UNSET, Change, FilePageQuery, Guard, PageQuery
+from replicast.store.files import FilePageQuery
+from replicast.store.predictions import UNSET, Change, Guard, PageQuery
 
 
 def _text_time(value: datetime | None) -> str | None:

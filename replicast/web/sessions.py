@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 
 from replicast import times
 from replicast.server_keys import mac
-from replicast.store.base import Store, WebSession
+from replicast.store.base import Store
+from replicast.store.sessions import WebSession
 
 SECRET_NAME = "web-sessions"
 LIFETIME_SECONDS = 14 * 86400
@@ -62,7 +63,7 @@ class Sessions:
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         expires_at = now + timedelta(seconds=self.lifetime)
-        await self._store.insert_web_session(
+        await self._store.sessions.insert(
             WebSession(_hash(session_id), digest, now, expires_at))
         return Session(digest, expires_at, f"{_VERSION}.{session_id}")
 
@@ -72,7 +73,7 @@ class Sessions:
         id_hash = _id_hash(value)
         if id_hash is None:
             return None
-        found = await self._store.get_web_session(id_hash, self._clock())
+        found = await self._store.sessions.get(id_hash, self._clock())
         if found is None:
             return None
         assert value is not None
@@ -83,7 +84,7 @@ class Sessions:
         key is in: every copy of that cookie is worth nothing afterwards."""
         id_hash = _id_hash(value)
         if id_hash is not None:
-            await self._store.delete_web_session(id_hash)
+            await self._store.sessions.delete(id_hash)
 
     def _mac(self, purpose: str, message: str) -> str:
         return mac(self._key, f"{purpose}\n{message}")

@@ -142,5 +142,5 @@ class WebhookEmitter:
 
     async def _insert(self, delivery: Delivery) -> None:
         # Only while the prediction runs: once finished, ``completed`` says it all.
-        if await self.store.insert_deliveries([delivery], while_running=delivery.prediction_id):
+        if await self.store.outbox.insert([delivery], while_running=delivery.prediction_id):
             self.on_created()

@@ -27,7 +27,8 @@ from replicast.broker.base import Broker
 from replicast.errors import StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
-from replicast.store.base import Store, WorkerInfo
+from replicast.store.base import Store
+from replicast.store.runs import WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Leases:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.store.remove_worker(self.worker_id)
+            await self.store.runs.remove_worker(self.worker_id)
 
     async def _forever(self) -> None:
         while True:
@@ -108,9 +109,9 @@ class Leases:
     async def heartbeat(self) -> None:
         """Renew the claims on the runs in progress, and this worker's entry."""
         now = times.now()
-        await self.store.renew_leases(self.worker_id, sorted({i for i, _ in self._running}),
+        await self.store.runs.renew_leases(self.worker_id, sorted({i for i, _ in self._running}),
                                       now + timedelta(seconds=self.lease))
-        await self.store.record_worker(WorkerInfo(
+        await self.store.runs.record_worker(WorkerInfo(
             self.worker_id, socket.gethostname(), os.getpid(), self.models, self.started_at,
             now))
         self.last_heartbeat = now
@@ -119,7 +120,7 @@ class Leases:
         """Put back (or fail) running predictions whose lease has run out; how many."""
         now = times.now()
         reaped = 0
-        for prediction in await self.store.expired_leases(now, _REAP_BATCH):
+        for prediction in await self.store.runs.expired_leases(now, _REAP_BATCH):
             run = (prediction.id, prediction.attempt)
             if prediction.worker_id == self.worker_id and (
                     run in self._running or run in self._ending):

@@ -24,7 +24,8 @@ import orjson
 from replicast.errors import ModelError, StoreError, StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
-from replicast.store.base import UNSET, Store
+from replicast.store.base import Store
+from replicast.store.predictions import UNSET
 from replicast.worker.run import Run
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ async def keep_named_files(store: Store, run: Run,
     None) does not name; that prediction."""
     if recorded is None:  # no longer this run's: what does the record name?
         try:
-            recorded = await store.get_prediction(run.prediction_id)
+            recorded = await store.predictions.get(run.prediction_id)
         except StoreError:
             return None  # unknown: keep the files rather than break a link
     await run.discard_files(None if recorded is None else recorded.output)

@@ -28,7 +28,7 @@ async def recover(store: Store, lifecycle: Lifecycle, registry: Registry, broker
                   max_attempts: int, later: Callable[[str], None] = lambda name: None) -> int:
     """Queue every unfinished prediction again; how many were queued."""
     queued = 0
-    for prediction in await store.unfinished_predictions():
+    for prediction in await store.runs.list_unfinished():
         try:
             found = await registry.lookup(prediction.model) is not None
         except RequestError as exc:  # a routed model whose upstream does not answer yet

@@ -35,7 +35,7 @@ from replicast.outputs.base import OutputStore
 from replicast.predictions.events import Progress
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
-from replicast.store.base import UNSET
+from replicast.store.predictions import UNSET
 
 PERSIST_SECONDS = 0.1
 

@@ -162,7 +162,7 @@ class Worker:
             names = list(dict.fromkeys([*exact, *self._awaited, *self._routed]))
             if discover:
                 try:
-                    names += [n for n in await self.store.waiting_models(_RESTORE_BATCH)
+                    names += [n for n in await self.store.runs.waiting_models(_RESTORE_BATCH)
                               if n not in names and self.registry.routed(n)]
                 except Exception as exc:
                     log.warning("could not look for waiting routed predictions: %s", exc)
@@ -190,9 +190,9 @@ class Worker:
 
     async def _gone(self, name: str) -> None:
         """Fail the predictions left waiting for a routed model its upstream no longer has."""
-        waiting = await self.store.waiting([name], times.now(), _RESTORE_BATCH)
+        waiting = await self.store.runs.list_waiting([name], times.now(), _RESTORE_BATCH)
         for prediction_id, _ in waiting:
-            prediction = await self.store.get_prediction(prediction_id)
+            prediction = await self.store.predictions.get(prediction_id)
             if prediction is not None and prediction.status is Status.STARTING:
                 await self.lifecycle.fail(
                     prediction, f"The model {name} is no longer served by its upstream")
@@ -202,7 +202,7 @@ class Worker:
             await asyncio.sleep(RESTORE_SECONDS)
             names = [*(m.full_name for m in self.models), *self._routed]
             try:
-                waiting = await self.store.waiting(names, times.now() - _RESTORE_AFTER,
+                waiting = await self.store.runs.list_waiting(names, times.now() - _RESTORE_AFTER,
                                                    _RESTORE_BATCH)
                 by_model: dict[str, list[str]] = {}
                 for prediction_id, model in waiting:
@@ -328,7 +328,7 @@ class Worker:
             raise _NotTaken(exc) from exc
 
     async def _fail_waiting(self, prediction_id: str, error: str) -> None:
-        waiting = await self.store.get_prediction(prediction_id)
+        waiting = await self.store.predictions.get(prediction_id)
         if waiting is not None and waiting.status is Status.STARTING:
             await self.lifecycle.fail(waiting, error)
 
@@ -338,7 +338,7 @@ class Worker:
         Looked up before the run starts, so that no event of the run can be missed."""
         if not self.registry.routed(model.full_name):
             return model
-        waiting = await self.store.get_prediction(prediction_id)
+        waiting = await self.store.predictions.get(prediction_id)
         if waiting is None or waiting.upstream_id is not None \
                 or waiting.version == model.prediction_version:
             return model
@@ -347,7 +347,7 @@ class Worker:
     async def _not_started(self, prediction_id: str) -> None:
         """A queued prediction that could not start: already finished or taken, or past
         its deadline (then it is aborted here)."""
-        prediction = await self.store.get_prediction(prediction_id)
+        prediction = await self.store.predictions.get(prediction_id)
         if prediction is not None and prediction.status is Status.STARTING \
                 and prediction.deadline is not None and times.now() >= prediction.deadline:
             await self.lifecycle.abort(prediction)

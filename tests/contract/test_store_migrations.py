@@ -8,7 +8,7 @@ import sqlite3
 from replicast import times
 from replicast.predictions.status import Status
 from replicast.store import migrations, open_store
-from replicast.store.base import Change
+from replicast.store.predictions import Change
 from tests.support import services
 
 # The last migration before a prediction's input moved to a table of its own.
@@ -76,22 +76,22 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
     try:
         applied = await store.upgrade()
         assert [name.split("_", 1)[1] for name in applied] == ["prediction_inputs"]
-        kept = await store.get_prediction("p1")
+        kept = await store.predictions.get("p1")
         assert kept.input == {"prompt": "kept", "token": "**********"}
         assert kept.run_input() == {"prompt": "kept", "token": "s3cret"}
-        assert (await store.get_prediction("p2")).input == {"prompt": "finished"}
-        removed = await store.get_prediction("p3")
+        assert (await store.predictions.get("p2")).input == {"prompt": "finished"}
+        removed = await store.predictions.get("p3")
         assert removed.input == {} and removed.data_removed
-        assert (await store.get_prediction("p4")).input == {"prompt": "é" * 600}
+        assert (await store.predictions.get("p4")).input == {"prompt": "é" * 600}
         # And they go on: updated, finished (the secret goes), their data removed.
         for prediction_id, input in (("p1", kept.input), ("p2", {"prompt": "finished"}),
                                      ("p4", {"prompt": "é" * 600})):
-            done = await store.update_prediction(prediction_id, frozenset({Status.STARTING}),
+            done = await store.predictions.update(prediction_id, frozenset({Status.STARTING}),
                                                  Change(status=Status.CANCELED))
             assert (done.input, done.secrets) == (input, None)
-        assert (await store.get_prediction("p1")).secrets is None
-        assert await store.remove_data(["p1", "p4"]) == 2
-        assert (await store.get_prediction("p4")).input == {}
+        assert (await store.predictions.get("p1")).secrets is None
+        assert await store.predictions.remove_data(["p1", "p4"]) == 2
+        assert (await store.predictions.get("p4")).input == {}
     finally:
         await store.close()
         if not store_url.startswith("sqlite"):

@@ -19,7 +19,7 @@ from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import PredictionService
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 from replicast.times import now
 from replicast.worker.worker import Worker
 
@@ -60,7 +60,7 @@ class Harness:
 
     async def open(self, *, worker: bool = True) -> Harness:
         await self.store.open()
-        self.account = await self.store.ensure_account("tester")
+        self.account = await self.store.accounts.ensure_account("tester")
         await self.deadlines.start()
         if worker:
             await self.worker.start()
@@ -82,7 +82,7 @@ class Harness:
         give_up = asyncio.get_running_loop().time() + timeout
         async with self.broker.subscribe(prediction_id) as subscription:
             while True:
-                current = await self.store.get_prediction(prediction_id)
+                current = await self.store.predictions.get(prediction_id)
                 assert current is not None
                 if check(current):
                     return current

@@ -12,7 +12,7 @@ import pytest
 from replicast import datadir
 from replicast.files.blobs import Blobs
 from replicast.outputs.local import LocalOutputs
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def test_the_database_its_wal_and_index_are_the_users_alone(tmp_path, perm
     store = SQLiteStore(tmp_path / "data" / "replicast.db")
     await store.open()
     try:
-        await store.ensure_account("alice")
+        await store.accounts.ensure_account("alice")
         assert modes_under(tmp_path / "data") == {
             ".": 0o700, "replicast.db": 0o600, "replicast.db-wal": 0o600,
             "replicast.db-shm": 0o600}

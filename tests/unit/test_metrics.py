@@ -10,23 +10,33 @@ from replicast import ids, times
 from replicast.metrics import Metrics
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import QueueStats, WorkerInfo
+from replicast.store.runs import QueueStats, WorkerInfo
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 
-class FakeStore:
+class FakePredictions:
     async def status_counts(self):
         return {("a/x", "succeeded"): 3, ("a/x", "starting"): 2}
 
+
+class FakeRuns:
     async def queue_stats(self):
         return [QueueStats("a/x", 2, times.now() - timedelta(seconds=10))]
 
-    async def webhook_backlog(self):
-        return {"pending": 1, "failed": 4}
-
-    async def workers(self):
+    async def list_workers(self):
         return [WorkerInfo("w1", "h", 1, ("a/x",), times.now(),
                            times.now() - timedelta(seconds=3))]
+
+
+class FakeOutbox:
+    async def backlog(self):
+        return {"pending": 1, "failed": 4}
+
+
+class FakeStore:
+    predictions = FakePredictions()
+    runs = FakeRuns()
+    outbox = FakeOutbox()
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple], float]:

@@ -16,7 +16,7 @@ from replicast.errors import FileTooLarge, NotFound
 from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.service import ORPHAN_AGE, ORPHAN_CHECK_INTERVAL, ORPHAN_KEPT, FilesService
 from replicast.files.signing import DownloadSigner
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 
 CONTENT = b"hello, files\n"
 
@@ -41,12 +41,12 @@ def files(store, tmp_path):
 
 @pytest.fixture
 async def alice(store):
-    return await store.ensure_account("alice")
+    return await store.accounts.ensure_account("alice")
 
 
 @pytest.fixture
 async def bob(store):
-    return await store.ensure_account("bob")
+    return await store.accounts.ensure_account("bob")
 
 
 async def upload(files, account, data=CONTENT, **fields):
@@ -146,7 +146,7 @@ async def test_an_expired_file_is_gone_before_the_sweep_and_swept_after(store, t
     assert (tmp_path / "files" / f.id).exists()  # until the sweep
     assert await files.remove_expired(clock.now) == 1
     assert not (tmp_path / "files" / f.id).exists()
-    assert await store.get_file(alice.id, f.id) is None
+    assert await store.files.get(alice.id, f.id) is None
     assert await files.remove_expired(clock.now) == 0
 
 

@@ -85,7 +85,7 @@ async def test_the_upstream_id_is_kept_and_given_to_the_run(harness, runner):
     created = await harness.create("up/model", input={"key": "s3cret"})
     # The runner saw the input with its defaults and the secret's value.
     assert runner.submitted == [(created.id, {"value": "v", "key": "s3cret"})]
-    stored = await harness.store.get_prediction(created.id)
+    stored = await harness.store.predictions.get(created.id)
     assert stored.upstream_id == "up-1" and stored.status is Status.STARTING
     assert created.input["key"] != "s3cret"  # shown masked
     await harness.worker.start()
@@ -109,7 +109,7 @@ async def test_a_prediction_that_failed_at_once_is_stored_failed(harness, runner
     created = await harness.create("up/model")
     assert created.status is Status.FAILED
     assert created.error == "The upstream http://u did not answer: ReadTimeout"
-    assert (await harness.store.get_prediction(created.id)).status is Status.FAILED
+    assert (await harness.store.predictions.get(created.id)).status is Status.FAILED
 
 
 async def test_one_not_handed_on_yet_is_handed_on_when_it_runs(harness, runner):
@@ -138,7 +138,7 @@ async def test_canceling_before_it_ran_here_withdraws_it_upstream(harness, runne
 async def test_one_aborted_at_its_deadline_is_withdrawn(harness, runner):
     created = await harness.create("up/model", cancel_after=timedelta(milliseconds=50))
     await harness.until(created.id, lambda p: p.terminal)
-    assert (await harness.store.get_prediction(created.id)).status is Status.ABORTED
+    assert (await harness.store.predictions.get(created.id)).status is Status.ABORTED
     await _until(lambda: runner.withdrawn == ["up-1"])
     assert runner.followed == []
 
@@ -171,14 +171,14 @@ async def test_a_run_stopped_for_a_restart_leaves_it_running_upstream(harness, r
     await harness.until(created.id, lambda p: p.status is Status.PROCESSING)
     await harness.worker.stop(0.05)
     assert runner.stopped == [True]
-    stored = await harness.store.get_prediction(created.id)
+    stored = await harness.store.predictions.get(created.id)
     assert stored.status is Status.STARTING and stored.upstream_id == "up-1"
     await asyncio.sleep(0.1)
     assert runner.withdrawn == []
 
 
 async def _upstream_id(harness, prediction_id):
-    return (await harness.store.get_prediction(prediction_id)).upstream_id
+    return (await harness.store.predictions.get(prediction_id)).upstream_id
 
 
 async def _until(check, timeout: float = 5.0) -> None:

@@ -11,7 +11,7 @@ from replicast.broker.memory import MemoryBroker
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.retention import Retention
 from replicast.predictions.status import Status
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 from tests.contract.test_store import make
 
 
@@ -24,12 +24,12 @@ async def store(tmp_path):
 
 
 async def finished(store, outputs, minutes_ago: float, **fields):
-    account = await store.ensure_account("alice")
+    account = await store.accounts.ensure_account("alice")
     p = make(account.id, status=Status.SUCCEEDED,
              completed_at=times.now() - timedelta(minutes=minutes_ago), **fields)
     url = await outputs.save("http://h", p.id, "f", "out-0.png", b"png")
     p.output = [url]
-    await store.insert_prediction(p)
+    await store.predictions.insert(p)
     return p
 
 
@@ -42,7 +42,7 @@ async def test_data_past_retention_goes_and_its_files_with_it(store, tmp_path):
     assert await retention.sweep() == 1
     assert not (tmp_path / "outputs" / old.id).exists()
     assert (tmp_path / "outputs" / young.id / "f" / "out-0.png").read_bytes() == b"png"
-    gone = await store.get_prediction(old.id)
+    gone = await store.predictions.get(old.id)
     assert (gone.output, gone.data_removed, gone.input) == (None, True, {})
     assert await retention.sweep() == 0
     # An hour on, the young one goes too.
@@ -54,7 +54,7 @@ async def test_zero_keeps_everything(store, tmp_path):
     outputs = LocalOutputs(tmp_path / "outputs")
     p = await finished(store, outputs, 60 * 24 * 365)
     assert await Retention(store, outputs, MemoryBroker(), retention=0, interval=60).sweep() == 0
-    assert (await store.get_prediction(p.id)).data_removed is False
+    assert (await store.predictions.get(p.id)).data_removed is False
 
 
 async def test_a_prediction_whose_files_could_not_be_deleted_is_tried_again(store, tmp_path):
@@ -69,7 +69,7 @@ async def test_a_prediction_whose_files_could_not_be_deleted_is_tried_again(stor
         await Retention(store, Failing(outputs.root), MemoryBroker(), retention=3600,
                         interval=60).sweep()
     # The row still says the data is there, so the next sweep deletes the files.
-    assert (await store.get_prediction(p.id)).data_removed is False
+    assert (await store.predictions.get(p.id)).data_removed is False
     assert await Retention(store, outputs, MemoryBroker(), retention=3600,
                            interval=60).sweep() == 1
     assert not (tmp_path / "outputs" / p.id).exists()

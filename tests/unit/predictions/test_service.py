@@ -34,7 +34,7 @@ async def test_create_commits_a_starting_prediction(harness):
     assert p.status is Status.STARTING and p.output is None and p.logs == ""
     assert p.version == harness.registry.get("t/ok").version_id
     assert len(p.id) == 26 and len(p.stream_token) == 52
-    stored = await harness.store.get_prediction(p.id)
+    stored = await harness.store.predictions.get(p.id)
     assert stored.id == p.id and stored.input == {"value": "v"}
 
 
@@ -62,7 +62,7 @@ async def test_wait_gives_up_after_its_timeout(harness):
 
 async def test_other_accounts_cannot_see_or_cancel(harness):
     p = await harness.create("t/ok", wait=5, input={"value": "v"})
-    stranger = await harness.store.ensure_account("stranger")
+    stranger = await harness.store.accounts.ensure_account("stranger")
     with pytest.raises(NotFound):
         await harness.service.get(stranger, p.id)
     with pytest.raises(NotFound):

@@ -47,4 +47,4 @@ async def test_no_limit_by_default(harness):
     assert harness.service.max_unfinished == 0
     for _ in range(5):
         await harness.create("t/ok")
-    assert len(await harness.store.unfinished_predictions()) == 5
+    assert len(await harness.store.runs.list_unfinished()) == 5

@@ -13,7 +13,7 @@ from replicast.errors import DiskFull, StoreError, StoreUnavailable
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.health import Health
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 
 
 def prediction(account_id: int, prompt: str = "") -> Prediction:
@@ -69,7 +69,7 @@ async def capped(tmp_path):
     path = tmp_path / "db.sqlite"
     store = SQLiteStore(path)
     await store.open()
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     await store.close()
     capped = CappedStore(path)
     capped.pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
@@ -82,9 +82,9 @@ async def test_sqlite_full_is_disk_full_and_readiness_sees_it(capped, tmp_path, 
     store, account = capped
     with pytest.raises(DiskFull, match=f"the disk under {tmp_path} is full") as full:
         for _ in range(20):
-            await store.insert_prediction(prediction(account.id, "x" * 4000))
+            await store.predictions.insert(prediction(account.id, "x" * 4000))
     assert full.value.__cause__.sqlite_errorcode == sqlite3.SQLITE_FULL
-    assert await store.get_prediction("nothing") is None  # reads still work
+    assert await store.predictions.get("nothing") is None  # reads still work
     store._db.health.has_room = lambda: False  # as a full disk shows
     with pytest.raises(DiskFull):
         await store.ping()
@@ -98,11 +98,11 @@ async def test_a_refused_statement_is_a_store_error_not_an_outage(tmp_path):
     store = SQLiteStore(tmp_path / "db.sqlite")
     await store.open()
     try:
-        account = await store.ensure_account("a")
+        account = await store.accounts.ensure_account("a")
         p = prediction(account.id)
-        await store.insert_prediction(p)
+        await store.predictions.insert(p)
         with pytest.raises(StoreError) as refused:
-            await store.insert_prediction(p)
+            await store.predictions.insert(p)
         assert not isinstance(refused.value, StoreUnavailable)
         assert store._db.health.problem is None
         await store.ping()

@@ -11,9 +11,9 @@ from replicast import ids, times
 from replicast.errors import StoreError, StoreUnavailable
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store import sqlite_access
-from replicast.store.base import Change
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.predictions import Change
+from replicast.store.sqlite import access as sqlite_access
+from replicast.store.sqlite.store import SQLiteStore
 
 
 def prediction(account_id: int) -> Prediction:
@@ -44,22 +44,22 @@ async def loop_lag_while(task: asyncio.Task, seconds: float) -> float:
 
 
 async def test_a_locked_database_never_blocks_the_loop(store, tmp_path):
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)  # "another process"
     other.execute("BEGIN IMMEDIATE")
     first, second = prediction(account.id), prediction(account.id)
-    insert = asyncio.create_task(store.insert_prediction(first))
+    insert = asyncio.create_task(store.predictions.insert(first))
     await asyncio.sleep(0)
     # Queued behind the insert on the writer thread, in order: it finds the row.
-    start = asyncio.create_task(store.update_prediction(
+    start = asyncio.create_task(store.predictions.update(
         first.id, frozenset({Status.STARTING}), Change(status=Status.PROCESSING)))
-    later = asyncio.create_task(store.insert_prediction(second))
+    later = asyncio.create_task(store.predictions.insert(second))
     assert await loop_lag_while(insert, 0.3) < 0.05
     other.execute("COMMIT")
     await asyncio.wait_for(insert, 5)
     assert (await asyncio.wait_for(start, 5)).status is Status.PROCESSING
     await asyncio.wait_for(later, 5)
-    assert await store.get_prediction(second.id) == second
+    assert await store.predictions.get(second.id) == second
     other.close()
 
 
@@ -77,12 +77,12 @@ async def test_checkpoints_keep_the_wal_from_growing(tmp_path, monkeypatch):
         path = tmp_path / f"wal-{every}.sqlite"
         store = SQLiteStore(path)
         await store.open()
-        account = await store.ensure_account("a")
+        account = await store.accounts.ensure_account("a")
         for _ in range(writes):
-            await store.insert_prediction(prediction(account.id))
+            await store.predictions.insert(prediction(account.id))
         if store._db._checkpoint is not None:
             await store._db._checkpoint
-        await store.insert_prediction(prediction(account.id))  # restarts the WAL
+        await store.predictions.insert(prediction(account.id))  # restarts the WAL
         frames = wal_frames(path)
         await store.close()
         return frames
@@ -94,16 +94,16 @@ async def test_checkpoints_keep_the_wal_from_growing(tmp_path, monkeypatch):
 
 
 async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     p = prediction(account.id)
-    await store.insert_prediction(p)
+    await store.predictions.insert(p)
     with pytest.raises(StoreError, match="UNIQUE constraint failed") as refused:
-        await store.insert_prediction(p)
+        await store.predictions.insert(p)
     assert isinstance(refused.value.__cause__, sqlite3.IntegrityError)
     assert not isinstance(refused.value, StoreUnavailable)  # a refusal, not an outage
     other = prediction(account.id)
-    await store.insert_prediction(other)  # the connection is usable afterwards
-    assert await store.get_prediction(other.id) == other
+    await store.predictions.insert(other)  # the connection is usable afterwards
+    assert await store.predictions.get(other.id) == other
 
 
 async def test_a_large_wal_is_started_over_between_transactions(tmp_path, monkeypatch):
@@ -120,14 +120,14 @@ async def test_a_large_wal_is_started_over_between_transactions(tmp_path, monkey
     monkeypatch.setattr(sqlite_access, "_reset_wal", counting_reset)
     store = SQLiteStore(tmp_path / "db.sqlite")
     await store.open()
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     kept = [prediction(account.id) for _ in range(120)]
     for p in kept:
-        await store.insert_prediction(p)
+        await store.predictions.insert(p)
     await store._db._checkpoint
     assert resets
     for p in kept[::20]:
-        assert await store.get_prediction(p.id) == p
+        assert await store.predictions.get(p.id) == p
     await store.close()
 
 
@@ -146,27 +146,27 @@ class Spy:
 
 
 async def test_writes_run_inline_when_nothing_is_in_their_way(store, monkeypatch):
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     spy = Spy(store, monkeypatch)
     p = prediction(account.id)
-    await store.insert_prediction(p)
-    await store.update_prediction(p.id, frozenset({Status.STARTING}),
+    await store.predictions.insert(p)
+    await store.predictions.update(p.id, frozenset({Status.STARTING}),
                                   Change(status=Status.PROCESSING))
     assert spy.calls == 0
 
 
 async def test_queued_writes_share_a_commit_and_a_failure_undoes_only_itself(
         store, tmp_path, monkeypatch):
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     existing = prediction(account.id)
-    await store.insert_prediction(existing)
+    await store.predictions.insert(existing)
     spy = Spy(store, monkeypatch)
     other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # every write now queues on the writer thread
     fresh = [prediction(account.id) for _ in range(6)]
-    tasks = [asyncio.create_task(store.insert_prediction(p)) for p in fresh[:3]]
-    tasks.append(asyncio.create_task(store.insert_prediction(existing)))  # a duplicate
-    tasks += [asyncio.create_task(store.insert_prediction(p)) for p in fresh[3:]]
+    tasks = [asyncio.create_task(store.predictions.insert(p)) for p in fresh[:3]]
+    tasks.append(asyncio.create_task(store.predictions.insert(existing)))  # a duplicate
+    tasks += [asyncio.create_task(store.predictions.insert(p)) for p in fresh[3:]]
     await asyncio.sleep(0.1)
     assert not any(t.done() for t in tasks)
     other.execute("COMMIT")
@@ -175,20 +175,20 @@ async def test_queued_writes_share_a_commit_and_a_failure_undoes_only_itself(
     assert [isinstance(r, StoreError) for r in results] == [False] * 3 + [True] + [False] * 3
     assert spy.calls == len(tasks)
     for p in fresh:
-        assert await store.get_prediction(p.id) == p
+        assert await store.predictions.get(p.id) == p
 
 
 async def test_a_canceled_caller_does_not_let_later_writes_overtake_its_write(store, tmp_path):
-    account = await store.ensure_account("a")
+    account = await store.accounts.ensure_account("a")
     other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     p = prediction(account.id)
-    insert = asyncio.create_task(store.insert_prediction(p))
+    insert = asyncio.create_task(store.predictions.insert(p))
     await asyncio.sleep(0.05)
     insert.cancel()  # the caller gives up; the write is already queued
     await asyncio.gather(insert, return_exceptions=True)
     assert not store._db._writer.idle
-    start = asyncio.create_task(store.update_prediction(
+    start = asyncio.create_task(store.predictions.update(
         p.id, frozenset({Status.STARTING}), Change(status=Status.PROCESSING)))
     await asyncio.sleep(0.05)
     other.execute("COMMIT")

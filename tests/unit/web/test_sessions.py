@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from replicast.accounts.account import hash_token
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.sqlite.store import SQLiteStore
 from replicast.web.auth import safe_next
 from replicast.web.sessions import Sessions
 
@@ -45,7 +45,7 @@ async def test_the_store_keeps_no_cookie(store, tmp_path):
     session_id = session.value.partition(".")[2]
     stored = b"".join(f.read_bytes() for f in tmp_path.glob("replicast.db*"))
     assert b"web_sessions" in stored and session_id.encode() not in stored
-    found = await store.get_web_session(hashlib.sha256(session_id.encode()).hexdigest(),
+    found = await store.sessions.get(hashlib.sha256(session_id.encode()).hexdigest(),
                                         datetime.now(UTC))
     assert found is not None and found.key_digest == DIGEST
     assert await sessions.read(f"s2.{found.id_hash}") is None  # the hash is no cookie

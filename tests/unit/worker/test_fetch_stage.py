@@ -104,5 +104,5 @@ async def test_a_stop_during_the_fetch_puts_the_prediction_back(harness):
     await asyncio.wait_for(harness.fetcher_seen.fetching.wait(), 5)
     await harness.worker.stop(grace=0.1)
     assert harness.fetcher_seen.canceled.is_set()
-    again = await harness.store.get_prediction(slow.id)
+    again = await harness.store.predictions.get(slow.id)
     assert again.status is Status.STARTING  # runs again at the next start

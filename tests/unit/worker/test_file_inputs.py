@@ -66,7 +66,7 @@ async def test_own_file_urls_are_read_from_the_store(harness, path):
 
 
 async def test_another_accounts_file_fails_the_prediction_as_not_found(harness):
-    stranger = await harness.store.ensure_account("stranger")
+    stranger = await harness.store.accounts.ensure_account("stranger")
     theirs = await upload(harness, stranger, b"not yours")
     url = f"{BASE}/v1/files/{theirs.id}"
     done = await harness.create("t/reads", wait=5, input={"value": url})

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from replicast import times
 from replicast.predictions.status import Status
-from replicast.store.base import Change
+from replicast.store.predictions import Change
 from replicast.worker.leases import Leases
 from tests.support.harness import Harness, model
 
@@ -26,27 +26,27 @@ async def test_a_dead_workers_predictions_go_back_to_the_queue_or_fail(tmp_path)
         for _ in range(2):  # two runs already
             taken = await h.lifecycle.start(spent.id, "dead", -1)
             if taken.attempt < 2:
-                await h.store.update_prediction(
+                await h.store.predictions.update(
                     spent.id, frozenset({Status.PROCESSING}),
                     Change(status=Status.STARTING, worker_id=None, lease_until=None))
         alive = Leases(h.store, h.lifecycle, h.broker, worker_id="alive", models=("t/ok",),
                        lease=30, max_attempts=2)
-        alive.hold(await h.store.get_prediction(mine.id))
+        alive.hold(await h.store.predictions.get(mine.id))
         await alive.heartbeat()  # renews its own claim only
-        assert (await h.store.get_prediction(mine.id)).lease_until > times.now()
+        assert (await h.store.predictions.get(mine.id)).lease_until > times.now()
         assert await alive.reap() == 2
-        requeued = await h.store.get_prediction(lost.id)
+        requeued = await h.store.predictions.get(lost.id)
         assert requeued.status is Status.STARTING and requeued.worker_id is None
         assert requeued.logs.startswith("The worker running this prediction stopped answering "
                                         "(attempt 1 of 2)")
         assert await h.broker.dequeue("t/ok") == lost.id
-        failed = await h.store.get_prediction(spent.id)
+        failed = await h.store.predictions.get(spent.id)
         assert failed.status is Status.FAILED and "stopped answering, 2 time(s)" in failed.error
-        assert (await h.store.get_prediction(mine.id)).status is Status.PROCESSING
-        [entry] = await h.store.workers()
+        assert (await h.store.predictions.get(mine.id)).status is Status.PROCESSING
+        [entry] = await h.store.runs.list_workers()
         assert entry.id == "alive" and entry.models == ("t/ok",)
         await alive.stop()
-        assert await h.store.workers() == []
+        assert await h.store.runs.list_workers() == []
     finally:
         await h.close()
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from replicast import ids, times
 from replicast.errors import DiskFull, StoreUnavailable
 from replicast.predictions.status import Status
-from replicast.store.base import Change
+from replicast.store.predictions import Change
 from replicast.worker import worker as worker_module
 from replicast.worker.leases import Leases
 from tests.support.harness import Harness, model
@@ -39,7 +39,7 @@ class FailingWrites:
         self.failing = True
         self.refused = asyncio.Event()
         self.which = which
-        real = harness.store.update_prediction
+        real = harness.store.predictions.update
 
         async def update_prediction(prediction_id, expected, change, **kwargs):
             if self.failing and self.which(expected, change):
@@ -47,7 +47,7 @@ class FailingWrites:
                 raise StoreUnavailable("PostgreSQL cannot be used now: connection refused")
             return await real(prediction_id, expected, change, **kwargs)
 
-        harness.store.update_prediction = update_prediction
+        harness.store.predictions.update = update_prediction
 
 
 def final(expected, change) -> bool:
@@ -66,12 +66,12 @@ async def test_an_outcome_the_store_refuses_is_kept_and_recorded_once_it_can(tmp
         p = await h.create("t/ok", input={"value": "x"})
         await asyncio.wait_for(writes.refused.wait(), 5)
         await asyncio.sleep(1.0)  # refused again meanwhile, with backoff
-        waiting = await h.store.get_prediction(p.id)
+        waiting = await h.store.predictions.get(p.id)
         assert waiting.status is Status.PROCESSING
         # Its run is over: the heartbeat no longer renews its claim.
         before = waiting.lease_until
         await h.worker.leases.heartbeat()
-        assert (await h.store.get_prediction(p.id)).lease_until == before
+        assert (await h.store.predictions.get(p.id)).lease_until == before
         writes.failing = False
         done = await h.until(p.id, lambda q: q.terminal, timeout=10)
     finally:
@@ -91,7 +91,7 @@ async def test_an_outcome_whose_prediction_was_taken_back_is_dropped_with_its_fi
         await asyncio.wait_for(writes.refused.wait(), 5)
         assert files_of(h, p.id) == ["kept.txt"]
         # Its claim lapsed, and another worker took it back (it runs again).
-        await h.store.update_prediction(p.id, frozenset({Status.PROCESSING}),
+        await h.store.predictions.update(p.id, frozenset({Status.PROCESSING}),
                                         Change(lease_until=times.now() - timedelta(seconds=1)))
         reaper = Leases(h.store, h.lifecycle, h.broker, worker_id="other", models=("t/ok",),
                         lease=30, max_attempts=3)
@@ -130,7 +130,7 @@ async def test_a_prediction_waiting_in_no_queue_is_queued_again(tmp_path, monkey
         # Another like it, in the store but in no queue (as when a start failed).
         lost = dataclasses.replace(created, id=ids.prediction_id(),
                                    stream_token=ids.url_token())
-        await h.store.insert_prediction(lost)
+        await h.store.predictions.insert(lost)
         done = await h.until(lost.id, lambda q: q.terminal, timeout=5)
     finally:
         await h.close()
@@ -172,7 +172,7 @@ async def test_logs_whose_progress_write_fails_as_the_run_ends_reach_the_final_c
         return "done"
 
     h = await Harness(tmp_path, [model("t/logs", logs_then_returns)]).open()
-    real = h.store.update_prediction
+    real = h.store.predictions.update
 
     async def update_prediction(prediction_id, expected, change, **kwargs):
         if change.status is None and change.append_logs:
@@ -181,7 +181,7 @@ async def test_logs_whose_progress_write_fails_as_the_run_ends_reach_the_final_c
             raise StoreUnavailable("PostgreSQL cannot be used now: connection refused")
         return await real(prediction_id, expected, change, **kwargs)
 
-    h.store.update_prediction = update_prediction
+    h.store.predictions.update = update_prediction
     try:
         p = await h.create("t/logs", input={})
         await asyncio.wait_for(in_flight.wait(), 5)

@@ -7,8 +7,8 @@ from replicast.errors import Unavailable
 from replicast.models.registry import Registry
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
-from replicast.store.base import Change
-from replicast.store.sqlite import SQLiteStore
+from replicast.store.predictions import Change
+from replicast.store.sqlite.store import SQLiteStore
 from replicast.worker.recovery import recover
 from tests.contract.test_store import make
 
@@ -35,13 +35,13 @@ async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(
     await store.open()
     broker = MemoryBroker()
     lifecycle = Lifecycle(store, broker)
-    account = await store.ensure_account("alice")
+    account = await store.accounts.ensure_account("alice")
     waiting = make(account.id, model="up/model", upstream_id="up-1")
     running = make(account.id, model="up/model", upstream_id="up-2")
     unknown = make(account.id, model="gone/model")
     for prediction in (waiting, running, unknown):
-        await store.insert_prediction(prediction)
-    await store.update_prediction(running.id, frozenset({Status.STARTING}),
+        await store.predictions.insert(prediction)
+    await store.predictions.update(running.id, frozenset({Status.STARTING}),
                                   Change(status=Status.PROCESSING, next_attempt=True,
                                          worker_id="w-1"))
     later: list[str] = []
@@ -50,10 +50,10 @@ async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(
                                max_attempts=3, later=later.append)
         assert queued == 2 and later == ["up/model", "up/model"]
         for prediction in (waiting, running):
-            kept = await store.get_prediction(prediction.id)
+            kept = await store.predictions.get(prediction.id)
             assert kept.status is Status.STARTING and kept.upstream_id == prediction.upstream_id
         assert {await broker.dequeue("up/model") for _ in range(2)} == {waiting.id, running.id}
-        failed = await store.get_prediction(unknown.id)
+        failed = await store.predictions.get(unknown.id)
         assert failed.status is Status.FAILED and "no longer served" in failed.error
     finally:
         await store.close()
@@ -70,12 +70,12 @@ async def test_each_interruption_leaves_its_note_and_only_the_last_runs_logs_sta
         p = await h.create("t/ok")
         for attempt in (1, 2):  # run, write some logs, and be interrupted: twice
             started = await h.lifecycle.start(p.id, f"worker-{attempt}", 30)
-            await h.store.update_prediction(p.id, frozenset({Status.PROCESSING}),
+            await h.store.predictions.update(p.id, frozenset({Status.PROCESSING}),
                                             Change(append_logs=f"run {attempt} was here\n"))
             assert await recover(h.store, h.lifecycle, h.registry, h.broker,
                                  max_attempts=5) == 1
             assert started.attempt == attempt
-        again = await h.store.get_prediction(p.id)
+        again = await h.store.predictions.get(p.id)
     finally:
         await h.close()
     assert again.logs.splitlines() == [

@@ -153,7 +153,7 @@ async def test_shutdown_puts_a_running_prediction_back_in_the_queue(tmp_path):
     await h.close(grace=0.05)
     again = Harness(tmp_path, MODELS)
     await again.store.open()
-    stored = await again.store.get_prediction(p.id)
+    stored = await again.store.predictions.get(p.id)
     assert stored.status is Status.STARTING and stored.attempt == 1
     assert "it will run again" in stored.logs
     await again.store.close()
@@ -268,7 +268,7 @@ async def test_routed_models_served_later_are_reported_with_the_worker(harness):
     routed = model("up/routed", routed_run, concurrency=1)
     harness.worker.serve(routed)
     await harness.worker.leases.heartbeat()
-    (reported,) = await harness.store.workers()
+    (reported,) = await harness.store.runs.list_workers()
     assert "up/routed" in reported.models
     assert {m.full_name for m in harness.worker.models} <= set(reported.models)
 

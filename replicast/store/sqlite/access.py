@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 from replicast.disk import disk_full, nearly_full
 from replicast.errors import StoreError, StoreUnavailable
 from replicast.store.health import Health
-from replicast.store.sqlite_thread import ConnectionThread, run_call
+from replicast.store.sqlite.thread import ConnectionThread, run_call
 
 T = TypeVar("T")
 _CHECKPOINT_EVERY = 1000  # inline commits between checkpoints
@@ -269,18 +269,3 @@ def _truncate_wal(connection: sqlite3.Connection) -> bool:
     finally:
         connection.execute("PRAGMA busy_timeout=10000")
     return int(busy) == 0
-
-
-class SQLiteCalls:
-    """What the parts of the SQLite store share: their calls go through ``_db``."""
-
-    _db: SQLiteAccess
-
-    async def _write(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._db.write(call)
-
-    async def _read(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._db.read(call)
-
-    async def _scan(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._db.scan(call)

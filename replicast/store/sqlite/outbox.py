@@ -1,4 +1,5 @@
-"""The SQLite store's webhook deliveries and their attempts."""
+"""The SQLite store's webhook outbox: deliveries, their claims and attempts, and each
+account's signing secret."""
 
 from __future__ import annotations
 
@@ -10,18 +11,22 @@ from typing import Any
 from replicast import times
 from replicast.errors import StoreError
 from replicast.store import sql
-from replicast.store.sqlite_access import SQLiteCalls
+from replicast.store.outbox import OutboxStore
+from replicast.store.sqlite.access import SQLiteAccess
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 _ts = sql.SQLITE.time
 _parse_ts = sql.SQLITE.parse_time
 
 
-class SQLiteWebhooks(SQLiteCalls):
-    """Webhook deliveries, their attempts, and each account's signing secret."""
+class SQLiteOutbox(OutboxStore):
+    """Webhook deliveries in SQLite."""
 
-    async def insert_deliveries(self, deliveries: Sequence[Delivery], *,
-                                while_running: str | None = None) -> bool:
+    def __init__(self, db: SQLiteAccess) -> None:
+        self._db = db
+
+    async def insert(self, deliveries: Sequence[Delivery], *,
+                     while_running: str | None = None) -> bool:
         def call(c: sqlite3.Connection) -> bool:
             if while_running is not None and c.execute(
                 "SELECT 1 FROM predictions WHERE id = ? AND status = 'processing'",
@@ -31,31 +36,31 @@ class SQLiteWebhooks(SQLiteCalls):
             insert_deliveries(c, deliveries)
             return True
 
-        return await self._write(call)
+        return await self._db.write(call)
 
-    async def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int,
-                               claimant: str | None = None) -> list[Delivery]:
-        sql = (
+    async def claim(self, now: datetime, lease_until: datetime, limit: int,
+                    claimant: str | None = None) -> list[Delivery]:
+        query = (
             f"UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_by = ? WHERE seq IN ("
             " SELECT d.seq FROM webhook_deliveries d"
             f" WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND {_FIRST_OF_ITS_PREDICTION}"
             f" ORDER BY d.next_attempt_at LIMIT ?) RETURNING {_DELIVERY_COLUMNS}"
         )
         args = (times.format_rfc3339(lease_until), claimant, times.format_rfc3339(now), limit)
-        rows = await self._write(lambda c: c.execute(sql, args).fetchall())
+        rows = await self._db.write(lambda c: c.execute(query, args).fetchall())
         return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
 
     async def release_claims(self, now: datetime, claimant: str | None = None) -> int:
-        sql = ("UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_by = NULL"
-               " WHERE state = 'pending' AND claimed_by IS NOT NULL"
-               " AND (? IS NULL OR claimed_by = ?)")
+        query = ("UPDATE webhook_deliveries SET next_attempt_at = ?, claimed_by = NULL"
+                 " WHERE state = 'pending' AND claimed_by IS NOT NULL"
+                 " AND (? IS NULL OR claimed_by = ?)")
         args = (times.format_rfc3339(now), claimant, claimant)
-        return int(await self._write(lambda c: c.execute(sql, args).rowcount))
+        return int(await self._db.write(lambda c: c.execute(query, args).rowcount))
 
-    async def next_delivery_due(self) -> datetime | None:
-        sql = ("SELECT min(d.next_attempt_at) FROM webhook_deliveries d"
-               f" WHERE d.state = 'pending' AND {_FIRST_OF_ITS_PREDICTION}")
-        row = await self._read(lambda c: c.execute(sql).fetchone())
+    async def next_due(self) -> datetime | None:
+        query = ("SELECT min(d.next_attempt_at) FROM webhook_deliveries d"
+                 f" WHERE d.state = 'pending' AND {_FIRST_OF_ITS_PREDICTION}")
+        row = await self._db.read(lambda c: c.execute(query).fetchone())
         return _parse_ts(row[0])
 
     async def finish_attempt(self, delivery: Delivery, attempt: Attempt, *,
@@ -78,9 +83,9 @@ class SQLiteWebhooks(SQLiteCalls):
                  delivery.seq),
             )
 
-        await self._write(call)
+        await self._db.write(call)
 
-    async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
+    async def of_prediction(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
         def call(c: sqlite3.Connection) -> list[tuple[Delivery, list[Attempt]]]:
             found = [_delivery(row) for row in c.execute(
                 f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE prediction_id = ?"
@@ -90,7 +95,12 @@ class SQLiteWebhooks(SQLiteCalls):
                 " FROM webhook_attempts WHERE delivery_seq = ? ORDER BY number", (d.seq,))])
                 for d in found]
 
-        return await self._scan(call)
+        return await self._db.scan(call)
+
+    async def backlog(self) -> dict[str, int]:
+        query = "SELECT state, count(*) FROM webhook_deliveries GROUP BY state"
+        rows = await self._db.scan(lambda c: c.execute(query).fetchall())
+        return {row[0]: row[1] for row in rows}
 
     async def webhook_secret(self, account_id: int, proposed: str) -> str:
         def call(c: sqlite3.Connection) -> str:
@@ -102,8 +112,7 @@ class SQLiteWebhooks(SQLiteCalls):
                 raise StoreError(f"no account {account_id}")
             return str(row[0])
 
-        return await self._write(call)
-
+        return await self._db.write(call)
 
 
 # A prediction's deliveries go out one at a time, oldest first.
@@ -118,6 +127,7 @@ _DELIVERY_COLUMNS = (
 
 
 def insert_deliveries(connection: sqlite3.Connection, deliveries: Sequence[Delivery]) -> None:
+    """Add deliveries in the caller's transaction (a status change's, for one)."""
     connection.executemany(
         "INSERT INTO webhook_deliveries (id, prediction_id, account_id, event, url, payload,"
         " created_at, state, attempts, next_attempt_at, retry_until)"
@@ -141,5 +151,3 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
 def _attempt(row: tuple[Any, ...]) -> Attempt:
     return Attempt(number=row[0], started_at=times.parse_rfc3339(row[1]), duration_ms=row[2],
                    status_code=row[3], error=row[4])
-
-

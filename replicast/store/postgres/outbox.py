@@ -1,4 +1,5 @@
-"""The PostgreSQL store's webhook deliveries and their attempts."""
+"""The PostgreSQL store's webhook outbox: deliveries, their claims and attempts, and each
+account's signing secret."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from replicast.errors import StoreError
-from replicast.store.postgres_access import PostgresCalls
+from replicast.store.outbox import OutboxStore
+from replicast.store.postgres.access import PostgresAccess, row_count
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
 _DELIVERY_COLUMNS = (
@@ -21,12 +23,15 @@ _FIRST_OF_ITS_PREDICTION = (
 )
 
 
-class PostgresWebhooks(PostgresCalls):
-    """Webhook deliveries, their attempts, and each account's signing secret."""
+class PostgresOutbox(OutboxStore):
+    """Webhook deliveries in PostgreSQL."""
 
-    async def insert_deliveries(self, deliveries: Sequence[Delivery], *,
-                                while_running: str | None = None) -> bool:
-        async with self._transaction() as c:
+    def __init__(self, db: PostgresAccess) -> None:
+        self._db = db
+
+    async def insert(self, deliveries: Sequence[Delivery], *,
+                     while_running: str | None = None) -> bool:
+        async with self._db.transaction() as c:
             if while_running is not None and await c.fetchval(
                     "SELECT 1 FROM predictions WHERE id = $1 AND status = 'processing'"
                     " FOR SHARE", while_running) is None:
@@ -34,9 +39,9 @@ class PostgresWebhooks(PostgresCalls):
             await insert_deliveries(c, deliveries)
             return True
 
-    async def claim_deliveries(self, now: datetime, lease_until: datetime, limit: int,
-                               claimant: str | None = None) -> list[Delivery]:
-        rows = await self._fetch(
+    async def claim(self, now: datetime, lease_until: datetime, limit: int,
+                    claimant: str | None = None) -> list[Delivery]:
+        rows = await self._db.fetch(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, claimed_by = $4 WHERE seq IN ("
             " SELECT d.seq FROM webhook_deliveries d"
             f" WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND {_FIRST_OF_ITS_PREDICTION}"
@@ -45,14 +50,13 @@ class PostgresWebhooks(PostgresCalls):
         return sorted((_delivery(row) for row in rows), key=lambda d: d.seq)
 
     async def release_claims(self, now: datetime, claimant: str | None = None) -> int:
-        status = await self._execute(
+        return row_count(await self._db.execute(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, claimed_by = NULL"
             " WHERE state = 'pending' AND claimed_by IS NOT NULL"
-            " AND ($2::text IS NULL OR claimed_by = $2)", now, claimant)
-        return int(status.rsplit(" ", 1)[-1])
+            " AND ($2::text IS NULL OR claimed_by = $2)", now, claimant))
 
-    async def next_delivery_due(self) -> datetime | None:
-        value: datetime | None = await self._fetchval(
+    async def next_due(self) -> datetime | None:
+        value: datetime | None = await self._db.fetchval(
             "SELECT min(d.next_attempt_at) FROM webhook_deliveries d"
             f" WHERE d.state = 'pending' AND {_FIRST_OF_ITS_PREDICTION}")
         return value
@@ -60,7 +64,7 @@ class PostgresWebhooks(PostgresCalls):
     async def finish_attempt(self, delivery: Delivery, attempt: Attempt, *,
                              state: DeliveryState, next_attempt_at: datetime | None) -> None:
         finished = None if state is DeliveryState.PENDING else attempt.started_at
-        async with self._transaction() as c:
+        async with self._db.transaction() as c:
             await c.execute(
                 "INSERT INTO webhook_attempts (delivery_seq, number, started_at, duration_ms,"
                 " status_code, error) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -73,20 +77,25 @@ class PostgresWebhooks(PostgresCalls):
                 " finished_at = $4, claimed_by = NULL WHERE seq = $5 AND state = 'pending'",
                 state.value, attempt.number, next_attempt_at, finished, delivery.seq)
 
-    async def deliveries(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
-        found = [_delivery(row) for row in await self._fetch(
+    async def of_prediction(self, prediction_id: str) -> list[tuple[Delivery, list[Attempt]]]:
+        found = [_delivery(row) for row in await self._db.fetch(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE prediction_id = $1"
             " ORDER BY seq", prediction_id)]
         attempts: dict[int, list[Attempt]] = {d.seq: [] for d in found}
-        for row in await self._fetch(
+        for row in await self._db.fetch(
                 "SELECT delivery_seq, number, started_at, duration_ms, status_code, error"
                 " FROM webhook_attempts WHERE delivery_seq = ANY($1::bigint[])"
                 " ORDER BY delivery_seq, number", list(attempts)):
             attempts[row[0]].append(Attempt(row[1], row[2], row[3], row[4], row[5]))
         return [(d, attempts[d.seq]) for d in found]
 
+    async def backlog(self) -> dict[str, int]:
+        rows = await self._db.fetch(
+            "SELECT state, count(*) FROM webhook_deliveries GROUP BY state")
+        return {row[0]: row[1] for row in rows}
+
     async def webhook_secret(self, account_id: int, proposed: str) -> str:
-        secret = await self._fetchval(
+        secret = await self._db.fetchval(
             "UPDATE accounts SET webhook_secret = coalesce(webhook_secret, $1) WHERE id = $2"
             " RETURNING webhook_secret", proposed, account_id)
         if secret is None:
@@ -94,8 +103,8 @@ class PostgresWebhooks(PostgresCalls):
         return str(secret)
 
 
-
 async def insert_deliveries(connection: Any, deliveries: Sequence[Delivery]) -> None:
+    """Add deliveries in the caller's transaction (a status change's, for one)."""
     if not deliveries:
         return
     await connection.executemany(
@@ -106,11 +115,9 @@ async def insert_deliveries(connection: Any, deliveries: Sequence[Delivery]) -> 
           d.state.value, d.attempts, d.next_attempt_at, d.retry_until) for d in deliveries])
 
 
-
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         seq=row[0], id=row[1], prediction_id=row[2], account_id=row[3],
         event=WebhookEvent(row[4]), url=row[5], payload=bytes(row[6]), created_at=row[7],
         state=DeliveryState(row[8]), attempts=row[9], next_attempt_at=row[10],
         retry_until=row[11], finished_at=row[12])
-
