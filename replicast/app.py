@@ -135,9 +135,10 @@ async def _start(settings: Settings, registry: Registry | None,
     metrics = Metrics()
     links = OutputLinks(await store.sessions.server_key(signing.SECRET_NAME),
                         ttl=settings.output_url_ttl)
-    dispatcher = Dispatcher(store, client, timeout=settings.webhook_timeout,
-                            backoff=settings.webhook_backoff, on_attempt=metrics.webhook_attempted)
-    emitter = WebhookEmitter(store, on_created=dispatcher.wake, links=links,
+    dispatcher = Dispatcher(store.outbox, client, timeout=settings.webhook_timeout,
+                            backoff=settings.webhook_backoff, shared=store.shared,
+                            on_attempt=metrics.webhook_attempted)
+    emitter = WebhookEmitter(store.outbox, on_created=dispatcher.wake, links=links,
                              retry_window=timedelta(seconds=settings.webhook_retry_window))
     stack.push_async_callback(emitter.close)
     if registry is None:
@@ -155,27 +156,28 @@ async def _start(settings: Settings, registry: Registry | None,
     models = registry
     outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
-        store, Blobs(settings.files_dir),
+        store.files, Blobs(settings.files_dir),
         DownloadSigner(await store.sessions.server_key(files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
-    lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
+    lifecycle = Lifecycle(store.predictions, broker, webhooks=emitter,
+                          observer=metrics.prediction_changed)
     if models.resolver is not None:
         lifecycle.withdraw = _withdrawer(models)
         stack.push_async_callback(lifecycle.settle, 5.0)
-    deadlines = Deadlines(store, lifecycle, sweep=store.shared)
-    accounts = Accounts(store)
+    deadlines = Deadlines(store.runs, lifecycle, sweep=store.shared)
+    accounts = Accounts(store.accounts)
     sessions = None
     if api:
         await _bootstrap_tokens(settings, accounts, announce)
-        sessions = web_sessions.Sessions(await store.sessions.server_key(web_sessions.SECRET_NAME),
-                                         store)
+        sessions = web_sessions.Sessions(
+            await store.sessions.server_key(web_sessions.SECRET_NAME), store.sessions)
 
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)
     await deadlines.start()
     stack.push_async_callback(deadlines.stop)
-    retention = Retention(store, outputs, broker, retention=settings.retention,
+    retention = Retention(store.predictions, outputs, broker, retention=settings.retention,
                           interval=_sweep_interval(settings.retention, settings.file_retention),
                           also=files.remove_expired)
     retention.start()
@@ -195,7 +197,7 @@ async def _start(settings: Settings, registry: Registry | None,
         log.info("routing %s to %s", ", ".join(route.patterns), route.base_url)
     return AppState(
         settings=settings, store=store, registry=models,
-        predictions=PredictionService(store, broker, lifecycle, deadlines,
+        predictions=PredictionService(store.predictions, broker, lifecycle, deadlines,
                                       max_unfinished=settings.max_unfinished_predictions,
                                       files=files,
                                       max_file_bytes=settings.max_input_file_bytes,

@@ -222,7 +222,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings.store_url)
     await store.open()
     try:
-        accounts = Accounts(store)
+        accounts = Accounts(store.accounts)
         if args.action == "create":
             token, key = await accounts.create_key(args.account, args.label)
             print(f"Created key {key.id} for account {args.account!r}. The token, shown once:")

@@ -18,7 +18,7 @@ from replicast.accounts.account import (
 from replicast.errors import ConfigError, StoreUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
-    from replicast.store.base import Store
+    from replicast.store.accounts import AccountStore
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class Accounts:
     REVOCATION_CHECK_SECONDS = 0.25
     _CACHE_LIMIT = 10_000
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AccountStore) -> None:
         self.store = store
         self._known: dict[str, Account] = {}
         self._revocations: tuple[int, str | None] | None = None
@@ -53,7 +53,7 @@ class Accounts:
         name their key so); ``Unauthenticated`` if there is none."""
         account = self._known.get(digest)
         if account is None:
-            found = await self.store.accounts.find_key(digest)
+            found = await self.store.find_key(digest)
             if found is None:
                 raise Unauthenticated("You did not pass a valid authentication token")
             account = found[1]
@@ -65,7 +65,7 @@ class Accounts:
         """Forget remembered tokens whenever a key is revoked; runs until canceled."""
         while True:
             try:
-                revocations = await self.store.accounts.revocation_marker()
+                revocations = await self.store.revocation_marker()
             except Exception as exc:
                 # Without this check, revoked tokens could keep working: forget them all.
                 if not isinstance(exc, StoreUnavailable):  # the store logs each outage once
@@ -80,25 +80,25 @@ class Accounts:
     async def create_key(self, username: str = DEFAULT_ACCOUNT, label: str = "",
                          token: str | None = None) -> tuple[str, ApiKey]:
         """A new token for ``username`` (created if needed), and its stored key."""
-        account = await self.store.accounts.ensure_account(username)
+        account = await self.store.ensure_account(username)
         token = token or new_token()
         key = new_key(account.id, token, label)
-        await self.store.accounts.insert_key(key)
+        await self.store.insert_key(key)
         return token, key
 
     async def ensure_token(self, token: str) -> bool:
         """Make ``token`` valid for the default account; True if it was new."""
         digest = hash_token(token)
-        if await self.store.accounts.find_key(digest) is not None:
+        if await self.store.find_key(digest) is not None:
             return False
-        if any(key.token_hash == digest for key, _ in await self.store.accounts.list_keys()):
+        if any(key.token_hash == digest for key, _ in await self.store.list_keys()):
             raise ConfigError("REPLICAST_API_TOKEN names a revoked token; unset it or pick another")
         await self.create_key(DEFAULT_ACCOUNT, "REPLICAST_API_TOKEN", token)
         return True
 
     async def first_start_token(self) -> str | None:
         """A token for the default account if no key exists at all, else None."""
-        if await self.store.accounts.list_keys():
+        if await self.store.list_keys():
             return None
         token, _ = await self.create_key(DEFAULT_ACCOUNT, "created at first start")
         return token

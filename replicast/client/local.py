@@ -108,7 +108,7 @@ async def _run_key(settings: Settings) -> tuple[str, str]:
     store = open_store(settings.store_url)
     await store.open()
     try:
-        accounts = Accounts(store)
+        accounts = Accounts(store.accounts)
         if not await store.accounts.list_keys():
             # The server's first start would make and show a token: keep that promise.
             first = await accounts.first_start_token()

@@ -23,8 +23,7 @@ from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
 from replicast.files.urls import download_url, own_file_id
 from replicast.models.base import OwnFile
-from replicast.store.base import Store
-from replicast.store.files import FilePageQuery
+from replicast.store.files import FilePageQuery, FileStore
 
 Position = tuple[datetime, str]
 
@@ -69,7 +68,7 @@ def _position(f: StoredFile) -> Position:
 class FilesService:
     """Creates, reads, lists, deletes and expires uploaded files."""
 
-    def __init__(self, store: Store, blobs: Blobs, signer: DownloadSigner, *,
+    def __init__(self, store: FileStore, blobs: Blobs, signer: DownloadSigner, *,
                  max_bytes: int, retention: float, account_bytes: int = 0,
                  page_size: int = 100,
                  clock: Callable[[], datetime] = times.now) -> None:
@@ -97,7 +96,7 @@ class FilesService:
         digest = await self.blobs.write(file_id, content, self.max_bytes)
         created_at = self._clock()
         if self.account_bytes:
-            used = await self.store.files.total_bytes(account.id, created_at)
+            used = await self.store.total_bytes(account.id, created_at)
             if used + digest.size > self.account_bytes:
                 await self.blobs.remove(file_id)
                 raise FilesQuotaExceeded(used, self.account_bytes)
@@ -109,7 +108,7 @@ class FilesService:
             if self.retention > 0 else None,
         )
         try:
-            await self.store.files.insert(record)
+            await self.store.insert(record)
         except BaseException:
             await self.blobs.remove(file_id)
             raise
@@ -122,7 +121,7 @@ class FilesService:
     async def _find(self, account_id: int, file_id: str) -> StoredFile:
         found = None
         if ids.is_file_id(file_id):
-            found = await self.store.files.get(account_id, file_id)
+            found = await self.store.get(account_id, file_id)
         if found is None or found.expired(self._clock()):
             raise NotFound(NOT_FOUND)
         return found
@@ -130,7 +129,7 @@ class FilesService:
     async def list(self, account: Account, *, before: Position | None = None,
                    after: Position | None = None) -> FilePage:
         """A page of the account's files, newest first."""
-        rows = await self.store.files.page(FilePageQuery(
+        rows = await self.store.page(FilePageQuery(
             account_id=account.id, limit=self.page_size + 1, now=self._clock(),
             before=before, after=after))
         if after is not None:
@@ -152,7 +151,7 @@ class FilesService:
     async def delete(self, account: Account, file_id: str) -> None:
         """Delete the account's file, record and bytes; ``NotFound`` as ``get``."""
         await self.get(account, file_id)
-        if not await self.store.files.delete(account.id, file_id):
+        if not await self.store.delete(account.id, file_id):
             raise NotFound(NOT_FOUND)  # deleted meanwhile
         await self.blobs.remove(file_id)
 
@@ -173,7 +172,7 @@ class FilesService:
         now = self._clock()
         if not self.signer.valid(owner, file_id, expiry, signature, now=now.timestamp()):
             raise NotFound(NOT_FOUND)
-        found = await self.store.files.get_of_owner(owner, file_id)
+        found = await self.store.get_of_owner(owner, file_id)
         if found is None or found.expired(now):
             raise NotFound(NOT_FOUND)
         return found
@@ -233,10 +232,10 @@ class FilesService:
         (invisible, and removed by the next sweep), never bytes nothing points to.
         """
         removed = 0
-        while batch := await self.store.files.list_expired(now, _SWEEP_BATCH):
+        while batch := await self.store.list_expired(now, _SWEEP_BATCH):
             for file_id in batch:
                 await self.blobs.remove(file_id)
-            removed += await self.store.files.delete_many(batch)
+            removed += await self.store.delete_many(batch)
             if len(batch) < _SWEEP_BATCH:
                 break
         if removed:
@@ -265,7 +264,7 @@ class FilesService:
         orphans: list[str] = []
         for start in range(0, len(blobs), _SWEEP_BATCH):
             batch = blobs[start:start + _SWEEP_BATCH]
-            present = await self.store.files.present(batch)
+            present = await self.store.present(batch)
             orphans += [file_id for file_id in batch if file_id not in present]
         if len(blobs) >= _ORPHANS_TRUSTED and len(orphans) * 2 > len(blobs):
             log.error("%d of the %d files in %s have no record in the database: is it the "

@@ -19,7 +19,7 @@ from replicast import times
 from replicast.errors import StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.status import Status
-from replicast.store.base import Store
+from replicast.store.runs import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ SWEEP_SECONDS = 2.0
 class Deadlines:
     """Watches the deadlines of unfinished predictions."""
 
-    def __init__(self, store: Store, lifecycle: Lifecycle, *, sweep: bool = False) -> None:
+    def __init__(self, store: RunStore, lifecycle: Lifecycle, *, sweep: bool = False) -> None:
         self.store = store
         self.lifecycle = lifecycle
         self.sweep = sweep
@@ -44,7 +44,7 @@ class Deadlines:
 
     async def start(self) -> None:
         """Load the deadlines of unfinished predictions and start watching."""
-        for prediction in await self.store.runs.list_unfinished():
+        for prediction in await self.store.list_unfinished():
             if prediction.deadline is not None:
                 self.watch(prediction.id, prediction.deadline)
         self._task = asyncio.create_task(self._watch_forever(), name="deadlines")
@@ -57,7 +57,7 @@ class Deadlines:
             try:
                 # A second late: the process that made it has had its chance.
                 late = times.now() - timedelta(seconds=1)
-                for prediction_id in await self.store.runs.list_overdue(late, 100):
+                for prediction_id in await self.store.list_overdue(late, 100):
                     self._expire_soon(prediction_id)
             except StoreUnavailable:
                 pass  # the store logs each outage once

@@ -18,8 +18,7 @@ from replicast.broker.base import Broker
 from replicast.predictions.events import Event, EventKind, Progress
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status, check_transition, sources_of
-from replicast.store.base import Store
-from replicast.store.predictions import UNSET, Change, Guard
+from replicast.store.predictions import UNSET, Change, Guard, PredictionStore
 from replicast.webhooks.emitter import WebhookEmitter
 
 CANCEL_GRACE = 3.0
@@ -33,7 +32,7 @@ class Lifecycle:
     """Applies and announces changes to predictions."""
 
     def __init__(
-        self, store: Store, broker: Broker, clock: Callable[[], datetime] = times.now,
+        self, store: PredictionStore, broker: Broker, clock: Callable[[], datetime] = times.now,
         webhooks: WebhookEmitter | None = None,
         observer: Callable[[Prediction], None] | None = None,
     ) -> None:
@@ -57,7 +56,7 @@ class Lifecycle:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
-        updated = await self.store.predictions.update(
+        updated = await self.store.update(
             prediction_id, expected, change, guard=guard,
             deliveries=self.webhooks.for_status if self.webhooks else None,
         )
@@ -113,7 +112,7 @@ class Lifecycle:
         that the logs and output it produced so far are kept, or here if nobody does
         within ``CANCEL_GRACE`` seconds. The prediction afterwards (None if unknown)."""
         for _ in range(3):  # a worker may take it between the read and the write
-            current = await self.store.predictions.get(prediction_id)
+            current = await self.store.get(prediction_id)
             if current is None or current.terminal:
                 return current
             if current.status is Status.STARTING:
@@ -122,7 +121,7 @@ class Lifecycle:
                 done = await self._stop_running(current, note)
             if done is not None:
                 return done
-        return await self.store.predictions.get(prediction_id)
+        return await self.store.get(prediction_id)
 
     async def _stop_running(self, prediction: Prediction, note: str) -> Prediction | None:
         loop = asyncio.get_running_loop()
@@ -211,7 +210,7 @@ class Lifecycle:
     async def record_upstream(self, prediction: Prediction, upstream_id: str) -> bool:
         """Keep the id an unfinished prediction got at its upstream (gateway mode);
         False if it has finished, or another run has it now."""
-        updated = await self.store.predictions.update(
+        updated = await self.store.update(
             prediction.id, frozenset({Status.STARTING, Status.PROCESSING}),
             Change(upstream_id=upstream_id), guard=_same_run(prediction),
         )
@@ -229,7 +228,7 @@ class Lifecycle:
         False once the prediction is no longer running (or no longer this run).
         """
         prediction_id = prediction.id
-        updated = await self.store.predictions.update(
+        updated = await self.store.update(
             prediction_id, frozenset({Status.PROCESSING}),
             Change(append_logs=logs, output=output), guard=_same_run(prediction),
         )

@@ -17,7 +17,7 @@ from replicast import times
 from replicast.broker.base import Broker
 from replicast.errors import BrokerError, StoreUnavailable
 from replicast.outputs.base import OutputStore
-from replicast.store.base import Store
+from replicast.store.predictions import PredictionStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ BATCH = 200
 class Retention:
     """Removes the data of API predictions that finished more than ``retention`` ago."""
 
-    def __init__(self, store: Store, outputs: OutputStore, broker: Broker, *,
+    def __init__(self, store: PredictionStore, outputs: OutputStore, broker: Broker, *,
                  retention: float, interval: float,
                  also: Callable[[datetime], Awaitable[int]] | None = None) -> None:
         self.store = store
@@ -66,14 +66,14 @@ class Retention:
         removed = 0
         if self.retention > 0:
             cutoff = now - timedelta(seconds=self.retention)
-            while batch := await self.store.predictions.list_retained(cutoff, BATCH):
+            while batch := await self.store.list_retained(cutoff, BATCH):
                 for prediction_id in batch:
                     await self.outputs.remove(prediction_id)
                 try:
                     await self.broker.forget(batch)
                 except BrokerError as exc:  # they expire in the broker anyway
                     log.warning("could not drop the events of removed predictions: %s", exc)
-                removed += await self.store.predictions.remove_data(batch)
+                removed += await self.store.remove_data(batch)
                 if len(batch) < BATCH:
                     break
         if removed:

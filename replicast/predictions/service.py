@@ -32,8 +32,7 @@ from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import Store
-from replicast.store.predictions import PageQuery
+from replicast.store.predictions import PageQuery, PredictionStore
 
 Position = tuple[datetime, str]
 
@@ -67,7 +66,7 @@ def _position(prediction: Prediction) -> Position:
 class PredictionService:
     """Creates, reads, lists, waits for and cancels predictions."""
 
-    def __init__(self, store: Store, broker: Broker, lifecycle: Lifecycle,
+    def __init__(self, store: PredictionStore, broker: Broker, lifecycle: Lifecycle,
                  deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0,
                  files: FilesService | None = None, max_file_bytes: int = 0,
                  file_limits: FileLimits = NO_LIMITS, input_limits: InputLimits | None = None,
@@ -207,7 +206,7 @@ class PredictionService:
         if not model.runner.hands_on:
             return None
         if self.max_unfinished:
-            unfinished = await self.store.predictions.unfinished_count(account.id)
+            unfinished = await self.store.unfinished_count(account.id)
             if unfinished >= self.max_unfinished:
                 raise self._over_limit(unfinished)
         async def own_files(url: str) -> OwnFile | None:
@@ -247,9 +246,9 @@ class PredictionService:
 
     async def _insert(self, prediction: Prediction) -> None:
         if not self.max_unfinished:
-            await self.store.predictions.insert(prediction)
+            await self.store.insert(prediction)
             return
-        unfinished = await self.store.predictions.insert_within(prediction, self.max_unfinished)
+        unfinished = await self.store.insert_within(prediction, self.max_unfinished)
         if unfinished is not None:
             raise self._over_limit(unfinished)
 
@@ -263,7 +262,7 @@ class PredictionService:
         logs.tag(prediction_id)
         prediction = None
         if ids.is_prediction_id(prediction_id):
-            prediction = await self.store.predictions.get(prediction_id)
+            prediction = await self.store.get(prediction_id)
         if prediction is None or prediction.account_id != account.id:
             raise NotFound()
         return prediction
@@ -277,7 +276,7 @@ class PredictionService:
             before=before, after=after, created_after=selection.created_after,
             created_before=selection.created_before, source=selection.source,
         )
-        rows = await self.store.predictions.page(query)
+        rows = await self.store.page(query)
         results = rows.predictions
         if after is not None:
             # Read upwards from the cursor: more rows means newer pages exist.
@@ -310,7 +309,7 @@ class PredictionService:
             event = await subscription.next(remaining) if remaining > 0 else None
             if event is None:
                 # Timed out: progress events do not carry state, so read it afresh.
-                return await self.store.predictions.get(prediction.id) or latest
+                return await self.store.get(prediction.id) or latest
             if event.kind is EventKind.STATUS and event.prediction is not None:
                 latest = event.prediction
         return latest

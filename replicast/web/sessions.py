@@ -26,8 +26,7 @@ from datetime import datetime, timedelta
 
 from replicast import times
 from replicast.server_keys import mac
-from replicast.store.base import Store
-from replicast.store.sessions import WebSession
+from replicast.store.sessions import SessionStore, WebSession
 
 SECRET_NAME = "web-sessions"
 LIFETIME_SECONDS = 14 * 86400
@@ -51,7 +50,7 @@ class Session:
 class Sessions:
     """Starts, finds and ends sessions; issues and checks their CSRF tokens."""
 
-    def __init__(self, key: str, store: Store, *, lifetime: int = LIFETIME_SECONDS,
+    def __init__(self, key: str, store: SessionStore, *, lifetime: int = LIFETIME_SECONDS,
                  clock: Callable[[], datetime] = times.now) -> None:
         self._key = key.encode()
         self._store = store
@@ -63,7 +62,7 @@ class Sessions:
         session_id = secrets.token_urlsafe(32)
         now = self._clock()
         expires_at = now + timedelta(seconds=self.lifetime)
-        await self._store.sessions.insert(
+        await self._store.insert(
             WebSession(_hash(session_id), digest, now, expires_at))
         return Session(digest, expires_at, f"{_VERSION}.{session_id}")
 
@@ -73,7 +72,7 @@ class Sessions:
         id_hash = _id_hash(value)
         if id_hash is None:
             return None
-        found = await self._store.sessions.get(id_hash, self._clock())
+        found = await self._store.get(id_hash, self._clock())
         if found is None:
             return None
         assert value is not None
@@ -84,7 +83,7 @@ class Sessions:
         key is in: every copy of that cookie is worth nothing afterwards."""
         id_hash = _id_hash(value)
         if id_hash is not None:
-            await self._store.sessions.delete(id_hash)
+            await self._store.delete(id_hash)
 
     def _mac(self, purpose: str, message: str) -> str:
         return mac(self._key, f"{purpose}\n{message}")

@@ -28,7 +28,7 @@ from replicast import ids, times
 from replicast.errors import StoreError, StoreUnavailable
 from replicast.logs import prediction_context
 from replicast.net import PrivateAddressError
-from replicast.store.base import Store
+from replicast.store.outbox import OutboxStore
 from replicast.webhooks import signing
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
 
@@ -45,11 +45,14 @@ MAX_ATTEMPTS = 100
 class Dispatcher:
     """Delivers what the outbox holds."""
 
-    def __init__(self, store: Store, client: httpx.AsyncClient, *, timeout: float,
-                 backoff: float, clock: Callable[[], datetime] = times.now,
+    def __init__(self, store: OutboxStore, client: httpx.AsyncClient, *, timeout: float,
+                 backoff: float, shared: bool = False,
+                 clock: Callable[[], datetime] = times.now,
                  on_attempt: Callable[[Delivery, Attempt, DeliveryState], None] | None = None
                  ) -> None:
         self.store = store
+        self.shared = shared
+        """Whether other processes' dispatchers share the outbox (``Store.shared``)."""
         self.on_attempt = on_attempt
         self.client = client
         self.timeout = timeout
@@ -77,15 +80,15 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await self.store.outbox.release_claims(self.clock(), self.claimant)
+            await self.store.release_claims(self.clock(), self.claimant)
         except StoreError as exc:
             log.warning("could not release this process's webhook claims; they lapse: %s", exc)
 
     async def _deliver_forever(self) -> None:
-        if not self.store.shared:
+        if not self.shared:
             # This process owns the store alone: a claim in it is one a crash abandoned.
             try:
-                await self.store.outbox.release_claims(self.clock())
+                await self.store.release_claims(self.clock())
             except StoreError as exc:
                 log.warning("could not release the webhook claims left by the last run; "
                             "they lapse: %s", exc)
@@ -109,14 +112,14 @@ class Dispatcher:
             return None  # full: a finished send wakes us
         now = self.clock()
         lease = now + timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
-        claimed = await self.store.outbox.claim(now, lease, free, self.claimant)
+        claimed = await self.store.claim(now, lease, free, self.claimant)
         for delivery in claimed:
             task = asyncio.create_task(self._send(delivery), name=f"webhook-{delivery.id}")
             self._sending.add(task)
             task.add_done_callback(self._sent)
         if len(claimed) == free:
             return None
-        due = await self.store.outbox.next_due()
+        due = await self.store.next_due()
         if due is None:
             return IDLE_POLL_SECONDS
         return min(IDLE_POLL_SECONDS, max(MIN_WAIT_SECONDS, (due - self.clock()).total_seconds()))
@@ -128,7 +131,7 @@ class Dispatcher:
     async def _secret(self, account_id: int) -> str:
         secret = self._secrets.get(account_id)
         if secret is None:
-            secret = await self.store.outbox.webhook_secret(account_id, signing.new_secret())
+            secret = await self.store.webhook_secret(account_id, signing.new_secret())
             self._secrets[account_id] = secret
         return secret
 
@@ -186,7 +189,7 @@ class Dispatcher:
                 state = DeliveryState.FAILED
             log.info("webhook %s (%s of prediction %s) attempt %d: %s", delivery.id,
                      delivery.event, delivery.prediction_id, attempt.number, error)
-        await self.store.outbox.finish_attempt(delivery, attempt, state=state,
+        await self.store.finish_attempt(delivery, attempt, state=state,
                                                next_attempt_at=next_at)
         if self.on_attempt is not None:
             self.on_attempt(delivery, attempt, state)

@@ -21,7 +21,7 @@ from replicast.outputs.signing import OutputLinks
 from replicast.predictions import representation
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
-from replicast.store.base import Store
+from replicast.store.outbox import OutboxStore
 from replicast.webhooks.delivery import ALL_EVENTS, Delivery, WebhookEvent
 
 
@@ -75,7 +75,7 @@ class WebhookEmitter:
 
     THROTTLE_SECONDS = 0.5
 
-    def __init__(self, store: Store, *, retry_window: timedelta,
+    def __init__(self, store: OutboxStore, *, retry_window: timedelta,
                  on_created: Callable[[], None], links: OutputLinks | None = None,
                  clock: Callable[[], datetime] = times.now) -> None:
         self.store = store
@@ -142,5 +142,5 @@ class WebhookEmitter:
 
     async def _insert(self, delivery: Delivery) -> None:
         # Only while the prediction runs: once finished, ``completed`` says it all.
-        if await self.store.outbox.insert([delivery], while_running=delivery.prediction_id):
+        if await self.store.insert([delivery], while_running=delivery.prediction_id):
             self.on_created()

@@ -27,8 +27,7 @@ from replicast.broker.base import Broker
 from replicast.errors import StoreUnavailable
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
-from replicast.store.base import Store
-from replicast.store.runs import WorkerInfo
+from replicast.store.runs import RunStore, WorkerInfo
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ def lost_note(prediction: Prediction, max_attempts: int) -> str:
 class Leases:
     """Keeps this worker's claims alive, and takes back those of dead workers."""
 
-    def __init__(self, store: Store, lifecycle: Lifecycle, broker: Broker, *,
+    def __init__(self, store: RunStore, lifecycle: Lifecycle, broker: Broker, *,
                  worker_id: str, models: tuple[str, ...], lease: float,
                  max_attempts: int) -> None:
         self.store = store
@@ -93,7 +92,7 @@ class Leases:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await self.store.runs.remove_worker(self.worker_id)
+            await self.store.remove_worker(self.worker_id)
 
     async def _forever(self) -> None:
         while True:
@@ -109,9 +108,9 @@ class Leases:
     async def heartbeat(self) -> None:
         """Renew the claims on the runs in progress, and this worker's entry."""
         now = times.now()
-        await self.store.runs.renew_leases(self.worker_id, sorted({i for i, _ in self._running}),
+        await self.store.renew_leases(self.worker_id, sorted({i for i, _ in self._running}),
                                       now + timedelta(seconds=self.lease))
-        await self.store.runs.record_worker(WorkerInfo(
+        await self.store.record_worker(WorkerInfo(
             self.worker_id, socket.gethostname(), os.getpid(), self.models, self.started_at,
             now))
         self.last_heartbeat = now
@@ -120,7 +119,7 @@ class Leases:
         """Put back (or fail) running predictions whose lease has run out; how many."""
         now = times.now()
         reaped = 0
-        for prediction in await self.store.runs.expired_leases(now, _REAP_BATCH):
+        for prediction in await self.store.expired_leases(now, _REAP_BATCH):
             run = (prediction.id, prediction.attempt)
             if prediction.worker_id == self.worker_id and (
                     run in self._running or run in self._ending):

@@ -92,7 +92,7 @@ class Worker:
                                       settings.max_input_total_bytes)
         self.worker_id = new_worker_id()
         self.models = served_models(registry, settings.worker_models)
-        self.leases = Leases(store, lifecycle, broker, worker_id=self.worker_id,
+        self.leases = Leases(store.runs, lifecycle, broker, worker_id=self.worker_id,
                              models=tuple(m.full_name for m in self.models),
                              lease=settings.lease_seconds, max_attempts=settings.max_attempts)
         self._routed: dict[str, Model] = {}  # routed models served, as last resolved
@@ -203,7 +203,7 @@ class Worker:
             names = [*(m.full_name for m in self.models), *self._routed]
             try:
                 waiting = await self.store.runs.list_waiting(names, times.now() - _RESTORE_AFTER,
-                                                   _RESTORE_BATCH)
+                                                             _RESTORE_BATCH)
                 by_model: dict[str, list[str]] = {}
                 for prediction_id, model in waiting:
                     by_model.setdefault(model, []).append(prediction_id)

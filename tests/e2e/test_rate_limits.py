@@ -34,7 +34,7 @@ def make_tokens(data_dir: Path, *accounts: str) -> list[str]:
         store = open_store(f"sqlite:///{data_dir / 'replicast.db'}")
         await store.open()
         try:
-            return [(await Accounts(store).create_key(name))[0] for name in accounts]
+            return [(await Accounts(store.accounts).create_key(name))[0] for name in accounts]
         finally:
             await store.close()
 

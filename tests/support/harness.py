@@ -48,9 +48,9 @@ class Harness:
         self.settings = Settings(data_dir=tmp_path, **settings)
         self.store = SQLiteStore(tmp_path / "replicast.db")
         self.broker = MemoryBroker()
-        self.lifecycle = Lifecycle(self.store, self.broker)
-        self.deadlines = Deadlines(self.store, self.lifecycle)
-        self.service = PredictionService(self.store, self.broker, self.lifecycle,
+        self.lifecycle = Lifecycle(self.store.predictions, self.broker)
+        self.deadlines = Deadlines(self.store.runs, self.lifecycle)
+        self.service = PredictionService(self.store.predictions, self.broker, self.lifecycle,
                                          self.deadlines, page_size=3)
         self.registry = Registry(models)
         self.fetcher = InputFetcher(max_bytes=1_000_000, timeout=5)

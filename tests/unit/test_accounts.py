@@ -13,7 +13,7 @@ async def accounts(tmp_path, monkeypatch):
     monkeypatch.setattr(Accounts, "REVOCATION_CHECK_SECONDS", 0.01)
     store = SQLiteStore(tmp_path / "db.sqlite")
     await store.open()
-    accounts = Accounts(store)
+    accounts = Accounts(store.accounts)
     watcher = asyncio.create_task(accounts.watch())
     yield accounts
     watcher.cancel()
@@ -50,7 +50,7 @@ async def test_keys_authenticate_their_account_until_revoked(accounts):
     assert key.token_hash == hash_token(token) and key.hint == token[:7]
     with pytest.raises(Unauthenticated):
         await accounts.authenticate("Bearer r8_unknown")
-    await accounts.store.accounts.revoke_key(key.id)  # as `replicast keys revoke` does, elsewhere
+    await accounts.store.revoke_key(key.id)  # as `replicast keys revoke` does, elsewhere
     for _ in range(100):
         try:
             await accounts.authenticate(f"Bearer {token}")
@@ -67,7 +67,7 @@ async def test_a_key_found_by_its_digest_stops_counting_when_revoked(accounts):
     assert (await accounts.by_digest(hash_token(token))).username == "alice"
     with pytest.raises(Unauthenticated):
         await accounts.by_digest(hash_token("r8_unknown"))
-    await accounts.store.accounts.revoke_key(key.id)
+    await accounts.store.revoke_key(key.id)
     for _ in range(100):
         try:
             await accounts.by_digest(hash_token(token))
@@ -86,8 +86,8 @@ async def test_the_configured_token_is_made_valid_once(accounts):
 
 async def test_a_revoked_configured_token_stops_the_server(accounts):
     await accounts.ensure_token("r8_fixed")
-    (key, _), = await accounts.store.accounts.list_keys()
-    await accounts.store.accounts.revoke_key(key.id)
+    (key, _), = await accounts.store.list_keys()
+    await accounts.store.revoke_key(key.id)
     with pytest.raises(ConfigError, match="REPLICAST_API_TOKEN"):
         await accounts.ensure_token("r8_fixed")
 

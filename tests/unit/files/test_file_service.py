@@ -31,7 +31,7 @@ async def store(tmp_path):
 
 def service(store, tmp_path, **options) -> FilesService:
     options = {"max_bytes": 1000, "retention": 3600.0, **options}
-    return FilesService(store, Blobs(tmp_path / "files"), DownloadSigner("key"), **options)
+    return FilesService(store.files, Blobs(tmp_path / "files"), DownloadSigner("key"), **options)
 
 
 @pytest.fixture

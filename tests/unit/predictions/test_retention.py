@@ -37,7 +37,7 @@ async def test_data_past_retention_goes_and_its_files_with_it(store, tmp_path):
     outputs = LocalOutputs(tmp_path / "outputs")
     old = await finished(store, outputs, 90)
     young = await finished(store, outputs, 10)
-    retention = Retention(store, outputs, MemoryBroker(), retention=3600, interval=60)
+    retention = Retention(store.predictions, outputs, MemoryBroker(), retention=3600, interval=60)
 
     assert await retention.sweep() == 1
     assert not (tmp_path / "outputs" / old.id).exists()
@@ -53,7 +53,8 @@ async def test_data_past_retention_goes_and_its_files_with_it(store, tmp_path):
 async def test_zero_keeps_everything(store, tmp_path):
     outputs = LocalOutputs(tmp_path / "outputs")
     p = await finished(store, outputs, 60 * 24 * 365)
-    assert await Retention(store, outputs, MemoryBroker(), retention=0, interval=60).sweep() == 0
+    retention = Retention(store.predictions, outputs, MemoryBroker(), retention=0, interval=60)
+    assert await retention.sweep() == 0
     assert (await store.predictions.get(p.id)).data_removed is False
 
 
@@ -66,11 +67,11 @@ async def test_a_prediction_whose_files_could_not_be_deleted_is_tried_again(stor
             raise OSError("disk says no")
 
     with pytest.raises(OSError):
-        await Retention(store, Failing(outputs.root), MemoryBroker(), retention=3600,
+        await Retention(store.predictions, Failing(outputs.root), MemoryBroker(), retention=3600,
                         interval=60).sweep()
     # The row still says the data is there, so the next sweep deletes the files.
     assert (await store.predictions.get(p.id)).data_removed is False
-    assert await Retention(store, outputs, MemoryBroker(), retention=3600,
+    assert await Retention(store.predictions, outputs, MemoryBroker(), retention=3600,
                            interval=60).sweep() == 1
     assert not (tmp_path / "outputs" / p.id).exists()
 
@@ -82,7 +83,7 @@ async def test_the_other_sweep_runs_alongside(store, tmp_path):
         seen.append(now)
         return 0
 
-    retention = Retention(store, LocalOutputs(tmp_path), MemoryBroker(), retention=0,
+    retention = Retention(store.predictions, LocalOutputs(tmp_path), MemoryBroker(), retention=0,
                           interval=60, also=also)
     await retention.sweep()
     assert len(seen) == 1

@@ -151,7 +151,7 @@ async def test_writes_run_inline_when_nothing_is_in_their_way(store, monkeypatch
     p = prediction(account.id)
     await store.predictions.insert(p)
     await store.predictions.update(p.id, frozenset({Status.STARTING}),
-                                  Change(status=Status.PROCESSING))
+                                   Change(status=Status.PROCESSING))
     assert spy.calls == 0
 
 

@@ -49,7 +49,7 @@ async def scrubbed(store: SQLiteStore) -> None:
 
 async def run_to_the_end(store: SQLiteStore, p: Prediction) -> Prediction:
     await store.predictions.update(p.id, frozenset({Status.STARTING}),
-                                  Change(status=Status.PROCESSING))
+                                   Change(status=Status.PROCESSING))
     await store.predictions.update(p.id, PROCESSING, Change(append_logs="working\n"))
     done = await store.predictions.update(p.id, PROCESSING, Change(status=Status.SUCCEEDED))
     assert done is not None
@@ -116,11 +116,11 @@ async def test_updates_do_not_write_a_large_input_again(store):
     p = prediction(account.id, input={"prompt": "x" * MiB})
     await store.predictions.insert(p)
     await store.predictions.update(p.id, frozenset({Status.STARTING}),
-                                  Change(status=Status.PROCESSING))
+                                   Change(status=Status.PROCESSING))
     for line in range(60):
         await store.predictions.update(p.id, PROCESSING, Change(append_logs=f"step {line}\n"))
     await store.predictions.update(p.id, PROCESSING, Change(status=Status.SUCCEEDED,
-                                                           output="done"))
+                                                            output="done"))
     # The input once (1 MiB), and a few pages for each of the 62 updates.
     assert wal.stat().st_size - before < 2 * MiB
     got = await store.predictions.get(p.id)

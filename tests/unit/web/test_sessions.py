@@ -32,7 +32,7 @@ async def store(tmp_path):
 
 
 async def test_a_session_names_the_key_never_the_token(store):
-    sessions = Sessions("key", store)
+    sessions = Sessions("key", store.sessions)
     session = await sessions.issue(DIGEST)
     assert "r8_example" not in session.value and DIGEST not in session.value
     assert await sessions.read(session.value) == session
@@ -40,19 +40,19 @@ async def test_a_session_names_the_key_never_the_token(store):
 
 
 async def test_the_store_keeps_no_cookie(store, tmp_path):
-    sessions = Sessions("key", store)
+    sessions = Sessions("key", store.sessions)
     session = await sessions.issue(DIGEST)
     session_id = session.value.partition(".")[2]
     stored = b"".join(f.read_bytes() for f in tmp_path.glob("replicast.db*"))
     assert b"web_sessions" in stored and session_id.encode() not in stored
     found = await store.sessions.get(hashlib.sha256(session_id.encode()).hexdigest(),
-                                        datetime.now(UTC))
+                                     datetime.now(UTC))
     assert found is not None and found.key_digest == DIGEST
     assert await sessions.read(f"s2.{found.id_hash}") is None  # the hash is no cookie
 
 
 async def test_unknown_altered_or_malformed_cookies_are_no_session(store):
-    sessions = Sessions("key", store)
+    sessions = Sessions("key", store.sessions)
     value = (await sessions.issue(DIGEST)).value
     altered = value[:-2] + ("AA" if not value.endswith("AA") else "BB")
     assert await sessions.read(altered) is None
@@ -63,7 +63,7 @@ async def test_unknown_altered_or_malformed_cookies_are_no_session(store):
 
 
 async def test_signing_out_ends_every_copy_of_the_cookie(store):
-    sessions = Sessions("key", store)
+    sessions = Sessions("key", store.sessions)
     session = await sessions.issue(DIGEST)
     other = await sessions.issue(DIGEST)
     await sessions.forget(session.value)
@@ -76,7 +76,7 @@ async def test_signing_out_ends_every_copy_of_the_cookie(store):
 
 async def test_a_session_ends_after_its_lifetime(store):
     clock = Clock()
-    sessions = Sessions("key", store, lifetime=60, clock=clock)
+    sessions = Sessions("key", store.sessions, lifetime=60, clock=clock)
     value = (await sessions.issue(DIGEST)).value
     clock.now += timedelta(seconds=59)
     assert await sessions.read(value) is not None
@@ -85,7 +85,7 @@ async def test_a_session_ends_after_its_lifetime(store):
 
 
 async def test_csrf_tokens_belong_to_one_session(store):
-    sessions = Sessions("key", store)
+    sessions = Sessions("key", store.sessions)
     first, second = await sessions.issue(DIGEST), await sessions.issue(DIGEST)
     token = sessions.csrf_token(first)
     assert sessions.csrf_valid(first, token)
@@ -93,7 +93,7 @@ async def test_csrf_tokens_belong_to_one_session(store):
     assert not sessions.csrf_valid(first, None)
     assert not sessions.csrf_valid(first, "")
     assert not sessions.csrf_valid(first, token[:-1] + "é")
-    assert not Sessions("another key", store).csrf_valid(first, token)
+    assert not Sessions("another key", store.sessions).csrf_valid(first, token)
 
 
 @pytest.mark.parametrize("value,expected", [

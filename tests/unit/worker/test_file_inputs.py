@@ -40,7 +40,7 @@ class RecordingFetcher:
 @pytest.fixture
 async def harness(tmp_path):
     h = Harness(tmp_path, [model("t/reads", reads)])
-    h.files = FilesService(h.store, Blobs(tmp_path / "files"), DownloadSigner("k"),
+    h.files = FilesService(h.store.files, Blobs(tmp_path / "files"), DownloadSigner("k"),
                            max_bytes=10_000, retention=3600)
     h.worker.files = h.files
     h.fetcher_seen = h.worker.fetcher = RecordingFetcher()

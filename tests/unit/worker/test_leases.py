@@ -29,7 +29,7 @@ async def test_a_dead_workers_predictions_go_back_to_the_queue_or_fail(tmp_path)
                 await h.store.predictions.update(
                     spent.id, frozenset({Status.PROCESSING}),
                     Change(status=Status.STARTING, worker_id=None, lease_until=None))
-        alive = Leases(h.store, h.lifecycle, h.broker, worker_id="alive", models=("t/ok",),
+        alive = Leases(h.store.runs, h.lifecycle, h.broker, worker_id="alive", models=("t/ok",),
                        lease=30, max_attempts=2)
         alive.hold(await h.store.predictions.get(mine.id))
         await alive.heartbeat()  # renews its own claim only
@@ -56,7 +56,7 @@ async def test_a_worker_whose_claim_lapsed_cannot_finish_the_run(tmp_path):
     try:
         p = await h.create("t/ok")
         started = await h.lifecycle.start(p.id, "slow", -1)
-        reaper = Leases(h.store, h.lifecycle, h.broker, worker_id="other", models=(),
+        reaper = Leases(h.store.runs, h.lifecycle, h.broker, worker_id="other", models=(),
                         lease=30, max_attempts=3)
         assert await reaper.reap() == 1
         retaken = await h.lifecycle.start(p.id, "other", 30)
@@ -77,7 +77,7 @@ async def test_the_overdue_sweep_stops_predictions_no_process_watches(tmp_path, 
 
     monkeypatch.setattr(deadlines, "SWEEP_SECONDS", 0.05)
     h = await Harness(tmp_path, [model("t/ok", ok)]).open(worker=False)
-    sweeper = Deadlines(h.store, h.lifecycle, sweep=True)
+    sweeper = Deadlines(h.store.runs, h.lifecycle, sweep=True)
     try:
         await sweeper.start()
         p = await h.create("t/ok")

@@ -32,7 +32,7 @@ MODELS = [model("t/ok", ok), model("t/two", saves_two)]
 
 
 class FailingWrites:
-    """Makes the store's ``update_prediction`` raise ``StoreUnavailable`` for the changes
+    """Makes ``store.predictions.update`` raise ``StoreUnavailable`` for the changes
     ``which`` picks while ``failing`` is set (as an outage would), noting each refusal."""
 
     def __init__(self, harness: Harness, which) -> None:
@@ -92,8 +92,8 @@ async def test_an_outcome_whose_prediction_was_taken_back_is_dropped_with_its_fi
         assert files_of(h, p.id) == ["kept.txt"]
         # Its claim lapsed, and another worker took it back (it runs again).
         await h.store.predictions.update(p.id, frozenset({Status.PROCESSING}),
-                                        Change(lease_until=times.now() - timedelta(seconds=1)))
-        reaper = Leases(h.store, h.lifecycle, h.broker, worker_id="other", models=("t/ok",),
+                                         Change(lease_until=times.now() - timedelta(seconds=1)))
+        reaper = Leases(h.store.runs, h.lifecycle, h.broker, worker_id="other", models=("t/ok",),
                         lease=30, max_attempts=3)
         assert await reaper.reap() == 1
         writes.failing = False

@@ -34,7 +34,7 @@ async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(
     store = SQLiteStore(tmp_path / "replicast.db")
     await store.open()
     broker = MemoryBroker()
-    lifecycle = Lifecycle(store, broker)
+    lifecycle = Lifecycle(store.predictions, broker)
     account = await store.accounts.ensure_account("alice")
     waiting = make(account.id, model="up/model", upstream_id="up-1")
     running = make(account.id, model="up/model", upstream_id="up-2")
@@ -42,8 +42,8 @@ async def test_routed_predictions_wait_for_their_upstream_and_others_are_failed(
     for prediction in (waiting, running, unknown):
         await store.predictions.insert(prediction)
     await store.predictions.update(running.id, frozenset({Status.STARTING}),
-                                  Change(status=Status.PROCESSING, next_attempt=True,
-                                         worker_id="w-1"))
+                                   Change(status=Status.PROCESSING, next_attempt=True,
+                                          worker_id="w-1"))
     later: list[str] = []
     try:
         queued = await recover(store, lifecycle, Registry([], resolver=DownResolver()), broker,
@@ -71,7 +71,7 @@ async def test_each_interruption_leaves_its_note_and_only_the_last_runs_logs_sta
         for attempt in (1, 2):  # run, write some logs, and be interrupted: twice
             started = await h.lifecycle.start(p.id, f"worker-{attempt}", 30)
             await h.store.predictions.update(p.id, frozenset({Status.PROCESSING}),
-                                            Change(append_logs=f"run {attempt} was here\n"))
+                                             Change(append_logs=f"run {attempt} was here\n"))
             assert await recover(h.store, h.lifecycle, h.registry, h.broker,
                                  max_attempts=5) == 1
             assert started.attempt == attempt
