@@ -12,7 +12,7 @@ from replicast.outputs.local import LocalOutputs
 from replicast.predictions.retention import Retention
 from replicast.predictions.status import Status
 from replicast.store.sqlite.store import SQLiteStore
-from tests.contract.test_store import make
+from tests.contract.store.rows import make
 
 
 @pytest.fixture

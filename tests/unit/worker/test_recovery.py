@@ -10,7 +10,7 @@ from replicast.predictions.status import Status
 from replicast.store.predictions import Change
 from replicast.store.sqlite.store import SQLiteStore
 from replicast.worker.recovery import recover
-from tests.contract.test_store import make
+from tests.contract.store.rows import make
 
 
 class DownResolver:

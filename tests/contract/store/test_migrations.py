@@ -87,7 +87,7 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
         for prediction_id, input in (("p1", kept.input), ("p2", {"prompt": "finished"}),
                                      ("p4", {"prompt": "é" * 600})):
             done = await store.predictions.update(prediction_id, frozenset({Status.STARTING}),
-                                                 Change(status=Status.CANCELED))
+                                                  Change(status=Status.CANCELED))
             assert (done.input, done.secrets) == (input, None)
         assert (await store.predictions.get("p1")).secrets is None
         assert await store.predictions.remove_data(["p1", "p4"]) == 2

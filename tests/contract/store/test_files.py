@@ -1,4 +1,4 @@
-"""The store contract for uploaded files: what every store backend must do."""
+"""The uploaded files repository's contract: what every store backend must do."""
 
 from __future__ import annotations
 
@@ -102,14 +102,6 @@ async def test_expired_files_are_found_and_deleted_whoever_owns_them(store, alic
     assert await store.files.list_expired(now, 10) == []
     assert await store.files.get(alice.id, later.id) == later
     assert await store.files.get(alice.id, forever.id) == forever
-
-
-async def test_the_server_secret_is_proposed_once_and_kept(store_factory):
-    first, second = await store_factory(), await store_factory()
-    kept = await first.sessions.server_secret("files-download", "one")
-    assert kept == "one"
-    assert await second.sessions.server_secret("files-download", "two") == "one"
-    assert await second.sessions.server_secret("another", "three") == "three"
 
 
 async def test_files_bytes_counts_the_accounts_unexpired_files(store, alice, bob):

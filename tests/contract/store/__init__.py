@@ -1,0 +1,1 @@
+"""The store's contract, one module per repository, each run against every backend."""
