@@ -14,8 +14,8 @@ from starlette.responses import Response
 from replicast import __version__
 from replicast.api.headers import MAX_WAIT
 from replicast.api.openapi_schemas import DATE, SCHEMAS, ref
-from replicast.api.responses import json_response
-from replicast.api.state import base_url
+from replicast.http.responses import json_response
+from replicast.state import base_url
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:

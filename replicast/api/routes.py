@@ -1,5 +1,5 @@
-"""The route table. Every API route is served under ``/v1`` and ``/replicate/v1``; the web
-pages (``replicast.web``) are beside them, outside both."""
+"""The API's route table. Every API route is served under ``/v1`` and ``/replicate/v1``;
+``app.py`` mounts the web pages (``replicast.web``) beside them, outside both."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from replicast.api import (
     webhooks,
 )
 from replicast.paths import API_PREFIXES
-from replicast.web import routes as web
 
 __all__ = ["API_PREFIXES", "operator_routes", "routes"]
 
@@ -48,7 +47,7 @@ API = [
 
 
 def routes() -> list[BaseRoute]:
-    """Every route of the server."""
+    """Every route of the API, health and metrics included."""
     table: list[BaseRoute] = [
         Route(f"{prefix}{path}", endpoint, methods=methods)
         for prefix in API_PREFIXES
@@ -59,7 +58,6 @@ def routes() -> list[BaseRoute]:
         Route("/outputs/{proof}/{prediction_id}/{folder}/{name}", outputs.output_file,
               methods=["GET"]),
         *operator_routes(),
-        *web.routes(),
     ]
     return table
 

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast.accounts import Account
-from replicast.api.state import app_state
 from replicast.errors import Forbidden, Unauthenticated
-from replicast.web.sessions import Session, Sessions
+from replicast.sessions import Session, Sessions
+from replicast.state import app_state
 
 COOKIE = "replicast_session"
 SECURE_COOKIE = "__Host-replicast_session"

@@ -13,10 +13,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.api.responses import json_response, problem_response
-from replicast.api.state import app_state, base_url
-from replicast.api.throttling import charge_create
-from replicast.api.uploads import file_name, media_type
 from replicast.errors import (
     BodyTooLarge,
     InvalidField,
@@ -26,10 +22,14 @@ from replicast.errors import (
     UpstreamRefused,
 )
 from replicast.files.urls import file_url
+from replicast.http.ratelimits import charge_create
+from replicast.http.responses import json_response, problem_response
+from replicast.http.uploads import file_name, media_type
 from replicast.models.base import Model
 from replicast.predictions import representation
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import ListFilter
+from replicast.state import app_state, base_url
 from replicast.web import forms, views
 from replicast.web.auth import SignedIn, check_post, login_url, root, signed_in
 from replicast.web.bodies import read_form

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from replicast.api.problems import PROBLEMS
 from replicast.errors import NotFound, RequestError
+from replicast.http.problems import PROBLEMS
 from replicast.web import pages, signin
 from replicast.web.auth import signed_in
 from replicast.web.render import error_page

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.api.state import app_state
 from replicast.errors import Throttled, Unauthenticated
+from replicast.state import app_state
 from replicast.web.auth import (
     check_post,
     end_session,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from replicast.accounts import hash_token
+from replicast.sessions import Sessions
 from replicast.store.sqlite import SQLiteStore
 from replicast.web.auth import safe_next
-from replicast.web.sessions import Sessions
 
 DIGEST = hash_token("r8_example")
 

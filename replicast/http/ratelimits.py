@@ -13,7 +13,7 @@ Drawing from no bucket:
 
 - requests without a valid token: the route answers 401, and a flood of made-up tokens
   leaves nothing behind (buckets are made only for tokens found in the store); their
-  addresses' failures are limited apart (``replicast.api.auth_failures``);
+  addresses' failures are limited apart (``replicast.auth_failures``);
 - health, metrics, the OpenAPI document and output files, which carry no token;
 - event streams (``/v1/streams/...``): their URL holds a secret of its own, not an API
   token; one stream is one long request, not a rate; and a browser's ``EventSource``
@@ -30,12 +30,12 @@ import re
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replicast.api.auth_failures import locked_out
-from replicast.api.problems import problem
-from replicast.api.state import IDENTIFIED, AppState
+from replicast.auth_failures import locked_out
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
+from replicast.http.problems import problem
 from replicast.paths import API_PREFIXES
 from replicast.ratelimit import Decision
+from replicast.state import IDENTIFIED, AppState
 
 CREATES = "creates"
 REQUESTS = "requests"
