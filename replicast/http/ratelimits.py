@@ -25,35 +25,35 @@ Drawing from no bucket:
 
 from __future__ import annotations
 
-import re
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from replicast import urls
 from replicast.auth_failures import locked_out
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
 from replicast.http.problems import problem
-from replicast.paths import API_PREFIXES
 from replicast.ratelimit import Decision
 from replicast.state import IDENTIFIED, AppState
 
 CREATES = "creates"
 REQUESTS = "requests"
 
-_CREATE = re.compile(r"/predictions|/models/[^/]+/[^/]+/predictions")
+_UNCOUNTED = (urls.head(urls.STREAM), urls.head(urls.GATEWAY_HOOK))
+
+
+def counted(route: str) -> bool:
+    """Whether requests to ``route`` (a path under the API's prefixes) draw from a bucket:
+    all but event streams and upstreams' webhooks."""
+    return not route.startswith(_UNCOUNTED)
 
 
 def bucket_for(method: str, path: str) -> str | None:
     """Which of a token's buckets a request draws from; None for none."""
-    for prefix in API_PREFIXES:
-        if path.startswith(prefix + "/"):
-            route = path[len(prefix):]
-            break
-    else:
+    route = urls.api_route(path)
+    if route is None or not counted(route):
         return None
-    if route.startswith(("/streams/", "/gateway/hooks/")):
-        return None
-    if method == "POST" and _CREATE.fullmatch(route):
+    if method == "POST" and (route == urls.PREDICTIONS
+                             or urls.matches(urls.MODEL_PREDICTIONS, route)):
         return CREATES
     return REQUESTS
 

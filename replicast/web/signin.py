@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replicast import urls
 from replicast.errors import Throttled, Unauthenticated
 from replicast.state import app_state
 from replicast.web.auth import (
@@ -69,6 +70,6 @@ async def logout(request: Request) -> Response:
         check_post(request, form, signed)
     finally:
         await form.close()
-    response = redirect(f"{root(request)}/login")
+    response = redirect(f"{root(request)}{urls.LOGIN}")
     await end_session(request, response)
     return response

@@ -6,7 +6,7 @@ from starlette.routing import Match, Route
 
 from replicast import app
 from replicast.http.ratelimits import bucket_for
-from replicast.paths import API_PREFIXES
+from replicast.urls import API_PREFIXES
 from replicast.web import routes as web
 
 TABLE = [route for route in app.routes() if isinstance(route, Route)]
