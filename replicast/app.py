@@ -10,15 +10,14 @@ from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast import datadir
+from replicast import sessions as web_sessions
 from replicast.accounts.service import Accounts
-from replicast.api.auth_failures import FailureLimit
-from replicast.api.problems import EXCEPTION_HANDLERS, UnexpectedErrors
-from replicast.api.routes import operator_routes, routes
-from replicast.api.state import AppState
-from replicast.api.throttling import CREATES, REQUESTS, RateLimits
+from replicast.api import routes as api_routes
+from replicast.auth_failures import FailureLimit
 from replicast.broker import open_broker
 from replicast.config import Settings
 from replicast.errors import ReplicastError
@@ -29,6 +28,8 @@ from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
 from replicast.gateway.hooks import HookSigner
 from replicast.gateway.resolver import Gateway
+from replicast.http.problems import EXCEPTION_HANDLERS, UnexpectedErrors
+from replicast.http.ratelimits import CREATES, REQUESTS, RateLimits
 from replicast.input_files import FileLimits
 from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
@@ -45,8 +46,9 @@ from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictors.models import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
+from replicast.state import AppState
 from replicast.store import open_store
-from replicast.web import sessions as web_sessions
+from replicast.web import routes as web_routes
 from replicast.webhooks.dispatcher import Dispatcher
 from replicast.webhooks.emitter import WebhookEmitter
 from replicast.worker.worker import Worker
@@ -68,7 +70,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
             app.state.replicast = await _start(settings, registry, announce, stack, api=api)
             yield
 
-    table = routes() if api else operator_routes()
+    table = routes() if api else api_routes.operator_routes()
     middleware = [Middleware(StartupErrors), Middleware(UnexpectedErrors)]
     if api:
         middleware.append(Middleware(RateLimits))
@@ -77,6 +79,12 @@ def create_app(settings: Settings, *, registry: Registry | None = None,
     # An API answers the path it was asked, not a redirect to a neighbour.
     app.router.redirect_slashes = False
     return app
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of a server with the API: the API's, and the pages beside them (none
+    under the API's prefixes)."""
+    return [*api_routes.routes(), *web_routes.routes()]
 
 
 class StartupErrors:

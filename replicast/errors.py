@@ -25,7 +25,7 @@
         └── UpstreamError        a routed model's upstream failed or refused the prediction
 
 The HTTP layer maps each ``RequestError`` to a problem response in one table
-(``replicast.api.problems``); nothing below the API knows about status codes.
+(``replicast.http.problems``); nothing below the API knows about status codes.
 """
 
 from __future__ import annotations

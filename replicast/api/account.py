@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast.api import wire
-from replicast.api.responses import json_response
-from replicast.api.state import authenticate
+from replicast.http.responses import json_response
+from replicast.state import authenticate
 
 
 async def get_account(request: Request) -> Response:

@@ -12,12 +12,12 @@ from starlette.responses import FileResponse, Response
 from replicast.accounts.account import Account
 from replicast.api import wire
 from replicast.api.pagination import NEXT, PREVIOUS, decode_cursor, encode_cursor
-from replicast.api.responses import json_response
-from replicast.api.state import app_state, authenticate, base_url
-from replicast.api.uploads import read_upload
 from replicast.files import representation
 from replicast.files.file import StoredFile
 from replicast.files.names import visible
+from replicast.http.responses import json_response
+from replicast.http.uploads import read_upload
+from replicast.state import app_state, authenticate, base_url
 
 _SIGNED = ("owner", "expiry", "signature")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")

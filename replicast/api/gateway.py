@@ -13,9 +13,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.api.state import app_state
 from replicast.errors import NotFound
 from replicast.predictions.events import Event, EventKind
+from replicast.state import app_state
 
 MAX_BODY = 4 * 1024 * 1024
 """Most bytes of a delivery read; a longer one is ignored (it wakes nothing)."""

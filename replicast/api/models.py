@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast.api import wire
-from replicast.api.responses import json_response
-from replicast.api.state import app_state, authenticate, base_url
 from replicast.errors import NotFound
+from replicast.http.responses import json_response
 from replicast.models.base import Model
+from replicast.state import app_state, authenticate, base_url
 
 
 async def _model(request: Request) -> Model:

@@ -11,11 +11,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast import __version__
+from replicast import __version__, urls
 from replicast.api.headers import MAX_WAIT
 from replicast.api.openapi_schemas import DATE, SCHEMAS, ref
-from replicast.api.responses import json_response
-from replicast.api.state import base_url
+from replicast.http.ratelimits import counted
+from replicast.http.responses import json_response
+from replicast.state import base_url
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -106,47 +107,47 @@ def _api_paths() -> dict[str, Any]:
          "schema": {"enum": ["api", "web"]}},
     ]
     return {
-        "/predictions": {
+        urls.PREDICTIONS: {
             **_create("VersionPredictionRequest", "Create a prediction of a model version", []),
             "get": {"summary": "List predictions, newest first", "parameters": query,
                     "responses": {"200": _json(ref("PredictionPage"), "A page"),
                                   "401": _PROBLEM, "422": _PROBLEM}},
         },
-        "/predictions/{id}": {"get": {
+        urls.PREDICTION: {"get": {
             "summary": "Get a prediction", "parameters": [_path("id")],
             "responses": {"200": _json(ref("Prediction"), "The prediction"), **_ERRORS}}},
-        "/predictions/{id}/cancel": {"post": {
+        urls.PREDICTION_CANCEL: {"post": {
             "summary": "Cancel a prediction", "parameters": [_path("id")],
             "responses": {"200": _json(ref("Prediction"), "The prediction"), **_ERRORS}}},
-        "/predictions/{id}/webhooks": {"get": {
+        urls.PREDICTION_WEBHOOKS: {"get": {
             "summary": "A prediction's webhook deliveries and every attempt (Replicast)",
             "parameters": [_path("id")],
             "responses": {"200": _json(ref("WebhookDeliveries"), "Deliveries"), **_ERRORS}}},
-        "/webhooks/default/secret": {"get": {
+        urls.DEFAULT_WEBHOOK_SECRET: {"get": {
             "summary": "The key the account's webhooks are signed with",
             "responses": {"200": _json(ref("WebhookSecret"), "The secret"),
                           "401": _PROBLEM}}},
-        "/models": {"get": {"summary": "List models",
+        urls.MODELS: {"get": {"summary": "List models",
                             "responses": {"200": _json(ref("ModelPage"), "Models"),
                                           "401": _PROBLEM}}},
-        "/models/{owner}/{name}": {"get": {
+        urls.MODEL: {"get": {
             "summary": "Get a model", "parameters": _MODEL_PATH,
             "responses": {"200": _json(ref("Model"), "The model"), **_ERRORS}}},
-        "/models/{owner}/{name}/predictions": _create(
+        urls.MODEL_PREDICTIONS: _create(
             "PredictionRequest", "Create a prediction of a model", _MODEL_PATH),
-        "/models/{owner}/{name}/versions": {"get": {
+        urls.MODEL_VERSIONS: {"get": {
             "summary": "List a model's versions", "parameters": _MODEL_PATH,
             "responses": {"200": _json(ref("VersionPage"), "Versions"), **_ERRORS}}},
-        "/models/{owner}/{name}/versions/{version_id}": {"get": {
+        urls.MODEL_VERSION: {"get": {
             "summary": "Get a model version", "parameters": [*_MODEL_PATH, _path("version_id")],
             "responses": {"200": _json(ref("Version"), "The version"), **_ERRORS}}},
-        "/account": {"get": {"summary": "The token's account",
+        urls.ACCOUNT: {"get": {"summary": "The token's account",
                              "responses": {"200": _json(ref("Account"), "The account"),
                                            "401": _PROBLEM}}},
-        "/hardware": {"get": {"summary": "Hardware models run on",
+        urls.HARDWARE: {"get": {"summary": "Hardware models run on",
                               "responses": {"200": _json(ref("Hardware"), "Hardware"),
                                             "401": _PROBLEM}}},
-        "/streams/{token}": {"get": {
+        urls.STREAM: {"get": {
             "summary": "Server-Sent Events of a prediction (the URL in urls.stream)",
             "security": [],
             "parameters": [_path("token"),
@@ -155,7 +156,7 @@ def _api_paths() -> dict[str, Any]:
             "responses": {"200": {"description": "output, logs, error and done events",
                                   "content": {"text/event-stream": {"schema": _EVENT}}},
                           "404": _PROBLEM}}},
-        "/gateway/hooks/{token}": {"post": {
+        urls.GATEWAY_HOOK: {"post": {
             "summary": "An upstream's webhook for a routed prediction (gateway mode): a hint "
                        "to fetch the upstream's state now",
             "security": [],
@@ -181,7 +182,7 @@ def _file_paths() -> dict[str, Any]:
                         "'{owner} {id} {expiry}' generated with the server's signing key"},
     ]
     return {
-        "/files": {
+        urls.FILES: {
             "get": {"summary": "List files, newest first",
                     "parameters": [{"name": "cursor", "in": "query", "required": False,
                                     "schema": {"type": "string"}}],
@@ -194,14 +195,14 @@ def _file_paths() -> dict[str, Any]:
                                    "400": _PROBLEM, "401": _PROBLEM, "413": _PROBLEM,
                                    "415": _PROBLEM, "422": _PROBLEM}},
         },
-        "/files/{file_id}": {
+        urls.FILE: {
             "get": {"summary": "Get a file", "parameters": file_id,
                     "responses": {"200": _json(ref("File"), "The file"), **_ERRORS}},
             "delete": {"summary": "Delete a file", "parameters": file_id,
                        "responses": {"204": {"description": "File has been deleted"},
                                      **_ERRORS}},
         },
-        "/files/{file_id}/download": {"get": {
+        urls.FILE_DOWNLOAD: {"get": {
             "summary": "Download a file: with the token, or with a signed query and none",
             "security": [{"bearerAuth": []}, {}],
             "parameters": [*file_id, *signed],
@@ -215,7 +216,7 @@ def _file_paths() -> dict[str, Any]:
 def _limited(path: str, item: dict[str, Any]) -> dict[str, Any]:
     """``item`` with the 429 of the rate limits, which apply to all but event streams
     and upstreams' webhooks."""
-    if path.startswith(("/streams/", "/gateway/hooks/")):
+    if not counted(path):
         return item
     return {method: {**operation, "responses": {**operation["responses"], "429": _THROTTLED}}
             for method, operation in item.items()}
@@ -232,10 +233,10 @@ def _unavailable(item: dict[str, Any]) -> dict[str, Any]:
 def build(server_url: str) -> dict[str, Any]:
     """The document, with ``server_url`` as its server."""
     paths: dict[str, Any] = {}
-    for prefix in ("/v1", "/replicate/v1"):
+    for prefix in urls.API_PREFIXES:
         for path, item in {**_api_paths(), **_file_paths()}.items():
             paths[prefix + path] = _unavailable(_limited(path, item))
-    paths["/outputs/{proof}/{prediction_id}/{folder}/{name}"] = {"get": {
+    paths[urls.OUTPUT] = {"get": {
         "summary": "An output file (the signed, expiring URLs in a prediction's output)",
         "security": [],
         "parameters": [_path("proof", "The link's expiry and signature: <expires>.<signature>"),
@@ -244,7 +245,7 @@ def build(server_url: str) -> dict[str, Any]:
                               "content": {"*/*": {"schema": {"type": "string",
                                                              "format": "binary"}}}},
                       "404": _PROBLEM}}}
-    paths["/openapi.json"] = {"get": {"summary": "This document", "security": [],
+    paths[urls.OPENAPI] = {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": _json({"type": "object"},
                                                                  "OpenAPI document")}}}
     return {

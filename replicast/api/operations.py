@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast.accounts.account import parse_authorization
-from replicast.api.responses import json_response
-from replicast.api.state import app_state
 from replicast.errors import ReplicastError, Unauthenticated
+from replicast.http.responses import json_response
 from replicast.metrics import CONTENT_TYPE
+from replicast.state import app_state
 
 
 async def live(request: Request) -> Response:

@@ -8,9 +8,9 @@ import time
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from replicast.api.state import app_state
 from replicast.errors import NotFound
 from replicast.outputs.base import content_type
+from replicast.state import app_state
 
 
 async def output_file(request: Request) -> Response:

@@ -11,15 +11,15 @@ from starlette.responses import Response
 from replicast import times
 from replicast.accounts.account import Account
 from replicast.api import wire
-from replicast.api.body import BodySchema, parse_json, read_body
 from replicast.api.headers import parse_cancel_after, parse_prefer
 from replicast.api.pagination import NEXT, PREVIOUS, decode_cursor, encode_cursor
-from replicast.api.responses import json_response
-from replicast.api.state import app_state, authenticate, base_url
 from replicast.errors import InvalidField, InvalidRequest, NotFound
+from replicast.http.body import BodySchema, parse_json, read_body
+from replicast.http.responses import json_response
 from replicast.models.base import Model
 from replicast.predictions import representation
 from replicast.predictions.service import ListFilter
+from replicast.state import app_state, authenticate, base_url
 from replicast.webhooks.delivery import ALL_EVENTS
 from replicast.webhooks.targets import check_target
 

@@ -1,10 +1,11 @@
-"""The route table. Every API route is served under ``/v1`` and ``/replicate/v1``; the web
-pages (``replicast.web``) are beside them, outside both."""
+"""The API's route table. Every API route is served under ``/v1`` and ``/replicate/v1``;
+``app.py`` mounts the web pages (``replicast.web``) beside them, outside both."""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
+from replicast import urls
 from replicast.api import (
     account,
     files,
@@ -17,49 +18,43 @@ from replicast.api import (
     stream,
     webhooks,
 )
-from replicast.paths import API_PREFIXES
-from replicast.web import routes as web
-
-__all__ = ["API_PREFIXES", "operator_routes", "routes"]
 
 # (path under the prefix, methods, endpoint)
 API = [
-    ("/predictions", ["POST"], predictions.create),
-    ("/predictions", ["GET"], predictions.list_),
-    ("/predictions/{id}", ["GET"], predictions.get),
-    ("/predictions/{id}/cancel", ["POST"], predictions.cancel),
-    ("/predictions/{id}/webhooks", ["GET"], webhooks.prediction_deliveries),
-    ("/webhooks/default/secret", ["GET"], webhooks.default_secret),
-    ("/models", ["GET"], models.list_models),
-    ("/models/{owner}/{name}", ["GET"], models.get_model),
-    ("/models/{owner}/{name}/predictions", ["POST"], predictions.create_for_model),
-    ("/models/{owner}/{name}/versions", ["GET"], models.list_versions),
-    ("/models/{owner}/{name}/versions/{version_id}", ["GET"], models.get_version),
-    ("/account", ["GET"], account.get_account),
-    ("/hardware", ["GET"], account.list_hardware),
-    ("/streams/{token}", ["GET"], stream.stream),
-    ("/files", ["POST"], files.create),
-    ("/files", ["GET"], files.list_),
-    ("/files/{file_id}", ["GET"], files.get),
-    ("/files/{file_id}", ["DELETE"], files.delete),
-    ("/files/{file_id}/download", ["GET"], files.download),
-    ("/gateway/hooks/{token}", ["POST"], gateway.hook),
+    (urls.PREDICTIONS, ["POST"], predictions.create),
+    (urls.PREDICTIONS, ["GET"], predictions.list_),
+    (urls.PREDICTION, ["GET"], predictions.get),
+    (urls.PREDICTION_CANCEL, ["POST"], predictions.cancel),
+    (urls.PREDICTION_WEBHOOKS, ["GET"], webhooks.prediction_deliveries),
+    (urls.DEFAULT_WEBHOOK_SECRET, ["GET"], webhooks.default_secret),
+    (urls.MODELS, ["GET"], models.list_models),
+    (urls.MODEL, ["GET"], models.get_model),
+    (urls.MODEL_PREDICTIONS, ["POST"], predictions.create_for_model),
+    (urls.MODEL_VERSIONS, ["GET"], models.list_versions),
+    (urls.MODEL_VERSION, ["GET"], models.get_version),
+    (urls.ACCOUNT, ["GET"], account.get_account),
+    (urls.HARDWARE, ["GET"], account.list_hardware),
+    (urls.STREAM, ["GET"], stream.stream),
+    (urls.FILES, ["POST"], files.create),
+    (urls.FILES, ["GET"], files.list_),
+    (urls.FILE, ["GET"], files.get),
+    (urls.FILE, ["DELETE"], files.delete),
+    (urls.FILE_DOWNLOAD, ["GET"], files.download),
+    (urls.GATEWAY_HOOK, ["POST"], gateway.hook),
 ]
 
 
 def routes() -> list[BaseRoute]:
-    """Every route of the server."""
+    """Every route of the API, health and metrics included."""
     table: list[BaseRoute] = [
         Route(f"{prefix}{path}", endpoint, methods=methods)
-        for prefix in API_PREFIXES
+        for prefix in urls.API_PREFIXES
         for path, methods, endpoint in API
     ]
     table += [
-        Route("/openapi.json", openapi.document, methods=["GET"]),
-        Route("/outputs/{proof}/{prediction_id}/{folder}/{name}", outputs.output_file,
-              methods=["GET"]),
+        Route(urls.OPENAPI, openapi.document, methods=["GET"]),
+        Route(urls.OUTPUT, outputs.output_file, methods=["GET"]),
         *operator_routes(),
-        *web.routes(),
     ]
     return table
 
@@ -67,7 +62,7 @@ def routes() -> list[BaseRoute]:
 def operator_routes() -> list[BaseRoute]:
     """Health and metrics: every process serves these, a worker nothing else."""
     return [
-        Route("/health/live", operations.live, methods=["GET"]),
-        Route("/health/ready", operations.ready, methods=["GET"]),
-        Route("/metrics", operations.metrics, methods=["GET"]),
+        Route(urls.HEALTH_LIVE, operations.live, methods=["GET"]),
+        Route(urls.HEALTH_READY, operations.ready, methods=["GET"]),
+        Route(urls.METRICS, operations.metrics, methods=["GET"]),
     ]

@@ -24,11 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from replicast.api.sse import encode, json_data
-from replicast.api.state import AppState, app_state
 from replicast.errors import NotFound
 from replicast.predictions.events import EventKind, Progress
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
+from replicast.state import AppState, app_state
 
 KEEPALIVE_SECONDS = 15.0
 _EVENT_ID = re.compile(r"([0-9]{1,12}):([0-9]{1,15})(?::end)?$")

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replicast import times
-from replicast.api.responses import json_response
-from replicast.api.state import app_state, authenticate
+from replicast.http.responses import json_response
+from replicast.state import app_state, authenticate
 from replicast.webhooks import signing
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState
 

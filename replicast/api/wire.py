@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from replicast import __version__, times
+from replicast import __version__, times, urls
 from replicast.accounts.account import Account
 from replicast.models.base import Model
 
@@ -28,7 +28,7 @@ def version(model: Model) -> dict[str, Any]:
 def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
     """A model, with its latest (and only) version."""
     data = {
-        "url": f"{base_url}/models/{m.full_name}",
+        "url": urls.page_url(base_url, urls.MODEL_PAGE, owner=m.owner, name=m.name),
         "owner": m.owner,
         "name": m.name,
         "description": m.description,

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import httpx
 
-from replicast import __version__
+from replicast import __version__, urls
 from replicast.client.events import Event, parse_events
 from replicast.errors import ReplicastError
 
@@ -42,7 +42,7 @@ def api_base(server: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ClientError(f"{server!r} is not a server URL: it must start with http:// or "
                           "https://", exit_code=2)
-    return url.removesuffix("/v1") + "/v1"
+    return url.removesuffix(urls.API) + urls.API
 
 
 class Connection:

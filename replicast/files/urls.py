@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-# The API is served under both; a file's URL may name either.
-from replicast.paths import API_PREFIXES
+from replicast.urls import FILE, FILE_DOWNLOAD, api_route, api_url, head, matches
 
 
 def file_url(base_url: str, file_id: str) -> str:
     """The file resource: ``urls.get``, which clients put into prediction inputs."""
-    return f"{base_url}/v1/files/{file_id}"
+    return api_url(base_url, FILE, file_id=file_id)
 
 
 def download_url(base_url: str, file_id: str, *, owner: str, expiry: int,
                  signature: str) -> str:
     """The signed URL of the file's bytes, which needs no token."""
     query = urlencode({"owner": owner, "expiry": expiry, "signature": signature})
-    return f"{base_url}/v1/files/{file_id}/download?{query}"
+    return f"{api_url(base_url, FILE_DOWNLOAD, file_id=file_id)}?{query}"
 
 
 def own_file_id(url: str, base_url: str) -> str | None:
@@ -26,11 +25,8 @@ def own_file_id(url: str, base_url: str) -> str | None:
     ``/download`` with its query); None for any other URL."""
     if not url.startswith(base_url + "/"):
         return None
-    path = url[len(base_url):].partition("#")[0].partition("?")[0]
-    for prefix in API_PREFIXES:
-        head = f"{prefix}/files/"
-        if path.startswith(head):
-            file_id, slash, rest = path[len(head):].partition("/")
-            if file_id and (not slash or rest == "download"):
-                return file_id
-    return None
+    # The API is served under both prefixes; a file's URL may name either.
+    route = api_route(url[len(base_url):].partition("#")[0].partition("?")[0])
+    if route is None or not (matches(FILE, route) or matches(FILE_DOWNLOAD, route)):
+        return None
+    return route[len(head(FILE)):].partition("/")[0]

@@ -31,6 +31,16 @@ from replicast import downloads
 from replicast.errors import UpstreamError
 from replicast.gateway.routes import Route
 from replicast.net import PrivateAddressError, guarded_client
+from replicast.urls import (
+    FILES,
+    MODEL,
+    MODEL_PREDICTIONS,
+    MODEL_VERSION,
+    PREDICTION,
+    PREDICTION_CANCEL,
+    PREDICTIONS,
+    api_path,
+)
 
 MAX_WAIT = 60.0
 """Most seconds one retry waits, whatever an upstream's ``Retry-After`` asks."""
@@ -86,7 +96,7 @@ class UpstreamClient:
 
     async def get_model(self, full_name: str) -> dict[str, Any] | None:
         """``GET /v1/models/{owner}/{name}``; None if the upstream has no such model."""
-        response = await self._request("GET", f"/v1/models/{_path(full_name)}")
+        response = await self._request("GET", api_path(MODEL, **_names(full_name)))
         if response.status_code == 404:
             return None
         return self._json(response, f"describe {full_name}")
@@ -94,7 +104,8 @@ class UpstreamClient:
     async def get_version(self, full_name: str, version_id: str) -> dict[str, Any] | None:
         """``GET /v1/models/{owner}/{name}/versions/{id}``; None if the upstream has none."""
         response = await self._request(
-            "GET", f"/v1/models/{_path(full_name)}/versions/{quote(version_id, safe='')}")
+            "GET", api_path(MODEL_VERSION, **_names(full_name),
+                            version_id=quote(version_id, safe="")))
         if response.status_code == 404:
             return None
         return self._json(response, f"describe {full_name}:{version_id}")
@@ -110,9 +121,9 @@ class UpstreamClient:
         if webhook is not None:
             body["webhook"] = webhook
             body["webhook_events_filter"] = list(events)
-        path = f"/v1/models/{_path(full_name)}/predictions"
+        path = api_path(MODEL_PREDICTIONS, **_names(full_name))
         if version is not None:
-            path, body["version"] = "/v1/predictions", version
+            path, body["version"] = api_path(PREDICTIONS), version
         response = await self._request("POST", path, body, idempotent=False, once=once)
         if response.status_code < 400:
             try:
@@ -131,7 +142,7 @@ class UpstreamClient:
         prediction's input. Tried again like other requests (a duplicate upload costs
         only storage, which expires); with ``once``, a single try."""
         response = await self._request(
-            "POST", "/v1/files", files={"content": (name, data, content_type)},
+            "POST", api_path(FILES), files={"content": (name, data, content_type)},
             form={"filename": name, "type": content_type}, once=once)
         uploaded = self._json(response, f"take the input file {name}")
         urls = uploaded.get("urls")
@@ -143,12 +154,13 @@ class UpstreamClient:
 
     async def get(self, prediction_id: str) -> dict[str, Any]:
         """``GET /v1/predictions/{id}``."""
-        response = await self._request("GET", f"/v1/predictions/{quote(prediction_id)}")
+        response = await self._request("GET", api_path(PREDICTION, id=quote(prediction_id)))
         return self._json(response, "report on the prediction")
 
     async def cancel(self, prediction_id: str) -> None:
         """``POST /v1/predictions/{id}/cancel`` (cancel is idempotent upstream)."""
-        response = await self._request("POST", f"/v1/predictions/{quote(prediction_id)}/cancel")
+        response = await self._request("POST",
+                                       api_path(PREDICTION_CANCEL, id=quote(prediction_id)))
         self._json(response, "cancel the prediction")
 
     async def download(self, url: str, max_bytes: int) -> bytes:
@@ -262,9 +274,10 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or "").rstrip(".").lower(), port
 
 
-def _path(full_name: str) -> str:
+def _names(full_name: str) -> dict[str, str]:
+    """A model's ``owner`` and ``name``, quoted for a path."""
     owner, _, name = full_name.partition("/")
-    return f"{quote(owner, safe='')}/{quote(name, safe='')}"
+    return {"owner": quote(owner, safe=""), "name": quote(name, safe="")}
 
 
 def _describe(exc: httpx.TransportError) -> str:

@@ -15,11 +15,11 @@ import hmac
 
 from replicast.gateway.routes import Route
 from replicast.server_keys import mac
+from replicast.urls import GATEWAY_HOOK, api_url
 
 SECRET_NAME = "gateway-hooks"
 EVENTS = ("start", "output", "logs", "completed")
 """The upstream events asked for: every kind of news the runner mirrors."""
-PATH = "/v1/gateway/hooks/"
 
 
 class HookSigner:
@@ -34,7 +34,8 @@ class HookSigner:
         base = route.public_url or self._public_url
         if not route.webhooks or base is None:
             return None
-        return f"{base.rstrip('/')}{PATH}{prediction_id}.{self._mac(prediction_id)}"
+        token = f"{prediction_id}.{self._mac(prediction_id)}"
+        return api_url(base.rstrip("/"), GATEWAY_HOOK, token=token)
 
     def prediction_id(self, token: str) -> str | None:
         """The prediction a token was made for; None if it was not made here."""

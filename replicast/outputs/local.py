@@ -14,8 +14,7 @@ from urllib.parse import quote
 from replicast.disk import disk_full, is_full
 from replicast.outputs.base import OutputStore
 from replicast.private import make_folders
-
-URL_PREFIX = "/outputs"
+from replicast.urls import OUTPUTS
 
 
 def _safe_part(part: str) -> bool:
@@ -40,7 +39,7 @@ class LocalOutputs(OutputStore):
             if is_full(exc):
                 raise disk_full(self.root, f"cannot save the output file {name}") from exc
             raise
-        return f"{base_url}{URL_PREFIX}/{prediction_id}/{folder}/{quote(name, safe='')}"
+        return f"{base_url}{OUTPUTS}/{prediction_id}/{folder}/{quote(name, safe='')}"
 
     def locate(self, prediction_id: str, folder: str, name: str) -> Path | None:
         """The file behind an output URL's path, or None if there is none."""

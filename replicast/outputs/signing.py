@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from replicast.outputs.local import URL_PREFIX
 from replicast.server_keys import mac
+from replicast.urls import OUTPUTS
 
 SECRET_NAME = "output-urls"
 CLOCK_ALLOWANCE = 60
@@ -62,7 +62,7 @@ class OutputLinks:
         Only its own: a model that echoes text would otherwise sign any file's URL it
         was handed, renewing links that expired or were never given out.
         """
-        prefix = f"{base_url}{URL_PREFIX}/"
+        prefix = f"{base_url}{OUTPUTS}/"
         own = f"{prefix}{prediction_id}/"
         expires = (int(self._clock()) // self._step + 2) * self._step
 

@@ -7,22 +7,20 @@ from typing import TYPE_CHECKING, Any
 from replicast import times
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
+from replicast.urls import PREDICTION, PREDICTION_CANCEL, PREDICTION_PAGE, STREAM, api_url, page_url
 
 if TYPE_CHECKING:
     from replicast.outputs.signing import OutputLinks
-
-STREAM_PATH = "/v1/streams"
-WEB_PATH = "/p"
 
 
 def urls(prediction: Prediction) -> dict[str, str]:
     """The prediction's ``urls``: absolute, every value a string."""
     base = prediction.base_url
     return {
-        "cancel": f"{base}/v1/predictions/{prediction.id}/cancel",
-        "get": f"{base}/v1/predictions/{prediction.id}",
-        "stream": f"{base}{STREAM_PATH}/{prediction.stream_token}",
-        "web": f"{base}{WEB_PATH}/{prediction.id}",
+        "cancel": api_url(base, PREDICTION_CANCEL, id=prediction.id),
+        "get": api_url(base, PREDICTION, id=prediction.id),
+        "stream": api_url(base, STREAM, token=prediction.stream_token),
+        "web": page_url(base, PREDICTION_PAGE, id=prediction.id),
     }
 
 

@@ -3,7 +3,7 @@
 ``base.py`` holds the arithmetic (``Rate``, ``Decision``, ``admit``) and the ``Limiter``
 interface; ``open_limiter`` here names the backends, ``memory.py`` and ``redis.py``, each
 imported only when chosen. Which requests draw from which bucket is the API's business
-(``replicast.api.throttling``).
+(``replicast.http.ratelimits``).
 """
 
 from __future__ import annotations

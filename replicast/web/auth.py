@@ -15,10 +15,11 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from replicast import urls
 from replicast.accounts.account import Account
-from replicast.api.state import app_state
 from replicast.errors import Forbidden, Unauthenticated
-from replicast.web.sessions import Session, Sessions
+from replicast.sessions import Session, Sessions
+from replicast.state import app_state
 
 COOKIE = "replicast_session"
 SECURE_COOKIE = "__Host-replicast_session"
@@ -107,7 +108,7 @@ def login_url(request: Request) -> str:
     here = request.url.path  # the whole path, root_path included
     if request.url.query:
         here += f"?{request.url.query}"
-    return f"{root(request)}/login?next={quote(here, safe='/')}"
+    return f"{root(request)}{urls.LOGIN}?next={quote(here, safe='/')}"
 
 
 def _own_origins(request: Request) -> set[str]:

@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from replicast.api.body import keepable
 from replicast.errors import InvalidField, InvalidRequest
+from replicast.http.body import keepable
 from replicast.models.schema_refs import input_properties, required_inputs
 
 SELECT = "select"

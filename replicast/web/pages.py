@@ -13,10 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.api.responses import json_response, problem_response
-from replicast.api.state import app_state, base_url
-from replicast.api.throttling import charge_create
-from replicast.api.uploads import file_name, media_type
+from replicast import urls
 from replicast.errors import (
     BodyTooLarge,
     InvalidField,
@@ -26,10 +23,14 @@ from replicast.errors import (
     UpstreamRefused,
 )
 from replicast.files.urls import file_url
+from replicast.http.ratelimits import charge_create
+from replicast.http.responses import json_response, problem_response
+from replicast.http.uploads import file_name, media_type
 from replicast.models.base import Model
 from replicast.predictions import representation
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import ListFilter
+from replicast.state import app_state, base_url
 from replicast.web import forms, views
 from replicast.web.auth import SignedIn, check_post, login_url, root, signed_in
 from replicast.web.bodies import read_form
@@ -129,7 +130,7 @@ async def create(request: Request) -> Response:
                          status=exc.status)
     finally:
         await form.close()
-    return redirect(f"{root(request)}/p/{prediction.id}")
+    return redirect(urls.page_url(root(request), urls.PREDICTION_PAGE, id=prediction.id))
 
 
 async def _upload_files(request: Request, signed: SignedIn, fields: list[forms.Field],
@@ -147,7 +148,7 @@ async def _upload_files(request: Request, signed: SignedIn, fields: list[forms.F
             raise InvalidInput.from_fields([InvalidField(
                 "too_many_files", f"input.{f.name}",
                 f"At most {f.uploads} files can be uploaded for {f.name}")])
-        urls = []
+        uploaded = []
         for upload in chosen:
             try:
                 stored = await files.create(
@@ -157,11 +158,11 @@ async def _upload_files(request: Request, signed: SignedIn, fields: list[forms.F
             except BodyTooLarge as exc:  # the file, or the account's files, too large
                 raise InvalidInput.from_fields([InvalidField(
                     "too_large", f"input.{f.name}", exc.detail)]) from None
-            urls.append(file_url(stored.base_url, stored.id))
+            uploaded.append(file_url(stored.base_url, stored.id))
         if f.widget == forms.URIS:
-            values[f.name] = "\n".join([values.get(f.name, "").strip(), *urls]).strip()
+            values[f.name] = "\n".join([values.get(f.name, "").strip(), *uploaded]).strip()
         else:
-            values[f.name] = urls[0]
+            values[f.name] = uploaded[0]
 
 
 async def _prediction(request: Request, signed: SignedIn) -> Prediction:
@@ -189,7 +190,7 @@ def _prediction_view(request: Request, prediction: Prediction) -> dict[str, Any]
         "inputs": views.input_rows(body["input"]),
         "predict_time": views.seconds(body.get("metrics", {}).get("predict_time")),
         "base": prediction.base_url,
-        "stream": f"{here}{representation.STREAM_PATH}/{prediction.stream_token}",
+        "stream": urls.api_url(here, urls.STREAM, token=prediction.stream_token),
     }
 
 
@@ -214,9 +215,9 @@ async def cancel(request: Request) -> Response:
         check_post(request, form, signed)
     finally:
         await form.close()
-    here = f"{root(request)}/p/{request.path_params['id']}"
+    here = urls.page_url(root(request), urls.PREDICTION_PAGE, id=request.path_params["id"])
     if signed is None:
-        return redirect(f"{root(request)}/login?next={quote(here, safe='/')}")
+        return redirect(f"{root(request)}{urls.LOGIN}?next={quote(here, safe='/')}")
     prediction = await app_state(request).predictions.cancel(signed.account,
                                                              request.path_params["id"])
     if "application/json" in request.headers.get("accept", ""):

@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from replicast.api.problems import PROBLEMS
+from replicast import urls
 from replicast.errors import NotFound, RequestError
+from replicast.http.problems import PROBLEMS
 from replicast.web import pages, signin
 from replicast.web.auth import signed_in
 from replicast.web.render import error_page
@@ -44,14 +45,14 @@ def routes() -> list[BaseRoute]:
     """Every page route."""
     static = StaticFiles()
     return [
-        Route("/", html_errors(pages.home), methods=["GET"]),
-        Route("/login", html_errors(signin.login_form), methods=["GET"]),
-        Route("/login", html_errors(signin.login), methods=["POST"]),
-        Route("/logout", html_errors(signin.logout), methods=["POST"]),
-        Route("/models/{owner}/{name}", html_errors(pages.model_page), methods=["GET"]),
-        Route("/models/{owner}/{name}", html_errors(pages.create), methods=["POST"]),
-        Route("/p/{id}", html_errors(pages.prediction_page), methods=["GET"]),
-        Route("/p/{id}/json", pages.prediction_json, methods=["GET"]),
-        Route("/p/{id}/cancel", html_errors(pages.cancel), methods=["POST"]),
-        Route("/static/{name}", static.serve, methods=["GET"]),
+        Route(urls.HOME, html_errors(pages.home), methods=["GET"]),
+        Route(urls.LOGIN, html_errors(signin.login_form), methods=["GET"]),
+        Route(urls.LOGIN, html_errors(signin.login), methods=["POST"]),
+        Route(urls.LOGOUT, html_errors(signin.logout), methods=["POST"]),
+        Route(urls.MODEL_PAGE, html_errors(pages.model_page), methods=["GET"]),
+        Route(urls.MODEL_PAGE, html_errors(pages.create), methods=["POST"]),
+        Route(urls.PREDICTION_PAGE, html_errors(pages.prediction_page), methods=["GET"]),
+        Route(urls.PREDICTION_PAGE_JSON, pages.prediction_json, methods=["GET"]),
+        Route(urls.PREDICTION_PAGE_CANCEL, html_errors(pages.cancel), methods=["POST"]),
+        Route(urls.STATIC, static.serve, methods=["GET"]),
     ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast.api.state import app_state
+from replicast import urls
 from replicast.errors import Throttled, Unauthenticated
+from replicast.state import app_state
 from replicast.web.auth import (
     check_post,
     end_session,
@@ -69,6 +70,6 @@ async def logout(request: Request) -> Response:
         check_post(request, form, signed)
     finally:
         await form.close()
-    response = redirect(f"{root(request)}/login")
+    response = redirect(f"{root(request)}{urls.LOGIN}")
     await end_session(request, response)
     return response

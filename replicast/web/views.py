@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from replicast.outputs.local import URL_PREFIX
+from replicast.urls import OUTPUTS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
@@ -35,7 +35,7 @@ class OutputItem:
 
 def local_url(url: str, base_url: str, root: str) -> str | None:
     """The same-origin path of one of this server's output file URLs; None for others."""
-    prefix = f"{base_url}{URL_PREFIX}/"
+    prefix = f"{base_url}{OUTPUTS}/"
     return f"{root}{url[len(base_url):]}" if url.startswith(prefix) else None
 
 

@@ -1,6 +1,7 @@
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
+from replicast import app
 from replicast.api import openapi, routes
 from replicast.web import routes as web
 
@@ -21,7 +22,7 @@ def test_the_document_describes_exactly_the_routes_served():
     # Health, metrics and the web pages are not part of the API it describes.
     operator = {route.path for route in routes.operator_routes()}
     pages = {route.path for route in web.routes()}
-    served = {(route.path, method) for route in routes.routes()
+    served = {(route.path, method) for route in app.routes()
               for method in route.methods or () if method != "HEAD"
               and route.path not in operator | pages}
     assert set(_operations(DOCUMENT)) == served

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from replicast.api.throttling import bucket_for
 from replicast.errors import ConfigError
 from replicast.gateway.hooks import HookSigner
 from replicast.gateway.routes import Route, read_routes_file
+from replicast.http.ratelimits import bucket_for
 
 ROUTE = Route(patterns=("up/*",), base_url="https://up.example", token_env="T", token="t")
 

@@ -11,9 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from replicast.api.body import parse_json
 from replicast.api.predictions import MODEL_CREATE
-from replicast.api.problems import PROBLEMS
 from replicast.errors import (
     InvalidField,
     InvalidInput,
@@ -21,6 +19,8 @@ from replicast.errors import (
     MalformedBody,
     RequestError,
 )
+from replicast.http.body import parse_json
+from replicast.http.problems import PROBLEMS
 from replicast.models.base import Model
 from replicast.models.registry import builtin_models
 from replicast.webhooks.targets import check_target

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import Match, Route
 
-from replicast.api import routes
-from replicast.api.throttling import bucket_for
+from replicast import app
+from replicast.http.ratelimits import bucket_for
+from replicast.urls import API_PREFIXES
 from replicast.web import routes as web
 
-TABLE = [route for route in routes.routes() if isinstance(route, Route)]
+TABLE = [route for route in app.routes() if isinstance(route, Route)]
 PAGE_PATHS = {route.path for route in web.routes() if isinstance(route, Route)}
 
 
@@ -27,7 +28,7 @@ def test_a_path_reaches_the_route_it_names():
     for method in ("GET", "POST"):
         found = _route("/models/black-forest-labs/flux-schnell", method)
         assert found is not None and found.path == "/models/{owner}/{name}"
-    for prefix in routes.API_PREFIXES:
+    for prefix in API_PREFIXES:
         for path, method in [(f"{prefix}/models/black-forest-labs/flux-schnell", "GET"),
                              (f"{prefix}/models", "GET"),
                              (f"{prefix}/predictions/abc", "GET"),

@@ -1,7 +1,7 @@
 import pytest
 
-from replicast.api.body import BodySchema, parse_json
 from replicast.errors import InvalidRequest, MalformedBody
+from replicast.http.body import BodySchema, parse_json
 
 
 @pytest.mark.parametrize("raw,value", [

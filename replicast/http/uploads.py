@@ -18,7 +18,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
-from replicast.api.body import keepable
 from replicast.errors import (
     FileTooLarge,
     InvalidField,
@@ -27,6 +26,7 @@ from replicast.errors import (
     UnsupportedMediaType,
 )
 from replicast.files.names import visible
+from replicast.http.body import keepable
 
 MAX_NAME_BYTES = 255
 MAX_METADATA_BYTES = 64 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from replicast.api.throttling import CREATES, REQUESTS, bucket_for
+from replicast.http.ratelimits import CREATES, REQUESTS, bucket_for
 
 
 @pytest.mark.parametrize("prefix", ["/v1", "/replicate/v1"])
@@ -41,8 +41,8 @@ def test_streams_and_what_is_not_the_api_draw_from_none(path):
 async def test_predictions_made_on_the_pages_draw_from_the_tokens_creates_bucket():
     from types import SimpleNamespace
 
-    from replicast.api.throttling import charge_create
     from replicast.errors import Throttled
+    from replicast.http.ratelimits import charge_create
     from replicast.ratelimit.base import Rate
     from replicast.ratelimit.memory import MemoryLimiter
 

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from replicast.api.problems import EXCEPTION_HANDLERS
-from replicast.api.uploads import file_name, media_type, read_upload
+from replicast.http.problems import EXCEPTION_HANDLERS
+from replicast.http.uploads import file_name, media_type, read_upload
 
 LIMIT = 1000
 

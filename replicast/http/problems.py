@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replicast.api.responses import problem_response
 from replicast.errors import (
     BodyTooLarge,
     BrokerError,
@@ -32,6 +31,7 @@ from replicast.errors import (
     UnsupportedMediaType,
     UpstreamRefused,
 )
+from replicast.http.responses import problem_response
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Drawing from no bucket:
 
 - requests without a valid token: the route answers 401, and a flood of made-up tokens
   leaves nothing behind (buckets are made only for tokens found in the store); their
-  addresses' failures are limited apart (``replicast.api.auth_failures``);
+  addresses' failures are limited apart (``replicast.auth_failures``);
 - health, metrics, the OpenAPI document and output files, which carry no token;
 - event streams (``/v1/streams/...``): their URL holds a secret of its own, not an API
   token; one stream is one long request, not a rate; and a browser's ``EventSource``
@@ -25,35 +25,35 @@ Drawing from no bucket:
 
 from __future__ import annotations
 
-import re
-
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replicast.api.auth_failures import locked_out
-from replicast.api.problems import problem
-from replicast.api.state import IDENTIFIED, AppState
+from replicast import urls
+from replicast.auth_failures import locked_out
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
-from replicast.paths import API_PREFIXES
+from replicast.http.problems import problem
 from replicast.ratelimit import Decision
+from replicast.state import IDENTIFIED, AppState
 
 CREATES = "creates"
 REQUESTS = "requests"
 
-_CREATE = re.compile(r"/predictions|/models/[^/]+/[^/]+/predictions")
+_UNCOUNTED = (urls.head(urls.STREAM), urls.head(urls.GATEWAY_HOOK))
+
+
+def counted(route: str) -> bool:
+    """Whether requests to ``route`` (a path under the API's prefixes) draw from a bucket:
+    all but event streams and upstreams' webhooks."""
+    return not route.startswith(_UNCOUNTED)
 
 
 def bucket_for(method: str, path: str) -> str | None:
     """Which of a token's buckets a request draws from; None for none."""
-    for prefix in API_PREFIXES:
-        if path.startswith(prefix + "/"):
-            route = path[len(prefix):]
-            break
-    else:
+    route = urls.api_route(path)
+    if route is None or not counted(route):
         return None
-    if route.startswith(("/streams/", "/gateway/hooks/")):
-        return None
-    if method == "POST" and _CREATE.fullmatch(route):
+    if method == "POST" and (route == urls.PREDICTIONS
+                             or urls.matches(urls.MODEL_PREDICTIONS, route)):
         return CREATES
     return REQUESTS
 

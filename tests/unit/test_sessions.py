@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from replicast.accounts.account import hash_token
+from replicast.sessions import Sessions
 from replicast.store.sqlite.store import SQLiteStore
 from replicast.web.auth import safe_next
-from replicast.web.sessions import Sessions
 
 DIGEST = hash_token("r8_example")
 

@@ -1,36 +1,47 @@
-"""What request handlers reach through the app: built by the lifespan, read per request."""
+"""The process's services, as the API's and the pages' handlers reach them through the
+app: built by the lifespan (``app.py``), read per request."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
 from replicast.accounts.account import Account
 from replicast.accounts.service import Accounts
-from replicast.api.auth_failures import FailureLimit
+from replicast.auth_failures import FailureLimit
 from replicast.broker.base import Broker
 from replicast.config import Settings
 from replicast.errors import Throttled, Unauthenticated
 from replicast.files.service import FilesService
 from replicast.gateway.hooks import HookSigner
 from replicast.metrics import Metrics
+from replicast.models.base import Model
 from replicast.models.registry import Registry
 from replicast.outputs.local import LocalOutputs
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions.service import PredictionService
 from replicast.ratelimit import Limiter, Rate
+from replicast.sessions import Sessions
 from replicast.store.base import Store
-from replicast.web.sessions import Sessions
-from replicast.worker.worker import Worker
+
+
+class LocalWorker(Protocol):
+    """What the handlers see of the worker running in this process (``replicast.worker``),
+    which ``app.py`` starts: readiness waits for its models to be set up."""
+
+    @property
+    def models(self) -> Sequence[Model]:
+        """The local models it runs."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """The services behind the HTTP API."""
+    """The services behind the API and the pages."""
 
     settings: Settings
     store: Store
@@ -42,12 +53,12 @@ class AppState:
     broker: Broker
     metrics: Metrics
     files: FilesService
-    worker: Worker | None = None
+    worker: LocalWorker | None = None
     """The worker running in this process, if one does."""
     streams: set[asyncio.Task[Any]] = field(default_factory=set)
     """Tasks serving open event streams, which never end by themselves."""
     limiter: Limiter | None = None
-    """Where tokens' rate-limit buckets are kept (``replicast.api.throttling``)."""
+    """Where tokens' rate-limit buckets are kept (``replicast.http.ratelimits``)."""
     rates: Mapping[str, Rate] = field(default_factory=dict)
     """Each bucket's rate, by bucket name; a bucket without one is not limited."""
     sessions: Sessions | None = None
@@ -60,7 +71,7 @@ class AppState:
     async def identify(self, authorization: str | None, client: tuple[str, int] | None,
                        *, confirm: bool = True) -> tuple[str, Account]:
         """The digest of an ``Authorization`` header's token and its account, under the
-        failure limit of the ``client`` address it comes from (``api.auth_failures``)."""
+        failure limit of the ``client`` address it comes from (``replicast.auth_failures``)."""
         if self.auth_failures is None:
             return await self.accounts.identify(authorization)
         return await self.auth_failures.identify(self.accounts, authorization, client,
@@ -86,7 +97,7 @@ token is looked up twice."""
 
 async def authenticate(request: Request) -> Account:
     """The account of the request's token; ``Unauthenticated`` without a valid one,
-    ``Throttled`` while its address has failed too often (``api.auth_failures``)."""
+    ``Throttled`` while its address has failed too often (``replicast.auth_failures``)."""
     identified = request.scope.get(IDENTIFIED)
     if isinstance(identified, Account):
         return identified

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from replicast.api.problems import problem
 from replicast.errors import InvalidVersion, UpstreamRefused
+from replicast.http.problems import problem
 
 
 def _body(response) -> dict:

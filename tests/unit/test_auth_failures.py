@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from replicast.accounts.account import Account, hash_token, parse_authorization
-from replicast.api.auth_failures import FailureLimit, client_key
+from replicast.auth_failures import FailureLimit, client_key
 from replicast.errors import Throttled, Unauthenticated
 from replicast.ratelimit import Rate
 from replicast.ratelimit.memory import MemoryLimiter

@@ -1,0 +1,96 @@
+"""Every URL path Replicast serves, and the URLs it hands out, built from them.
+
+The route tables, the OpenAPI document, the rate limits and every URL put into a
+response, a webhook or a page take their paths from here. A route is written as
+Starlette writes it (``/predictions/{id}``); ``api_url`` and ``page_url`` fill in its
+names with the values given, as given: a caller quotes what may need it.
+"""
+
+from __future__ import annotations
+
+import re
+
+API = "/v1"
+API_PREFIXES = (API, "/replicate/v1")
+"""Where the API is served: every API route under both, so that the official clients
+work with a base URL of the server's root or of ``<root>/replicate``. The URLs handed
+out name ``API``."""
+
+# The API's routes, each under both API_PREFIXES.
+PREDICTIONS = "/predictions"
+PREDICTION = "/predictions/{id}"
+PREDICTION_CANCEL = "/predictions/{id}/cancel"
+PREDICTION_WEBHOOKS = "/predictions/{id}/webhooks"
+DEFAULT_WEBHOOK_SECRET = "/webhooks/default/secret"
+MODELS = "/models"
+MODEL = "/models/{owner}/{name}"
+MODEL_PREDICTIONS = "/models/{owner}/{name}/predictions"
+MODEL_VERSIONS = "/models/{owner}/{name}/versions"
+MODEL_VERSION = "/models/{owner}/{name}/versions/{version_id}"
+ACCOUNT = "/account"
+HARDWARE = "/hardware"
+STREAM = "/streams/{token}"
+"""A prediction's event stream (``urls.stream``): its token is the proof, not an API token."""
+FILES = "/files"
+FILE = "/files/{file_id}"
+FILE_DOWNLOAD = "/files/{file_id}/download"
+GATEWAY_HOOK = "/gateway/hooks/{token}"
+"""An upstream's webhook for a routed prediction (``gateway/hooks.py`` makes the token)."""
+
+# Beside the API, outside its prefixes.
+OPENAPI = "/openapi.json"
+OUTPUTS = "/outputs"
+"""Output files, served by Replicast itself (``outputs/local.py``)."""
+OUTPUT = OUTPUTS + "/{proof}/{prediction_id}/{folder}/{name}"
+"""An output file's signed URL: ``proof`` is ``<expires>.<signature>`` (``outputs/signing.py``)."""
+HEALTH_LIVE = "/health/live"
+HEALTH_READY = "/health/ready"
+METRICS = "/metrics"
+
+# The web pages: none under the API's prefixes.
+HOME = "/"
+LOGIN = "/login"
+LOGOUT = "/logout"
+MODEL_PAGE = "/models/{owner}/{name}"
+"""A model's form; also the ``url`` of a model in the API's answers."""
+PREDICTION_PAGE = "/p/{id}"
+"""A prediction's page (``urls.web``)."""
+PREDICTION_PAGE_JSON = "/p/{id}/json"
+PREDICTION_PAGE_CANCEL = "/p/{id}/cancel"
+STATIC = "/static/{name}"
+
+
+def api_path(route: str, **names: str) -> str:
+    """The path of an API ``route`` under ``/v1``, its names filled in."""
+    return API + route.format(**names)
+
+
+def api_url(base_url: str, route: str, **names: str) -> str:
+    """The absolute URL of an API ``route`` on the server at ``base_url``."""
+    return base_url + api_path(route, **names)
+
+
+def page_url(base_url: str, route: str, **names: str) -> str:
+    """The URL of a ``route`` outside the API (a page, an output file) on the server at
+    ``base_url``; with the ``root_path`` as ``base_url``, a link within the site."""
+    return base_url + route.format(**names)
+
+
+def head(route: str) -> str:
+    """What every path of ``route`` starts with: the route up to its first name."""
+    return route.partition("{")[0]
+
+
+def api_route(path: str) -> str | None:
+    """``path`` without the API prefix it is under (``/replicate/v1/files/x`` →
+    ``/files/x``); None for a path outside the API."""
+    for prefix in API_PREFIXES:
+        if path.startswith(prefix + "/"):
+            return path[len(prefix):]
+    return None
+
+
+def matches(route: str, path: str) -> bool:
+    """Whether ``path`` is a path of ``route``, each name standing for one segment."""
+    literal = (re.escape(part) for part in re.split(r"\{[^}]*\}", route))
+    return re.fullmatch("[^/]+".join(literal), path) is not None

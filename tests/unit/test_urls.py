@@ -1,0 +1,44 @@
+"""The URL space: the URLs handed out are Replicate's, and every route is named in
+``urls``."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from replicast import app, urls
+
+BASE = "https://replicast.example/root"
+
+
+def test_the_urls_handed_out_are_replicates():
+    assert urls.api_url(BASE, urls.PREDICTION, id="abc") == f"{BASE}/v1/predictions/abc"
+    assert urls.api_url(BASE, urls.PREDICTION_CANCEL, id="abc") == \
+        f"{BASE}/v1/predictions/abc/cancel"
+    assert urls.api_url(BASE, urls.STREAM, token="t") == f"{BASE}/v1/streams/t"
+    assert urls.api_url(BASE, urls.FILE, file_id="f") == f"{BASE}/v1/files/f"
+    assert urls.api_url(BASE, urls.GATEWAY_HOOK, token="p.m") == \
+        f"{BASE}/v1/gateway/hooks/p.m"
+    assert urls.page_url(BASE, urls.PREDICTION_PAGE, id="abc") == f"{BASE}/p/abc"
+    assert urls.page_url(BASE, urls.MODEL_PAGE, owner="o", name="n") == f"{BASE}/models/o/n"
+    assert urls.api_path(urls.MODEL_VERSION, owner="o", name="n", version_id="v") == \
+        "/v1/models/o/n/versions/v"
+
+
+def test_a_path_under_either_prefix_names_its_route():
+    assert urls.api_route("/v1/files/x") == "/files/x"
+    assert urls.api_route("/replicate/v1/files/x") == "/files/x"
+    assert urls.api_route("/v1") is None
+    assert urls.api_route("/files/x") is None
+    assert urls.matches(urls.MODEL_PREDICTIONS, "/models/o/n/predictions")
+    assert not urls.matches(urls.MODEL_PREDICTIONS, "/models/o/n/x/predictions")
+    assert not urls.matches(urls.FILE, "/files/")
+    assert urls.head(urls.OUTPUT) == "/outputs/"
+
+
+def test_every_route_is_named_in_urls():
+    named = {value for name, value in vars(urls).items()
+             if name.isupper() and isinstance(value, str)}
+    for route in app.routes():
+        assert isinstance(route, Route)
+        path = urls.api_route(route.path) or route.path
+        assert path in named, route.path
