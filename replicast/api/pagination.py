@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
 
 import orjson
 
 from replicast import times
 from replicast.errors import InvalidField, InvalidRequest
+from replicast.keyset import Position
 
-Position = tuple[datetime, str]
 NEXT = "n"
 PREVIOUS = "p"
 

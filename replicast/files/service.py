@@ -10,22 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from replicast import ids, times
+from replicast import ids, keyset, times
 from replicast.accounts.account import Account
 from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
 from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
 from replicast.files.urls import download_url, own_file_id
+from replicast.keyset import Page, Position
 from replicast.models.base import OwnFile
 from replicast.store.files import FilePageQuery, FileStore
-
-Position = tuple[datetime, str]
 
 NOT_FOUND = "File not found"
 """Replicate's words for a file that is not there."""
@@ -48,17 +46,6 @@ belongs to another database."""
 _UNEXPIRING_LINK_SECONDS = 86400
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class FilePage:
-    """One page of files, with where the pages around it start."""
-
-    results: list[StoredFile]
-    next: Position | None
-    """Pass as ``before`` to read the next (older) page."""
-    previous: Position | None
-    """Pass as ``after`` to read the previous (newer) page."""
 
 
 def _position(f: StoredFile) -> Position:
@@ -127,26 +114,15 @@ class FilesService:
         return found
 
     async def list(self, account: Account, *, before: Position | None = None,
-                   after: Position | None = None) -> FilePage:
+                   after: Position | None = None) -> Page[StoredFile]:
         """A page of the account's files, newest first."""
         rows = await self.store.page(FilePageQuery(
             account_id=account.id, limit=self.page_size + 1, now=self._clock(),
             before=before, after=after))
-        if after is not None:
-            # Read upwards from the cursor: an extra row means newer pages exist.
-            more_newer = len(rows) > self.page_size
-            results = rows[-self.page_size:] if more_newer else rows
-            return FilePage(
-                results,
-                next=_position(results[-1]) if results else None,
-                previous=_position(results[0]) if results and more_newer else None,
-            )
-        results = rows[: self.page_size]
-        return FilePage(
-            results,
-            next=_position(results[-1]) if len(rows) > self.page_size else None,
-            previous=_position(results[0]) if results and before is not None else None,
-        )
+        more = len(rows) > self.page_size
+        # Read upwards from a cursor, the extra row is the oldest; else the newest.
+        results = rows[-self.page_size:] if after is not None else rows[:self.page_size]
+        return keyset.page(results, _position, more=more, before=before, after=after)
 
     async def delete(self, account: Account, file_id: str) -> None:
         """Delete the account's file, record and bytes; ``NotFound`` as ``get``."""

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from replicast import ids, logs, times
+from replicast import ids, keyset, logs, times
 from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
 from replicast.errors import (
@@ -24,6 +24,7 @@ from replicast.errors import (
 )
 from replicast.files.service import FilesService
 from replicast.input_files import NO_LIMITS, FileLimits
+from replicast.keyset import Page, Position
 from replicast.models.base import Model, OwnFile, OwnFilePath
 from replicast.models.file_inputs import named_files
 from replicast.predictions.deadlines import Deadlines
@@ -34,20 +35,7 @@ from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.predictions import PageQuery, PredictionStore
 
-Position = tuple[datetime, str]
-
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of predictions, with where the pages around it start."""
-
-    results: list[Prediction]
-    next: Position | None
-    """Pass as ``before`` to read the next (older) page."""
-    previous: Position | None
-    """Pass as ``after`` to read the previous (newer) page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +256,8 @@ class PredictionService:
         return prediction
 
     async def list(self, account: Account, selection: ListFilter, *,
-                   before: Position | None = None, after: Position | None = None) -> Page:
+                   before: Position | None = None, after: Position | None = None
+                   ) -> Page[Prediction]:
         """A page of the account's predictions, newest first: ``page_size`` of them, fewer
         once their stored input, output and logs pass ``page_bytes`` (never none)."""
         query = PageQuery(
@@ -277,19 +266,8 @@ class PredictionService:
             created_before=selection.created_before, source=selection.source,
         )
         rows = await self.store.page(query)
-        results = rows.predictions
-        if after is not None:
-            # Read upwards from the cursor: more rows means newer pages exist.
-            return Page(
-                results,
-                next=_position(results[-1]) if results else None,
-                previous=_position(results[0]) if results and rows.more else None,
-            )
-        return Page(
-            results,
-            next=_position(results[-1]) if results and rows.more else None,
-            previous=_position(results[0]) if results and before is not None else None,
-        )
+        return keyset.page(rows.predictions, _position, more=rows.more, before=before,
+                           after=after)
 
     async def cancel(self, account: Account, prediction_id: str) -> Prediction:
         """Cancel the account's prediction; a finished one is returned unchanged."""
