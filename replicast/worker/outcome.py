@@ -80,6 +80,24 @@ def returned(lifecycle: Lifecycle, run: Run, predict: asyncio.Task[Any], logs: s
                                     ended_at=ended_at), output)
 
 
+def canceled(lifecycle: Lifecycle, run: Run, logs: str, note: str) -> Ending:
+    """The ending of a run asked to cancel (``note``, the canceler's line): finished at
+    once, with everything it produced, while the model winds down."""
+    output = run.output()
+    return Ending(functools.partial(lifecycle.cancel, run.prediction, logs=logs + note,
+                                    output=output, by_run=True), output)
+
+
+def timed_out(lifecycle: Lifecycle, run: Run, timeout: float, logs: str) -> Ending:
+    """The ending of a run that went on past ``timeout`` seconds (and was stopped)."""
+    output = run.output()
+    return Ending(functools.partial(
+        lifecycle.fail, run.prediction,
+        f"Prediction timed out after running for {timeout:g} seconds",
+        logs=logs, metrics=run.metrics, output=output, by_run=True,
+        ended_at=lifecycle.clock()), output)
+
+
 async def record(store: Store, run: Run, ending: Ending) -> Prediction | None:
     """Make the ending's change, again while the store cannot take it; the prediction on
     record afterwards (None if it could not be read).
