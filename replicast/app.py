@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from starlette.applications import Starlette
@@ -40,9 +40,10 @@ from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
-from replicast.predictions.prediction import Prediction
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
+from replicast.predictions.withdrawals import Withdrawals
 from replicast.predictors.models import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.server_keys import server_key
@@ -160,10 +161,12 @@ async def _start(settings: Settings, registry: Registry | None,
         DownloadSigner(await server_key(store, files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
-    lifecycle = Lifecycle(store, broker, webhooks=emitter, observer=metrics.prediction_changed)
+    listeners: list[LifecycleListener] = [emitter, metrics]
     if models.resolver is not None:
-        lifecycle.withdraw = _withdrawer(models)
-        stack.push_async_callback(lifecycle.settle, 5.0)
+        withdrawals = Withdrawals(models)
+        listeners.append(withdrawals)
+        stack.push_async_callback(withdrawals.settle, 5.0)
+    lifecycle = Lifecycle(store, broker, listeners=listeners)
     deadlines = Deadlines(store, lifecycle, sweep=store.shared)
     accounts = Accounts(store)
     sessions = None
@@ -230,19 +233,6 @@ async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
     stack.push_async_callback(limiter.close)
     failures = FailureLimit(limiter, failure_rate) if failure_rate is not None else None
     return (limiter if rates else None), rates, failures
-
-
-def _withdrawer(registry: Registry) -> Callable[[Prediction], Awaitable[None]]:
-    """Cancels a prediction at the upstream it was handed to, through its model's runner."""
-
-    async def withdraw(prediction: Prediction) -> None:
-        if prediction.upstream_id is None:
-            return
-        model = await registry.lookup(prediction.model)
-        if model is not None:
-            await model.runner.withdraw(prediction.upstream_id)
-
-    return withdraw
 
 
 def _sweep_interval(*retentions: float) -> float:

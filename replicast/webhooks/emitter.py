@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from replicast import times
 from replicast.outputs.signing import OutputLinks
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
@@ -36,7 +37,7 @@ class _Throttle:
     event: WebhookEvent | None = None
 
 
-class WebhookEmitter:
+class WebhookEmitter(LifecycleListener):
     """Turns a prediction's changes into deliveries in the outbox."""
 
     THROTTLE_SECONDS = 0.5
@@ -60,7 +61,7 @@ class WebhookEmitter:
         self._throttles.clear()
         await asyncio.gather(*self._inserts, return_exceptions=True)
 
-    def for_status(self, prediction: Prediction) -> list[Delivery]:
+    def deliveries(self, prediction: Prediction) -> list[Delivery]:
         """The deliveries to commit with a status change (runs inside the transaction)."""
         event = status_event(prediction)
         if event is None or not wants(prediction, event):
