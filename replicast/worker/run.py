@@ -42,8 +42,9 @@ PERSIST_SECONDS = 0.1
 log = logging.getLogger(__name__)
 
 
-class Run:
-    """The ``RunContext`` given to a runner, and the state of the run."""
+class Running:
+    """A prediction running in this worker: the ``RunContext`` given to its runner, and
+    the state of the run."""
 
     def __init__(self, prediction: Prediction, lifecycle: Lifecycle, outputs: OutputStore,
                  fetcher: InputFetcher, *, files: FilesService | None = None,

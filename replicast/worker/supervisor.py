@@ -26,7 +26,7 @@ from replicast.store.base import Store
 from replicast.worker import outcome
 from replicast.worker.leases import Leases
 from replicast.worker.recovery import interrupted_note
-from replicast.worker.run import Run
+from replicast.worker.run import Running
 from replicast.worker.slots import Claim
 
 # How long a runner that ignores cancellation may keep its slot after a cancel.
@@ -47,7 +47,7 @@ class RunSupervisor:
     predict_timeout: float
     max_attempts: int
 
-    async def run(self, model: Model, run: Run, inputs: dict[str, Any],
+    async def run(self, model: Model, run: Running, inputs: dict[str, Any],
                   subscription: Subscription, claim: Claim) -> None:
         """Run the model, watching the prediction's channel, until it ends; record how."""
         predict = asyncio.create_task(fetch_then_predict(model, run, inputs, claim))
@@ -70,7 +70,7 @@ class RunSupervisor:
             await _stop(run, predict)  # whatever the store said, the model stops
         await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved
 
-    async def _ending(self, watch: _Watch, run: Run, predict: asyncio.Task[Any]
+    async def _ending(self, watch: _Watch, run: Running, predict: asyncio.Task[Any]
                       ) -> outcome.Ending | None:
         """The change that records how the run ended; None if it was ended elsewhere."""
         if watch.ended_elsewhere is not None:
@@ -83,7 +83,7 @@ class RunSupervisor:
         await _stop(run, predict)
         return outcome.timed_out(self.lifecycle, run, self.predict_timeout, await run.finish())
 
-    async def _put_back(self, run: Run, predict: asyncio.Task[Any]) -> None:
+    async def _put_back(self, run: Running, predict: asyncio.Task[Any]) -> None:
         """Stop a run cut short by the worker's stop, and queue its prediction again."""
         started = run.prediction
         run.interrupted = True  # to run again: leave what it started elsewhere running
@@ -97,7 +97,7 @@ class RunSupervisor:
                 await self.broker.enqueue(started.model, started.id)  # for another worker
 
 
-async def fetch_then_predict(model: Model, run: Run, inputs: dict[str, Any],
+async def fetch_then_predict(model: Model, run: Running, inputs: dict[str, Any],
                              claim: Claim) -> Any:
     """The run: its input files fetched (stepping aside if that takes long), then the
     model's prediction, in a slot. Canceled as a whole, downloads included; the files
@@ -120,7 +120,7 @@ class _Watch:
     """What the prediction's channel says while its run goes on: a nudge wakes the
     runner; a cancel asked of the run, or an end made elsewhere, stops the model."""
 
-    def __init__(self, run: Run, predict: asyncio.Task[Any]) -> None:
+    def __init__(self, run: Running, predict: asyncio.Task[Any]) -> None:
         self.run = run
         self.predict = predict
         self.cancel_note: str | None = None
@@ -144,7 +144,7 @@ class _Watch:
         self.predict.cancel()
 
 
-async def _stop(run: Run, predict: asyncio.Task[Any]) -> None:
+async def _stop(run: Running, predict: asyncio.Task[Any]) -> None:
     run.cancel_event.set()
     predict.cancel()
     with contextlib.suppress(TimeoutError):

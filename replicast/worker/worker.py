@@ -46,7 +46,7 @@ from replicast.worker.leases import Leases, new_worker_id
 from replicast.worker.pools import Pool, dequeue_any, pools
 from replicast.worker.recovery import recover, restore_forever
 from replicast.worker.routed import RoutedModels
-from replicast.worker.run import Run
+from replicast.worker.run import Running
 from replicast.worker.slots import Claim, Slots
 from replicast.worker.supervisor import RunSupervisor
 
@@ -207,7 +207,7 @@ class Worker:
 
     async def _begin(self, model: Model, started: Prediction,
                      subscription: Subscription, claim: Claim) -> None:
-        run = Run(started, self.lifecycle, self.outputs, self.fetcher, files=self.files,
+        run = Running(started, self.lifecycle, self.outputs, self.fetcher, files=self.files,
                   file_limits=self.file_limits)
         unknown: list[str] = []
         if started.upstream_id is not None:
