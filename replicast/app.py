@@ -44,7 +44,7 @@ from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
 from replicast.predictions.withdrawals import Withdrawals
-from replicast.predictors.models import predictor_models
+from replicast.predictors.serving import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.server_keys import server_key
 from replicast.store.base import open_store
