@@ -29,8 +29,8 @@ from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
 from replicast.gateway.hooks import HookSigner
 from replicast.gateway.resolver import Gateway
+from replicast.input_fetch import InputFetcher
 from replicast.input_files import FileLimits
-from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
 from replicast.net import guarded_client

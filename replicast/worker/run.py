@@ -27,8 +27,8 @@ from typing import Any
 from replicast import ids
 from replicast.errors import DiskFull, ModelError, StoreUnavailable
 from replicast.files.service import FilesService, read_own_file
+from replicast.input_fetch import InputFetcher
 from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
-from replicast.inputs import InputFetcher
 from replicast.models.base import OwnFile
 from replicast.models.file_inputs import named_files
 from replicast.outputs.base import OutputStore

@@ -31,8 +31,8 @@ from replicast.errors import (
     StoreUnavailable,
 )
 from replicast.files.service import FilesService
+from replicast.input_fetch import InputFetcher
 from replicast.input_files import FileLimits
-from replicast.inputs import InputFetcher
 from replicast.logs import prediction_context
 from replicast.models.base import Model
 from replicast.models.registry import Registry

@@ -10,7 +10,7 @@ from typing import Any
 from replicast.accounts import Account
 from replicast.broker.memory import MemoryBroker
 from replicast.config import Settings
-from replicast.inputs import InputFetcher
+from replicast.input_fetch import InputFetcher
 from replicast.models.base import Model, Runner
 from replicast.models.registry import Registry
 from replicast.models.schema import InputField, cog_openapi
