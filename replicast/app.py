@@ -27,8 +27,8 @@ from replicast.files.blobs import Blobs
 from replicast.files.service import FilesService
 from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
+from replicast.gateway.gateway import Gateway
 from replicast.gateway.hooks import HookSigner
-from replicast.gateway.resolver import Gateway
 from replicast.input_fetch import InputFetcher
 from replicast.input_files import FileLimits
 from replicast.metrics import Metrics

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from replicast.errors import Unavailable
-from replicast.gateway.resolver import DOWN_SECONDS, Gateway
+from replicast.gateway.gateway import DOWN_SECONDS, Gateway
 from replicast.gateway.routes import Route
 from tests.unit.gateway.test_versions import LATEST, SCHEMA_NOW
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from replicast.errors import InvalidVersion
-from replicast.gateway.resolver import Gateway
+from replicast.gateway.gateway import Gateway
 from replicast.gateway.routes import Route
 from replicast.models.registry import Registry
 from replicast.models.schema import InputField, cog_openapi
