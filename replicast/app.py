@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from starlette.applications import Starlette
@@ -26,12 +26,12 @@ from replicast.files.blobs import Blobs
 from replicast.files.service import FilesService
 from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
+from replicast.gateway.gateway import Gateway
 from replicast.gateway.hooks import HookSigner
-from replicast.gateway.resolver import Gateway
 from replicast.http.problems import EXCEPTION_HANDLERS, UnexpectedErrors
 from replicast.http.ratelimits import CREATES, REQUESTS, RateLimits
+from replicast.input_fetch import InputFetcher
 from replicast.input_files import FileLimits
-from replicast.inputs import InputFetcher
 from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
 from replicast.net import guarded_client
@@ -41,10 +41,11 @@ from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
-from replicast.predictions.prediction import Prediction
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.retention import Retention
 from replicast.predictions.service import PredictionService
-from replicast.predictors.models import predictor_models
+from replicast.predictions.withdrawals import Withdrawals
+from replicast.predictors.serving import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.state import AppState
 from replicast.store import open_store
@@ -168,11 +169,12 @@ async def _start(settings: Settings, registry: Registry | None,
         DownloadSigner(await store.sessions.server_key(files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
-    lifecycle = Lifecycle(store.predictions, broker, webhooks=emitter,
-                          observer=metrics.prediction_changed)
+    listeners: list[LifecycleListener] = [emitter, metrics]
     if models.resolver is not None:
-        lifecycle.withdraw = _withdrawer(models)
-        stack.push_async_callback(lifecycle.settle, 5.0)
+        withdrawals = Withdrawals(models)
+        listeners.append(withdrawals)
+        stack.push_async_callback(withdrawals.settle, 5.0)
+    lifecycle = Lifecycle(store.predictions, broker, listeners=listeners)
     deadlines = Deadlines(store.runs, lifecycle, sweep=store.shared)
     accounts = Accounts(store.accounts)
     sessions = None
@@ -239,19 +241,6 @@ async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack
     stack.push_async_callback(limiter.close)
     failures = FailureLimit(limiter, failure_rate) if failure_rate is not None else None
     return (limiter if rates else None), rates, failures
-
-
-def _withdrawer(registry: Registry) -> Callable[[Prediction], Awaitable[None]]:
-    """Cancels a prediction at the upstream it was handed to, through its model's runner."""
-
-    async def withdraw(prediction: Prediction) -> None:
-        if prediction.upstream_id is None:
-            return
-        model = await registry.lookup(prediction.model)
-        if model is not None:
-            await model.runner.withdraw(prediction.upstream_id)
-
-    return withdraw
 
 
 def _sweep_interval(*retentions: float) -> float:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from replicast import times
 from replicast.errors import ConfigError
-from replicast.gateway.routes import Route, read_routes_file
+from replicast.gateway.routing import UpstreamRoute, read_routes_file
 from replicast.models import backends
 from replicast.predictions import input_limits
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
@@ -73,7 +73,7 @@ class Settings:
     routes_file: Path | None = None
     """A YAML or TOML file routing models to upstream Replicate-compatible APIs
     (REPLICAST_ROUTES); see docs/api.md, Gateway mode."""
-    routes: tuple[Route, ...] = ()
+    routes: tuple[UpstreamRoute, ...] = ()
     """The routes read from ``routes_file``, with their tokens from the environment."""
     model_backends: tuple[backends.Choice, ...] = ()
     """What serves each catalog model, ``owner/name=backend`` comma-separated: ``stand-in``,

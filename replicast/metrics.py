@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from replicast import times
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.base import Store
@@ -79,7 +80,7 @@ class _StoreCollector(Collector):
         yield heartbeat
 
 
-class Metrics:
+class Metrics(LifecycleListener):
     """This process's metrics, in a registry of its own."""
 
     def __init__(self) -> None:
@@ -99,7 +100,7 @@ class Metrics:
         self._store = _StoreCollector()
         self.registry.register(self._store)
 
-    def prediction_changed(self, p: Prediction) -> None:
+    def status_changed(self, p: Prediction) -> None:
         """Count a status change this process made."""
         if p.status is Status.PROCESSING and p.started_at is not None:
             self._wait.labels(p.model).observe(

@@ -22,7 +22,7 @@ def check(settings: Settings) -> None:
     """Refuse at once what cannot work, so that a mistake is one line, not a traceback."""
     from replicast.broker import open_broker
     from replicast.models.registry import builtin_models
-    from replicast.predictors.models import check_names
+    from replicast.predictors.serving import check_names
     from replicast.store import open_store
 
     open_store(settings.store_url)

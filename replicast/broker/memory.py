@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from replicast.broker.base import Broker, Subscription
-from replicast.broker.local import LocalSubscription, Unwritten
+from replicast.broker.fanout import LocalSubscription, Unwritten
 from replicast.predictions.events import Event
 
 

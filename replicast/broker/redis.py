@@ -32,7 +32,7 @@ from typing import Any
 from replicast import ids
 from replicast.broker import codec
 from replicast.broker.base import Broker, Subscription
-from replicast.broker.local import LocalSubscription, unwritten_progress
+from replicast.broker.fanout import LocalSubscription, unwritten_progress
 from replicast.errors import BrokerError, ConfigError
 from replicast.predictions.events import Event
 

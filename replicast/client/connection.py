@@ -17,7 +17,7 @@ from typing import IO, Any
 import httpx
 
 from replicast import __version__, urls
-from replicast.client.events import Event, parse_events
+from replicast.client.events import StreamEvent, parse_events
 from replicast.errors import ReplicastError
 
 TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
@@ -151,7 +151,8 @@ class Connection:
     # streams and files
 
     @contextlib.contextmanager
-    def events(self, url: str, last_event_id: str | None = None) -> Iterator[Iterator[Event]]:
+    def events(self, url: str, last_event_id: str | None = None
+               ) -> Iterator[Iterator[StreamEvent]]:
         """A prediction's event stream; ``httpx.HTTPError`` if it cannot be followed."""
         headers = {"Accept": "text/event-stream"}
         if last_event_id:

@@ -12,7 +12,7 @@ import os
 import re
 from typing import TextIO
 
-from replicast.client.progress import Progress
+from replicast.client.progress import LogProgress
 
 _CLEAR = "\r\x1b[2K"
 _DIM, _BOLD, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
@@ -42,7 +42,7 @@ class Display:
         self.err = err
         self.terminal = terminal
         self.quiet = quiet
-        self._bar: Progress | None = None
+        self._bar: LogProgress | None = None
         self._bar_shown = False
         self._last_percent: int | None = None
         self._text_open = False
@@ -64,7 +64,7 @@ class Display:
         line = printable(line)
         self._line(f"{_DIM}{line}{_RESET}" if self.terminal else line)
 
-    def progress(self, progress: Progress) -> None:
+    def progress(self, progress: LogProgress) -> None:
         """Draw the bar again (a terminal), or print a line when the percentage moves."""
         if self.quiet:
             return

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class StreamEvent:
     """One event: its name (``output``, ``logs``, ``error``, ``done``), data and id."""
 
     name: str
@@ -15,7 +15,7 @@ class Event:
     id: str | None = None
 
 
-def parse_events(chunks: Iterable[str]) -> Iterator[Event]:
+def parse_events(chunks: Iterable[str]) -> Iterator[StreamEvent]:
     """The events in a stream's text, however it is cut into chunks.
 
     Lines end at ``\\n`` only: log text may hold a lone ``\\r`` (a progress bar
@@ -30,7 +30,7 @@ def parse_events(chunks: Iterable[str]) -> Iterator[Event]:
             line = raw.removesuffix("\r")
             if not line:
                 if data:
-                    yield Event(name, "\n".join(data), event_id)
+                    yield StreamEvent(name, "\n".join(data), event_id)
                 name, data = "message", []
                 continue
             field, _, value = line.partition(":")

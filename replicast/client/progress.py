@@ -14,7 +14,7 @@ _STEP = re.compile(r"\bstep\s+(\d+)\s*(?:/|of)\s*(\d+)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
-class Progress:
+class LogProgress:
     """How far a prediction is: a fraction, and the steps when the line gave them."""
 
     fraction: float
@@ -26,21 +26,21 @@ class Progress:
         return int(self.fraction * 100)
 
 
-def parse_progress(line: str) -> Progress | None:
+def parse_progress(line: str) -> LogProgress | None:
     """The progress a log line reports, or None if it is not a progress line."""
     if match := _TQDM.match(line):
         percent, done, total = match.groups()
         if done is not None and total is not None and int(total) > 0:
             return _steps(int(done), int(total))
-        return Progress(min(int(percent), 100) / 100)
+        return LogProgress(min(int(percent), 100) / 100)
     if match := _STEP.search(line):
         done, total = int(match[1]), int(match[2])
         return _steps(done, total) if total > 0 else None
     return None
 
 
-def _steps(done: int, total: int) -> Progress:
-    return Progress(min(done, total) / total, done, total)
+def _steps(done: int, total: int) -> LogProgress:
+    return LogProgress(min(done, total) / total, done, total)
 
 
 class LogLines:

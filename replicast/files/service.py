@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from replicast import ids, keyset, times
 from replicast.accounts.account import Account
-from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound
+from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound, ReplicastError
 from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
@@ -254,3 +254,18 @@ class FilesService:
                         len(orphans), self.blobs.root, ORPHANED)
         return removed + len(orphans)
 
+
+async def read_own_file(files: FilesService | None, account_id: int, base_url: str, url: str,
+                        *, max_bytes: int, error: type[ReplicastError]) -> OwnFile | None:
+    """The account's uploaded file that ``url`` names, read as ``FilesService.own_file``
+    reads it (None for any other URL, or without a files service); one that cannot be
+    read, or is larger than ``max_bytes``, raises ``error`` (the caller's: the create's
+    ``InvalidInput``, the run's ``ModelError``) saying so."""
+    if files is None:
+        return None
+    try:
+        return await files.own_file(account_id, base_url, url, max_bytes=max_bytes)
+    except NotFound:
+        raise error(f"Cannot read the input file {url}: file not found") from None
+    except FileTooLarge:
+        raise error(f"The file at {url} is larger than {max_bytes} bytes") from None

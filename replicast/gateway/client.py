@@ -29,7 +29,7 @@ import httpx
 
 from replicast import downloads
 from replicast.errors import UpstreamError
-from replicast.gateway.routes import Route
+from replicast.gateway.routing import UpstreamRoute
 from replicast.net import PrivateAddressError, guarded_client
 from replicast.urls import (
     FILES,
@@ -72,7 +72,7 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
 class UpstreamClient:
     """One route's upstream: its models, predictions and output files."""
 
-    def __init__(self, route: Route, *, allow_private: bool, min_rate: int = 0,
+    def __init__(self, route: UpstreamRoute, *, allow_private: bool, min_rate: int = 0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.route = route
         self.min_rate = min_rate

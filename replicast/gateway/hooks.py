@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from replicast.gateway.routes import Route
+from replicast.gateway.routing import UpstreamRoute
 from replicast.server_keys import mac
 from replicast.urls import GATEWAY_HOOK, api_url
 
@@ -29,7 +29,7 @@ class HookSigner:
         self._key = key.encode()
         self._public_url = public_url.rstrip("/") if public_url else None
 
-    def url(self, route: Route, prediction_id: str) -> str | None:
+    def url(self, route: UpstreamRoute, prediction_id: str) -> str | None:
         """The webhook URL for a prediction of ``route``; None when it takes no webhooks."""
         base = route.public_url or self._public_url
         if not route.webhooks or base is None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from replicast.errors import ConfigError
-from replicast.gateway.routes import Route, match
+from replicast.gateway.routing import UpstreamRoute, match
 from replicast.models import catalog
 from replicast.models.catalog import kontext
 
@@ -84,7 +84,7 @@ def parse(raw: str) -> tuple[Choice, ...]:
     return tuple(choices)
 
 
-def check(choices: Iterable[Choice], routes: Sequence[Route]) -> None:
+def check(choices: Iterable[Choice], routes: Sequence[UpstreamRoute]) -> None:
     """Refuse choices that cannot work, naming the variable, the model and why."""
     seen: set[str] = set()
     for choice in choices:

@@ -2,51 +2,50 @@
 
 Status changes are checked against the state machine, applied compare-and-set in
 the store, and published on the prediction's channel, so waiters, streams and the
-worker running it all learn of them.
+worker running it all learn of them. Side effects (webhooks, metrics, telling an
+upstream) are the listeners' (``predictions.listener``), given at construction.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replicast import times
 from replicast.broker.base import Broker
 from replicast.predictions.events import Event, EventKind, Progress
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status, check_transition, sources_of
 from replicast.store.predictions import UNSET, Change, Guard, PredictionStore
-from replicast.webhooks.emitter import WebhookEmitter
+
+if TYPE_CHECKING:
+    from replicast.webhooks.delivery import Delivery
 
 CANCEL_GRACE = 3.0
 """Seconds a running prediction's worker gets to finish it after a cancel."""
 _ENDED_HERE = frozenset({Status.FAILED, Status.CANCELED, Status.ABORTED})
-
-log = logging.getLogger(__name__)
 
 
 class Lifecycle:
     """Applies and announces changes to predictions."""
 
     def __init__(
-        self, store: PredictionStore, broker: Broker, clock: Callable[[], datetime] = times.now,
-        webhooks: WebhookEmitter | None = None,
-        observer: Callable[[Prediction], None] | None = None,
+        self, store: PredictionStore, broker: Broker,
+        clock: Callable[[], datetime] = times.now, *,
+        listeners: Sequence[LifecycleListener] = (),
     ) -> None:
         self.store = store
         self.broker = broker
         self.clock = clock
-        self.webhooks = webhooks
-        self.observer = observer
-        """Told of every status change made here (metrics)."""
-        self.withdraw: Callable[[Prediction], Awaitable[None]] | None = None
-        """Cancels a prediction at the upstream it was handed to (gateway mode): called
-        when one with an ``upstream_id`` fails, is canceled or aborted here other than
-        by the run following it (which tells the upstream itself, or mirrors it)."""
-        self._withdrawing: set[asyncio.Task[None]] = set()
+        self.listeners = tuple(listeners)
+        """Told of the changes made here, in this order."""
+
+    def _deliveries(self, prediction: Prediction) -> list[Delivery]:
+        """The listeners' deliveries for a status change (inside its transaction)."""
+        return [d for listener in self.listeners for d in listener.deliveries(prediction)]
 
     async def _move(self, prediction_id: str, change: Change,
                     expected: frozenset[Status] | None = None,
@@ -58,14 +57,12 @@ class Lifecycle:
             check_transition(status, change.status)
         updated = await self.store.update(
             prediction_id, expected, change, guard=guard,
-            deliveries=self.webhooks.for_status if self.webhooks else None,
+            deliveries=self._deliveries if self.listeners else None,
         )
         if updated is not None:
             self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
-            if self.webhooks is not None:
-                self.webhooks.status_changed(updated)
-            if self.observer is not None:
-                self.observer(updated)
+            for listener in self.listeners:
+                listener.status_changed(updated)
         return updated
 
     async def start(self, prediction_id: str, worker_id: str,
@@ -162,30 +159,10 @@ class Lifecycle:
                    append_logs=logs, metrics=summary),
             expected=frozenset({prediction.status}), guard=_same_run(prediction),
         )
-        if finished is not None and not by_run and finished.upstream_id is not None \
-                and status in _ENDED_HERE and self.withdraw is not None:
-            self._withdraw_soon(self.withdraw, finished)
+        if finished is not None and not by_run and status in _ENDED_HERE:
+            for listener in self.listeners:
+                listener.ended_here(finished)
         return finished
-
-    def _withdraw_soon(self, withdraw: Callable[[Prediction], Awaitable[None]],
-                       prediction: Prediction) -> None:
-        """Tell the upstream in the background: the change is made, whoever asked for it
-        need not wait on another server (and an upstream that is down cannot be told)."""
-
-        async def tell() -> None:
-            try:
-                await withdraw(prediction)
-            except Exception:
-                log.exception("could not cancel %s at its upstream", prediction.id)
-
-        task = asyncio.create_task(tell(), name=f"withdraw-{prediction.id}")
-        self._withdrawing.add(task)
-        task.add_done_callback(self._withdrawing.discard)
-
-    async def settle(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the upstreams being told of ends here."""
-        if self._withdrawing:
-            await asyncio.wait(set(self._withdrawing), timeout=timeout)
 
     async def requeue(self, prediction: Prediction, note: str, *,
                       lease_expired_before: datetime | None = None) -> Prediction | None:
@@ -236,8 +213,8 @@ class Lifecycle:
             return False
         self.broker.publish(Event(prediction_id, EventKind.PERSISTED,
                                   data=(logs_length, items_length)))
-        if self.webhooks is not None:
-            self.webhooks.progressed(updated, output=output is not UNSET, logs=bool(logs))
+        for listener in self.listeners:
+            listener.progressed(updated, output=output is not UNSET, logs=bool(logs))
         return True
 
 

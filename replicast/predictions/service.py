@@ -15,14 +15,13 @@ from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
 from replicast.errors import (
     BrokerError,
-    FileTooLarge,
     InvalidField,
     InvalidInput,
     ModelError,
     NotFound,
     Throttled,
 )
-from replicast.files.service import FilesService
+from replicast.files.service import FilesService, read_own_file
 from replicast.input_files import NO_LIMITS, FileLimits
 from replicast.keyset import Page, Position
 from replicast.models.base import Model, OwnFile, OwnFilePath
@@ -198,17 +197,8 @@ class PredictionService:
             if unfinished >= self.max_unfinished:
                 raise self._over_limit(unfinished)
         async def own_files(url: str) -> OwnFile | None:
-            if self.files is None:
-                return None
-            try:
-                return await self.files.own_file(account.id, prediction.base_url, url,
-                                                 max_bytes=self.max_file_bytes)
-            except NotFound:
-                raise InvalidInput(f"Cannot read the input file {url}: file not found"
-                                   ) from None
-            except FileTooLarge:
-                raise InvalidInput(f"The input file {url} is larger than "
-                                   f"{self.max_file_bytes} bytes") from None
+            return await read_own_file(self.files, account.id, prediction.base_url, url,
+                                       max_bytes=self.max_file_bytes, error=InvalidInput)
 
         handing = asyncio.ensure_future(model.runner.submit(prediction.id, inputs, own_files))
         try:

@@ -224,3 +224,13 @@ async def _exit_of(process: asyncio.subprocess.Process) -> int:
     while process.returncode is None:  # noqa: ASYNC110
         await asyncio.sleep(0.01 if pidfd is not None else 0.1)
     return process.returncode
+
+
+def exit_reason(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGSEGV``."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"

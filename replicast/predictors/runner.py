@@ -10,16 +10,17 @@ not within ``stop_grace`` seconds the child is killed. A child that dies, howeve
 it dies, fails the prediction it was running and is started again (setup
 included), after a pause that grows while it keeps dying; one that dies
 ``CRASH_LIMIT`` times in a row within minutes of its setup is left failed.
+
+Where the process stands is ``PredictorRunner.state``, changed only through
+``_enter`` and checked against the transitions of ``predictors.state``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from replicast import times
@@ -27,47 +28,26 @@ from replicast.errors import ModelError
 from replicast.models.base import RunContext, Runner
 from replicast.models.file_inputs import file_inputs
 from replicast.predictors.files import InputFolder, OutputFiles
-from replicast.predictors.process import ChildProcess, ProtocolError, Text
+from replicast.predictors.process import ChildProcess, ProtocolError, Text, exit_reason
 from replicast.predictors.protocol import SETUP
 from replicast.predictors.signature import is_iterator_output
 from replicast.predictors.spec import PredictorSpec
+from replicast.predictors.state import (
+    LOADING,
+    SET_UP,
+    UNBLOCKED,
+    SetupReport,
+    State,
+    check_transition,
+)
 
 log = logging.getLogger(__name__)
 
-SETUP_LOG_CHARS = 256 * 1024
-"""How much of a setup's logs is kept (the end), in characters."""
 CRASH_LIMIT = 5
 """Deaths in a row, each soon after setup, after which the predictor is left failed."""
 _STABLE_SECONDS = 120.0
 """A process that lived this long after setup resets the count of deaths in a row."""
 _RESTART_PAUSE_MAX = 30.0
-
-
-@dataclass
-class SetupReport:
-    """How the predictor's setup went, as ``GET /v1/models/...`` shows it."""
-
-    status: str = "starting"
-    """``starting``, ``succeeded`` or ``failed``."""
-    started_at: datetime = field(default_factory=times.now)
-    completed_at: datetime | None = None
-    error: str | None = None
-    logs: str = ""
-    restarts: int = 0
-    """How many times the predictor's process was started again (after a crash or a kill)."""
-
-    def add_logs(self, text: str) -> None:
-        self.logs = (self.logs + text)[-SETUP_LOG_CHARS:]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "started_at": times.format_rfc3339(self.started_at),
-            "completed_at": times.format_rfc3339(self.completed_at) if self.completed_at else None,
-            "error": self.error,
-            "logs": self.logs,
-            "restarts": self.restarts,
-        }
 
 
 @dataclass(frozen=True)
@@ -107,8 +87,10 @@ class PredictorRunner(Runner):
         """Inputs that are files: name to whether it is a list of files."""
         self.iterator_output = False
         """Whether the output is produced item by item (read from the schema)."""
+        self.state = State.NEW
+        self._closed_in = State.NEW  # the state ``close`` found
         self._report = SetupReport()
-        self._ready = asyncio.Event()
+        self._ready = asyncio.Event()  # set in the states of UNBLOCKED
         self._slot = asyncio.Lock()
         self._child: ChildProcess | None = None
         self._schema: dict[str, Any] | None = None
@@ -116,12 +98,21 @@ class PredictorRunner(Runner):
         self._current: _Call | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._setup_timer: asyncio.TimerHandle | None = None
-        self._closing = False
         self._respawning: asyncio.Task[None] | None = None
         self._deaths = 0
         self._ready_since = 0.0
 
     # lifecycle
+
+    def _enter(self, new: State) -> None:
+        """Change state (``IllegalTransition`` if the table has no such change); predictions
+        wait in every state but those of ``UNBLOCKED`` (closing leaves them as they were)."""
+        check_transition(self.state, new)
+        self.state = new
+        if new in UNBLOCKED:
+            self._ready.set()
+        elif new is not State.CLOSING:
+            self._ready.clear()
 
     async def start(self) -> Description:
         """Start the child; its description once it has loaded the predictor."""
@@ -134,8 +125,10 @@ class PredictorRunner(Runner):
 
     async def close(self) -> None:
         """Stop the child (an idle one exits at once; a busy one is killed) and wait."""
-        self._closing = True
-        if self._respawning is not None:  # it kills what it starts once it sees _closing
+        if self.state is not State.CLOSING:
+            self._closed_in = self.state
+            self._enter(State.CLOSING)
+        if self._respawning is not None:  # it kills what it starts once it sees CLOSING
             self._respawning.cancel()
             await asyncio.gather(self._respawning, return_exceptions=True)
         if self._child is not None:
@@ -155,7 +148,7 @@ class PredictorRunner(Runner):
     async def _spawn(self) -> Description:
         loop = asyncio.get_running_loop()
         self._described = loop.create_future()
-        self._ready.clear()
+        self._enter(State.DESCRIBING)
         restarts = self._report.restarts + (1 if self._child is not None else 0)
         self._report = SetupReport(restarts=restarts)
         try:
@@ -163,7 +156,7 @@ class PredictorRunner(Runner):
         except OSError as exc:
             self._setup_failed(f"Could not start the predictor's process: {exc}")
             return Description(None, None)
-        if self._closing:
+        if self.state is State.CLOSING:
             await child.close(grace=0)
             return Description(None, None)
         self._child = child
@@ -173,7 +166,7 @@ class PredictorRunner(Runner):
         return await asyncio.shield(self._described)
 
     def _setup_too_long(self, child: ChildProcess) -> None:
-        if self._report.status == "starting" and child is self._child:
+        if self.state in LOADING and child is self._child:
             self._setup_failed(f"Setup did not finish within {self.setup_timeout:g} seconds")
             child.kill()
 
@@ -183,7 +176,10 @@ class PredictorRunner(Runner):
         self._report.status, self._report.error = "failed", error
         self._report.completed_at = times.now()
         self._settle(Description(None, None))
-        self._ready.set()
+        if self.state is State.CLOSING or self.state is State.FAILED:
+            self._ready.set()  # a setup cut short by a close: whoever waits learns why
+        else:
+            self._enter(State.FAILED)
 
     def _settle(self, description: Description) -> None:
         if self._described is not None and not self._described.done():
@@ -217,14 +213,16 @@ class PredictorRunner(Runner):
             self._settle(Description(message["schema"], message.get("description")))
             if self.describe_only:
                 self._cancel_setup_timer()  # it exits now: nothing more to wait for
+            if self.state is State.DESCRIBING:
+                self._enter(State.DESCRIBED if self.describe_only else State.SETTING_UP)
         elif kind == "ready":
-            if self._report.status != "starting":
-                return  # too late: the setup timer has already failed it
+            if self.state is not State.SETTING_UP:
+                return  # too late: the setup timer has already failed it (or a close)
             self._cancel_setup_timer()
             self._report.status = "succeeded"
             self._report.completed_at = times.now()
             self._ready_since = time.monotonic()
-            self._ready.set()
+            self._enter(State.READY)
             log.info("%s: set up in %.1f s", self.spec.name,
                      (self._report.completed_at - self._report.started_at).total_seconds())
         elif kind == "setup_failed":
@@ -252,18 +250,18 @@ class PredictorRunner(Runner):
         if child is not self._child:
             return
         self._cancel_setup_timer()
-        if self.describe_only:
-            if self._described is not None and not self._described.done():
-                self._setup_failed(f"The predictor's process {exit_reason(code)} while loading")
-            return
-        was_ready = self._report.status == "succeeded"
-        if self._report.status == "starting":
-            self._setup_failed(f"The predictor's process {exit_reason(code)} during setup")
+        closing = self.state is State.CLOSING
+        state = self._closed_in if closing else self.state
+        if state in LOADING:
+            when = "while loading" if self.describe_only else "during setup"
+            self._setup_failed(f"The predictor's process {exit_reason(code)} {when}")
+            return  # a setup that failed is not tried again: the model shows why
+        if state not in SET_UP:
+            return  # it only described the predictor, or had failed already
         if self._current is not None:
             self._current.messages.put_nowait({"type": "exit", "code": code})
-        if self._closing or not was_ready:
-            return  # a setup that failed is not tried again: the model shows why
-        self._ready.clear()  # predictions wait for the new process's setup
+        if closing:
+            return
         lived = time.monotonic() - self._ready_since
         self._deaths = 1 if lived >= _STABLE_SECONDS else self._deaths + 1
         if self._deaths >= CRASH_LIMIT:
@@ -274,6 +272,7 @@ class PredictorRunner(Runner):
             _RESTART_PAUSE_MAX, self.restart_pause * 2 ** (self._deaths - 2))
         log.warning("%s: the predictor's process %s; starting it again%s", self.spec.name,
                     exit_reason(code), f" in {pause:g} s" if pause else "")
+        self._enter(State.RESPAWNING)  # predictions wait for the new process's setup
         self._respawning = asyncio.create_task(self._respawn(pause))
 
     async def _respawn(self, pause: float) -> None:
@@ -301,7 +300,7 @@ class PredictorRunner(Runner):
         folder = InputFolder()
         try:
             arguments = await folder.materialize(context, inputs, self.file_inputs)
-            while not self._ready.is_set():  # setting up, or starting again after a crash
+            while not self._ready.is_set():  # loading, starting again, or winding down
                 await self._ready.wait()
             if self._report.status != "succeeded":
                 raise ModelError(f"The model's setup failed: {self._report.error}. "
@@ -359,7 +358,8 @@ class PredictorRunner(Runner):
 
     async def _wind_down(self, call: _Call, folder: InputFolder) -> None:
         """Stop the child's run of ``call`` (or the child), then free the slot."""
-        self._ready.clear()  # nothing new is taken while the old run winds down
+        if self.state is State.READY:  # (not if its process died meanwhile)
+            self._enter(State.WINDING_DOWN)  # nothing new is taken while the run stops
         child = self._child
         try:
             try:
@@ -374,9 +374,9 @@ class PredictorRunner(Runner):
         finally:
             self._current = None
             self._slot.release()
-            if child is self._child and child is not None and child.running \
-                    and self._report.status == "succeeded":
-                self._ready.set()
+            if self.state is State.WINDING_DOWN and child is self._child \
+                    and child is not None and child.running:
+                self._enter(State.READY)
             await folder.remove()
 
     async def _interrupt(self, call: _Call, child: ChildProcess | None) -> None:
@@ -398,13 +398,3 @@ async def _until_finished(call: _Call) -> None:
     while (await call.messages.get())["type"] not in ("done", "exit"):
         pass
     call.finished = True
-
-
-def exit_reason(code: int) -> str:
-    """``exited with code 3`` or ``was killed by SIGSEGV``."""
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"

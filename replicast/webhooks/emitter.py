@@ -19,6 +19,7 @@ import orjson
 from replicast import ids, times
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions import representation
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.outbox import OutboxStore
@@ -70,7 +71,7 @@ class _Throttle:
     event: WebhookEvent | None = None
 
 
-class WebhookEmitter:
+class WebhookEmitter(LifecycleListener):
     """Turns a prediction's changes into deliveries in the outbox."""
 
     THROTTLE_SECONDS = 0.5
@@ -94,7 +95,7 @@ class WebhookEmitter:
         self._throttles.clear()
         await asyncio.gather(*self._inserts, return_exceptions=True)
 
-    def for_status(self, prediction: Prediction) -> list[Delivery]:
+    def deliveries(self, prediction: Prediction) -> list[Delivery]:
         """The deliveries to commit with a status change (runs inside the transaction)."""
         event = status_event(prediction)
         if event is None or not wants(prediction, event):

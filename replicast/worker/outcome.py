@@ -26,7 +26,7 @@ from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.store.base import Store
 from replicast.store.predictions import UNSET
-from replicast.worker.run import Run
+from replicast.worker.run import Running
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Ending:
     items the run emitted)."""
 
 
-def returned(lifecycle: Lifecycle, run: Run, predict: asyncio.Task[Any], logs: str) -> Ending:
+def returned(lifecycle: Lifecycle, run: Running, predict: asyncio.Task[Any], logs: str) -> Ending:
     """The ending of a run whose model returned, raised or canceled itself."""
     started, ended_at = run.prediction, lifecycle.clock()
     if predict.cancelled():  # the model canceled itself
@@ -81,7 +81,25 @@ def returned(lifecycle: Lifecycle, run: Run, predict: asyncio.Task[Any], logs: s
                                     ended_at=ended_at), output)
 
 
-async def record(store: Store, run: Run, ending: Ending) -> Prediction | None:
+def canceled(lifecycle: Lifecycle, run: Running, logs: str, note: str) -> Ending:
+    """The ending of a run asked to cancel (``note``, the canceler's line): finished at
+    once, with everything it produced, while the model winds down."""
+    output = run.output()
+    return Ending(functools.partial(lifecycle.cancel, run.prediction, logs=logs + note,
+                                    output=output, by_run=True), output)
+
+
+def timed_out(lifecycle: Lifecycle, run: Running, timeout: float, logs: str) -> Ending:
+    """The ending of a run that went on past ``timeout`` seconds (and was stopped)."""
+    output = run.output()
+    return Ending(functools.partial(
+        lifecycle.fail, run.prediction,
+        f"Prediction timed out after running for {timeout:g} seconds",
+        logs=logs, metrics=run.metrics, output=output, by_run=True,
+        ended_at=lifecycle.clock()), output)
+
+
+async def record(store: Store, run: Running, ending: Ending) -> Prediction | None:
     """Make the ending's change, again while the store cannot take it; the prediction on
     record afterwards (None if it could not be read).
 
@@ -108,7 +126,7 @@ async def record(store: Store, run: Run, ending: Ending) -> Prediction | None:
     return recorded if recorded is not None else await keep_named_files(store, run, None)
 
 
-async def keep_named_files(store: Store, run: Run,
+async def keep_named_files(store: Store, run: Running,
                            recorded: Prediction | None) -> Prediction | None:
     """Delete the run's files that the prediction on record (``recorded``, or read if
     None) does not name; that prediction."""

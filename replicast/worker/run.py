@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from replicast import ids
-from replicast.errors import DiskFull, FileTooLarge, ModelError, NotFound, StoreUnavailable
-from replicast.files.service import FilesService
+from replicast.errors import DiskFull, ModelError, StoreUnavailable
+from replicast.files.service import FilesService, read_own_file
+from replicast.input_fetch import InputFetcher
 from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
-from replicast.inputs import InputFetcher
 from replicast.models.base import OwnFile
 from replicast.models.file_inputs import named_files
 from replicast.outputs.base import OutputStore
@@ -42,8 +42,9 @@ PERSIST_SECONDS = 0.1
 log = logging.getLogger(__name__)
 
 
-class Run:
-    """The ``RunContext`` given to a runner, and the state of the run."""
+class Running:
+    """A prediction running in this worker: the ``RunContext`` given to its runner, and
+    the state of the run."""
 
     def __init__(self, prediction: Prediction, lifecycle: Lifecycle, outputs: OutputStore,
                  fetcher: InputFetcher, *, files: FilesService | None = None,
@@ -119,16 +120,10 @@ class Run:
     async def own_file(self, url: str, *, max_bytes: int | None = None) -> OwnFile | None:
         # This server's own upload: read from the store as the prediction's account,
         # never over HTTP (which would need a token, and could reach another account's).
-        if self._files is None:
-            return None
         limit = self._fetcher.max_bytes if max_bytes is None else max_bytes
-        try:
-            return await self._files.own_file(self.prediction.account_id,
-                                              self.prediction.base_url, url, max_bytes=limit)
-        except NotFound:
-            raise ModelError(f"Cannot read the input file {url}: file not found") from None
-        except FileTooLarge:
-            raise ModelError(f"The file at {url} is larger than {limit} bytes") from None
+        return await read_own_file(self._files, self.prediction.account_id,
+                                   self.prediction.base_url, url, max_bytes=limit,
+                                   error=ModelError)
 
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value

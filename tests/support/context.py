@@ -41,7 +41,7 @@ class RecordingContext:
 
     async def fetch_file(self, url: str) -> bytes:
         if url.startswith("data:"):
-            from replicast.inputs import InputFetcher
+            from replicast.input_fetch import InputFetcher
 
             fetcher = InputFetcher(max_bytes=10_000_000, timeout=5)
             try:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from replicast.accounts.account import Account
 from replicast.broker.memory import MemoryBroker
 from replicast.config import Settings
-from replicast.inputs import InputFetcher
+from replicast.input_fetch import InputFetcher
 from replicast.models.base import Model, Runner
 from replicast.models.registry import Registry
 from replicast.models.schema import InputField, cog_openapi
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import PredictionService
 from replicast.store.sqlite.store import SQLiteStore
@@ -44,11 +45,12 @@ def model(name: str, function: Callable[..., Any], concurrency: int = 4) -> Mode
 class Harness:
     """Everything a prediction touches, in one process, on a temp folder."""
 
-    def __init__(self, tmp_path: Path, models: list[Model], **settings: Any) -> None:
+    def __init__(self, tmp_path: Path, models: list[Model], *,
+                 listeners: Sequence[LifecycleListener] = (), **settings: Any) -> None:
         self.settings = Settings(data_dir=tmp_path, **settings)
         self.store = SQLiteStore(tmp_path / "replicast.db")
         self.broker = MemoryBroker()
-        self.lifecycle = Lifecycle(self.store.predictions, self.broker)
+        self.lifecycle = Lifecycle(self.store.predictions, self.broker, listeners=listeners)
         self.deadlines = Deadlines(self.store.runs, self.lifecycle)
         self.service = PredictionService(self.store.predictions, self.broker, self.lifecycle,
                                          self.deadlines, page_size=3)

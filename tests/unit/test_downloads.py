@@ -10,7 +10,7 @@ import pytest
 
 from replicast import downloads
 from replicast.errors import ModelError
-from replicast.inputs import InputFetcher
+from replicast.input_fetch import InputFetcher
 from tests.support.trickle import Trickle
 
 

@@ -53,9 +53,9 @@ async def test_what_the_process_saw_and_what_the_store_knows():
     p = Prediction(id=ids.prediction_id(), account_id=1, model="a/x", version="v", input={},
                    status=Status.PROCESSING, created_at=created, base_url="",
                    stream_token="t", started_at=created + timedelta(seconds=2))
-    metrics.prediction_changed(p)
+    metrics.status_changed(p)
     p.status, p.completed_at = Status.SUCCEEDED, created + timedelta(seconds=7)
-    metrics.prediction_changed(p)
+    metrics.status_changed(p)
     delivery = Delivery(id="d", prediction_id=p.id, account_id=1,
                         event=WebhookEvent.COMPLETED, url="https://x", payload=b"",
                         created_at=created)

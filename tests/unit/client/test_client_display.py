@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from replicast.client.display import Display
-from replicast.client.progress import Progress
+from replicast.client.progress import LogProgress
 
 
 def display(terminal, quiet=False):
@@ -17,7 +17,7 @@ def test_off_a_terminal_every_change_is_a_plain_line_without_escape_codes():
     shown, out, err = display(terminal=False)
     shown.status("Status: processing")
     for done in (0, 1, 1, 2):
-        shown.progress(Progress(done / 2, done, 2))
+        shown.progress(LogProgress(done / 2, done, 2))
     shown.log("Using seed: 3")
     shown.text("hello")
     shown.text(" world")
@@ -32,7 +32,7 @@ def test_off_a_terminal_every_change_is_a_plain_line_without_escape_codes():
 
 def test_on_a_terminal_the_bar_is_redrawn_in_place_and_cleared_for_other_lines():
     shown, _, err = display(terminal=True)
-    shown.progress(Progress(0.5, 2, 4))
+    shown.progress(LogProgress(0.5, 2, 4))
     shown.log("a log line")
     shown.stop_progress()
     text = err.getvalue()
@@ -44,7 +44,7 @@ def test_on_a_terminal_the_bar_is_redrawn_in_place_and_cleared_for_other_lines()
 def test_quiet_shows_nothing():
     shown, out, err = display(terminal=False, quiet=True)
     shown.status("s")
-    shown.progress(Progress(1.0))
+    shown.progress(LogProgress(1.0))
     shown.text("t")
     shown.output("o")
     shown.close()

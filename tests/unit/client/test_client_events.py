@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from replicast.client.events import Event, parse_events
+from replicast.client.events import StreamEvent, parse_events
 
 STREAM = (
     ": keep-alive\n\n"
@@ -13,8 +13,8 @@ STREAM = (
 
 
 def test_events_are_read_whole_whatever_the_chunks():
-    expected = [Event("logs", " 50%|██| 1/2\rx\n", "0:12"), Event("output", "hello", "1:12"),
-                Event("done", "{}", "1:12:end")]
+    expected = [StreamEvent("logs", " 50%|██| 1/2\rx\n", "0:12"),
+                StreamEvent("output", "hello", "1:12"), StreamEvent("done", "{}", "1:12:end")]
     assert list(parse_events([STREAM])) == expected
     assert list(parse_events(STREAM)) == expected  # one character at a time
     assert list(parse_events([STREAM.replace("\n", "\r\n")])) == expected

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from replicast.client.progress import LogLines, Progress, parse_progress
+from replicast.client.progress import LogLines, LogProgress, parse_progress
 from replicast.models.progress import progress_line
 
 
 @pytest.mark.parametrize(("line", "expected"), [
-    (" 50%|█████     | 2/4 [00:01<00:01, 2.00it/s]", Progress(0.5, 2, 4)),
-    ("100%|██████████| 28/28 [00:09<00:00,  3.01it/s]", Progress(1.0, 28, 28)),
-    ("  0%|          | 0/4", Progress(0.0, 0, 4)),
-    (" 33%|###       | 1/3", Progress(1 / 3, 1, 3)),
-    (" 45%|████▌     |", Progress(0.45)),
-    ("step 3/10", Progress(0.3, 3, 10)),
-    ("Denoising: Step 5 of 20", Progress(0.25, 5, 20)),
+    (" 50%|█████     | 2/4 [00:01<00:01, 2.00it/s]", LogProgress(0.5, 2, 4)),
+    ("100%|██████████| 28/28 [00:09<00:00,  3.01it/s]", LogProgress(1.0, 28, 28)),
+    ("  0%|          | 0/4", LogProgress(0.0, 0, 4)),
+    (" 33%|###       | 1/3", LogProgress(1 / 3, 1, 3)),
+    (" 45%|████▌     |", LogProgress(0.45)),
+    ("step 3/10", LogProgress(0.3, 3, 10)),
+    ("Denoising: Step 5 of 20", LogProgress(0.25, 5, 20)),
 ])
 def test_progress_lines_are_read(line, expected):
     assert parse_progress(line) == expected
@@ -32,12 +32,12 @@ def test_other_lines_are_not_progress(line):
 def test_the_servers_own_progress_lines_read_back_exactly():
     for done in range(5):
         progress = parse_progress(progress_line(done, 4, elapsed=1.5))
-        assert progress == Progress(done / 4, done, 4)
+        assert progress == LogProgress(done / 4, done, 4)
 
 
 def test_percent_is_whole_and_steps_past_the_total_stop_at_a_hundred():
-    assert Progress(2 / 3, 2, 3).percent == 66
-    assert parse_progress("step 5/4") == Progress(1.0, 5, 4)
+    assert LogProgress(2 / 3, 2, 3).percent == 66
+    assert parse_progress("step 5/4") == LogProgress(1.0, 5, 4)
 
 
 def test_log_text_is_cut_into_lines_however_it_arrives():

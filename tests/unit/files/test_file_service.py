@@ -6,16 +6,24 @@ import base64
 import hashlib
 import io
 import os
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from replicast import times
-from replicast.errors import FileTooLarge, NotFound
+from replicast.errors import FileTooLarge, InvalidInput, ModelError, NotFound
 from replicast.files.blobs import ORPHANED, Blobs
-from replicast.files.service import ORPHAN_AGE, ORPHAN_CHECK_INTERVAL, ORPHAN_KEPT, FilesService
+from replicast.files.service import (
+    ORPHAN_AGE,
+    ORPHAN_CHECK_INTERVAL,
+    ORPHAN_KEPT,
+    FilesService,
+    read_own_file,
+)
 from replicast.files.signing import DownloadSigner
+from replicast.files.urls import file_url
 from replicast.store.sqlite.store import SQLiteStore
 
 CONTENT = b"hello, files\n"
@@ -249,6 +257,27 @@ async def test_an_input_file_over_the_input_limit_is_refused_before_it_is_read(f
     assert await files.read(alice.id, f.id, max_bytes=100) == b"x" * 100
     with pytest.raises(FileTooLarge):
         await files.read(alice.id, f.id, max_bytes=99)
+
+
+@pytest.mark.parametrize("error", [InvalidInput, ModelError])
+async def test_a_predictions_own_file_is_read_or_refused_with_the_callers_error(
+        files, alice, bob, error):
+    f = await upload(files, alice, b"x" * 100)
+    url = file_url("http://api.test", f.id)
+    own = await read_own_file(files, alice.id, "http://api.test", url, max_bytes=100,
+                              error=error)
+    assert own is not None and own.data == b"x" * 100 and own.name == "notes.txt"
+    assert await read_own_file(files, alice.id, "http://api.test",
+                               "https://elsewhere.test/x.png", max_bytes=100,
+                               error=error) is None
+    assert await read_own_file(None, alice.id, "http://api.test", url, max_bytes=100,
+                               error=error) is None
+    with pytest.raises(error, match=f"^The file at {re.escape(url)} is larger than 99 bytes$"):
+        await read_own_file(files, alice.id, "http://api.test", url, max_bytes=99,
+                            error=error)
+    with pytest.raises(error, match=r"file not found$"):  # another account's
+        await read_own_file(files, bob.id, "http://api.test", url, max_bytes=100,
+                            error=error)
 
 
 async def test_bytes_no_record_points_to_are_set_aside_once_old(files, store, alice,

@@ -10,7 +10,7 @@ import pytest
 
 from replicast.errors import UpstreamError
 from replicast.gateway.client import UpstreamClient, backoff, retry_after
-from replicast.gateway.routes import Route
+from replicast.gateway.routing import UpstreamRoute
 from replicast.gateway.runner import _file_name
 
 TOKEN = "r8_ThisUpstreamTokenMustNeverLeak0000"
@@ -39,8 +39,8 @@ def test_output_file_names_are_safe_and_unique() -> None:
 
 
 def _client(handler, *, retries: int = 2) -> tuple[UpstreamClient, list[float]]:
-    route = Route(("a/*",), "https://upstream.example", "T", token=TOKEN, retries=retries,
-                  backoff=0.25)
+    route = UpstreamRoute(("a/*",), "https://upstream.example", "T", token=TOKEN,
+                          retries=retries, backoff=0.25)
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:

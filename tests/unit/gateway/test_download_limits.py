@@ -11,7 +11,7 @@ import pytest
 from replicast import downloads
 from replicast.errors import UpstreamError
 from replicast.gateway.client import UpstreamClient
-from replicast.gateway.routes import Route
+from replicast.gateway.routing import UpstreamRoute
 from tests.support.trickle import Trickle
 
 
@@ -23,8 +23,8 @@ def trickle():
 
 
 def _client(trickle: Trickle, *, min_rate: int = 0, **options) -> UpstreamClient:
-    route = Route(("a/*",), f"http://127.0.0.1:{trickle.port}", "T", token="r8_x" * 5,
-                  **options)
+    route = UpstreamRoute(("a/*",), f"http://127.0.0.1:{trickle.port}", "T",
+                          token="r8_x" * 5, **options)
     return UpstreamClient(route, allow_private=False, min_rate=min_rate)
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from replicast.errors import ConfigError
 from replicast.gateway.hooks import HookSigner
-from replicast.gateway.routes import Route, read_routes_file
+from replicast.gateway.routing import UpstreamRoute, read_routes_file
 from replicast.http.ratelimits import bucket_for
 
-ROUTE = Route(patterns=("up/*",), base_url="https://up.example", token_env="T", token="t")
+ROUTE = UpstreamRoute(patterns=("up/*",), base_url="https://up.example", token_env="T", token="t")
 
 
 def test_the_url_carries_a_token_only_this_key_makes():
@@ -33,12 +33,12 @@ def test_malformed_tokens_name_no_prediction(token):
 
 def test_no_url_without_a_public_url_or_when_the_route_opts_out():
     assert HookSigner("key", public_url=None).url(ROUTE, "abc") is None
-    own = Route(patterns=("up/*",), base_url="https://up.example", token_env="T",
-                token="t", public_url="http://10.0.0.5:5000")
+    own = UpstreamRoute(patterns=("up/*",), base_url="https://up.example", token_env="T",
+                        token="t", public_url="http://10.0.0.5:5000")
     assert HookSigner("key", public_url=None).url(own, "abc").startswith(  # type: ignore[union-attr]
         "http://10.0.0.5:5000/v1/gateway/hooks/abc.")
-    off = Route(patterns=("up/*",), base_url="https://up.example", token_env="T",
-                token="t", webhooks=False)
+    off = UpstreamRoute(patterns=("up/*",), base_url="https://up.example", token_env="T",
+                        token="t", webhooks=False)
     assert HookSigner("key", public_url="https://gw.example").url(off, "abc") is None
 
 

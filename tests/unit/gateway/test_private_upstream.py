@@ -13,7 +13,7 @@ import pytest
 
 from replicast.errors import UpstreamError
 from replicast.gateway.client import UpstreamClient
-from replicast.gateway.routes import Route
+from replicast.gateway.routing import UpstreamRoute
 from tests.support.listener import Listener
 
 
@@ -34,7 +34,8 @@ def elsewhere():
 
 def _client(base_url: str, *, allow_private: bool = False,
             waits: list[float] | None = None) -> UpstreamClient:
-    route = Route(("a/*",), base_url, "T", token="r8_x" * 5, retries=0 if waits is None else 3)
+    route = UpstreamRoute(("a/*",), base_url, "T", token="r8_x" * 5,
+                          retries=0 if waits is None else 3)
 
     async def sleep(seconds: float) -> None:
         assert waits is not None

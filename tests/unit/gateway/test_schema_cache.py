@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from replicast.errors import Unavailable
-from replicast.gateway.resolver import DOWN_SECONDS, Gateway
-from replicast.gateway.routes import Route
+from replicast.gateway.gateway import DOWN_SECONDS, Gateway
+from replicast.gateway.routing import UpstreamRoute
 from tests.unit.gateway.test_versions import LATEST, SCHEMA_NOW
 
 
@@ -30,8 +30,8 @@ class Upstream:
 @pytest.fixture
 async def cache():
     now = [1000.0]
-    route = Route(("acme/*",), "https://up.example", "T", token="r8_secret", schema_ttl=60,
-                  retries=0)
+    route = UpstreamRoute(("acme/*",), "https://up.example", "T", token="r8_secret",
+                          schema_ttl=60, retries=0)
     gateway = Gateway([route], allow_private=False, clock=lambda: now[0])
     upstream = Upstream()
     client = gateway._clients[route]

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from replicast.errors import InvalidVersion
-from replicast.gateway.resolver import Gateway
-from replicast.gateway.routes import Route
+from replicast.gateway.gateway import Gateway
+from replicast.gateway.routing import UpstreamRoute
 from replicast.models.registry import Registry
 from replicast.models.schema import InputField, cog_openapi
 from replicast.outputs.local import LocalOutputs
@@ -58,8 +58,8 @@ class Upstream:
 
 @pytest.fixture
 async def setup(request):
-    route = Route(("acme/thing", "acme/*"), "https://up.example", "T", token="r8_secret",
-                  backoff=0.01, poll_interval=0.01)
+    route = UpstreamRoute(("acme/thing", "acme/*"), "https://up.example", "T",
+                          token="r8_secret", backoff=0.01, poll_interval=0.01)
     gateway = Gateway([route], allow_private=False)
     local = getattr(request, "param", [])
     upstream = Upstream()

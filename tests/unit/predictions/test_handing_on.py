@@ -16,9 +16,11 @@ import pytest
 
 from replicast.errors import ModelError, Throttled, UpstreamRefused
 from replicast.models.base import Model, Runner
+from replicast.models.registry import Registry
 from replicast.models.schema import InputField, cog_openapi
 from replicast.predictions.service import ListFilter
 from replicast.predictions.status import Status
+from replicast.predictions.withdrawals import Withdrawals
 from replicast.times import now
 from tests.support.harness import Harness
 
@@ -70,12 +72,8 @@ async def harness(tmp_path, runner):
     schema = cog_openapi([InputField("value", "string", default="v"), secret],
                          {"type": "string"})
     routed = Model("up", "model", "routed", schema, runner, now())
-    h = await Harness(tmp_path, [routed]).open(worker=False)
-
-    async def withdraw(prediction):
-        await runner.withdraw(prediction.upstream_id)
-
-    h.lifecycle.withdraw = withdraw
+    withdrawals = Withdrawals(Registry([routed]))
+    h = await Harness(tmp_path, [routed], listeners=[withdrawals]).open(worker=False)
     yield h
     runner.release.set()
     await h.close()

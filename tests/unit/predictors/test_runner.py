@@ -13,8 +13,10 @@ from replicast.input_files import file_name, safe_name
 from replicast.models.base import Model
 from replicast.models.file_inputs import file_inputs
 from replicast.models.schema import cog_openapi
-from replicast.predictors.runner import PredictorRunner, exit_reason
+from replicast.predictors.process import exit_reason
+from replicast.predictors.runner import PredictorRunner
 from replicast.predictors.spec import predictor_spec
+from replicast.predictors.state import IllegalTransition, State, check_transition
 from tests.support.context import RecordingContext
 
 PREDICTORS = Path(__file__).parents[2] / "predictors"
@@ -41,7 +43,7 @@ async def test_setup_that_takes_too_long_is_stopped_and_marked_failed():
         assert description.schema is not None  # loading was quick; setup is not
         await asyncio.wait_for(slow.wait_ready(), 10)
         report = slow.setup_report()
-        assert report["status"] == "failed"
+        assert slow.state is State.FAILED and report["status"] == "failed"
         assert report["error"] == "Setup did not finish within 2 seconds"
         assert report["logs"] == "warming up\n"
         with pytest.raises(ModelError, match="setup failed: Setup did not finish"):
@@ -60,7 +62,7 @@ async def test_describe_only_reports_the_schema_and_runs_nothing():
         process = describer._child.process
         assert await asyncio.wait_for(process.wait(), 10) == 0
         await asyncio.sleep(1.2)  # past its setup timeout: nothing is reported failed
-        assert describer.setup_report() is None
+        assert describer.setup_report() is None and describer.state is State.DESCRIBED
     finally:
         await describer.close()
 
@@ -101,10 +103,11 @@ async def test_a_canceled_prediction_frees_the_runner_once_it_has_stopped():
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        assert hangs.state is State.WINDING_DOWN  # until the child has stopped it
         began = time.monotonic()
         assert await hangs.predict(RecordingContext(), {"seconds": 0.0}) == "woke up"
         assert time.monotonic() - began < 3
-        assert context.log_text == "going to sleep\n"
+        assert context.log_text == "going to sleep\n" and hangs.state is State.READY
     finally:
         await hangs.close()
 
@@ -116,9 +119,18 @@ async def test_close_stops_a_busy_process():
     await asyncio.sleep(0.5)
     pid = hangs._child.pid
     await asyncio.wait_for(hangs.close(), 10)
-    assert not alive(pid)
+    assert not alive(pid) and hangs.state is State.CLOSING
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def test_state_changes_follow_the_table():
+    check_transition(State.READY, State.WINDING_DOWN)
+    check_transition(State.FAILED, State.CLOSING)  # any state may close
+    for old, new in [(State.FAILED, State.READY), (State.READY, State.DESCRIBING),
+                     (State.CLOSING, State.CLOSING), (State.CLOSING, State.RESPAWNING)]:
+        with pytest.raises(IllegalTransition):
+            check_transition(old, new)
 
 
 def test_unique_names():
@@ -284,5 +296,6 @@ async def test_a_process_that_keeps_dying_is_left_failed():
         assert "setup failed: The predictor's process died 5 times in a row" in error
         report = dies.setup_report()
         assert report["status"] == "failed" and report["restarts"] == 4
+        assert dies.state is State.FAILED
     finally:
         await dies.close()

@@ -111,7 +111,7 @@ def test_a_missing_models_file(tmp_path):
 
 
 def test_names_must_not_clash(project):
-    from replicast.predictors.models import check_names
+    from replicast.predictors.serving import check_names
 
     specs = pair_flags([f"{project}/predict.py:A", f"{project}/predict.py:B"], ["me/a", "me/b"])
     check_names(specs, {"replicast/echo"})

@@ -11,7 +11,7 @@ from replicast import ids, times
 from replicast.errors import DiskFull, StoreUnavailable
 from replicast.predictions.status import Status
 from replicast.store.predictions import Change
-from replicast.worker import worker as worker_module
+from replicast.worker import recovery
 from replicast.worker.leases import Leases
 from tests.support.harness import Harness, model
 
@@ -122,8 +122,8 @@ async def test_a_start_the_store_refused_is_tried_again(tmp_path):
 
 
 async def test_a_prediction_waiting_in_no_queue_is_queued_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(worker_module, "RESTORE_SECONDS", 0.1)
-    monkeypatch.setattr(worker_module, "_RESTORE_AFTER", timedelta(0))
+    monkeypatch.setattr(recovery, "RESTORE_SECONDS", 0.1)
+    monkeypatch.setattr(recovery, "_RESTORE_AFTER", timedelta(0))
     h = await Harness(tmp_path, MODELS).open()
     try:
         created = await h.create("t/ok", input={"value": "queued"})

@@ -266,7 +266,7 @@ async def test_routed_models_served_later_are_reported_with_the_worker(harness):
         return "routed"
 
     routed = model("up/routed", routed_run, concurrency=1)
-    harness.worker.serve(routed)
+    harness.worker.routed.serve(routed)
     await harness.worker.leases.heartbeat()
     (reported,) = await harness.store.runs.list_workers()
     assert "up/routed" in reported.models

@@ -8,7 +8,7 @@ import pytest
 
 from replicast.config import Settings
 from replicast.errors import ConfigError
-from replicast.gateway.routes import Route, is_pattern, match, read_routes_file
+from replicast.gateway.routing import UpstreamRoute, is_pattern, match, read_routes_file
 
 ENV = {"UP_TOKEN": "r8_upstreamtoken0000000000000"}
 
@@ -118,8 +118,8 @@ def test_other_suffixes_are_refused(tmp_path: Path) -> None:
 
 
 def test_an_exact_name_wins_over_an_earlier_pattern() -> None:
-    wide = Route(("acme/*",), "https://a", "T")
-    exact = Route(("acme/special",), "https://b", "T")
+    wide = UpstreamRoute(("acme/*",), "https://a", "T")
+    exact = UpstreamRoute(("acme/special",), "https://b", "T")
     routes = [wide, exact]
     assert match(routes, "acme/special") is exact
     assert match(routes, "acme/other") is wide

@@ -30,7 +30,7 @@ _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class UpstreamRoute:
     """Where the models matching ``patterns`` are run, and how."""
 
     patterns: tuple[str, ...]
@@ -80,7 +80,7 @@ def is_pattern(name: str) -> bool:
     return any(c in name for c in "*?[")
 
 
-def match(routes: Sequence[Route], full_name: str) -> Route | None:
+def match(routes: Sequence[UpstreamRoute], full_name: str) -> UpstreamRoute | None:
     """The first route ``full_name`` matches; an exact name wins over any pattern."""
     for route in routes:
         if full_name in route.exact_names:
@@ -97,7 +97,7 @@ _OPTIONS: dict[str, type] = {
 _KEYS = {"model", "models", "base_url", "token_env", "public_url", *_OPTIONS}
 
 
-def read_routes_file(path: Path, env: Mapping[str, str]) -> tuple[Route, ...]:
+def read_routes_file(path: Path, env: Mapping[str, str]) -> tuple[UpstreamRoute, ...]:
     """The routes in ``path``, with their tokens from ``env``; ``ConfigError`` if malformed."""
     try:
         text = path.read_text()
@@ -127,7 +127,7 @@ class _Where:
         return ConfigError(f"REPLICAST_ROUTES: {self.path}{at}: {key}: {problem}")
 
 
-def parse_routes(data: Any, env: Mapping[str, str], where: _Where) -> tuple[Route, ...]:
+def parse_routes(data: Any, env: Mapping[str, str], where: _Where) -> tuple[UpstreamRoute, ...]:
     """Routes from the file's parsed contents."""
     if not isinstance(data, dict) or set(data) != {"routes"}:
         raise where.error("routes", "the file must hold one key, routes, a list of routes")
@@ -137,7 +137,7 @@ def parse_routes(data: Any, env: Mapping[str, str], where: _Where) -> tuple[Rout
     return tuple(_route(item, env, where, f"routes[{i}]") for i, item in enumerate(items))
 
 
-def _route(item: Any, env: Mapping[str, str], where: _Where, key: str) -> Route:
+def _route(item: Any, env: Mapping[str, str], where: _Where, key: str) -> UpstreamRoute:
     if not isinstance(item, dict):
         raise where.error(key, "a route must be a table of keys")
     unknown = sorted(set(item) - _KEYS)
@@ -166,8 +166,8 @@ def _route(item: Any, env: Mapping[str, str], where: _Where, key: str) -> Route:
         if not _valid(name, kind, value):
             raise where.error(f"{key}.{name}", f"{value!r} is not a valid {_KIND[name]}")
         options[name] = kind(value)
-    return Route(patterns=patterns, base_url=base_url, token_env=token_env, token=token,
-                 **options)
+    return UpstreamRoute(patterns=patterns, base_url=base_url, token_env=token_env,
+                         token=token, **options)
 
 
 _KIND = {name: ("true or false" if kind is bool else "whole number" if kind is int

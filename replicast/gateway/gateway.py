@@ -21,7 +21,7 @@ from replicast import times
 from replicast.errors import Unavailable, UpstreamError
 from replicast.gateway.client import UpstreamClient
 from replicast.gateway.hooks import HookSigner
-from replicast.gateway.routes import Route, match
+from replicast.gateway.routing import UpstreamRoute, match
 from replicast.gateway.runner import UpstreamRunner
 from replicast.models.base import Model
 
@@ -42,8 +42,8 @@ class _Cached:
 class Gateway:
     """Resolves names the routes cover; knows nothing of local models (they win first)."""
 
-    def __init__(self, routes: Sequence[Route], *, allow_private: bool, min_rate: int = 0,
-                 hooks: HookSigner | None = None,
+    def __init__(self, routes: Sequence[UpstreamRoute], *, allow_private: bool,
+                 min_rate: int = 0, hooks: HookSigner | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.routes = tuple(routes)
         self.hooks = hooks
@@ -62,7 +62,7 @@ class Gateway:
         for client in self._clients.values():
             await client.close()
 
-    def route(self, full_name: str) -> Route | None:
+    def route(self, full_name: str) -> UpstreamRoute | None:
         """The route ``full_name`` takes, if any."""
         return match(self.routes, full_name)
 

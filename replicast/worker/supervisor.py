@@ -1,0 +1,151 @@
+"""Seeing a started run through, to the change that records how it ended.
+
+The model runs as a task (``fetch_then_predict``: its input files first, then the
+prediction in a slot) while the prediction's channel is watched (``_Watch``). A run
+ends in one of four ways (``RunSupervisor._ending``): the model returns (succeeded, or
+failed or canceled by itself), the run is asked to cancel (canceled at once, with what
+it produced), someone else finishes the prediction first (a cancel that did not wait,
+a deadline: nothing to record), or it runs past ``predict_timeout`` (failed). A stop of
+the worker is a fifth: the prediction goes back to the queue (``_put_back``). Whatever
+the store says, the model is stopped before the supervisor returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from replicast.broker.base import Broker, Subscription
+from replicast.models.base import Model
+from replicast.predictions.events import Event, EventKind
+from replicast.predictions.lifecycle import Lifecycle
+from replicast.predictions.prediction import Prediction
+from replicast.store.base import Store
+from replicast.worker import outcome
+from replicast.worker.leases import Leases
+from replicast.worker.recovery import interrupted_note
+from replicast.worker.run import Running
+from replicast.worker.slots import Claim
+
+# How long a runner that ignores cancellation may keep its slot after a cancel.
+_CANCEL_GRACE = 5.0
+FETCH_PATIENCE = 1.0
+"""Seconds a prediction's input files may take to arrive before its claim on a slot is
+given up for the next prediction."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSupervisor:
+    """Runs started predictions' models and records how each run ended."""
+
+    store: Store
+    broker: Broker
+    lifecycle: Lifecycle
+    leases: Leases
+    predict_timeout: float
+    max_attempts: int
+
+    async def run(self, model: Model, run: Running, inputs: dict[str, Any],
+                  subscription: Subscription, claim: Claim) -> None:
+        """Run the model, watching the prediction's channel, until it ends; record how."""
+        predict = asyncio.create_task(fetch_then_predict(model, run, inputs, claim))
+        watch = _Watch(run, predict)
+        subscription.listen(watch.on_event)
+        try:
+            await asyncio.wait({predict}, timeout=self.predict_timeout)
+        except asyncio.CancelledError:  # the worker is stopping
+            subscription.listen(None)
+            await self._put_back(run, predict)
+            raise
+        subscription.listen(None)
+        self.leases.ending(run.prediction)
+        ending = await self._ending(watch, run, predict)
+        recorded = watch.ended_elsewhere
+        try:
+            if ending is not None:
+                recorded = await outcome.record(self.store, run, ending)
+        finally:
+            await _stop(run, predict)  # whatever the store said, the model stops
+        await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved
+
+    async def _ending(self, watch: _Watch, run: Running, predict: asyncio.Task[Any]
+                      ) -> outcome.Ending | None:
+        """The change that records how the run ended; None if it was ended elsewhere."""
+        if watch.ended_elsewhere is not None:
+            await run.finish()
+            return None
+        if watch.cancel_note is not None:
+            return outcome.canceled(self.lifecycle, run, await run.finish(), watch.cancel_note)
+        if predict.done():
+            return outcome.returned(self.lifecycle, run, predict, await run.finish())
+        await _stop(run, predict)
+        return outcome.timed_out(self.lifecycle, run, self.predict_timeout, await run.finish())
+
+    async def _put_back(self, run: Running, predict: asyncio.Task[Any]) -> None:
+        """Stop a run cut short by the worker's stop, and queue its prediction again."""
+        started = run.prediction
+        run.interrupted = True  # to run again: leave what it started elsewhere running
+        await _stop(run, predict)
+        await run.finish()
+        requeued = await self.lifecycle.requeue(
+            started, interrupted_note(started.attempt, self.max_attempts))
+        if requeued is not None:
+            await run.discard_files(requeued.output)
+            if self.broker.shared:
+                await self.broker.enqueue(started.model, started.id)  # for another worker
+
+
+async def fetch_then_predict(model: Model, run: Running, inputs: dict[str, Any],
+                             claim: Claim) -> Any:
+    """The run: its input files fetched (stepping aside if that takes long), then the
+    model's prediction, in a slot. Canceled as a whole, downloads included; the files
+    are gone before the outcome is recorded."""
+    try:
+        if model.file_inputs and not model.runner.hands_on:
+            aside = asyncio.get_running_loop().call_later(FETCH_PATIENCE, claim.step_aside)
+            try:
+                await run.prepare_inputs(inputs, model.file_inputs)
+            finally:
+                aside.cancel()
+        async with claim.running():
+            return await model.runner.predict(run, inputs)
+    finally:
+        # Shielded: a second cancel (a stop after a cancel) must not leave them behind.
+        await asyncio.shield(run.remove_inputs())
+
+
+class _Watch:
+    """What the prediction's channel says while its run goes on: a nudge wakes the
+    runner; a cancel asked of the run, or an end made elsewhere, stops the model."""
+
+    def __init__(self, run: Running, predict: asyncio.Task[Any]) -> None:
+        self.run = run
+        self.predict = predict
+        self.cancel_note: str | None = None
+        """The canceler's line, once the run is asked to cancel."""
+        self.ended_elsewhere: Prediction | None = None
+        """The prediction, once another hand has finished it (a cancel that did not
+        wait for the run, a deadline)."""
+
+    def on_event(self, event: Event) -> None:
+        if event.kind is EventKind.NUDGE:
+            self.run.nudge()
+            return
+        if event.kind is EventKind.CANCEL:
+            self.cancel_note = str(event.data or "")
+        elif event.kind is EventKind.STATUS and event.prediction is not None \
+                and event.prediction.terminal:
+            self.ended_elsewhere = event.prediction
+        else:
+            return
+        self.run.cancel_event.set()
+        self.predict.cancel()
+
+
+async def _stop(run: Running, predict: asyncio.Task[Any]) -> None:
+    run.cancel_event.set()
+    predict.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
