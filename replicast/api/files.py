@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from replicast.accounts.account import Account
 from replicast.api import wire
 from replicast.api.pagination import NEXT, PREVIOUS, decode_cursor, encode_cursor
-from replicast.files import representation
+from replicast.files import wire as file_wire
 from replicast.files.file import StoredFile
 from replicast.files.names import visible
 from replicast.http.responses import json_response
@@ -25,7 +25,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")
 
 def _json(request: Request, f: StoredFile, account: Account) -> dict[str, Any]:
     files = app_state(request).files
-    return representation.to_json(f, files.download_url(f, account.username))
+    return file_wire.to_json(f, files.download_url(f, account.username))
 
 
 async def create(request: Request) -> Response:

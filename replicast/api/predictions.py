@@ -17,7 +17,7 @@ from replicast.errors import InvalidField, InvalidRequest, NotFound
 from replicast.http.body import BodySchema, parse_json, read_body
 from replicast.http.responses import json_response
 from replicast.models.base import Model
-from replicast.predictions import representation
+from replicast.predictions import wire as prediction_wire
 from replicast.predictions.service import ListFilter
 from replicast.state import app_state, authenticate, base_url
 from replicast.webhooks.delivery import ALL_EVENTS
@@ -75,7 +75,7 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
         account, model, body["input"], base_url=base_url(request), version=version,
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
     )
-    payload = representation.to_json(prediction, links=state.links,
+    payload = prediction_wire.to_json(prediction, links=state.links,
                                       still_starting=wait is not None)
     headers = {"Location": payload["urls"]["get"]}
     if wait is not None:
@@ -108,14 +108,14 @@ async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.get(account, request.path_params["id"])
-    return json_response(representation.to_json(prediction, links=app_state(request).links))
+    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links))
 
 
 async def cancel(request: Request) -> Response:
     """``POST /v1/predictions/{id}/cancel``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.cancel(account, request.path_params["id"])
-    return json_response(representation.to_json(prediction, links=app_state(request).links))
+    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links))
 
 
 async def list_(request: Request) -> Response:
@@ -143,7 +143,7 @@ async def list_(request: Request) -> Response:
         return f"{url}?{query}"
 
     return json_response(wire.page(
-        [representation.to_json(p, links=app_state(request).links) for p in page.results],
+        [prediction_wire.to_json(p, links=app_state(request).links) for p in page.results],
         link(NEXT, page.next), link(PREVIOUS, page.previous),
     ))
 

@@ -1,4 +1,16 @@
-"""What a model is: a name, a schema, and a runner that turns input into output."""
+"""What a model is: a name, a schema, and a runner that turns input into output.
+
+Most runners run predictions themselves. A routed model's runner (gateway mode) has
+them run by an upstream server instead, and a few verbs name what that takes:
+
+* **hand on** (``Runner.hands_on``, ``Runner.submit``): give a new prediction to the
+  upstream while its create request waits, so that the upstream's refusal is the
+  create's answer; the id it gets there is the prediction's ``upstream_id``.
+* **withdraw** (``Runner.withdraw``): cancel at the upstream a prediction that ended
+  here before it ran.
+* **nudge** (``RunContext.wait_nudge``): wake a run that follows its upstream
+  prediction, when the upstream's webhook says it changed.
+"""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from replicast.http.ratelimits import charge_create
 from replicast.http.responses import json_response, problem_response
 from replicast.http.uploads import file_name, media_type
 from replicast.models.base import Model
-from replicast.predictions import representation
+from replicast.predictions import wire
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import ListFilter
 from replicast.state import app_state, base_url
@@ -53,7 +53,7 @@ async def home(request: Request) -> Response:
     here = root(request)
     recent = []
     for prediction in listed.results[:RECENT]:
-        body = representation.to_json(prediction, links=state.links)
+        body = wire.to_json(prediction, links=state.links)
         recent.append({**body, "thumbnail": views.thumbnail(body["output"],
                                                               prediction.base_url, here)})
     models = [{"name": m.full_name, "description": m.description,
@@ -181,7 +181,7 @@ async def prediction_page(request: Request) -> Response:
 
 
 def _prediction_view(request: Request, prediction: Prediction) -> dict[str, Any]:
-    body = representation.to_json(prediction, links=app_state(request).links)
+    body = wire.to_json(prediction, links=app_state(request).links)
     here = root(request)
     return {
         "p": body,
@@ -204,7 +204,7 @@ async def prediction_json(request: Request) -> Response:
     except NotFound as exc:
         return secured(problem_response(404, "Not found", exc.detail))
     links = app_state(request).links
-    return secured(json_response(representation.to_json(prediction, links=links)))
+    return secured(json_response(wire.to_json(prediction, links=links)))
 
 
 async def cancel(request: Request) -> Response:
@@ -222,5 +222,5 @@ async def cancel(request: Request) -> Response:
                                                              request.path_params["id"])
     if "application/json" in request.headers.get("accept", ""):
         links = app_state(request).links
-        return secured(json_response(representation.to_json(prediction, links=links)))
+        return secured(json_response(wire.to_json(prediction, links=links)))
     return redirect(here)

@@ -1,7 +1,7 @@
 """A prediction as the pages show it, made from its API representation.
 
 The pages read predictions exactly as the API returns them
-(``representation.to_json`` with the server's output links), so output URLs come
+(``predictions.wire.to_json`` with the server's output links), so output URLs come
 signed. Output files of this server are shown through same-origin paths
 (``/outputs/...``), which the pages' Content-Security-Policy allows whatever origin
 the prediction was created under. ``static/app.js`` makes the same choices for

@@ -18,7 +18,7 @@ import orjson
 
 from replicast import ids, times
 from replicast.outputs.signing import OutputLinks
-from replicast.predictions import representation
+from replicast.predictions import wire
 from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
@@ -56,7 +56,7 @@ def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
         account_id=prediction.account_id,
         event=event,
         url=prediction.webhook,
-        payload=orjson.dumps(representation.to_json(prediction, links=links)),
+        payload=orjson.dumps(wire.to_json(prediction, links=links)),
         created_at=now,
         next_attempt_at=now,
         retry_until=now + retry_window if event is WebhookEvent.COMPLETED else None,

@@ -8,7 +8,7 @@ import pytest
 
 from replicast import ids, times
 from replicast.predictions.prediction import Prediction
-from replicast.predictions.representation import to_json
+from replicast.predictions.wire import to_json
 from replicast.predictions.status import Status
 from tests.support.schemas import REPLICATE, conforms
 
