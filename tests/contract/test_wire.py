@@ -8,8 +8,8 @@ import pytest
 
 from replicast import ids, times
 from replicast.predictions.prediction import Prediction
-from replicast.predictions.wire import to_json
 from replicast.predictions.status import Status
+from replicast.predictions.wire import to_json
 from tests.support.schemas import REPLICATE, conforms
 
 
