@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -221,3 +225,25 @@ def test_a_client_that_goes_away_cancels_the_prediction(server, http):
             break
         time.sleep(0.1)
     assert latest["model"] == PICTURES and latest["status"] == "canceled"
+
+
+def test_the_npm_openai_client_works_unchanged(server, http):
+    js = Path(__file__).parents[1] / "js"
+    if shutil.which("node") is None:
+        pytest.fail("Node.js is needed for the npm client tests: install nodejs")
+    if not (js / "node_modules" / "openai").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=js, check=True)
+    result = subprocess.run(
+        ["node", "images.mjs"], cwd=js, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "REPLICAST_URL": server.base_url, "REPLICAST_TOKEN": TOKEN},
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["generated"] == 2 and seen["download_type"] == "image/png"
+    assert seen["b64_bytes"] > 0 and seen["edited"] == 1
+    edit = http.get(f"/v1/predictions/{seen['edit_prediction']}").json()
+    assert edit["model"] == KLEIN and len(edit["input"]["images"]) == 2
+    assert seen["stream"] == ["image_generation.completed"]
+    assert seen["bad_size"] == ["BadRequestError", 400, "size"]
+    assert seen["unknown_model"] == ["NotFoundError", 404, "model_not_found"]
+    assert seen["bad_token"] == ["AuthenticationError", 401]
