@@ -132,6 +132,9 @@ class Settings:
     """Bytes a second a download of an input file, or of a routed model's output file,
     must average once its body has had 5 seconds; 0 for no minimum
     (REPLICAST_DOWNLOAD_MIN_RATE)."""
+    images_default_model: str = "black-forest-labs/flux-schnell"
+    """The model of an OpenAI images request that names none
+    (REPLICAST_IMAGES_DEFAULT_MODEL)."""
     max_file_bytes: int = 100 * 1024 * 1024
     """Largest file ``POST /v1/files`` accepts, in bytes (REPLICAST_MAX_FILE_BYTES)."""
     file_retention: float = 86400.0

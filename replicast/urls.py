@@ -37,6 +37,12 @@ FILE_DOWNLOAD = "/files/{file_id}/download"
 GATEWAY_HOOK = "/gateway/hooks/{token}"
 """An upstream's webhook for a routed prediction (``gateway/hooks.py`` makes the token)."""
 
+# OpenAI's images API, each under both IMAGES_PREFIXES: its SDKs take a base URL of
+# ``<root>/v1`` (or ``<root>/openai/v1``) and add ``/images/...``.
+IMAGES_PREFIXES = (API, "/openai/v1")
+IMAGES_GENERATIONS = "/images/generations"
+IMAGES_EDITS = "/images/edits"
+
 # Beside the API, outside its prefixes.
 OPENAPI = "/openapi.json"
 OUTPUTS = "/outputs"
@@ -87,6 +93,16 @@ def api_route(path: str) -> str | None:
     for prefix in API_PREFIXES:
         if path.startswith(prefix + "/"):
             return path[len(prefix):]
+    return None
+
+
+def images_route(path: str) -> str | None:
+    """``path`` without the prefix it is under if it is a route of OpenAI's images API
+    (``/openai/v1/images/edits`` → ``/images/edits``); None for any other path."""
+    for prefix in IMAGES_PREFIXES:
+        route = path[len(prefix):]
+        if path.startswith(prefix + "/") and route in (IMAGES_GENERATIONS, IMAGES_EDITS):
+            return route
     return None
 
 

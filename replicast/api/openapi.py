@@ -213,6 +213,49 @@ def _file_paths() -> dict[str, Any]:
     }
 
 
+_OPENAI_ERROR = _json({"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "properties": {k: {"type": ["string", "null"]} for k in (
+        "message", "type", "param", "code")}}}}, "An error, in OpenAI's shape")
+_IMAGES = _json({"type": "object", "required": ["created"], "properties": {
+    "created": {"type": "integer"}, "output_format": {"type": "string"},
+    "size": {"type": "string"},
+    "data": {"type": "array", "items": {"type": "object", "properties": {
+        "url": {"type": "string", "format": "uri"}, "b64_json": {"type": "string"}}}}}},
+    "The images (with stream: true, text/event-stream of OpenAI's image events)")
+_IMAGE_FIELDS: dict[str, Any] = {
+    "model": {"type": "string"}, "prompt": {"type": "string"},
+    "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
+    "response_format": {"enum": ["url", "b64_json"]},
+    "output_format": {"enum": ["png", "jpeg", "webp"]},
+    "output_compression": {"type": "integer", "minimum": 0, "maximum": 100},
+    "quality": {"enum": ["auto", "low", "medium", "high", "standard", "hd"]},
+    "stream": {"type": "boolean"}, "partial_images": {"type": "integer"},
+}
+
+
+def _image_paths() -> dict[str, Any]:
+    """OpenAI's images API (``docs/api.md#openai-images-api``); errors in its shape."""
+    errors = {status: _OPENAI_ERROR for status in ("400", "401", "404", "413", "429")}
+
+    def operation(summary: str, media: str, extra: dict[str, Any]) -> dict[str, Any]:
+        schema = {"type": "object", "required": ["prompt"],
+                  "properties": {**_IMAGE_FIELDS, **extra},
+                  "additionalProperties": True}
+        return {"post": {"summary": summary, "requestBody": {
+            "required": True, "content": {media: {"schema": schema}}},
+            "responses": {"200": _IMAGES, **errors}}}
+
+    binary = {"type": "string", "format": "binary"}
+    return {
+        urls.IMAGES_GENERATIONS: operation(
+            "Generate images (OpenAI's images API) as a prediction", "application/json", {}),
+        urls.IMAGES_EDITS: operation(
+            "Edit images (OpenAI's images API) as a prediction", "multipart/form-data",
+            {"image": {"oneOf": [binary, {"type": "array", "items": binary}]},
+             "mask": binary}),
+    }
+
+
 def _limited(path: str, item: dict[str, Any]) -> dict[str, Any]:
     """``item`` with the 429 of the rate limits, which apply to all but event streams
     and upstreams' webhooks."""
@@ -236,6 +279,9 @@ def build(server_url: str) -> dict[str, Any]:
     for prefix in urls.API_PREFIXES:
         for path, item in {**_api_paths(), **_file_paths()}.items():
             paths[prefix + path] = _unavailable(_limited(path, item))
+    for prefix in urls.IMAGES_PREFIXES:
+        for path, item in _image_paths().items():
+            paths[prefix + path] = _unavailable(item)
     paths[urls.OUTPUT] = {"get": {
         "summary": "An output file (the signed, expiring URLs in a prediction's output)",
         "security": [],

@@ -10,6 +10,7 @@ from replicast.api import (
     account,
     files,
     gateway,
+    images,
     models,
     openapi,
     operations,
@@ -43,6 +44,12 @@ API = [
     (urls.GATEWAY_HOOK, ["POST"], gateway.hook),
 ]
 
+# OpenAI's images API, under each of urls.IMAGES_PREFIXES: (path, endpoint), POST only.
+IMAGES = [
+    (urls.IMAGES_GENERATIONS, images.generations),
+    (urls.IMAGES_EDITS, images.edits),
+]
+
 
 def routes() -> list[BaseRoute]:
     """Every route of the API, health and metrics included."""
@@ -50,6 +57,11 @@ def routes() -> list[BaseRoute]:
         Route(f"{prefix}{path}", endpoint, methods=methods)
         for prefix in urls.API_PREFIXES
         for path, methods, endpoint in API
+    ]
+    table += [
+        Route(f"{prefix}{path}", endpoint, methods=["POST"])
+        for prefix in urls.IMAGES_PREFIXES
+        for path, endpoint in IMAGES
     ]
     table += [
         Route(urls.OPENAPI, openapi.document, methods=["GET"]),

@@ -1,13 +1,14 @@
 """Rate limits on the API: which bucket a request draws from, and what the client is told.
 
 Each API token has two buckets, as on Replicate: ``creates`` for ``POST .../predictions``
-(both create routes) and ``requests`` for every other route under ``/v1`` and
-``/replicate/v1``. The check runs before the route, in one middleware, so handlers know
-nothing of it, a refused request costs no more than the check, and every answer it lets
-through, the route's problems included, carries ``ratelimit-remaining`` and
-``ratelimit-reset``. Over the limit the answer is a 429 problem with ``Retry-After``,
-which the official clients honour. The token looked up here is not looked up again
-(``state.IDENTIFIED``).
+(both create routes) and OpenAI's images routes (each request is a create), and
+``requests`` for every other route under ``/v1`` and ``/replicate/v1``. The check runs
+before the route, in one middleware, so handlers know nothing of it, a refused request
+costs no more than the check, and every answer it lets through, the route's problems
+included, carries ``ratelimit-remaining`` and ``ratelimit-reset``. Over the limit the
+answer is a 429 problem with ``Retry-After``, which the official clients honour (in
+OpenAI's error shape on its images routes). The token looked up here is not looked up
+again (``state.IDENTIFIED``).
 
 Drawing from no bucket:
 
@@ -26,11 +27,13 @@ Drawing from no bucket:
 from __future__ import annotations
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replicast import urls
 from replicast.auth_failures import locked_out
 from replicast.errors import ReplicastError, Throttled, Unauthenticated
+from replicast.http.openai_problems import openai_error
 from replicast.http.problems import problem
 from replicast.ratelimit import Decision
 from replicast.state import IDENTIFIED, AppState
@@ -49,6 +52,8 @@ def counted(route: str) -> bool:
 
 def bucket_for(method: str, path: str) -> str | None:
     """Which of a token's buckets a request draws from; None for none."""
+    if urls.images_route(path) is not None:
+        return CREATES if method == "POST" else REQUESTS
     route = urls.api_route(path)
     if route is None or not counted(route):
         return None
@@ -77,7 +82,11 @@ class RateLimits:
             return
         headers = rate_headers(decision)
         if not decision.allowed:
-            response = problem(throttled(decision))
+            refusal = throttled(decision)
+            if urls.images_route(_route_path(scope)) is not None:
+                response: Response | None = openai_error(refusal)
+            else:
+                response = problem(refusal)
             assert response is not None
             response.headers.update(headers)
             await response(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Reading a ``multipart/form-data`` upload: ``POST /v1/files``, the one body that is not JSON.
+"""Reading ``multipart/form-data`` bodies: ``POST /v1/files``, and the images of
+``POST /v1/images/edits`` (``read_form``), the bodies that are not JSON.
 
 The parser spools file parts to temporary files (in memory up to 1 MiB, then on disk),
 so an upload is never held whole in memory. The body is cut off as soon as it is
@@ -72,6 +73,34 @@ async def read_upload(request: Request, max_file_bytes: int) -> AsyncIterator[Up
         raise MalformedBody("The client went away before sending the whole body") from None
     try:
         yield await _upload(form, max_file_bytes)
+    finally:
+        await form.close()
+
+
+@contextlib.asynccontextmanager
+async def read_form(request: Request, max_bytes: int, *, max_files: int
+                    ) -> AsyncIterator[FormData]:
+    """A ``multipart/form-data`` body of up to ``max_files`` files and ``max_bytes`` in
+    all, as parts; its spooled files are closed when the block ends."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        raise UnsupportedMediaType(
+            f"Send this request as multipart/form-data (this body is "
+            f"{kind or 'of no declared type'})")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + _OVERHEAD:
+        raise FileTooLarge(max_bytes)
+    parser = MultiPartParser(request.headers, _limited(request, max_bytes),
+                             max_files=max_files, max_fields=64,
+                             max_part_size=MAX_METADATA_BYTES)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise MalformedBody(f"The multipart body cannot be read: {exc.message}") from None
+    except ClientDisconnect:
+        raise MalformedBody("The client went away before sending the whole body") from None
+    try:
+        yield form
     finally:
         await form.close()
 

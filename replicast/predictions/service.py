@@ -75,7 +75,8 @@ class PredictionService:
         """The largest input file handed on (``REPLICAST_MAX_INPUT_FILE_BYTES``)."""
         self.file_limits = file_limits
         """How many input files a prediction may name, and how large they may be in all."""
-        self._withdrawing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        """Withdrawals and cancels that outlive the request that started them."""
 
     async def create(
         self,
@@ -219,8 +220,8 @@ class PredictionService:
                     await model.runner.withdraw(upstream_id)
 
         task = asyncio.create_task(withdraw())
-        self._withdrawing.add(task)
-        task.add_done_callback(self._withdrawing.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _insert(self, prediction: Prediction) -> None:
         if not self.max_unfinished:
@@ -266,6 +267,25 @@ class PredictionService:
             return prediction
         return await self.lifecycle.stop(prediction.id, unstarted=Status.CANCELED) or prediction
 
+    async def wait(self, prediction: Prediction, timeout: float) -> Prediction:
+        """The prediction once it is terminal, or as it is after ``timeout`` seconds."""
+        async with self.broker.subscribe(prediction.id) as subscription:
+            # Read after subscribing, so that an end between the two is not missed.
+            latest = await self.store.get(prediction.id) or prediction
+            return await self._until_terminal(latest, subscription, timeout)
+
+    def abandon(self, account: Account, prediction_id: str) -> None:
+        """Cancel in the background a prediction whose client went away while it waited
+        (the request that would await the cancel is itself ending)."""
+        async def cancel() -> None:
+            try:
+                await self.cancel(account, prediction_id)
+            except Exception as exc:  # the deadline sweep or the run ends it then
+                log.warning("cannot cancel abandoned prediction %s: %s", prediction_id, exc)
+
+        task = asyncio.create_task(cancel())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _until_terminal(self, prediction: Prediction, subscription: Subscription,
                               timeout: float) -> Prediction:

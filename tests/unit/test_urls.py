@@ -40,5 +40,12 @@ def test_every_route_is_named_in_urls():
              if name.isupper() and isinstance(value, str)}
     for route in app.routes():
         assert isinstance(route, Route)
-        path = urls.api_route(route.path) or route.path
+        path = urls.images_route(route.path) or urls.api_route(route.path) or route.path
         assert path in named, route.path
+
+
+def test_images_routes_are_known_under_both_of_their_prefixes():
+    assert urls.images_route("/openai/v1/images/edits") == urls.IMAGES_EDITS
+    assert urls.images_route("/v1/images/generations") == urls.IMAGES_GENERATIONS
+    assert urls.images_route("/replicate/v1/images/generations") is None
+    assert urls.images_route("/v1/predictions") is None

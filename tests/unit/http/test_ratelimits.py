@@ -56,3 +56,9 @@ async def test_predictions_made_on_the_pages_draw_from_the_tokens_creates_bucket
     off = SimpleNamespace(limiter=None, rates={})
     for _ in range(5):
         await charge_create(off, "digest-a")  # limits off: never refused
+
+
+@pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
+@pytest.mark.parametrize("route", ["/images/generations", "/images/edits"])
+def test_openai_images_requests_are_creates(prefix, route):
+    assert bucket_for("POST", f"{prefix}{route}") == CREATES

@@ -1,0 +1,258 @@
+"""Routes of OpenAI's images API: ``POST /v1/images/generations`` and
+``POST /v1/images/edits`` (also under ``/openai/v1``).
+
+Each request is a prediction like any other (durable, listed, with its page), created
+through the same ``PredictionService``; the request waits for it and answers in
+OpenAI's shape, or streams OpenAI's events. A client that goes away before the end
+cancels it. Errors are answered in OpenAI's shape (``http/openai_problems.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from PIL import Image, UnidentifiedImageError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from replicast import urls
+from replicast.accounts.account import Account
+from replicast.api import sse
+from replicast.errors import RequestError
+from replicast.files.urls import file_url
+from replicast.http.body import parse_json, read_body
+from replicast.http.openai_problems import error_body, openai_error
+from replicast.http.responses import json_response
+from replicast.http.uploads import media_type, read_form
+from replicast.models.base import Model
+from replicast.openai_images import mapping, wire
+from replicast.openai_images.errors import ImageRequestRefused, ModelNotFound
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.state import AppState, app_state, authenticate, base_url
+
+PREDICTION_HEADER = "x-replicast-prediction-id"
+"""The id of the prediction behind an answer, to read it through Replicate's API."""
+MAX_EDIT_IMAGES = 16
+_WAIT_STEP = 60.0
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def openai_errors(handler: Handler) -> Handler:
+    """Answer Replicast's request errors in OpenAI's shape."""
+
+    @functools.wraps(handler)
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except RequestError as exc:
+            return openai_error(exc)
+
+    return answer
+
+
+@openai_errors
+async def generations(request: Request) -> Response:
+    """``POST /v1/images/generations``: a JSON body."""
+    account = await authenticate(request)
+    state = app_state(request)
+    body = parse_json(await read_body(request, state.settings.max_request_bytes))
+    if not isinstance(body, dict):
+        raise ImageRequestRefused("The body must be a JSON object", None, "invalid_json")
+    asked = mapping.parse_request(body)
+    model = await _model(state, asked.model)
+    inputs = mapping.model_input(model.openapi_schema, asked)
+    return await _run(request, account, model, inputs, asked, "image_generation")
+
+
+@openai_errors
+async def edits(request: Request) -> Response:
+    """``POST /v1/images/edits``: multipart, one or several ``image`` parts and an
+    optional ``mask``, stored as the account's uploaded files."""
+    account = await authenticate(request)
+    state = app_state(request)
+    async with read_form(request, state.settings.max_file_bytes,
+                         max_files=MAX_EDIT_IMAGES + 1) as form:
+        images = [p for key in ("image", "image[]") for p in form.getlist(key)
+                  if isinstance(p, UploadFile)]
+        mask = form.get("mask")
+        fields = {k: v for k, v in form.multi_items()
+                  if k not in {"image", "image[]", "mask"} and isinstance(v, str)}
+        asked = mapping.parse_request(fields, form=True)
+        if not images:
+            raise ImageRequestRefused("image is required: one or more image files", "image",
+                                      "missing_required_parameter")
+        if mask is not None and not isinstance(mask, UploadFile):
+            raise ImageRequestRefused("mask must be an image file", "mask")
+        model = await _model(state, asked.model)
+        # Refuse what the model cannot take before anything is stored.
+        mapping.model_input(model.openapi_schema, asked, images=[""] * len(images),
+                            mask=None if mask is None else "")
+        sizes = [await asyncio.to_thread(_image_size, part, "image") for part in images]
+        if mask is not None and await asyncio.to_thread(_image_size, mask, "mask") != sizes[0]:
+            raise ImageRequestRefused(
+                "mask must be the same size as the (first) image", "mask")
+        stored = [await _store(request, account, part) for part in images]
+        mask_url = None if mask is None else await _store(request, account, mask)
+    inputs = mapping.model_input(model.openapi_schema, asked, images=stored, mask=mask_url)
+    return await _run(request, account, model, inputs, asked, "image_edit")
+
+
+async def _model(state: AppState, name: str | None) -> Model:
+    name = name or state.settings.images_default_model
+    model = await state.registry.lookup(name) if name.count("/") == 1 else None
+    if model is None:
+        raise ModelNotFound(name)
+    if not mapping.makes_images(model.openapi_schema):
+        raise ImageRequestRefused(f"The model `{name}` does not make images", "model",
+                                  "invalid_model")
+    return model
+
+
+def _image_size(part: UploadFile, param: str) -> tuple[int, int]:
+    try:
+        with Image.open(part.file) as image:
+            size: tuple[int, int] = image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ImageRequestRefused(f"{param} must be an image file (PNG, JPEG or WebP)",
+                                  param) from None
+    finally:
+        part.file.seek(0)
+    return size
+
+
+async def _store(request: Request, account: Account, part: UploadFile) -> str:
+    """Keep an uploaded image as the account's file; the URL a model input takes."""
+    state = app_state(request)
+    origin = base_url(request)
+    stored = await state.files.create(
+        account, part.file, name=part.filename or "image", content_type=media_type(
+            part.content_type), metadata={"purpose": "images/edits"}, base_url=origin)
+    return file_url(origin, stored.id)
+
+
+async def _run(request: Request, account: Account, model: Model, inputs: dict[str, Any],
+               asked: mapping.ImageRequest, events: str) -> Response:
+    state = app_state(request)
+    prediction = await state.predictions.create(account, model, inputs,
+                                                base_url=base_url(request))
+    headers = {PREDICTION_HEADER: prediction.id}
+    if asked.stream:
+        return StreamingResponse(_stream(request, account, prediction, asked, events),
+                                 media_type="text/event-stream",
+                                 headers={**headers, "Cache-Control": "no-cache"})
+    finished = await _finish(request, account, prediction)
+    if finished is None:
+        return Response(status_code=499, headers=headers)  # nobody reads it
+    if finished.status is not Status.SUCCEEDED:
+        return _failed(finished, headers)
+    b64 = asked.response_format == "b64_json"
+    pictures = await _pictures(state, finished, read=b64)
+    return json_response(wire.response(_created(finished), pictures, b64), headers=headers)
+
+
+async def _stream(request: Request, account: Account, prediction: Prediction,
+                  asked: mapping.ImageRequest, events: str) -> AsyncIterator[bytes]:
+    """OpenAI's events: each image's ``completed`` event once the prediction ends (no
+    ``partial_image`` events yet), or an ``error`` event."""
+    finished = await _finish(request, account, prediction)
+    if finished is None:
+        return
+    if finished.status is not Status.SUCCEEDED:
+        error = _failure(finished)["error"]
+        yield sse.encode("error", sse.json_data(wire.error_event(error)), "0")
+        return
+    pictures = await _pictures(app_state(request), finished, read=True)
+    for index, picture in enumerate(pictures):
+        event = wire.completed_event(events, _created(finished), picture, asked.quality)
+        yield sse.encode(event["type"], sse.json_data(event), str(index))
+
+
+async def _finish(request: Request, account: Account, prediction: Prediction
+                  ) -> Prediction | None:
+    """The prediction once it ends; None, and the prediction canceled, if the client
+    goes away first."""
+    service = app_state(request).predictions
+
+    async def until_terminal() -> Prediction:
+        latest = prediction
+        while not latest.terminal:
+            latest = await service.wait(latest, _WAIT_STEP)
+        return latest
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    waiting = asyncio.ensure_future(until_terminal())
+    gone = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            service.abandon(account, prediction.id)
+    return waiting.result() if waiting.done() and not waiting.cancelled() else None
+
+
+def _failure(prediction: Prediction) -> dict[str, Any]:
+    if prediction.status is Status.FAILED:
+        message = f"Prediction {prediction.id} failed: {prediction.error or 'no reason given'}"
+    else:
+        message = f"Prediction {prediction.id} was {prediction.status.value}"
+    return error_body(message, "server_error", None, f"prediction_{prediction.status.value}")
+
+
+def _failed(prediction: Prediction, headers: dict[str, str]) -> Response:
+    # The run happened: a retry by the SDK would make another, so say not to.
+    return json_response(_failure(prediction), status=500,
+                         headers={**headers, "x-should-retry": "false"})
+
+
+def _created(prediction: Prediction) -> int:
+    return int(prediction.created_at.timestamp())
+
+
+async def _pictures(state: AppState, prediction: Prediction, *, read: bool
+                    ) -> list[wire.Picture]:
+    """The prediction's output images: signed URLs, and their bytes when ``read``."""
+    output = prediction.output
+    plain = [u for u in (output if isinstance(output, list) else [output])
+             if isinstance(u, str)]
+    signed = state.links.sign(plain, prediction.base_url, prediction.id)
+    pictures = []
+    for url, link in zip(plain, signed, strict=True):
+        if not read:
+            pictures.append(wire.Picture(link))
+            continue
+        data = await asyncio.to_thread(_read_output, state, prediction, url)
+        pictures.append(wire.Picture(link, data, _size(data)))
+    return pictures
+
+
+def _read_output(state: AppState, prediction: Prediction, url: str) -> bytes:
+    prefix = f"{prediction.base_url}{urls.OUTPUTS}/{prediction.id}/"
+    folder, _, name = url.removeprefix(prefix).partition("/")
+    path = state.outputs.locate(prediction.id, folder, unquote(name)) \
+        if url.startswith(prefix) else None
+    if path is None:
+        raise ImageRequestRefused(f"The output {url} is not a file of this server", None,
+                                  "output_unavailable")
+    return path.read_bytes()
+
+
+def _size(data: bytes) -> tuple[int, int] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size: tuple[int, int] = image.size
+    except (UnidentifiedImageError, OSError):
+        return None
+    return size
