@@ -10,6 +10,7 @@ cancels it. Errors are answered in OpenAI's shape (``http/openai_problems.py``).
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +34,7 @@ from replicast.http.uploads import media_type, read_form
 from replicast.models.base import Model
 from replicast.openai_images import mapping, wire
 from replicast.openai_images.errors import ImageRequestRefused, ModelNotFound
+from replicast.predictions.events import EventKind
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.state import AppState, app_state, authenticate, base_url
@@ -141,8 +143,10 @@ async def _store(request: Request, account: Account, part: UploadFile) -> str:
 async def _run(request: Request, account: Account, model: Model, inputs: dict[str, Any],
                asked: mapping.ImageRequest, events: str) -> Response:
     state = app_state(request)
-    prediction = await state.predictions.create(account, model, inputs,
-                                                base_url=base_url(request))
+    # A stream listens to its prediction before it is queued, so as to miss no preview.
+    prediction = await state.predictions.create(
+        account, model, inputs, base_url=base_url(request),
+        previews=asked.partial_images if asked.stream else 0, queue=not asked.stream)
     headers = {PREDICTION_HEADER: prediction.id}
     if asked.stream:
         return StreamingResponse(_stream(request, account, prediction, asked, events),
@@ -160,19 +164,41 @@ async def _run(request: Request, account: Account, model: Model, inputs: dict[st
 
 async def _stream(request: Request, account: Account, prediction: Prediction,
                   asked: mapping.ImageRequest, events: str) -> AsyncIterator[bytes]:
-    """OpenAI's events: each image's ``completed`` event once the prediction ends (no
-    ``partial_image`` events yet), or an ``error`` event."""
-    finished = await _finish(request, account, prediction)
-    if finished is None:
-        return
+    """OpenAI's events: a ``partial_image`` event for each preview the run sends, then
+    each image's ``completed`` event once the prediction ends, or an ``error`` event. A
+    client that goes away cancels the prediction."""
+    state = app_state(request)
+    created = _created(prediction)
+    sent = 0
+    finished: Prediction | None = None
+    try:
+        async with state.broker.subscribe(prediction.id) as subscription:
+            await state.predictions.enqueue(prediction)
+            latest = prediction
+            while not latest.terminal:
+                event = await subscription.next(_WAIT_STEP)
+                if event is None:  # quiet for a while: read the state afresh
+                    latest = await state.predictions.wait(latest, 0)
+                elif event.kind is EventKind.PREVIEW:
+                    size = await asyncio.to_thread(_size, base64.b64decode(event.data["b64"]))
+                    partial = wire.partial_event(events, created, event.data, size,
+                                                 asked.quality)
+                    yield sse.encode(partial["type"], sse.json_data(partial), str(sent))
+                    sent += 1
+                elif event.kind is EventKind.STATUS and event.prediction is not None:
+                    latest = event.prediction
+            finished = latest
+    finally:
+        if finished is None:  # the client went away (or the stream broke) first
+            state.predictions.abandon(account, prediction.id)
     if finished.status is not Status.SUCCEEDED:
         error = _failure(finished)["error"]
-        yield sse.encode("error", sse.json_data(wire.error_event(error)), "0")
+        yield sse.encode("error", sse.json_data(wire.error_event(error)), str(sent))
         return
-    pictures = await _pictures(app_state(request), finished, read=True)
+    pictures = await _pictures(state, finished, read=True)
     for index, picture in enumerate(pictures):
-        event = wire.completed_event(events, _created(finished), picture, asked.quality)
-        yield sse.encode(event["type"], sse.json_data(event), str(index))
+        event_body = wire.completed_event(events, created, picture, asked.quality)
+        yield sse.encode(event_body["type"], sse.json_data(event_body), str(sent + index))
 
 
 async def _finish(request: Request, account: Account, prediction: Prediction

@@ -65,6 +65,9 @@ class RunContext(Protocol):
     upstream_id: str | None
     """The id ``Runner.submit`` (or an earlier run) got from the server the prediction
     was handed to; None if it was not handed on yet."""
+    previews: int
+    """How many previews of its image the prediction asked for as it is made (OpenAI's
+    ``partial_images``): 0 for none. A runner sends them with ``preview``."""
     interrupted: bool
     """Set, before the run is canceled, when it stops because this process is stopping:
     the prediction will run again (elsewhere, or after a restart), so what the run
@@ -89,6 +92,10 @@ class RunContext(Protocol):
 
     def record_metric(self, name: str, value: float | int) -> None:
         """Add a value to the prediction's ``metrics``."""
+
+    def preview(self, index: int, image: bytes, image_format: str) -> None:
+        """Send the ``index``-th preview (from 0, fewer than ``previews``) to whoever
+        listens: the image as it stands, encoded as ``image_format``. From any thread."""
 
     def check_canceled(self) -> None:
         """Raise ``asyncio.CancelledError`` if the prediction must stop (for threads)."""

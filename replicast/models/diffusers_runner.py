@@ -29,7 +29,7 @@ from replicast.errors import ModelError
 from replicast.imaging import decode_image, encode_image
 from replicast.models.base import RunContext, Runner
 from replicast.models.loading import LOADING
-from replicast.models.progress import progress_line
+from replicast.models.progress import preview_steps, progress_line
 from replicast.models.safety import SafetyChecker
 
 log = logging.getLogger(__name__)
@@ -116,32 +116,43 @@ class DiffusersRunner(Runner, abc.ABC):
 
     async def _generate(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
                         context: RunContext,
-                        prepare: Callable[[], None] | None = None) -> list[Any]:
+                        prepare: Callable[[], None] | None = None,
+                        image_format: str = "png") -> list[Any]:
         """One pipeline call on the device thread, after the predictions before it;
-        ``prepare`` runs there just before it (to set the pipeline's adapters)."""
+        ``prepare`` runs there just before it (to set the pipeline's adapters). Previews
+        the prediction asked for are decoded from the latents between steps and sent
+        as ``image_format``."""
         async with self._on_device:
             try:
                 images: list[Any] = await self._on_thread(self._denoise, pipeline, call, seed,
-                                                          steps, context, prepare)
+                                                          steps, context, prepare,
+                                                          image_format)
             except _Canceled:
                 raise asyncio.CancelledError() from None
         return images
 
     def _denoise(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
-                 context: RunContext, prepare: Callable[[], None] | None) -> list[Any]:
+                 context: RunContext, prepare: Callable[[], None] | None,
+                 image_format: str = "png") -> list[Any]:
         import torch
 
         if prepare is not None:
             prepare()
 
         total = steps or 1
+        points = preview_steps(total, context.previews)
         began = time.monotonic()
         context.log(progress_line(0, total, 0.0))
 
         def step(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            context.log(progress_line(min(index + 1, total), total, time.monotonic() - began))
+            done = min(index + 1, total)
+            context.log(progress_line(done, total, time.monotonic() - began))
             if context.cancel_event.is_set():
                 raise _Canceled()
+            if done in points:
+                image = self._decode_preview(pipe, tensors["latents"][:1], call)
+                context.preview(points.index(done), encode_image(image, image_format, 80),
+                                image_format)
             return tensors
 
         generator = torch.Generator(device=self._device).manual_seed(seed)
@@ -154,6 +165,12 @@ class DiffusersRunner(Runner, abc.ABC):
                 "images"
             ) from exc
         return list(result.images)
+
+    def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
+        """The first image of a call as it stands: its latents between two steps decoded
+        by the pipeline's VAE, as the pipeline decodes its result (on the device thread).
+        Each model family packs latents its own way."""
+        raise NotImplementedError(f"{type(self).__name__} sends no previews")
 
     async def _deliver(self, context: RunContext, images: list[Any], inputs: dict[str, Any],
                        default_quality: int = 80) -> list[str]:

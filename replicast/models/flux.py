@@ -88,9 +88,18 @@ class FluxRunner(DiffusersRunner):
             if self._adapters is not None:
                 self._switch(self._adapters, loras, context)
 
-        images = await self._generate(pipeline, call, seed, steps, context, prepare=switch)
+        images = await self._generate(pipeline, call, seed, steps, context, prepare=switch,
+                                      image_format=inputs["output_format"])
         urls = await self._deliver(context, images, inputs, KONTEXT_QUALITY)
         return urls[0] if self.model == flux_spec.KONTEXT_PRO else urls
+
+    def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
+        latents = pipeline._unpack_latents(latents, call["height"], call["width"],
+                                           pipeline.vae_scale_factor)
+        config = pipeline.vae.config
+        latents = latents / config.scaling_factor + config.shift_factor
+        image = pipeline.vae.decode(latents.to(pipeline.vae.dtype), return_dict=False)[0]
+        return pipeline.image_processor.postprocess(image, output_type="pil")[0]
 
     @staticmethod
     def _switch(adapters: Adapters, loras: list[Wanted], context: RunContext) -> None:

@@ -112,9 +112,25 @@ class Flux2Runner(DiffusersRunner):
                 context.log("running quantized prediction\n")
             else:
                 context.log(f"go_fast: {self._fast_note}\n")
-        images = await self._generate(pipeline, call, seed, self.variant.steps, context)
+        images = await self._generate(pipeline, call, seed, self.variant.steps, context,
+                                      image_format=inputs["output_format"])
         urls = await self._deliver(context, images, inputs)
         return urls[0] if self.variant.single_output else urls
+
+    def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
+        import torch
+
+        # Packed row by row from a grid of 2x2-patchified latents (``_pack_latents``).
+        scale = pipeline.vae_scale_factor * 2
+        rows, columns = call["height"] // scale, call["width"] // scale
+        latents = latents.permute(0, 2, 1).reshape(latents.shape[0], -1, rows, columns)
+        vae = pipeline.vae
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(latents.device, latents.dtype)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + vae.config.batch_norm_eps
+                         ).to(latents.device, latents.dtype)
+        latents = pipeline._unpatchify_latents(latents * std + mean)
+        image = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+        return pipeline.image_processor.postprocess(image, output_type="pil")[0]
 
     async def _reference_images(self, context: RunContext, inputs: dict[str, Any]) -> list[Any]:
         """The reference images, decoded at once, each checked as the pipeline will."""

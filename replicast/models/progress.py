@@ -26,3 +26,13 @@ def progress_line(done: int, total: int, elapsed: float | None = None) -> str:
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes:02d}:{secs:02d}"
+
+
+def preview_steps(steps: int, previews: int) -> list[int]:
+    """The steps (1 to ``steps``) after which each of ``previews`` previews is sent:
+    spread evenly, the last before the final step (so it differs from the image)."""
+    if previews <= 0 or steps <= 1:
+        return []
+    points = [max(1, min(steps - 1, round((i + 1) * steps / (previews + 1))))
+              for i in range(previews)]
+    return sorted(set(points))

@@ -20,14 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from replicast.errors import InvalidInput, ModelError
 from replicast.imaging import decode_image, encode_image
 from replicast.models import catalog
 from replicast.models.base import RunContext, Runner
 from replicast.models.placeholder import picture
-from replicast.models.progress import progress_line
+from replicast.models.progress import preview_steps, progress_line
 
 MAX_INPUT_PIXELS = 40_000_000
 DEFAULT_QUALITY = 95
@@ -67,13 +67,21 @@ class FluxStandIn(Runner):
                            option=orjson.OPT_SORT_KEYS).decode()
         began = time.monotonic()
         steps = int(inputs.get("num_inference_steps") or inputs.get("steps") or 0)
-        for step in range(steps + 1 if steps else 0):
-            context.log(progress_line(step, steps))
         title = f"Replicast stand-in for {self.spec.short_name}"
         files = await asyncio.to_thread(
             _render_all, count, width, height, key, references, output_format, quality,
             title, str(inputs.get("prompt", "")), context.check_canceled,
         )
+        # Previews at the steps a real run sends them (four nominal steps without any).
+        nominal = steps or 4
+        points = preview_steps(nominal, context.previews)
+        for step in range(nominal + 1):
+            if steps:
+                context.log(progress_line(step, steps))
+            if step in points:
+                preview = await asyncio.to_thread(_preview, files[0], 1 - step / nominal,
+                                                  output_format, quality)
+                context.preview(points.index(step), preview, output_format)
         urls = [
             await context.save_file(f"out-{index}.{output_format}", data)
             for index, data in enumerate(files)
@@ -113,3 +121,10 @@ def _render_all(count: int, width: int, height: int, key: str,
         check_canceled()
         files.append(encode_image(image, output_format, quality))
     return files
+
+
+def _preview(final: bytes, unfinished: float, output_format: str, quality: int) -> bytes:
+    """A stand-in's preview: its final image, blurred the more the less is done."""
+    image = decode_image(final, max_pixels=100_000_000, what="stand-in image")
+    radius = unfinished * max(image.size) / 16
+    return encode_image(image.filter(ImageFilter.GaussianBlur(radius)), output_format, quality)

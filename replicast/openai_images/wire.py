@@ -50,6 +50,22 @@ def completed_event(prefix: str, created: int, picture: Picture, quality: str | 
     }
 
 
+def partial_event(prefix: str, created: int, preview: dict[str, Any],
+                  size: tuple[int, int] | None, quality: str | None) -> dict[str, Any]:
+    """``image_generation.partial_image`` (``image_edit.partial_image``): a preview the
+    run sent (``predictions.events.preview_data``)."""
+    return {
+        "type": f"{prefix}.partial_image",
+        "b64_json": preview["b64"],
+        "created_at": created,
+        "size": "x".join(str(v) for v in size) if size else "auto",
+        "quality": quality if quality in {"low", "medium", "high"} else "auto",
+        "background": "opaque",
+        "output_format": _FORMATS.get(preview["format"], preview["format"]),
+        "partial_image_index": preview["index"],
+    }
+
+
 def error_event(error: dict[str, Any]) -> dict[str, Any]:
     """What a stream sends when the prediction fails: OpenAI's ``error`` event."""
     return {"type": "error", **error}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,10 @@ class EventKind(StrEnum):
     CANCEL = "cancel"
     """Whoever runs the prediction should stop it and finish it as canceled, appending
     ``data`` (a note, or "") to its logs."""
+    PREVIEW = "preview"
+    """A running prediction's image as it stands partway (asked for by
+    ``Prediction.previews``); ``data`` is a ``preview_data`` dict. Never stored: only
+    those listening then see it."""
     NUDGE = "nudge"
     """Whoever runs the prediction may have news waiting elsewhere (an upstream's
     webhook came): a hint to look now, which changes nothing by itself."""
@@ -37,6 +42,12 @@ class Progress:
     items_offset: int = 0
     """Length of the output list before ``items`` were appended."""
     items: tuple[Any, ...] = ()
+
+
+def preview_data(index: int, image: bytes, image_format: str) -> dict[str, Any]:
+    """An ``EventKind.PREVIEW`` event's data: the ``index``-th preview (from 0), its
+    bytes in base64, and their format (``png``, ``jpeg``, ``webp``)."""
+    return {"index": index, "b64": base64.b64encode(image).decode(), "format": image_format}
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,10 @@ class Lifecycle:
         )
         return updated is not None
 
+    def preview(self, prediction_id: str, data: dict[str, Any]) -> None:
+        """Publish a preview of a running prediction's image (``events.preview_data``)."""
+        self.broker.publish(Event(prediction_id, EventKind.PREVIEW, data=data))
+
     def announce(self, prediction_id: str, progress: Progress) -> None:
         """Tell streams about new logs and output items of a running prediction."""
         self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))

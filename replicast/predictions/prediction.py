@@ -51,6 +51,9 @@ class Prediction:
     upstream_id: str | None = None
     """For a routed model (gateway mode), the prediction's id at the upstream that runs
     it, once created there; whoever runs it next follows that one, never a new one."""
+    previews: int = 0
+    """How many previews of its image the run is asked to send as it denoises (OpenAI's
+    ``partial_images``); 0 for none. Previews are events only, never stored."""
 
     def run_input(self) -> dict[str, Any]:
         """The input a model runs with: ``input`` with the secrets put back."""

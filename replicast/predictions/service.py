@@ -91,12 +91,17 @@ class PredictionService:
         cancel_after: timedelta | None = None,
         wait: float | None = None,
         source: str = "api",
+        previews: int = 0,
+        queue: bool = True,
     ) -> Prediction:
         """Validate, commit and queue a new prediction.
 
         With ``wait``, hold on up to that many seconds for it to finish and return
         the latest state. ``source`` is ``web`` for the web pages' predictions, which
-        the retention sweep keeps, as Replicate keeps them.
+        the retention sweep keeps, as Replicate keeps them. ``previews``: how many
+        previews its run sends as events (``Prediction.previews``). Without ``queue``
+        it is committed but not queued: the caller listens to it first, then ``enqueue``s
+        it (one never queued is put back by the worker's check of the queues).
         """
         self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
@@ -120,6 +125,7 @@ class PredictionService:
             webhook=webhook,
             webhook_events_filter=webhook_events_filter,
             source=source,
+            previews=previews,
         )
         logs.tag(prediction.id)
         failure = await self._hand_on(account, model, prediction, inputs)
@@ -133,6 +139,8 @@ class PredictionService:
             return await self.lifecycle.fail(prediction, failure) or prediction
         if prediction.deadline is not None:
             self.deadlines.watch(prediction.id, prediction.deadline)
+        if not queue:
+            return prediction
         if wait is None:
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
@@ -145,6 +153,11 @@ class PredictionService:
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
+
+    async def enqueue(self, prediction: Prediction) -> None:
+        """Queue a prediction created with ``queue=False`` (nothing if it has ended)."""
+        if not prediction.terminal:
+            await self.broker.enqueue(prediction.model, prediction.id)
 
     def _own_path(self, account: Account, base_url: str) -> OwnFilePath:
         """Finds on disk the account's uploads that URLs name (``OwnFilePath``)."""

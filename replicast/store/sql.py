@@ -90,7 +90,7 @@ PREDICTION_COLUMNS = (
     " status, created_at, base_url, stream_token, source, output, logs, error, started_at,"
     " completed_at, deadline, metrics, webhook, webhook_events_filter, data_removed, attempt,"
     f" CASE WHEN input = '' THEN (SELECT i.secrets {_FROM_INPUTS}) END, worker_id,"
-    " lease_until, upstream_id"
+    " lease_until, upstream_id, previews"
 )
 MEASURED_BYTES = (
     f"octet_length(input) + CASE WHEN input = '' THEN"
@@ -102,7 +102,8 @@ text without reading it (PostgreSQL: from the header of a value kept out of line
 _STORED_COLUMNS = (
     "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
     " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
-    " webhook_events_filter, data_removed, attempt, worker_id, lease_until, upstream_id"
+    " webhook_events_filter, data_removed, attempt, worker_id, lease_until, upstream_id,"
+    " previews"
 )
 UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
 
@@ -121,6 +122,7 @@ def prediction_values(p: Prediction, input_column: str, dialect: Dialect) -> tup
         dialect.time(p.completed_at), dialect.time(p.deadline), json_text(p.metrics),
         p.webhook, None if p.webhook_events_filter is None else json_text(p.webhook_events_filter),
         bool(p.data_removed), p.attempt, p.worker_id, dialect.time(p.lease_until), p.upstream_id,
+        p.previews,
     )
 
 
@@ -139,6 +141,7 @@ def prediction_from_row(row: Any, dialect: Dialect) -> Prediction:
         data_removed=bool(row[19]), attempt=row[20],
         secrets=None if row[21] is None else orjson.loads(row[21]),
         worker_id=row[22], lease_until=dialect.parse_time(row[23]), upstream_id=row[24],
+        previews=row[25],
     )
 
 

@@ -32,7 +32,7 @@ from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
 from replicast.models.base import OwnFile
 from replicast.models.file_inputs import named_files
 from replicast.outputs.base import OutputStore
-from replicast.predictions.events import Progress
+from replicast.predictions.events import Progress, preview_data
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
 from replicast.store.predictions import UNSET
@@ -53,6 +53,7 @@ class Running:
         self.prediction_id = prediction.id
         self.cancel_event = threading.Event()
         self.upstream_id = prediction.upstream_id
+        self.previews = prediction.previews
         self.interrupted = False
         self.metrics: dict[str, Any] = {}
         self.items: list[Any] = []
@@ -127,6 +128,21 @@ class Running:
 
     def record_metric(self, name: str, value: float | int) -> None:
         self.metrics[name] = value
+
+    def preview(self, index: int, image: bytes, image_format: str) -> None:
+        if not 0 <= index < self.previews:
+            return  # not asked for
+        data = preview_data(index, image, image_format)
+        if threading.get_ident() == self._loop_thread:
+            self._loop.call_soon(self._send_preview, data)
+        else:
+            self._loop.call_soon_threadsafe(self._send_preview, data)
+
+    def _send_preview(self, data: dict[str, Any]) -> None:
+        # After the logs before it, so that a listener sees them in order.
+        self._announce()
+        if not self._stopped:
+            self._lifecycle.preview(self.prediction_id, data)
 
     def check_canceled(self) -> None:
         if self.cancel_event.is_set():

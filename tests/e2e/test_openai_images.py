@@ -129,12 +129,20 @@ def test_an_edit_with_several_images_gives_the_model_all_of_them(images, http):
     assert prediction["status"] == "succeeded" and len(prediction["input"]["images"]) == 2
 
 
-def test_streaming_sends_the_completed_event(images):
-    stream = images.images.generate(prompt=PROMPT, stream=True, partial_images=2,
-                                    size="1024x1024", output_format="jpeg")
-    events = list(stream)
-    assert [e.type for e in events] == ["image_generation.completed"]
-    completed = events[0]
+def test_streaming_sends_partial_images_then_the_completed_event(images, http):
+    raw = images.images.with_raw_response.generate(
+        prompt=PROMPT, stream=True, partial_images=2, size="1024x1024", output_format="jpeg")
+    events = list(raw.parse())
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + [
+        "image_generation.completed"]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    partials = [Image.open(io.BytesIO(base64.b64decode(e.b64_json))) for e in events[:2]]
+    assert {(p.format, p.size) for p in partials} == {("JPEG", (1024, 1024))}
+    assert all(e.output_format == "jpeg" and e.size == "1024x1024" for e in events[:2])
+    assert partials[0].tobytes() != partials[1].tobytes()  # the image as it went
+    prediction = _prediction(http, raw)
+    assert prediction["status"] == "succeeded"
+    completed = events[-1]
     assert completed.output_format == "jpeg" and completed.size == "1024x1024"
     picture = Image.open(io.BytesIO(base64.b64decode(completed.b64_json)))
     assert (picture.format, picture.size) == ("JPEG", (1024, 1024))
@@ -142,8 +150,8 @@ def test_streaming_sends_the_completed_event(images):
 
 def test_streaming_an_edit_sends_image_edit_events(images):
     stream = images.images.edit(model=KLEIN, image=("a.png", _png((512, 512))),
-                                prompt="a hat", stream=True)
-    assert [e.type for e in stream] == ["image_edit.completed"]
+                                prompt="a hat", stream=True, partial_images=1)
+    assert [e.type for e in stream] == ["image_edit.partial_image", "image_edit.completed"]
 
 
 @pytest.mark.parametrize(("call", "param"), [
@@ -243,7 +251,7 @@ def test_the_npm_openai_client_works_unchanged(server, http):
     assert seen["b64_bytes"] > 0 and seen["edited"] == 1
     edit = http.get(f"/v1/predictions/{seen['edit_prediction']}").json()
     assert edit["model"] == KLEIN and len(edit["input"]["images"]) == 2
-    assert seen["stream"] == ["image_generation.completed"]
+    assert seen["stream"] == ["image_generation.partial_image", "image_generation.completed"]
     assert seen["bad_size"] == ["BadRequestError", 400, "size"]
     assert seen["unknown_model"] == ["NotFoundError", 404, "model_not_found"]
     assert seen["bad_token"] == ["AuthenticationError", 401]

@@ -61,7 +61,8 @@ const { data: edited, response } = await client.images.edit({
 seen.edited = edited.data.length;
 seen.edit_prediction = response.headers.get("x-replicast-prediction-id");
 
-const stream = await client.images.generate({ prompt: "a paper boat", stream: true });
+const stream = await client.images.generate({ prompt: "a paper boat", stream: true,
+                                             partial_images: 1 });
 seen.stream = [];
 for await (const event of stream) seen.stream.push(event.type);
 

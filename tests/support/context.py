@@ -24,6 +24,8 @@ class RecordingContext:
         self.remote_files = files or {}
         self.upstream_id: str | None = None
         self.interrupted = False
+        self.previews = 0
+        self.preview_images: list[tuple[int, bytes, str]] = []
 
     @property
     def log_text(self) -> str:
@@ -34,6 +36,9 @@ class RecordingContext:
 
     async def emit(self, item: Any) -> None:
         self.items.append(item)
+
+    def preview(self, index: int, image: bytes, image_format: str) -> None:
+        self.preview_images.append((index, image, image_format))
 
     async def save_file(self, name: str, data: bytes) -> str:
         self.saved[name] = data

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as redis
 
 from replicast.broker.redis import GROUP, RedisBroker, queue_key
-from replicast.predictions.events import Event, EventKind, Progress
+from replicast.predictions.events import Event, EventKind, Progress, preview_data
 from tests.support import services
 
 
@@ -27,6 +27,14 @@ async def test_events_cross_between_brokers(brokers):
     api, worker = brokers
     async with api.subscribe("p") as subscription:
         event = Event("p", EventKind.PROGRESS, data=Progress(0, "hello\n"))
+        worker.publish(event)
+        assert await subscription.next(2) == event
+
+
+async def test_a_preview_crosses_between_brokers(brokers):
+    api, worker = brokers
+    async with api.subscribe("p") as subscription:
+        event = Event("p", EventKind.PREVIEW, data=preview_data(1, b"\x89PNG", "png"))
         worker.publish(event)
         assert await subscription.next(2) == event
 

@@ -51,7 +51,7 @@ def loaded_dev_runner(monkeypatch):
                 "RGB", (arguments["width"], arguments["height"]))]})()
         return call
 
-    def denoise(pipeline, call, seed, steps, context, prepare=None):
+    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png"):
         return real(pipeline_of(pipeline), call, seed, steps, context, prepare)
 
     monkeypatch.setattr(runner, "_denoise", denoise)
