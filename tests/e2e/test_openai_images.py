@@ -23,6 +23,7 @@ PREDICTORS = Path(__file__).parents[1] / "predictors"
 PROMPT = "a paper boat on calm water at sunrise"
 KLEIN = "black-forest-labs/flux-2-klein-4b"
 PICTURES = "test/pictures"
+INPAINT = "test/inpaint"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,7 @@ def server(tmp_path_factory):
     process = ServerProcess(tmp_path_factory.mktemp("server"), env={
         "REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQUESTS": "0",
         "REPLICAST_PREDICTORS": f"{PICTURES}={PREDICTORS / 'images.py'}:Pictures,"
+                                f"{INPAINT}={PREDICTORS / 'images.py'}:Inpaint,"
                                 f"test/text={PREDICTORS / 'outputs.py'}:Text"}).start()
     yield process
     process.stop()
@@ -255,3 +257,25 @@ def test_the_npm_openai_client_works_unchanged(server, http):
     assert seen["bad_size"] == ["BadRequestError", 400, "size"]
     assert seen["unknown_model"] == ["NotFoundError", 404, "model_not_found"]
     assert seen["bad_token"] == ["AuthenticationError", 401]
+
+
+def test_an_edit_with_a_mask_gives_it_to_the_models_mask_input(images, http):
+    mask = Image.new("L", (64, 32), 0)
+    mask.paste(255, (0, 0, 32, 32))  # the left half
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    raw = images.images.with_raw_response.edit(
+        model=INPAINT, image=("a.png", _png((64, 32))), mask=("m.png", buffer.getvalue()),
+        prompt="paint it", response_format="b64_json")
+    picture = Image.open(io.BytesIO(base64.b64decode(raw.parse().data[0].b64_json)))
+    assert picture.getpixel((8, 8)) == (0, 0, 255) and picture.getpixel((56, 8)) == (255, 0, 0)
+    prediction = _prediction(http, raw)
+    assert "/v1/files/" in prediction["input"]["mask"]  # kept as the account's upload
+
+
+def test_a_mask_of_another_size_than_the_image_is_a_400(images):
+    with pytest.raises(openai.BadRequestError) as refused:
+        images.images.edit(model=INPAINT, image=("a.png", _png((64, 32))),
+                           mask=("m.png", _png((32, 32))), prompt="paint it")
+    assert refused.value.param == "mask"
+    assert "same size" in refused.value.message
