@@ -374,3 +374,19 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_clients(tmp_path):
             assert account(untrusted, "203.0.113.9") == 429
     finally:
         process.stop()
+
+
+def test_openai_images_draw_from_the_creates_bucket_and_say_so_as_openai_does(server):
+    import openai
+
+    [token] = make_tokens(server.data_dir, "painter")
+    with openai.OpenAI(base_url=f"{server.base_url}/v1", api_key=token,
+                       max_retries=0) as client:
+        for _ in range(6):  # the burst: refused bodies count as creates here too
+            with pytest.raises(openai.BadRequestError):
+                client.images.generate(prompt="x", size="big")
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.images.generate(prompt="x", size="big")
+    assert refused.value.status_code == 429
+    assert refused.value.code == "rate_limit_exceeded"
+    assert refused.value.response.headers["retry-after"] == "1"
