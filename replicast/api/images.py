@@ -26,11 +26,12 @@ from replicast import urls
 from replicast.accounts.account import Account
 from replicast.api import sse
 from replicast.errors import RequestError
+from replicast.files.names import visible
 from replicast.files.urls import file_url
 from replicast.http.body import parse_json, read_body
 from replicast.http.openai_problems import error_body, openai_error
 from replicast.http.responses import json_response
-from replicast.http.uploads import media_type, read_form
+from replicast.http.uploads import MAX_NAME_BYTES, media_type, read_form
 from replicast.models.base import Model
 from replicast.openai_images import mapping, wire
 from replicast.openai_images.errors import ImageRequestRefused, ModelNotFound
@@ -42,6 +43,9 @@ from replicast.state import AppState, app_state, authenticate, base_url
 PREDICTION_HEADER = "x-replicast-prediction-id"
 """The id of the prediction behind an answer, to read it through Replicate's API."""
 MAX_EDIT_IMAGES = 16
+MAX_EDIT_PIXELS = 40_000_000
+"""The largest image an edit takes (as the models' own input images)."""
+_IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")
 _WAIT_STEP = 60.0
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -91,6 +95,8 @@ async def edits(request: Request) -> Response:
         if not images:
             raise ImageRequestRefused("image is required: one or more image files", "image",
                                       "missing_required_parameter")
+        if len(images) > MAX_EDIT_IMAGES:
+            raise ImageRequestRefused(f"At most {MAX_EDIT_IMAGES} images may be given", "image")
         if mask is not None and not isinstance(mask, UploadFile):
             raise ImageRequestRefused("mask must be an image file", "mask")
         model = await _model(state, asked.model)
@@ -101,10 +107,18 @@ async def edits(request: Request) -> Response:
         if mask is not None and await asyncio.to_thread(_image_size, mask, "mask") != sizes[0]:
             raise ImageRequestRefused(
                 "mask must be the same size as the (first) image", "mask")
-        stored = [await _store(request, account, part) for part in images]
-        mask_url = None if mask is None else await _store(request, account, mask)
-    inputs = mapping.model_input(model.openapi_schema, asked, images=stored, mask=mask_url)
-    return await _run(request, account, model, inputs, asked, "image_edit")
+        kept = [await _store(request, account, part) for part in images]
+        if mask is not None:
+            kept.append(await _store(request, account, mask))
+    urls = [file_url(base_url(request), file_id) for file_id in kept]
+    inputs = mapping.model_input(model.openapi_schema, asked, images=urls[:len(images)],
+                                 mask=urls[-1] if mask is not None else None)
+    try:
+        return await _run(request, account, model, inputs, asked, "image_edit")
+    except RequestError:  # refused at the create: keep no orphans
+        for file_id in kept:
+            await state.files.delete(account, file_id)
+        raise
 
 
 async def _model(state: AppState, name: str | None) -> Model:
@@ -118,11 +132,22 @@ async def _model(state: AppState, name: str | None) -> Model:
     return model
 
 
+def _name(given: str | None) -> str:
+    """An uploaded image's file name, as ``/v1/files`` keeps names: shown characters only,
+    at most ``MAX_NAME_BYTES`` of UTF-8."""
+    name = visible(given or "").encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    return name or "image"
+
+
 def _image_size(part: UploadFile, param: str) -> tuple[int, int]:
     try:
-        with Image.open(part.file) as image:
+        with Image.open(part.file, formats=_IMAGE_FORMATS) as image:
             size: tuple[int, int] = image.size
-    except (UnidentifiedImageError, OSError, ValueError):
+            if size[0] * size[1] > MAX_EDIT_PIXELS:
+                raise ImageRequestRefused(
+                    f"{param} is {size[0]}x{size[1]}: larger than {MAX_EDIT_PIXELS} pixels",
+                    param)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         raise ImageRequestRefused(f"{param} must be an image file (PNG, JPEG or WebP)",
                                   param) from None
     finally:
@@ -131,13 +156,13 @@ def _image_size(part: UploadFile, param: str) -> tuple[int, int]:
 
 
 async def _store(request: Request, account: Account, part: UploadFile) -> str:
-    """Keep an uploaded image as the account's file; the URL a model input takes."""
+    """Keep an uploaded image as the account's file; its id."""
     state = app_state(request)
-    origin = base_url(request)
     stored = await state.files.create(
-        account, part.file, name=part.filename or "image", content_type=media_type(
-            part.content_type), metadata={"purpose": "images/edits"}, base_url=origin)
-    return file_url(origin, stored.id)
+        account, part.file, name=_name(part.filename),
+        content_type=media_type(part.content_type), metadata={"purpose": "images/edits"},
+        base_url=base_url(request))
+    return stored.id
 
 
 async def _run(request: Request, account: Account, model: Model, inputs: dict[str, Any],
@@ -149,56 +174,102 @@ async def _run(request: Request, account: Account, model: Model, inputs: dict[st
         previews=asked.partial_images if asked.stream else 0, queue=not asked.stream)
     headers = {PREDICTION_HEADER: prediction.id}
     if asked.stream:
-        return StreamingResponse(_stream(request, account, prediction, asked, events),
-                                 media_type="text/event-stream",
-                                 headers={**headers, "Cache-Control": "no-cache"})
+        outcome = _Outcome()
+        return _PredictionStream(
+            _stream(request, prediction, asked, events, outcome), outcome,
+            functools.partial(state.predictions.abandon, account, prediction.id),
+            media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"})
     finished = await _finish(request, account, prediction)
     if finished is None:
         return Response(status_code=499, headers=headers)  # nobody reads it
     if finished.status is not Status.SUCCEEDED:
         return _failed(finished, headers)
     b64 = asked.response_format == "b64_json"
-    pictures = await _pictures(state, finished, read=b64)
-    return json_response(wire.response(_created(finished), pictures, b64), headers=headers)
+    try:
+        pictures = await _pictures(state, finished, read=b64)
+    except _Unavailable as exc:
+        return _unavailable(str(exc), headers)
+    body = await asyncio.to_thread(wire.response, _created(finished), pictures, b64)
+    return json_response(body, headers=headers)
 
 
-async def _stream(request: Request, account: Account, prediction: Prediction,
-                  asked: mapping.ImageRequest, events: str) -> AsyncIterator[bytes]:
+class _Outcome:
+    """Whether a stream saw its prediction end (else the client went first)."""
+
+    ended = False
+
+
+class _PredictionStream(StreamingResponse):
+    """A stream of one prediction's events that cancels the prediction when it stops
+    before the prediction ends: the client went away, even before the first event."""
+
+    def __init__(self, content: AsyncIterator[bytes], outcome: _Outcome,
+                 abandon: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._outcome = outcome
+        self._abandon = abandon
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._outcome.ended:
+                self._abandon()
+
+
+class _Unavailable(Exception):
+    """An output of a prediction that succeeded cannot be read back (this server's fault)."""
+
+
+def _unavailable(message: str, headers: dict[str, str]) -> Response:
+    return json_response(error_body(message, "server_error", None, "output_unavailable"),
+                         status=500, headers={**headers, "x-should-retry": "false"})
+
+
+async def _stream(request: Request, prediction: Prediction, asked: mapping.ImageRequest,
+                  events: str, outcome: _Outcome) -> AsyncIterator[bytes]:
     """OpenAI's events: a ``partial_image`` event for each preview the run sends, then
-    each image's ``completed`` event once the prediction ends, or an ``error`` event. A
-    client that goes away cancels the prediction."""
+    each image's ``completed`` event once the prediction ends, or an ``error`` event.
+    ``outcome`` says whether the prediction ended (``_PredictionStream`` cancels it if
+    not)."""
     state = app_state(request)
     created = _created(prediction)
     sent = 0
-    finished: Prediction | None = None
-    try:
-        async with state.broker.subscribe(prediction.id) as subscription:
-            await state.predictions.enqueue(prediction)
-            latest = prediction
-            while not latest.terminal:
-                event = await subscription.next(_WAIT_STEP)
-                if event is None:  # quiet for a while: read the state afresh
-                    latest = await state.predictions.wait(latest, 0)
-                elif event.kind is EventKind.PREVIEW:
-                    size = await asyncio.to_thread(_size, base64.b64decode(event.data["b64"]))
-                    partial = wire.partial_event(events, created, event.data, size,
-                                                 asked.quality)
-                    yield sse.encode(partial["type"], sse.json_data(partial), str(sent))
-                    sent += 1
-                elif event.kind is EventKind.STATUS and event.prediction is not None:
-                    latest = event.prediction
-            finished = latest
-    finally:
-        if finished is None:  # the client went away (or the stream broke) first
-            state.predictions.abandon(account, prediction.id)
-    if finished.status is not Status.SUCCEEDED:
-        error = _failure(finished)["error"]
+    async with state.broker.subscribe(prediction.id) as subscription:
+        await state.predictions.enqueue(prediction)
+        latest = prediction
+        while not latest.terminal:
+            event = await subscription.next(_WAIT_STEP)
+            if event is None:  # quiet for a while: read the state afresh
+                latest = await state.predictions.wait(latest, 0)
+            elif event.kind is EventKind.PREVIEW:
+                partial = await asyncio.to_thread(_partial, events, created, event.data,
+                                                  asked.quality)
+                yield sse.encode(partial["type"], sse.json_data(partial), str(sent))
+                sent += 1
+            elif event.kind is EventKind.STATUS and event.prediction is not None:
+                latest = event.prediction
+    outcome.ended = True
+    if latest.status is not Status.SUCCEEDED:
+        error = _failure(latest)["error"]
         yield sse.encode("error", sse.json_data(wire.error_event(error)), str(sent))
         return
-    pictures = await _pictures(state, finished, read=True)
+    try:
+        pictures = await _pictures(state, latest, read=True)
+    except _Unavailable as exc:
+        error = error_body(str(exc), "server_error", None, "output_unavailable")["error"]
+        yield sse.encode("error", sse.json_data(wire.error_event(error)), str(sent))
+        return
     for index, picture in enumerate(pictures):
-        event_body = wire.completed_event(events, created, picture, asked.quality)
-        yield sse.encode(event_body["type"], sse.json_data(event_body), str(sent + index))
+        body = await asyncio.to_thread(wire.completed_event, events, created, picture,
+                                       asked.quality)
+        yield sse.encode(body["type"], sse.json_data(body), str(sent + index))
+
+
+def _partial(events: str, created: int, preview: dict[str, Any], quality: str | None
+             ) -> dict[str, Any]:
+    size = _size(base64.b64decode(preview["b64"]))
+    return wire.partial_event(events, created, preview, size, quality)
 
 
 async def _finish(request: Request, account: Account, prediction: Prediction
@@ -270,9 +341,13 @@ def _read_output(state: AppState, prediction: Prediction, url: str) -> bytes:
     path = state.outputs.locate(prediction.id, folder, unquote(name)) \
         if url.startswith(prefix) else None
     if path is None:
-        raise ImageRequestRefused(f"The output {url} is not a file of this server", None,
-                                  "output_unavailable")
-    return path.read_bytes()
+        raise _Unavailable(f"The output {url} of prediction {prediction.id} is not a file "
+                           "of this server")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _Unavailable(f"The output {url} of prediction {prediction.id} cannot be read: "
+                           f"{exc.strerror or exc}") from None
 
 
 def _size(data: bytes) -> tuple[int, int] | None:

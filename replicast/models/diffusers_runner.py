@@ -117,23 +117,23 @@ class DiffusersRunner(Runner, abc.ABC):
     async def _generate(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
                         context: RunContext,
                         prepare: Callable[[], None] | None = None,
-                        image_format: str = "png") -> list[Any]:
+                        image_format: str = "png", screened: bool = True) -> list[Any]:
         """One pipeline call on the device thread, after the predictions before it;
         ``prepare`` runs there just before it (to set the pipeline's adapters). Previews
         the prediction asked for are decoded from the latents between steps and sent
-        as ``image_format``."""
+        as ``image_format``, through the safety checker when ``screened``."""
         async with self._on_device:
             try:
                 images: list[Any] = await self._on_thread(self._denoise, pipeline, call, seed,
                                                           steps, context, prepare,
-                                                          image_format)
+                                                          image_format, screened)
             except _Canceled:
                 raise asyncio.CancelledError() from None
         return images
 
     def _denoise(self, pipeline: Any, call: dict[str, Any], seed: int, steps: int,
                  context: RunContext, prepare: Callable[[], None] | None,
-                 image_format: str = "png") -> list[Any]:
+                 image_format: str = "png", screened: bool = True) -> list[Any]:
         import torch
 
         if prepare is not None:
@@ -150,9 +150,8 @@ class DiffusersRunner(Runner, abc.ABC):
             if context.cancel_event.is_set():
                 raise _Canceled()
             if done in points:
-                image = self._decode_preview(pipe, tensors["latents"][:1], call)
-                context.preview(points.index(done), encode_image(image, image_format, 80),
-                                image_format)
+                self._preview(pipe, tensors["latents"][:1], call, context, points.index(done),
+                              image_format, screened)
             return tensors
 
         generator = torch.Generator(device=self._device).manual_seed(seed)
@@ -165,6 +164,25 @@ class DiffusersRunner(Runner, abc.ABC):
                 "images"
             ) from exc
         return list(result.images)
+
+    def _preview(self, pipeline: Any, latents: Any, call: dict[str, Any], context: RunContext,
+                 index: int, image_format: str, screened: bool) -> None:
+        """Send one preview, as the safety checker lets the images through; best effort:
+        a preview that cannot be made is skipped, and the run goes on."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                image = self._decode_preview(pipeline, latents, call)
+            if screened and self.safety is not None and self.safety.flags([image])[0]:
+                context.log(f"Preview {index + 1} was withheld: NSFW content detected\n")
+                return
+            context.preview(index, encode_image(image, image_format, 80), image_format)
+        except Exception as exc:  # OOM at a large size, a pipeline of another shape...
+            log.warning("%s: preview %d could not be made: %s", self.model, index + 1, exc)
+            context.log(f"Preview {index + 1} could not be made; the run goes on\n")
+            if isinstance(exc, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()
 
     def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
         """The first image of a call as it stands: its latents between two steps decoded

@@ -89,7 +89,8 @@ class FluxRunner(DiffusersRunner):
                 self._switch(self._adapters, loras, context)
 
         images = await self._generate(pipeline, call, seed, steps, context, prepare=switch,
-                                      image_format=inputs["output_format"])
+                                      image_format=inputs["output_format"],
+                                      screened=not inputs.get("disable_safety_checker"))
         urls = await self._deliver(context, images, inputs, KONTEXT_QUALITY)
         return urls[0] if self.model == flux_spec.KONTEXT_PRO else urls
 

@@ -113,7 +113,8 @@ class Flux2Runner(DiffusersRunner):
             else:
                 context.log(f"go_fast: {self._fast_note}\n")
         images = await self._generate(pipeline, call, seed, self.variant.steps, context,
-                                      image_format=inputs["output_format"])
+                                      image_format=inputs["output_format"],
+                                      screened=not inputs.get("disable_safety_checker"))
         urls = await self._deliver(context, images, inputs)
         return urls[0] if self.variant.single_output else urls
 

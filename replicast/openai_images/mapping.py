@@ -105,7 +105,7 @@ def _integer(body: Mapping[str, Any], name: str, low: int, high: int, form: bool
     value = body.get(name)
     if value is None:
         return None
-    if form and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if form and isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ImageRequestRefused(f"{name} must be an integer", name, "invalid_type")
@@ -133,6 +133,11 @@ def model_input(openapi_schema: Mapping[str, Any], request: ImageRequest, *,
     found: dict[str, Any] = {"prompt": request.prompt}
     found.update(_count(properties, request.n))
     found.update(size_inputs(properties, request.size))
+    if images and request.size in (None, "auto"):
+        # An edit keeps its image's shape where the model can (not the default 1:1).
+        for name in ("aspect_ratio", "resolution"):
+            if "match_input_image" in (properties.get(name, {}).get("enum") or ()):
+                found[name] = "match_input_image"
     found.update(_format(properties, request.output_format))
     if request.output_compression is not None and _typed(properties, "output_quality",
                                                          "integer"):

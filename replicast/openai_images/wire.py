@@ -68,7 +68,7 @@ def partial_event(prefix: str, created: int, preview: dict[str, Any],
 
 def error_event(error: dict[str, Any]) -> dict[str, Any]:
     """What a stream sends when the prediction fails: OpenAI's ``error`` event."""
-    return {"type": "error", **error}
+    return {"type": "error", "error": error}
 
 
 def _b64(picture: Picture) -> str:

@@ -279,3 +279,27 @@ def test_a_mask_of_another_size_than_the_image_is_a_400(images):
                            mask=("m.png", _png((32, 32))), prompt="paint it")
     assert refused.value.param == "mask"
     assert "same size" in refused.value.message
+
+
+def test_a_streamed_prediction_that_fails_raises_the_sdks_error(images, http):
+    stream = images.images.generate(model=PICTURES, prompt=PROMPT, stream=True,
+                                    extra_body={"fail": True})
+    with pytest.raises(openai.APIError) as failed:
+        list(stream)
+    assert "asked to fail" in failed.value.message
+
+
+def test_a_stream_the_client_leaves_cancels_its_prediction(server, http):
+    with httpx.Client(base_url=server.base_url, timeout=30,
+                      headers={"Authorization": f"Bearer {TOKEN}"}) as client, \
+            client.stream("POST", "/v1/images/generations", json={
+                "model": PICTURES, "prompt": PROMPT, "stream": True,
+                "seconds": 30}) as response:
+        prediction_id = response.headers["x-replicast-prediction-id"]
+    # closed before the end: the prediction is canceled, not run to its end
+    for _ in range(100):
+        status = http.get(f"/v1/predictions/{prediction_id}").json()["status"]
+        if status == "canceled":
+            break
+        time.sleep(0.1)
+    assert status == "canceled"

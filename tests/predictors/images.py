@@ -15,8 +15,11 @@ from replicast import BasePredictor, Input
 class Pictures(BasePredictor):
     def predict(self, prompt: str, width: int = Input(default=64, ge=16, le=512),
                 height: int = Input(default=64, ge=16, le=512),
-                seconds: float = Input(default=0.0, ge=0, le=60)) -> Path:
+                seconds: float = Input(default=0.0, ge=0, le=60),
+                fail: bool = Input(default=False)) -> Path:
         time.sleep(seconds)
+        if fail:
+            raise ValueError("asked to fail")
         path = Path(tempfile.mkdtemp()) / "out.png"
         Image.new("RGB", (width, height), "green").save(path)
         return path

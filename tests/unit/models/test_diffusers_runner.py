@@ -51,7 +51,8 @@ async def test_encoding_overlaps_the_next_predictions_denoising(monkeypatch, mak
     runner, inputs = make()
     runner._loaded = True  # as far as the runner knows
 
-    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png"):
+    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png",
+                screened=True):
         note("denoise-start", call["prompt"])
         time.sleep(0.2)
         note("denoise-end", call["prompt"])
@@ -83,7 +84,8 @@ async def test_a_cancel_between_steps_ends_the_prediction_as_canceled(monkeypatc
     runner._loaded = True
     context = RecordingContext()
 
-    def denoise(pipeline, call, seed, steps, ctx, prepare=None, image_format="png"):
+    def denoise(pipeline, call, seed, steps, ctx, prepare=None, image_format="png",
+                screened=True):
         ctx.cancel_event.set()
         raise diffusers_runner._Canceled()
 

@@ -39,7 +39,8 @@ def stubbed(model: str, size: flux2.SizeRule = spec.size):
     runner._loaded = True
     calls = []
 
-    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png"):
+    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png",
+                screened=True):
         calls.append({**call, "seed": seed, "steps": steps})
         return [Image.new("RGB", (call["width"], call["height"]))]
 

@@ -51,7 +51,8 @@ def loaded_dev_runner(monkeypatch):
                 "RGB", (arguments["width"], arguments["height"]))]})()
         return call
 
-    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png"):
+    def denoise(pipeline, call, seed, steps, context, prepare=None, image_format="png",
+                screened=True):
         return real(pipeline_of(pipeline), call, seed, steps, context, prepare)
 
     monkeypatch.setattr(runner, "_denoise", denoise)

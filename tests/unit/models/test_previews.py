@@ -98,3 +98,74 @@ async def test_a_stand_in_sends_its_previews_at_the_same_steps():
                  for _, data, _ in context.preview_images]
     assert sharpness[0] != sharpness[-1]  # less blurred as it goes
     assert len(urls) == 1
+
+
+def _same_picture(a: Image.Image, b: Image.Image) -> bool:
+    import numpy
+
+    return bool(numpy.abs(numpy.asarray(a, numpy.int16) - numpy.asarray(b, numpy.int16)).max()
+                <= 2)
+
+
+async def test_flux1_decodes_latents_as_the_pipeline_decodes_its_result(schnell):
+    import torch
+
+    runner = flux.FluxRunner(flux_spec.SCHNELL, schnell, device="cpu")
+    await runner.setup()
+    pipe = runner._pipeline
+    call = {"prompt": "a boat", "width": 256, "height": 128, "num_inference_steps": 2,
+            "guidance_scale": 0.0}
+    latents = pipe(**call, output_type="latent",
+                   generator=torch.Generator().manual_seed(5)).images
+    image = pipe(**call, output_type="pil", generator=torch.Generator().manual_seed(5)).images[0]
+    with torch.no_grad():
+        decoded = runner._decode_preview(pipe, latents, call)
+    assert _same_picture(decoded, image)
+
+
+async def test_flux2_decodes_latents_as_the_pipeline_decodes_its_result(tmp_path):
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = tiny_flux.build_flux2_dev(tmp_path / "dev")
+    runner = flux2.Flux2Runner(flux2_spec.DEV, folder, size=flux2_spec.size, device="cpu")
+    await runner.setup()
+    pipe = runner._pipeline
+    call = {"prompt": "a boat", "width": 256, "height": 128, "num_inference_steps": 2}
+    latents = pipe(**call, output_type="latent",
+                   generator=torch.Generator().manual_seed(5)).images
+    image = pipe(**call, output_type="pil", generator=torch.Generator().manual_seed(5)).images[0]
+    with torch.no_grad():
+        decoded = runner._decode_preview(pipe, latents, call)
+    assert _same_picture(decoded, image)
+
+
+class _FlagsAll:
+    def flags(self, images):
+        return [True for _ in images]
+
+
+async def test_previews_pass_the_safety_checker_and_a_failed_one_is_skipped(schnell):
+    runner = flux.FluxRunner(flux_spec.SCHNELL, schnell, device="cpu")
+    await runner.setup()
+    runner.safety = _FlagsAll()
+    context = RecordingContext()
+    context.previews = 2
+    given = values(flux_spec.SCHNELL, megapixels="0.25", num_inference_steps=4,
+                   disable_safety_checker=False)
+    with pytest.raises(Exception, match="NSFW"):  # the result too, as always
+        await runner.predict(context, given)
+    assert context.preview_images == []
+    assert context.log_text.count("was withheld: NSFW content detected") == 2
+    runner.safety = None
+
+    def broken(pipeline, latents, call):
+        raise RuntimeError("no room")
+
+    runner._decode_preview = broken
+    context = RecordingContext()
+    context.previews = 1
+    urls = await runner.predict(context, given)
+    assert len(urls) == 1 and context.preview_images == []
+    assert "Preview 1 could not be made; the run goes on" in context.log_text

@@ -121,12 +121,16 @@ def test_form_fields_are_typed_by_the_schema():
                                                    "go_fast": False}
 
 
+MATCH = {"aspect_ratio": "match_input_image"}  # an edit keeps its image's shape
+
+
 @pytest.mark.parametrize(("name", "images", "expected"), [
-    (KONTEXT, ["u1"], {"input_image": "u1"}),
-    (PRO2, ["u1"], {"input_images": ["u1"]}),
-    (PRO2, ["u1", "u2"], {"input_images": ["u1", "u2"]}),
-    (KLEIN, ["u1", "u2"], {"images": ["u1", "u2"]}),
-    ("black-forest-labs/flux-dev", ["u1"], {"image": "u1"}),
+    (KONTEXT, ["u1"], {"input_image": "u1", **MATCH}),
+    (PRO2, ["u1"], {"input_images": ["u1"], **MATCH, "resolution": "match_input_image"}),
+    (PRO2, ["u1", "u2"], {"input_images": ["u1", "u2"], **MATCH,
+                          "resolution": "match_input_image"}),
+    (KLEIN, ["u1", "u2"], {"images": ["u1", "u2"], **MATCH}),
+    ("black-forest-labs/flux-dev", ["u1"], {"image": "u1"}),  # it offers no such choice
 ])
 def test_edit_images_go_to_the_models_image_input(name, images, expected):
     given = model_input(schema(name), parse_request({"prompt": "p"}), images=images)
@@ -170,3 +174,9 @@ def test_bad_openai_fields_are_refused_naming_them(body, param):
     with pytest.raises(ImageRequestRefused) as refused:
         parse_request(body)
     assert refused.value.param == param
+
+
+def test_an_edit_with_a_size_takes_that_size_not_its_images():
+    given = model_input(schema(KLEIN), parse_request({"prompt": "p", "size": "1024x1024"}),
+                        images=["u1"])
+    assert given["aspect_ratio"] == "1:1"
