@@ -235,7 +235,7 @@ _IMAGE_FIELDS: dict[str, Any] = {
 
 def _image_paths() -> dict[str, Any]:
     """OpenAI's images API (``docs/api.md#openai-images-api``); errors in its shape."""
-    errors = {status: _OPENAI_ERROR for status in ("400", "401", "404", "413", "429")}
+    errors = {status: _OPENAI_ERROR for status in ("400", "401", "404", "413", "415", "429")}
 
     def operation(summary: str, media: str, extra: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": "object", "required": ["prompt"],
