@@ -184,11 +184,11 @@ class DiffusersRunner(Runner, abc.ABC):
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
 
+    @abc.abstractmethod
     def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
         """The first image of a call as it stands: its latents between two steps decoded
         by the pipeline's VAE, as the pipeline decodes its result (on the device thread).
         Each model family packs latents its own way."""
-        raise NotImplementedError(f"{type(self).__name__} sends no previews")
 
     async def _deliver(self, context: RunContext, images: list[Any], inputs: dict[str, Any],
                        default_quality: int = 80) -> list[str]:
