@@ -273,6 +273,25 @@ def _unavailable(item: dict[str, Any]) -> dict[str, Any]:
             for method, operation in item.items()}
 
 
+_MALFORMED = {"description": "Not valid HTTP/1.1 (an empty Content-Length, a character "
+                              "no header may hold...), answered before any route",
+              "content": _PROBLEM["content"]}
+
+
+def _malformed(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with the 400 the server answers, on any path, a request it cannot parse
+    (in the problem shape, beside a route's own 400 if it has one)."""
+    def with_400(responses: dict[str, Any]) -> dict[str, Any]:
+        own = responses.get("400")
+        if own is None:
+            return {**responses, "400": _MALFORMED}
+        return {**responses, "400": {**own, "content": {**own["content"],
+                                                        **_MALFORMED["content"]}}}
+
+    return {method: {**operation, "responses": with_400(operation["responses"])}
+            for method, operation in item.items()}
+
+
 def build(server_url: str) -> dict[str, Any]:
     """The document, with ``server_url`` as its server."""
     paths: dict[str, Any] = {}
@@ -294,6 +313,7 @@ def build(server_url: str) -> dict[str, Any]:
     paths[urls.OPENAPI] = {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": _json({"type": "object"},
                                                                  "OpenAPI document")}}}
+    paths = {path: _malformed(item) for path, item in paths.items()}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Replicast", "version": __version__,

@@ -155,11 +155,11 @@ class GuardedProtocol(HttpToolsProtocol):
             if isinstance(exc.__context__, Refusal):
                 self._refuse(exc.__context__, linger=True)
             else:
-                self._invalid()
+                self._invalid(exc)
         except httptools.HttpParserUpgrade:
             self._time_what_is_unfinished()
-        except httptools.HttpParserError:
-            self._invalid()
+        except httptools.HttpParserError as exc:
+            self._invalid(exc)
         else:
             if self._phase is _BODY or self._head_bytes:
                 self._time_what_is_unfinished()
@@ -312,13 +312,17 @@ class GuardedProtocol(HttpToolsProtocol):
         self.flow.resume_reading()
         self._linger_timer = self.loop.call_later(LINGER, self.transport.close)
 
-    def _invalid(self) -> None:
-        """What uvicorn answers a request httptools cannot parse."""
+    def _invalid(self, error: Exception) -> None:
+        """A request httptools cannot parse (an empty ``Content-Length``, a bad header
+        character...): a 400 in the API's problem shape, saying what the parser found,
+        and the connection closed."""
         self._phase = _ENDED
         self._cancel_deadline()
-        msg = "Invalid HTTP request received."
-        log.warning(msg)
-        self.send_400_response(msg)
+        reason = str(error).strip().rstrip(".") or type(error).__name__
+        log.warning("Invalid HTTP request received: %s", reason)
+        refusal = Refusal(400, "Bad request", f"The request is not valid HTTP/1.1: {reason}")
+        self.transport.write(refusal.response(self.server_state.default_headers))
+        self.transport.close()
 
 
 def guarded(limits: EdgeLimits) -> type[GuardedProtocol]:

@@ -106,6 +106,21 @@ def test_too_many_header_lines_are_a_431(server):
         assert reply is not None and reply.status == 200
 
 
+@pytest.mark.parametrize("header", ["Content-Length: ", "Content-Length: 1x",
+                                    "Bad Name: value", "X-Null: a\x00b"])
+def test_a_request_that_is_not_http_is_a_400_problem_naming_what_is_wrong(server, header):
+    with raw_http.connect(server.port) as sock:
+        sock.sendall(raw_http.get("/v1/predictions", AUTH, header))
+        reply = raw_http.read_reply(sock)
+        assert reply is not None and reply.status == 400
+        assert reply.headers["content-type"] == "application/problem+json"
+        problem = json.loads(reply.body)
+        assert problem["status"] == 400 and problem["title"] == "Bad request"
+        assert problem["detail"].startswith("The request is not valid HTTP/1.1: ")
+        assert len(problem["detail"]) > len("The request is not valid HTTP/1.1: ")
+        assert raw_http.closed(sock, GIVE_UP)
+
+
 def test_a_trickled_head_is_cut_at_the_header_timeout(server):
     with raw_http.connect(server.port) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\n")

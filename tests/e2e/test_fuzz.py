@@ -224,11 +224,6 @@ ONLY_WITH_A_SERVERS_SECRET = {"POST /v1/gateway/hooks/{token}",
 ONLY_WITH_A_REAL_IMAGE = {"POST /v1/images/edits", "POST /openai/v1/images/edits"}
 
 
-# Operations whose success needs a real image file in a multipart body, which the fuzzer's
-# random bytes never are; their successes are proven in tests/e2e/test_openai_images.py.
-ONLY_WITH_A_REAL_IMAGE = {"POST /v1/images/edits", "POST /openai/v1/images/edits"}
-
-
 def test_the_fuzzing_got_past_the_errors():
     """Every operation aimed at real things answered its success status at least once."""
     seen = SEEN["existing"]
