@@ -153,7 +153,9 @@ async def _start(settings: Settings, registry: Registry | None,
     if registry is None:
         predictors = await predictor_models(
             settings.all_predictors(), setup_timeout=settings.setup_timeout,
-            run_predictions=settings.run_worker, stack=stack)
+            run_predictions=settings.run_worker, stack=stack,
+            health_interval=settings.predictor_healthcheck_interval,
+            health_timeout=settings.predictor_healthcheck_timeout)
         gateway = None
         if settings.routes:
             hooks = HookSigner(await store.sessions.server_key(gateway_hooks.SECRET_NAME),

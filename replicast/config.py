@@ -80,6 +80,12 @@ class Settings:
     ``weights``, ``weights:<owner/name>`` or ``gateway`` (REPLICAST_MODEL_BACKENDS)."""
     setup_timeout: float = 600.0
     """Seconds a predictor may take to load and run ``setup()`` (REPLICAST_SETUP_TIMEOUT)."""
+    predictor_healthcheck_interval: float = 10.0
+    """Seconds between two calls of an idle predictor's ``healthcheck()``
+    (REPLICAST_PREDICTOR_HEALTHCHECK_INTERVAL)."""
+    predictor_healthcheck_timeout: float = 5.0
+    """Seconds one call of a predictor's ``healthcheck()`` may take before it counts as
+    failed, 5 as in Cog (REPLICAST_PREDICTOR_HEALTHCHECK_TIMEOUT)."""
     predict_timeout: float = 1800.0
     """Seconds a prediction may run before it fails (REPLICAST_PREDICT_TIMEOUT)."""
     lease_seconds: float = 30.0
@@ -386,6 +392,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "lease_seconds": _positive(float),
     "worker_models": lambda raw: tuple(n.strip() for n in raw.split(",") if n.strip()),
     "setup_timeout": _positive(float),
+    "predictor_healthcheck_interval": _positive(float),
+    "predictor_healthcheck_timeout": _positive(float),
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
     "routes_file": lambda raw: Path(raw).expanduser(),

@@ -4,12 +4,13 @@ Two kinds of figure. What this process saw happen (how long predictions waited
 and ran, how they ended, webhook attempts) is counted as it happens, in histograms
 and counters per process: scrape every process. What the store knows (predictions
 by model and status, the queues, the webhook outbox, the workers' heartbeats) is
-read at scrape time and is the same from any process.
+read at scrape time and is the same from any process. The health of the models this
+process's worker runs is read at scrape time too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from replicast import times
+from replicast.models.base import Health, Model
 from replicast.predictions.listener import LifecycleListener
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
@@ -80,6 +82,21 @@ class _StoreCollector(Collector):
         yield heartbeat
 
 
+class _HealthCollector(Collector):
+    def __init__(self) -> None:
+        self.found: dict[str, Health] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        healthy = GaugeMetricFamily(
+            "replicast_model_healthy",
+            "1 while a model this process runs passes its own health check (a predictor's "
+            "healthcheck(), or it has none), 0 while it fails it; by model.",
+            labels=["model"])
+        for model, health in sorted(self.found.items()):
+            healthy.add_metric([model], 1 if health.healthy else 0)
+        yield healthy
+
+
 class Metrics(LifecycleListener):
     """This process's metrics, in a registry of its own."""
 
@@ -99,6 +116,8 @@ class Metrics(LifecycleListener):
                                  ["outcome"], registry=self.registry)
         self._store = _StoreCollector()
         self.registry.register(self._store)
+        self._health = _HealthCollector()
+        self.registry.register(self._health)
 
     def status_changed(self, p: Prediction) -> None:
         """Count a status change this process made."""
@@ -118,10 +137,13 @@ class Metrics(LifecycleListener):
             "retrying" if state is DeliveryState.PENDING else "failed")
         self._attempts.labels(outcome).inc()
 
-    async def render(self, store: Store) -> bytes:
-        """The exposition text, with the store's figures read now."""
+    async def render(self, store: Store, models: Iterable[Model] = ()) -> bytes:
+        """The exposition text, with the store's figures and the health of ``models`` (those
+        this process runs) read now."""
         snapshot = _Snapshot(await store.predictions.status_counts(),
                              await store.runs.queue_stats(), await store.outbox.backlog(),
                              await store.runs.list_workers())
         self._store.snapshot = snapshot
+        self._health.found = {model.full_name: health for model in models
+                              if (health := model.runner.health()) is not None}
         return generate_latest(self.registry)

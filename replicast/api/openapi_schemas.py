@@ -10,6 +10,12 @@ from replicast.predictions.status import Status
 from replicast.webhooks.delivery import ALL_EVENTS
 
 DATE = {"type": "string", "format": "date-time"}
+CONTEXT: dict[str, Any] = {
+    "type": "object", "maxProperties": 64, "propertyNames": {"maxLength": 256},
+    "additionalProperties": {"type": "string", "maxLength": 4096},
+    "description": "Strings for the run, as Cog takes them: a predictor reads them as "
+                   "current_scope().context. Never shown back.",
+}
 """A time, as every time in the API is written."""
 _REF = "#/components/schemas/"
 
@@ -44,6 +50,7 @@ SCHEMAS: dict[str, Any] = {
             "webhook_completed": {"type": "string", "description": "Legacy completion webhook"},
             "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
             "stream": {"type": "boolean", "deprecated": True},
+            "context": CONTEXT,
         },
     },
     "VersionPredictionRequest": {
@@ -58,6 +65,7 @@ SCHEMAS: dict[str, Any] = {
             "webhook_completed": {"type": "string"},
             "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
             "stream": {"type": "boolean", "deprecated": True},
+            "context": CONTEXT,
         },
     },
     "Prediction": {

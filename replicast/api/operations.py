@@ -26,7 +26,12 @@ async def live(request: Request) -> Response:
 
 async def ready(request: Request) -> Response:
     """``GET /health/ready``: it can do its work now: the store and the broker answer,
-    and a worker's models are set up (send it traffic, or count it in, if so)."""
+    and a worker's models are set up (send it traffic, or count it in, if so).
+
+    A model whose own health check fails (a predictor's ``healthcheck()``) is named under
+    ``unhealthy`` with the reason, but leaves the process ready: its predictions are
+    still taken, and wait in the queue until it passes again, while the process serves
+    the API and its other models."""
     state = app_state(request)
     problems: dict[str, str] = {}
     for name, check in (("store", state.store.ping), ("broker", state.broker.ping)):
@@ -34,14 +39,20 @@ async def ready(request: Request) -> Response:
             await check()
         except ReplicastError as exc:
             problems[name] = str(exc)
+    unhealthy: dict[str, str] = {}
     if state.worker is not None:
         for model in state.worker.models:
             report = model.runner.setup_report()
             if report is not None and report["status"] == "starting":
                 problems[model.full_name] = "setting up"
+            health = model.runner.health()
+            if health is not None and health.error is not None:
+                unhealthy[model.full_name] = health.error
+    named = {"unhealthy": unhealthy} if unhealthy else {}
     if problems:
-        return json_response({"status": "unavailable", "problems": problems}, status=503)
-    return json_response({"status": "ok"})
+        return json_response({"status": "unavailable", "problems": problems, **named},
+                             status=503)
+    return json_response({"status": "ok", **named})
 
 
 async def metrics(request: Request) -> Response:
@@ -58,7 +69,8 @@ async def metrics(request: Request) -> Response:
                                   "Authorization: Bearer <REPLICAST_METRICS_TOKEN>")
         if state.auth_failures is not None:
             await state.auth_failures.confirm(request.client)
-    return Response(await state.metrics.render(state.store), media_type=CONTENT_TYPE)
+    models = state.worker.models if state.worker is not None else ()
+    return Response(await state.metrics.render(state.store, models), media_type=CONTENT_TYPE)
 
 
 def _presents(authorization: str | None, expected: str) -> bool:

@@ -12,6 +12,7 @@ from replicast import times
 from replicast.accounts.account import Account
 from replicast.api import wire
 from replicast.api.headers import parse_cancel_after, parse_prefer
+from replicast.api.openapi_schemas import CONTEXT
 from replicast.api.pagination import NEXT, PREVIOUS, decode_cursor, encode_cursor
 from replicast.errors import InvalidField, InvalidRequest, NotFound
 from replicast.http.body import BodySchema, parse_json, read_body
@@ -29,6 +30,7 @@ _COMMON: dict[str, Any] = {
     "webhook_completed": {"type": "string"},
     "webhook_events_filter": {"type": "array", "items": {"enum": ALL_EVENTS}},
     "stream": {"type": "boolean"},
+    "context": CONTEXT,
 }
 MODEL_CREATE = BodySchema(
     {"type": "object", "required": ["input"], "additionalProperties": False,
@@ -74,6 +76,7 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
     prediction = await state.predictions.create(
         account, model, body["input"], base_url=base_url(request), version=version,
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
+        context=body.get("context"),
     )
     payload = prediction_wire.to_json(prediction, links=state.links,
                                       still_starting=wait is not None)

@@ -24,6 +24,7 @@ from replicast.gateway.client import UpstreamClient
 from replicast.gateway.hooks import EVENTS, HookSigner
 from replicast.gateway.outputs import DeclaredFiles
 from replicast.models.base import OwnFiles, RunContext, Runner
+from replicast.models.schema_refs import input_properties
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,10 @@ class UpstreamRunner(Runner):
         self._client = client
         self._hooks = hooks
         self._files = DeclaredFiles(openapi_schema)
+        self._none_by_default = frozenset(
+            name for name, prop in input_properties(openapi_schema).items()
+            if prop.get("nullable") and prop.get("default") is None)
+        """Nullable inputs that are None when left out: sent left out, not as null."""
         self.full_name = full_name
         self.version = version
         """The upstream version id to create by (models not official upstream need one)."""
@@ -141,6 +146,10 @@ class UpstreamRunner(Runner):
         """``inputs`` with every URL of a file uploaded here replaced by the URL of a copy
         uploaded to the upstream, which cannot read this server's files."""
         copies: dict[str, str] = {}
+        # A None here for an input that is None when left out (filled in by this server's
+        # validation, say) is left out there: a Cog server refuses an explicit null.
+        inputs = {name: value for name, value in inputs.items()
+                  if value is not None or name not in self._none_by_default}
 
         async def walk(value: Any) -> Any:
             if _is_url(value):

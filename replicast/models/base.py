@@ -15,6 +15,7 @@ them run by an upstream server instead, and a few verbs name what that takes:
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -68,6 +69,9 @@ class RunContext(Protocol):
     previews: int
     """How many previews of its image the prediction asked for as it is made (OpenAI's
     ``partial_images``): 0 for none. A runner sends them with ``preview``."""
+    context: dict[str, str]
+    """The ``context`` the create request gave (Cog's per-request strings); empty if
+    none. Predictors read it as ``current_scope().context``."""
     interrupted: bool
     """Set, before the run is canceled, when it stops because this process is stopping:
     the prediction will run again (elsewhere, or after a restart), so what the run
@@ -114,6 +118,20 @@ class RunContext(Protocol):
         after a crash follows it there rather than handing it on again."""
 
 
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a model's own health check last found (a predictor's ``healthcheck()``)."""
+
+    error: str | None = None
+    """Why it is unhealthy; None when it is healthy."""
+    checked_at: datetime | None = None
+    """When the check answered; None for a model with no check to call."""
+
+    @property
+    def healthy(self) -> bool:
+        return self.error is None
+
+
 class Runner(abc.ABC):
     """Runs predictions of one model. Implementations must honour cancellation."""
 
@@ -121,6 +139,8 @@ class Runner(abc.ABC):
     """How many predictions of this model may run at once."""
     served_by: str = "replicast"
     """What answers the model's predictions, as ``GET /v1/models`` shows it."""
+    pauses: bool = False
+    """Whether ``wait_paused`` may ever return: the worker waits on it only then."""
     hands_on: bool = False
     """Whether ``submit`` hands new predictions to another server (see there), input
     file URLs included: the worker then fetches none of them before a run."""
@@ -145,6 +165,17 @@ class Runner(abc.ABC):
     def setup_report(self) -> dict[str, Any] | None:
         """How the model's setup went, for ``GET /v1/models/...`` (None: nothing to show)."""
         return None
+
+    def health(self) -> Health | None:
+        """What the model's own health check last found, for readiness and metrics (None:
+        it has none, or is not set up)."""
+        return None
+
+    async def wait_paused(self) -> None:
+        """Return once the runner takes no prediction until further notice (an unhealthy
+        predictor); by default, never. The worker then leaves the model's queue alone, so
+        that its predictions stay ``starting``, until ``wait_ready`` returns again."""
+        await asyncio.get_running_loop().create_future()
 
     async def submit(self, prediction_id: str, inputs: dict[str, Any],
                      own_files: OwnFiles) -> str | None:
@@ -207,6 +238,10 @@ class Model:
     schema."""
     input_check: InputCheck | None = field(default=None, repr=False)
     """What the model refuses beyond its schema (see ``InputValidator``)."""
+    null_inputs: bool = True
+    """Whether an explicit null is a value of a nullable input, as the built-in models
+    take it. Cog's own server validates with JSON Schema, which knows no ``nullable``,
+    and refuses it: so do users' predictors here."""
     create_check: CreateCheck | None = field(default=None, repr=False)
     """What the model refuses at a create beyond its schema and ``input_check`` that
     needs the server's base URL (which URLs are its own files) or the uploads themselves
@@ -226,8 +261,8 @@ class Model:
             orjson.dumps([self.full_name, self.openapi_schema], option=orjson.OPT_SORT_KEYS)
         ).hexdigest()
         object.__setattr__(self, "version_id", self.given_version_id or digest)
-        object.__setattr__(self, "validator", InputValidator(self.openapi_schema,
-                                                             self.input_check))
+        object.__setattr__(self, "validator", InputValidator(
+            self.openapi_schema, self.input_check, null_inputs=self.null_inputs))
         properties = self.openapi_schema.get("components", {}).get("schemas", {}).get(
             "Input", {}).get("properties", {})
         object.__setattr__(self, "secret_inputs", frozenset(

@@ -33,8 +33,8 @@ class InputField:
     """One model input, with the constraints Cog's ``Input(...)`` can express."""
 
     name: str
-    type: str
-    """JSON type: string, integer, number, boolean, array or object."""
+    type: str | None
+    """JSON type: string, integer, number, boolean, array or object; None for a union."""
     description: str | None = None
     default: Any = REQUIRED
     minimum: float | None = None
@@ -59,6 +59,8 @@ class InputField:
     """Put ``enum`` on the property itself instead of an allOf-referenced component."""
     extra: Mapping[str, Any] | None = None
     """More keys for the property, as Cog writes them (``x-cog-secret``, ``x-cog-accept``)."""
+    any_of: Sequence[Mapping[str, Any]] | None = None
+    """A union's member schemas (Cog's ``anyOf`` for ``str | float``), in place of ``type``."""
 
     @property
     def required(self) -> bool:
@@ -86,7 +88,10 @@ def input_component(fields: Sequence[InputField]) -> tuple[dict[str, Any], dict[
             }
             prop["allOf"] = [{"$ref": f"#/components/schemas/{f.name}"}]
         else:
-            prop["type"] = f.type
+            if f.any_of is not None:
+                prop["anyOf"] = [dict(member) for member in f.any_of]
+            else:
+                prop["type"] = f.type
             prop["title"] = f.title
             if f.choices is not None:
                 prop["enum"] = list(f.choices)

@@ -45,10 +45,11 @@ class InputValidator:
     """Validates inputs for one model version and fills in defaults."""
 
     def __init__(self, openapi_schema: Mapping[str, Any],
-                 check: InputCheck | None = None) -> None:
+                 check: InputCheck | None = None, *, null_inputs: bool = True) -> None:
+        """``null_inputs``: whether an explicit null is a value of a ``nullable`` input."""
         self._model_check = check
         components = openapi_schema["components"]["schemas"]
-        self.schema = _plain_schema(components["Input"], components)
+        self.schema = _plain_schema(components["Input"], components, null_inputs)
         self.properties: dict[str, Any] = self.schema.get("properties", {})
         self._validator = Draft7Validator(self.schema, format_checker=_FORMATS)
         # Compiled to Python code: ~25x faster. It decides; jsonschema explains.
@@ -93,8 +94,11 @@ class InputValidator:
         return known, unknown
 
 
-def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> dict[str, Any]:
-    """The Input schema with enum references inlined and OpenAPI's nullable as JSON schema."""
+def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any],
+                  null_inputs: bool = True) -> dict[str, Any]:
+    """The Input schema with enum references inlined and, with ``null_inputs``, OpenAPI's
+    nullable as JSON schema. Without, ``nullable`` only means that an input left out is
+    None: JSON Schema, as Cog validates with it, knows no ``nullable``."""
     plain = copy.deepcopy(dict(schema))
     for name, given in plain.get("properties", {}).items():
         branches = [b for b in given.get("anyOf", []) if isinstance(b, dict)]
@@ -103,8 +107,7 @@ def _plain_schema(schema: Mapping[str, Any], components: Mapping[str, Any]) -> d
         prop = resolve(given, components)
         if any(b.get("type") == "null" for b in branches):
             prop["nullable"] = True  # Optional[X] written as anyOf: [X, null]
-        if prop.pop("nullable", False):
-            prop["nullable"] = True
+        if prop.get("nullable") and null_inputs:
             kinds = prop.get("type")
             if isinstance(kinds, str):
                 prop["type"] = [kinds, "null"]

@@ -8,6 +8,9 @@ from typing import Any
 
 from replicast.predictions.status import Status
 
+CONTEXT_KEY = "@context"
+"""Where ``secrets`` keeps the request's ``context`` (no input can be named so)."""
+
 
 @dataclass(slots=True)
 class Prediction:
@@ -46,8 +49,9 @@ class Prediction:
     """Until when that worker's claim holds unless renewed; past it, the run is
     presumed lost and the prediction is run again elsewhere."""
     secrets: dict[str, Any] | None = None
-    """The values of Secret inputs, which ``input`` shows masked; deleted when the
-    prediction finishes. Never part of what the API returns."""
+    """The values of Secret inputs, which ``input`` shows masked, and the request's
+    ``context`` (under ``CONTEXT_KEY``); deleted when the prediction finishes. Never
+    part of what the API returns."""
     upstream_id: str | None = None
     """For a routed model (gateway mode), the prediction's id at the upstream that runs
     it, once created there; whoever runs it next follows that one, never a new one."""
@@ -57,7 +61,14 @@ class Prediction:
 
     def run_input(self) -> dict[str, Any]:
         """The input a model runs with: ``input`` with the secrets put back."""
-        return {**self.input, **self.secrets} if self.secrets else self.input
+        if not self.secrets:
+            return self.input
+        return {**self.input, **{k: v for k, v in self.secrets.items() if k != CONTEXT_KEY}}
+
+    @property
+    def context(self) -> dict[str, str]:
+        """The ``context`` the request gave (Cog's per-request strings), while it runs."""
+        return dict((self.secrets or {}).get(CONTEXT_KEY) or {})
 
     @property
     def terminal(self) -> bool:

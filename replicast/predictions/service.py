@@ -30,7 +30,7 @@ from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
 from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
-from replicast.predictions.prediction import Prediction
+from replicast.predictions.prediction import CONTEXT_KEY, Prediction
 from replicast.predictions.status import Status
 from replicast.store.predictions import PageQuery, PredictionStore
 
@@ -93,6 +93,7 @@ class PredictionService:
         source: str = "api",
         previews: int = 0,
         queue: bool = True,
+        context: dict[str, str] | None = None,
     ) -> Prediction:
         """Validate, commit and queue a new prediction.
 
@@ -102,6 +103,8 @@ class PredictionService:
         previews its run sends as events (``Prediction.previews``). Without ``queue``
         it is committed but not queued: the caller listens to it first, then ``enqueue``s
         it (one never queued is put back by the worker's check of the queues).
+        ``context``: strings for the model's run (Cog's ``current_scope().context``),
+        kept with the secrets until it finishes.
         """
         self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
@@ -110,6 +113,8 @@ class PredictionService:
         await self._check_files(account, model, inputs, base_url)
         created_at = times.now()
         shown_input, secrets = model.split_secrets(input)
+        if context:
+            secrets = {**(secrets or {}), CONTEXT_KEY: dict(context)}
         prediction = Prediction(
             id=ids.prediction_id(),
             account_id=account.id,

@@ -2,7 +2,8 @@
 
 It loads ``REF`` (``path/to/predict.py:Predictor``), reports its schema on file
 descriptor ``FD``, runs ``setup()`` once, then runs predictions one at a time as the
-server sends them on stdin (see ``protocol``). Its stdout and stderr are a pipe the
+server sends them on stdin (see ``protocol``), and between them the predictor's
+``healthcheck()`` when the server asks (see ``health``). Its stdout and stderr are a pipe the
 server reads: all the predictor writes there, from Python or from C, becomes the
 logs of the prediction running (or of setup), and survives a crash.
 
@@ -33,9 +34,10 @@ import traceback
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from replicast.predictors import sdk
+from replicast.predictors import health, sdk
 from replicast.predictors.protocol import FILE_KEY, Channel, Reader
 from replicast.predictors.signature import Parameter, describe, entry_point
+from replicast.predictors.unions import union_value
 
 
 class Outbox:
@@ -64,7 +66,10 @@ def load(ref: str) -> Any:
     if not path or not name:
         raise ValueError(f"{ref!r} is not of the form path/to/predict.py:Name")
     file = pathlib.Path(path).resolve()
-    sys.path.insert(0, str(file.parent))
+    # The working folder (a Cog project's root, as /src in its image) comes first on
+    # the import path, then the file's own folder.
+    for folder in dict.fromkeys([str(file.parent), os.getcwd()]):
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(file.stem, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {file}")
@@ -102,6 +107,7 @@ class Child:
         self.task: asyncio.Task[Any] | None = None
         self.cancel_exception: type[BaseException] = sdk.CancelationException
         self.parameters: list[Parameter] = []
+        self.healthcheck: health.HealthCheck | None = None
 
     def describe(self) -> dict[str, Any] | None:
         """Load the predictor and send its schema; None (and ``setup_failed``) if it fails."""
@@ -129,10 +135,27 @@ class Child:
             _print_user_traceback(exc)
             self.out.send({"type": "setup_failed", "error": _one_line(exc)})
             return 1
-        self.out.send({"type": "ready"})  # text after it is nobody's: "idle"
+        method = health.healthcheck_of(self.predictor)
+        if method is not None:
+            self.healthcheck = health.HealthCheck(method, self.loop)
+        # Text after it is nobody's: "idle".
+        self.out.send({"type": "ready", "healthcheck": method is not None})
         while (command := self.commands.receive()) is not None:
-            self._predict(command)
+            if command.get("type") == "healthcheck":
+                self._check_health(command)
+            else:
+                self._predict(command)
         return 0  # the server closed our stdin: it is stopping, or gone
+
+    def _check_health(self, command: dict[str, Any]) -> None:
+        """Call the predictor's ``healthcheck()``; send whether it passed (no ``error``)."""
+        error = None
+        if self.healthcheck is not None:
+            try:
+                error = self.healthcheck.run(float(command["timeout"]))
+            except BaseException as exc:
+                error = health.raised(_one_line(exc))
+        self.out.send({"type": "health", "id": command["id"], "error": error})
 
     def _setup(self, setup: Any) -> None:
         if setup is None:
@@ -165,7 +188,7 @@ class Child:
         prediction_id = command["id"]
         self.out.send({"type": "owner", "owner": prediction_id})
         self.running = prediction_id
-        scope = sdk.enter_scope()
+        scope = sdk.enter_scope(command.get("context") or {})
         outcome: dict[str, Any] = {"type": "done", "id": prediction_id}
         try:
             arguments = self._arguments(command["input"])
@@ -255,6 +278,8 @@ def _argument(parameter: Parameter, value: Any) -> Any:
         return float(value)  # 2 given for a float input arrives as 2.0, as in Cog
     if parameter.kind == "file":
         return open(value, "rb")  # the predictor owns it
+    if parameter.kind == "union":
+        return union_value(parameter.members, value)
     return value
 
 
@@ -269,21 +294,35 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, sdk.Secret) or type(value).__name__ == "Secret":
+        return str(value)  # masked (before dataclasses: Cog's Secret is one)
     if hasattr(value, "model_dump"):
         return _jsonable(value.model_dump())
     if hasattr(value, "__dataclass_fields__"):
         return _jsonable({k: getattr(value, k) for k in value.__dataclass_fields__})
-    if isinstance(value, sdk.Secret) or type(value).__name__ == "Secret":
-        return str(value)  # masked
     return value
 
 
 def _summary(predictor: Any) -> str | None:
-    """The first paragraph of the predictor's docstring: the model's description."""
-    doc = inspect.getdoc(predictor if inspect.isfunction(predictor) else type(predictor))
-    if not doc or doc in (inspect.getdoc(sdk.BaseRunner), inspect.getdoc(sdk.BasePredictor)):
+    """The first paragraph of the predictor's docstring: the model's description (never
+    that of a base class of Cog's or Replicast's own)."""
+    if inspect.isfunction(predictor):
+        doc = inspect.getdoc(predictor)
+    else:
+        doc = None
+        for owner in inspect.getmro(type(predictor)):
+            if owner is object or _is_framework_base(owner):
+                break
+            if owner.__dict__.get("__doc__"):
+                doc = inspect.cleandoc(owner.__dict__["__doc__"])
+                break
+    if not doc:
         return None
     return doc.split("\n\n")[0].replace("\n", " ").strip() or None
+
+
+def _is_framework_base(cls: type) -> bool:
+    return cls.__module__.split(".")[0] in ("cog", "coglet", "replicast")
 
 
 def _print_user_traceback(exc: BaseException) -> None:

@@ -71,7 +71,7 @@ class ChildProcess:
                 *command, str(write_fd), spec.reference,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(write_fd,), cwd=spec.folder,
-                env=_child_environment(), start_new_session=True, limit=_READ_BYTES,
+                env=_child_environment(spec), start_new_session=True, limit=_READ_BYTES,
             )
         except BaseException:
             os.close(read_fd)
@@ -102,14 +102,20 @@ class ChildProcess:
             # Once the process has exited, its output ends: at the end of the pipe, or
             # a moment later if something it started holds the pipe open.
             async with asyncio.timeout(None) as deadline:
+                reading = True
+
                 def soon(_: object) -> None:
-                    deadline.reschedule(asyncio.get_running_loop().time() + _LATE_SECONDS)
+                    # A done callback runs later than it is scheduled: by then the
+                    # output may have ended and the deadline be over.
+                    if reading and not deadline.expired():
+                        deadline.reschedule(asyncio.get_running_loop().time() + _LATE_SECONDS)
 
                 self._exited.add_done_callback(soon)
                 try:
                     async for event in self._read(splitter, decoder):
                         yield event
                 finally:
+                    reading = False
                     self._exited.remove_done_callback(soon)
         text = decoder.decode(splitter.flush(), final=True)
         if text:
@@ -193,9 +199,11 @@ class ChildProcess:
         await self.wait()
 
 
-def _child_environment() -> dict[str, str]:
-    """The server's environment without its own settings (its API token among them)."""
+def _child_environment(spec: PredictorSpec) -> dict[str, str]:
+    """The server's environment without its own settings (its API token among them),
+    with what the predictor's ``cog.yaml`` sets."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICAST_")}
+    env.update(spec.environment)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

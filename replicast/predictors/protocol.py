@@ -1,15 +1,17 @@
 """How the server and a predictor's process talk.
 
-The server writes ``predict`` commands to the process's stdin, one JSON object per
-line, and stops a prediction with SIGUSR1 (a signal interrupts blocking calls; a
-command would wait for the prediction to read it).
+The server writes ``predict`` and ``healthcheck`` commands to the process's stdin, one
+JSON object per line, and stops a prediction with SIGUSR1 (a signal interrupts blocking
+calls; a command would wait for the prediction to read it).
 
 The process's stdout and stderr are a pipe the server reads, so that nothing a
 predictor writes is lost even if it crashes the next instant. The process's own
 messages travel in the same pipe, as records between the predictor's text:
-``schema`` (once loaded), ``ready`` or ``setup_failed``, then for each prediction
-``owner`` (whose text follows), ``output`` (an item of an iterator output) and
-``done``. One pipe means one order: text and messages arrive as they were written.
+``schema`` (once loaded), ``ready`` (saying whether the predictor has a
+``healthcheck()``) or ``setup_failed``, then for each prediction ``owner`` (whose text
+follows), ``output`` (an item of an iterator output) and ``done``, and for each
+``healthcheck`` its ``health`` (with an ``error`` if it failed). One pipe means one
+order: text and messages arrive as they were written.
 
 A record is ``\\0 ESC replicast: <JSON> \\0`` (JSON text never holds a raw NUL),
 written in one ``write`` of at most ``PIPE_BUF`` bytes, which a pipe never

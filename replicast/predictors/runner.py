@@ -11,6 +11,11 @@ it dies, fails the prediction it was running and is started again (setup
 included), after a pause that grows while it keeps dying; one that dies
 ``CRASH_LIMIT`` times in a row within minutes of its setup is left failed.
 
+A predictor with a ``healthcheck()`` has it called at once after setup, then every
+``health_interval`` seconds while no prediction runs (a run keeps the last result).
+While the last one failed, the runner is ``UNHEALTHY``: the worker leaves its
+predictions queued until a check passes.
+
 Where the process stands is ``PredictorRunner.state``, changed only through
 ``_enter`` and checked against the transitions of ``predictors.state``.
 """
@@ -25,15 +30,17 @@ from typing import Any
 
 from replicast import times
 from replicast.errors import ModelError
-from replicast.models.base import RunContext, Runner
+from replicast.models.base import Health, RunContext, Runner
 from replicast.models.file_inputs import file_inputs
 from replicast.predictors.files import InputFolder, OutputFiles
+from replicast.predictors.health import Questions
 from replicast.predictors.process import ChildProcess, ProtocolError, Text, exit_reason
 from replicast.predictors.protocol import SETUP
 from replicast.predictors.signature import is_iterator_output
 from replicast.predictors.spec import PredictorSpec
 from replicast.predictors.state import (
     LOADING,
+    PAUSED,
     SET_UP,
     UNBLOCKED,
     SetupReport,
@@ -74,15 +81,21 @@ class PredictorRunner(Runner):
     """Runs one predictor's predictions in a child process."""
 
     served_by = "predictor"
+    pauses = True  # while unhealthy
 
     def __init__(self, spec: PredictorSpec, *, setup_timeout: float, stop_grace: float = 5.0,
-                 restart_pause: float = 2.0, describe_only: bool = False) -> None:
+                 restart_pause: float = 2.0, describe_only: bool = False,
+                 health_interval: float = 10.0, health_timeout: float = 5.0) -> None:
         self.spec = spec
         self.restart_pause = restart_pause
         """The pause before the second start in a row after a death; it doubles after."""
         self.setup_timeout = setup_timeout
         self.stop_grace = stop_grace
         self.describe_only = describe_only
+        self.health_interval = health_interval
+        """Seconds between two calls of the predictor's ``healthcheck()``."""
+        self.health_timeout = health_timeout
+        """Seconds one call of it may take before it counts as failed."""
         self.file_inputs: dict[str, bool] = {}
         """Inputs that are files: name to whether it is a list of files."""
         self.iterator_output = False
@@ -91,6 +104,8 @@ class PredictorRunner(Runner):
         self._closed_in = State.NEW  # the state ``close`` found
         self._report = SetupReport()
         self._ready = asyncio.Event()  # set in the states of UNBLOCKED
+        self._paused = asyncio.Event()  # set in the states of PAUSED
+        self._questions = Questions()  # the healthcheck asked of the process
         self._slot = asyncio.Lock()
         self._child: ChildProcess | None = None
         self._schema: dict[str, Any] | None = None
@@ -113,6 +128,10 @@ class PredictorRunner(Runner):
             self._ready.set()
         elif new is not State.CLOSING:
             self._ready.clear()
+        if new in PAUSED:
+            self._paused.set()
+        elif new is not State.CLOSING:
+            self._paused.clear()
 
     async def start(self) -> Description:
         """Start the child; its description once it has loaded the predictor."""
@@ -222,11 +241,17 @@ class PredictorRunner(Runner):
             self._report.status = "succeeded"
             self._report.completed_at = times.now()
             self._ready_since = time.monotonic()
+            checked = bool(message.get("healthcheck"))
+            self._report.health = None if checked else Health()  # none: always healthy
             self._enter(State.READY)
             log.info("%s: set up in %.1f s", self.spec.name,
                      (self._report.completed_at - self._report.started_at).total_seconds())
+            if checked and self._child is not None:
+                self._run_in_background(self._watch_health(self._child))
         elif kind == "setup_failed":
             self._setup_failed(message["error"])
+        elif kind == "health":
+            self._questions.answered(message)
         elif kind in ("output", "done"):
             call = self._current
             if call is not None and call.prediction_id == message.get("id"):
@@ -250,6 +275,8 @@ class PredictorRunner(Runner):
         if child is not self._child:
             return
         self._cancel_setup_timer()
+        self._report.health = None
+        self._questions.forget()
         closing = self.state is State.CLOSING
         state = self._closed_in if closing else self.state
         if state in LOADING:
@@ -282,6 +309,40 @@ class PredictorRunner(Runner):
             log.warning("%s: the predictor's inputs or output changed since the server "
                         "started; restart the server to publish them", self.spec.name)
 
+    # health
+
+    def health(self) -> Health | None:
+        return self._report.health
+
+    async def wait_paused(self) -> None:
+        await self._paused.wait()
+
+    async def _watch_health(self, child: ChildProcess) -> None:
+        """Check the predictor's health at once, then every ``health_interval`` seconds
+        while it is idle, for as long as ``child`` is its process."""
+        while child is self._child and child.running:
+            if self.state in (State.READY, State.UNHEALTHY) and self._current is None \
+                    and not self._questions.unanswered:
+                await self._check_health(child)
+            await asyncio.sleep(self.health_interval)
+
+    async def _check_health(self, child: ChildProcess) -> None:
+        """Ask ``child`` for a check: ``READY`` if it passes, ``UNHEALTHY`` if not."""
+        was = self.state
+        self._enter(State.CHECKING)  # predictions wait for the answer
+        error = await self._questions.ask(child.send, self.health_timeout)
+        if self.state is not State.CHECKING or child is not self._child:
+            return  # its process has died meanwhile, or the server is closing
+        self._report.health = Health(error, times.now())
+        if error is None:
+            if was is State.UNHEALTHY:
+                log.info("%s: healthy again", self.spec.name)
+            self._enter(State.READY)
+        else:
+            if was is not State.UNHEALTHY:
+                log.warning("%s: unhealthy, its predictions wait: %s", self.spec.name, error)
+            self._enter(State.UNHEALTHY)
+
     def _cancel_setup_timer(self) -> None:
         if self._setup_timer is not None:
             self._setup_timer.cancel()
@@ -308,7 +369,8 @@ class PredictorRunner(Runner):
             # No await from the check above to here: the process is the one that is ready.
             call = _Call(context.prediction_id, context)
             self._current = call
-            self._send({"type": "predict", "id": call.prediction_id, "input": arguments})
+            self._send({"type": "predict", "id": call.prediction_id, "input": arguments,
+                        "context": context.context})
             try:
                 return await self._follow(call)
             except BaseException:

@@ -65,6 +65,29 @@ async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str]:
     return takes[first], first.result()  # the broker's error, if that is what came
 
 
+async def dequeue_unless_paused(broker: Broker, pool: Pool) -> tuple[str, str] | None:
+    """``dequeue_any`` of the pool's models, unless one of their runners pauses first (an
+    unhealthy predictor): None then, with nothing taken, so that predictions stay queued."""
+    runners = [m.runner for m in pool.models.values() if m.runner.pauses]
+    if not runners:
+        return await dequeue_any(broker, list(pool.models))
+    take = asyncio.ensure_future(dequeue_any(broker, list(pool.models)))
+    pauses = [asyncio.ensure_future(runner.wait_paused()) for runner in runners]
+    wanted = False
+    try:
+        await asyncio.wait({take, *pauses}, return_when=asyncio.FIRST_COMPLETED)
+        wanted = not any(pause.done() for pause in pauses)
+    finally:
+        for pause in pauses:
+            pause.cancel()
+        if not wanted:
+            take.cancel()
+            await asyncio.gather(take, return_exceptions=True)
+            if not take.cancelled() and take.exception() is None:
+                await broker.enqueue(*take.result())  # taken as it paused (or stopped)
+    return take.result() if wanted else None
+
+
 async def _put_back(broker: Broker, takes: dict[asyncio.Future[str], str],
                     keep: asyncio.Future[str] | None) -> None:
     others = [take for take in takes if take is not keep]

@@ -54,6 +54,7 @@ class Running:
         self.cancel_event = threading.Event()
         self.upstream_id = prediction.upstream_id
         self.previews = prediction.previews
+        self.context = prediction.context
         self.interrupted = False
         self.metrics: dict[str, Any] = {}
         self.items: list[Any] = []

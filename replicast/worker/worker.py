@@ -4,7 +4,9 @@ Each model has ``concurrency`` slots (``slots``; shared by models whose runners 
 pool, as one pipeline serving several models) and that many consumer tasks, plus
 ``SLOW_FETCHES`` more: a prediction's input files are fetched before it takes a slot,
 so up to that many predictions whose downloads are slow can go on with them while
-others run. A prediction taken off a queue is started here (or sent back to the queue
+others run. Consumers take nothing while their model's runner is not ready, and stop
+waiting for its queue when it pauses (an unhealthy predictor), so that its predictions
+stay queued. A prediction taken off a queue is started here (or sent back to the queue
 if the store cannot start it), then its run is seen through by ``supervisor``. Routed
 models are served as they are resolved (``routed``); what the broker lost is put back
 every few seconds (``recovery.restore_forever``).
@@ -43,7 +45,7 @@ from replicast.predictions.status import Status
 from replicast.store.base import Store
 from replicast.worker import outcome
 from replicast.worker.leases import Leases, new_worker_id
-from replicast.worker.pools import Pool, dequeue_any, pools
+from replicast.worker.pools import Pool, dequeue_unless_paused, pools
 from replicast.worker.recovery import recover, restore_forever
 from replicast.worker.routed import RoutedModels
 from replicast.worker.run import Running
@@ -151,7 +153,6 @@ class Worker:
     async def _consume(self, pool: Pool, slots: Slots) -> None:
         task = asyncio.current_task()
         assert task is not None
-        names = list(pool.models)
         while not self._stopping:
             self._idle.add(task)
             try:
@@ -159,12 +160,16 @@ class Worker:
                     await waiting.runner.wait_ready()
                 claim = await slots.claim()
                 try:
-                    name, prediction_id = await dequeue_any(self.broker, names)
+                    taken = await dequeue_unless_paused(self.broker, pool)
                 except BaseException:
                     claim.release()
                     raise
             finally:
                 self._idle.discard(task)
+            if taken is None:  # a model paused: its predictions wait in the queue meanwhile
+                claim.release()
+                continue
+            name, prediction_id = taken
             model = pool.models[name]
             try:
                 await self._execute(self.routed.latest(model), prediction_id, claim)

@@ -25,6 +25,7 @@ class RecordingContext:
         self.upstream_id: str | None = None
         self.interrupted = False
         self.previews = 0
+        self.context: dict[str, str] = {}
         self.preview_images: list[tuple[int, bytes, str]] = []
 
     @property

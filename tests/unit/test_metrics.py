@@ -78,3 +78,32 @@ async def test_what_the_process_saw_and_what_the_store_knows():
     assert found[("replicast_webhook_deliveries", (("state", "delivered"),))] == 0
     age = found[("replicast_worker_heartbeat_age_seconds", (("host", "h"), ("worker", "w1")))]
     assert 2 < age < 5
+
+
+
+async def test_the_health_of_the_models_this_process_runs():
+    from dataclasses import replace
+
+    from replicast.models.base import Health
+    from tests.support.harness import FunctionRunner, model
+
+    async def nothing(context, inputs):
+        return None
+
+    class Checked(FunctionRunner):
+        def __init__(self, found):
+            super().__init__(nothing)
+            self.found = found
+
+        def health(self):
+            return self.found
+
+    models = [replace(model("a/well", nothing), runner=Checked(Health())),
+              replace(model("a/ill", nothing), runner=Checked(Health("Healthcheck failed"))),
+              replace(model("a/loading", nothing), runner=Checked(None)),
+              model("a/builtin", nothing)]
+    found = samples(await Metrics().render(FakeStore(), models))
+    assert found[("replicast_model_healthy", (("model", "a/well"),))] == 1
+    assert found[("replicast_model_healthy", (("model", "a/ill"),))] == 0
+    shown = {dict(labels)["model"] for name, labels in found if name == "replicast_model_healthy"}
+    assert shown == {"a/well", "a/ill"}  # not one setting up, nor one with no check

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
 
 from replicast.errors import UpstreamError, UpstreamRefused
 from replicast.gateway.runner import UpstreamRunner
-from replicast.models.schema import InputField, cog_openapi
+from replicast.models.schema import NO_DEFAULT, InputField, cog_openapi
 from tests.support.context import RecordingContext
 from tests.unit.gateway.test_client import TOKEN, _client
 
@@ -156,3 +157,24 @@ async def test_a_504_or_an_unreadable_answer_to_a_create_may_have_made_it() -> N
         with pytest.raises(UpstreamError) as raised:
             await runner.submit("local-id", {}, no_files)
         assert raised.value.unanswered
+
+
+async def test_a_null_that_means_left_out_is_sent_left_out() -> None:
+    schema = cog_openapi([
+        InputField("prompt", "string", default="x"),
+        InputField("note", "string", default=None, nullable=True),
+        InputField("seed", "integer", default=NO_DEFAULT, nullable=True),
+        InputField("steps", "integer", default=4, nullable=True),
+    ], {"type": "string"})
+    sent: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["input"])
+        return httpx.Response(201, json={"id": "up-9"})
+
+    client, _ = _client(handler)
+    runner = UpstreamRunner(client, "a/b", schema)
+    given = {"prompt": None, "note": None, "seed": None, "steps": None}
+    assert await runner.submit("local-id", given, no_files) == "up-9"
+    # A Cog server refuses an explicit null; left out, these two are None there too.
+    assert sent == [{"prompt": None, "steps": None}]

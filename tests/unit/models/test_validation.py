@@ -112,3 +112,24 @@ def test_a_true_union_is_checked_as_one():
     assert ANY_OF.validate({"either": "one"})[0]["either"] == "one"
     with pytest.raises(InvalidInput):
         ANY_OF.validate({"either": 1.5})
+
+
+NULLABLE = {"components": {"schemas": {
+    "Input": {"type": "object", "properties": {
+        "note": {"type": "string", "nullable": True},
+        "size": {"allOf": [{"$ref": "#/components/schemas/size"}], "nullable": True,
+                 "default": None},
+    }},
+    "size": {"type": "string", "enum": ["s", "m"]},
+}}}
+
+
+def test_without_null_inputs_a_nullable_input_may_be_left_out_but_not_given_null():
+    strict, lenient = (InputValidator(NULLABLE, null_inputs=False), InputValidator(NULLABLE))
+    assert strict.validate({})[0] == {"note": None, "size": None}
+    assert strict.validate({"note": "n", "size": "s"})[0] == {"note": "n", "size": "s"}
+    assert problems(strict, {"note": None, "size": None}) == {
+        ("invalid_type", "input.note", "Invalid type. Expected: string, given: null"),
+        ("invalid_type", "input.size", "Invalid type. Expected: string, given: null"),
+    }
+    assert lenient.validate({"note": None, "size": None})[0] == {"note": None, "size": None}

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from replicast import BaseModel, BaseRunner, Secret, current_scope
-from replicast.predictors.sdk import Metrics, enter_scope
+from replicast.predictors.sdk import Metrics, check_metric_name, enter_scope
 
 
 def test_metrics_replace_increment_append_and_nest():
@@ -62,3 +62,52 @@ def test_base_model_subclasses_are_dataclasses():
 
     output = Output(text="hi")
     assert dataclasses.is_dataclass(output) and output.score == 0.5
+
+
+def test_metrics_are_set_and_deleted_like_a_dict():
+    metrics = Metrics()
+    metrics["timing.decode"] = 0.5
+    metrics["tokens"] = 3
+    assert metrics == {"timing": {"decode": 0.5}, "tokens": 3}
+    del metrics["tokens"]
+    metrics.delete("timing.decode")
+    metrics.delete("never.there")
+    assert metrics == {"timing": {}}
+
+
+@pytest.mark.parametrize("name", ["tokens", "a.b.c.d", "gpu_memory.peak_mb", "x1", "A" * 128])
+def test_metric_names_cog_accepts(name):
+    check_metric_name(name)
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("", "metric name must not be empty"),
+    ("predict_time", "'predict_time' is reserved by the runtime"),
+    ("cog.anything", "the 'cog.' prefix is reserved for system metrics"),
+    (".a", "metric name must not start with a dot"),
+    ("a.", "metric name must not end with a dot"),
+    ("a..b", "metric name must not contain empty segments (consecutive dots)"),
+    ("a" * 129, "metric name must be 128 characters or fewer (got 129 characters)"),
+    ("a.b.c.d.e", "metric name must have at most 4 dot-separated segments (got 5)"),
+    ("a-b", "metric name segment 'a-b' contains invalid character '-'"),
+    ("é", "metric name segment 'é' contains invalid character 'é'"),
+    ("_a", "metric name segment '_a' must start with a letter"),
+    ("a.9b", "metric name segment '9b' must start with a letter"),
+    ("a_", "metric name segment 'a_' must end with a letter or digit"),
+    ("a__b", "metric name segment 'a__b' must not contain consecutive underscores"),
+])
+def test_metric_names_cog_refuses(name, message):
+    with pytest.raises(ValueError) as refused:
+        Metrics().record(name, 1)
+    assert str(refused.value) == message
+
+
+def test_metric_values_must_be_json_kinds_and_incr_numbers():
+    metrics = Metrics()
+    for value in (True, 1, 1.5, "s", [1], {"k": 1}):
+        metrics.record("v", value)
+    with pytest.raises(ValueError, match="must be bool, int, float, str, list or dict"):
+        metrics.record("v", object())
+    with pytest.raises(ValueError, match="incr needs a number"):
+        metrics.record("n", "1", mode="incr")
+    assert metrics == {"v": {"k": 1}}

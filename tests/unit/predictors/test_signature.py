@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import pytest
 
@@ -15,6 +15,7 @@ from replicast import (
     ConcatenateIterator,
     File,
     Input,
+    Opaque,
     Path,
     Secret,
 )
@@ -34,16 +35,21 @@ def output_of(function) -> dict[str, Any]:
 def test_required_optional_and_defaults_follow_cog():
     def predict(a: str, b: str = Input(description="b"), c: str = "x",
                 d: Optional[str] = Input(default=None),  # noqa: UP045 (both spellings)
-                e: int = Input(default=None), f: int | None = None) -> str:
+                e: int = Input(default=None), f: int | None = None, g: int | None = Input(),
+                h: Optional[str] = None, i: Secret = Input(default=None),  # noqa: UP045
+                j: Secret = Input(description="j")) -> str:
         return ""
 
     schema = inputs_of(predict)
     # No default, or a None default on a type that is not Optional: required (as in Cog).
-    assert schema["required"] == ["a", "b", "e"]
+    assert schema["required"] == ["a", "b", "e", "j"]
     properties = schema["properties"]
     assert properties["c"]["default"] == "x"
-    assert "default" not in properties["d"] and properties["d"]["nullable"] is True
-    assert "default" not in properties["f"] and properties["f"]["nullable"] is True
+    # An explicit None default on an Optional is published; Input() names none.
+    for name in ("d", "f", "h", "i"):
+        assert properties[name]["default"] is None and properties[name]["nullable"] is True
+    assert "default" not in properties["g"] and properties["g"]["nullable"] is True
+    assert "default" not in properties["j"] and "nullable" not in properties["j"]
 
 
 def test_constraints_map_to_json_schema_keywords():
@@ -159,6 +165,40 @@ def test_an_unannotated_or_unsupported_input_is_refused_clearly():
         describe(unannotated)
     with pytest.raises(SignatureError, match="input 'x': the type <class 'complex'>"):
         describe(unsupported)
+
+
+@pytest.mark.parametrize(("annotation", "message"), [
+    (str | Path, "unsupported union member Path in union"),
+    (int | Secret, "unsupported union member Secret in union"),
+    (str | list[Path], "unsupported union member"),
+    (str | Literal["a"], "unsupported union member"),
+    (list[Optional[int]], "a list of typing.Optional\\[int\\] is not supported"),  # noqa: UP045
+    (list[list[int]], "a list of list\\[int\\] is not supported"),
+])
+def test_what_cog_refuses_is_refused_when_the_predictor_loads(annotation, message):
+    def predict(x: str) -> str:
+        return ""
+
+    predict.__annotations__["x"] = annotation
+    with pytest.raises(SignatureError, match=f"input 'x': {message}"):
+        describe(predict)
+
+
+def test_replicasts_own_opaque_marks_any_object():
+    def predict(one: Annotated[Custom, Opaque],
+                many: Annotated[list[Custom], Opaque]) -> Annotated[Custom, Opaque]:
+        return Custom()
+
+    properties = inputs_of(predict)["properties"]
+    assert properties["one"]["type"] == "object"
+    assert properties["many"]["items"] == {"type": "object"}
+    assert output_of(predict) == {"title": "Output", "type": "object"}
+    _, parameters = describe(predict)
+    assert {p.kind for p in parameters} == {"value"}
+
+
+class Custom:
+    """A class of the author's own, passed as an opaque object."""
 
 
 def test_entry_point_is_the_method_the_author_wrote():

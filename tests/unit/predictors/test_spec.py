@@ -8,6 +8,7 @@ import pytest
 
 from replicast.config import Settings
 from replicast.errors import ConfigError
+from replicast.predictors.serving import cog_setup_timeout
 from replicast.predictors.spec import pair_flags, parse_pairs, predictor_spec, read_models_file
 
 
@@ -133,3 +134,55 @@ def test_the_command_refuses_mistakes_in_one_line(project, tmp_path, capsys):
                  f"{project}/predict.py:A", "--model-name", "replicast/echo"])
     assert code == 2
     assert "replicast/echo is already the name of another model" in capsys.readouterr().err
+
+
+def test_a_cog_project_runs_from_its_root_even_with_the_predictor_in_a_sub_folder(project):
+    (project / "sub").mkdir()
+    (project / "sub" / "predict.py").write_text("class Predictor: ...\n")
+    (project / "cog.yaml").write_text('predict: "sub/predict.py:Predictor"\n')
+    spec = predictor_spec("me/model", str(project))
+    assert spec.file == project / "sub" / "predict.py"
+    assert spec.folder == project.resolve()
+    assert predictor_spec("me/model", str(project / "sub" / "predict.py") + ":Predictor"
+                          ).folder == project / "sub"  # a file named alone runs from its own
+
+
+def test_cog_yaml_environment_is_kept_in_order(project):
+    (project / "cog.yaml").write_text(
+        'predict: "predict.py:Predictor"\n'
+        "environment:\n  - B=2\n  - A=x=y\n  - EMPTY=\n  - COG_SETUP_TIMEOUT=5\n")
+    spec = predictor_spec("me/model", str(project))
+    assert spec.environment == (("B", "2"), ("A", "x=y"), ("EMPTY", ""),
+                                ("COG_SETUP_TIMEOUT", "5"))
+    assert spec.setting("COG_SETUP_TIMEOUT", {"COG_SETUP_TIMEOUT": "9"}) == "5"
+    assert spec.setting("COG_WEIGHTS", {"COG_WEIGHTS": "/w"}) == "/w"
+    assert spec.setting("COG_WEIGHTS", {}) is None
+
+
+@pytest.mark.parametrize(("environment", "message"), [
+    ("environment: A=1\n", "`environment` must be a list of NAME=value"),
+    ("environment:\n  - NOVALUE\n", "'NOVALUE' is not NAME=value"),
+    ("environment:\n  - 1A=x\n", "'1A=x' is not NAME=value"),
+    ("environment:\n  - {A: 1}\n", "is not NAME=value"),
+    ("environment:\n  - REPLICAST_API_TOKEN=x\n", "one of the server's own settings"),
+    ("environment: [\n", "is not valid YAML"),
+])
+def test_cog_yaml_environment_mistakes(project, environment, message):
+    (project / "cog.yaml").write_text('predict: "predict.py:Predictor"\n' + environment)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        predictor_spec("me/model", str(project))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, None), ("", None), ("30", 30.0), ("0.5", 0.5), ("0", ConfigError),
+    ("-1", ConfigError), ("soon", ConfigError), ("inf", ConfigError), ("nan", ConfigError)])
+def test_cog_setup_timeout(project, monkeypatch, value, expected):
+    monkeypatch.delenv("COG_SETUP_TIMEOUT", raising=False)
+    environment = "" if value is None else f"environment:\n  - COG_SETUP_TIMEOUT={value}\n"
+    (project / "cog.yaml").write_text('predict: "predict.py:Predictor"\n' + environment)
+    spec = predictor_spec("me/model", str(project))
+    if expected is ConfigError:
+        with pytest.raises(ConfigError, match="COG_SETUP_TIMEOUT"):
+            cog_setup_timeout(spec)
+    else:
+        assert cog_setup_timeout(spec) == expected
