@@ -273,9 +273,10 @@ def _unavailable(item: dict[str, Any]) -> dict[str, Any]:
             for method, operation in item.items()}
 
 
-_MALFORMED = {"description": "Not valid HTTP/1.1 (an empty Content-Length, a character "
-                              "no header may hold...), answered before any route",
-              "content": _PROBLEM["content"]}
+_MALFORMED: dict[str, Any] = {
+    "description": "Not valid HTTP/1.1 (an empty Content-Length, a character no header may "
+                   "hold...), answered before any route",
+    "content": _PROBLEM["content"]}
 
 
 def _malformed(item: dict[str, Any]) -> dict[str, Any]:
