@@ -23,6 +23,10 @@ from replicast.errors import ReplicastError
 from replicast.predictors.spec import pair_flags
 from replicast.store import open_store
 
+_RANDOM_WEIGHTS_HELP = ("build these models at their real size with random weights instead "
+                        "of loading their weights: real speed, images of noise "
+                        "(REPLICAST_RANDOM_WEIGHTS)")
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -46,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true",
                        help="serve the API only; `replicast worker` processes run the "
                             "predictions (REPLICAST_WORKER=false)")
+    serve.add_argument("--random-weights", metavar="OWNER/NAME[,...]",
+                       help=_RANDOM_WEIGHTS_HELP)
 
     worker = commands.add_parser(
         "worker", help="run predictions beside API processes (PostgreSQL and Redis)")
@@ -60,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="a Cog-style predictor, as for serve")
     worker.add_argument("--model-name", action="append", default=[], metavar="OWNER/NAME")
     worker.add_argument("--models-file", type=Path, help="as for serve")
+    worker.add_argument("--random-weights", metavar="OWNER/NAME[,...]",
+                        help=_RANDOM_WEIGHTS_HELP)
 
     db = commands.add_parser("db", help="the database: upgrade")
     db_actions = db.add_subparsers(dest="action", required=True)
@@ -161,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         predictors = pair_flags(getattr(args, "predictor", []), getattr(args, "model_name", []))
         models = getattr(args, "models", None)
+        random = getattr(args, "random_weights", None)
         settings = Settings.from_env(
             data_dir=args.data_dir,
             predictors=predictors or None,
@@ -173,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker_models=None if models is None else
             tuple(m.strip() for m in models.split(",") if m.strip()),
             device=getattr(args, "device", None),
+            random_weights=None if random is None else
+            tuple(m.strip() for m in random.split(",") if m.strip()),
         )
         if args.command == "serve":
             from replicast.server import serve

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from replicast import times
 from replicast.errors import ConfigError
 from replicast.gateway.routing import UpstreamRoute, read_routes_file
-from replicast.models import backends
+from replicast.models import backends, random_weights
 from replicast.predictions import input_limits
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
 
@@ -59,11 +59,38 @@ class Settings:
     weights_dir: Path | None = None
     """Folder of model weights, ``<owner>/<name>/`` each (REPLICAST_WEIGHTS_DIR);
     default ``<data dir>/weights``."""
+    random_weights: tuple[str, ...] = ()
+    """Models whose pipelines are built at their real size with random weights instead of
+    loaded from the weights folder, comma-separated ``owner/name``: they run exactly as
+    fast as the real ones, with no download, and their images are noise; for measuring
+    speed (REPLICAST_RANDOM_WEIGHTS, ``--random-weights``)."""
+    random_weights_size: str = "full"
+    """``full``: random weights in the published architectures; ``tiny``: the same
+    architectures a few thousand parameters wide, for tests and dry runs on a CPU
+    (REPLICAST_RANDOM_WEIGHTS_SIZE)."""
     load_models: str = "startup"
     """Load real models at ``startup`` or on ``first-use`` (REPLICAST_LOAD_MODELS)."""
     device: str = "auto"
     """Where real models run: ``auto`` (CUDA if there is one), ``cpu``, ``cuda`` or
     ``cuda:N`` (REPLICAST_DEVICE)."""
+    step_cache: float = 0.0
+    """First-Block-Cache threshold for the FLUX models' ``go_fast`` runs (fewer transformer
+    passes, some quality lost; 0.05 to 0.1 is typical): 0 for none (REPLICAST_STEP_CACHE)."""
+    compile_models: bool = True
+    """On a CUDA GPU, compile the go_fast transformers and the VAE decoders
+    (REPLICAST_COMPILE_MODELS)."""
+    warm_up: bool = True
+    """Where something was compiled, run every size the model's schema allows once at
+    setup, so that no request pays a compilation (REPLICAST_WARM_UP)."""
+    batching: bool = True
+    """Run text-to-image predictions of one model that can share a pipeline call (same
+    size, steps, guidance, LoRAs, go_fast) as one batched call, when they wait for the
+    device together (REPLICAST_BATCHING)."""
+    max_batch: int = 8
+    """Most predictions in one batched pipeline call (REPLICAST_MAX_BATCH)."""
+    max_batch_pixels: int = 4 * 1024 * 1024
+    """Most pixels the images of one batched call may add up to, width x height x images:
+    four 1024x1024 images, sixteen 512x512 (REPLICAST_MAX_BATCH_PIXELS)."""
     predictors: tuple[PredictorSpec, ...] = ()
     """Users' Cog-style predictors to serve, ``owner/name=path/to/predict.py:Predictor``,
     comma-separated (REPLICAST_PREDICTORS, ``--predictor`` with ``--model-name``)."""
@@ -303,6 +330,7 @@ class Settings:
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError(f"REPLICAST_LOG_LEVEL={self.log_level!r} is not a level")
         backends.check(self.model_backends, self.routes)
+        random_weights.check(self.random_weights, self.random_weights_size)
 
 
 MIN_TOKEN_LENGTH = 32
@@ -383,6 +411,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "weights_dir": lambda raw: Path(raw).expanduser(),
     "port": int,
     "run_worker": _boolean,
+    "step_cache": _not_negative(float),
+    "compile_models": _boolean,
+    "warm_up": _boolean,
+    "batching": _boolean,
+    "max_batch": _positive(int),
+    "max_batch_pixels": _positive(int),
     "access_log": _boolean,
     "allow_private_urls": _boolean,
     "webhook_timeout": _positive(float),
@@ -398,6 +432,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "models_file": lambda raw: Path(raw).expanduser(),
     "routes_file": lambda raw: Path(raw).expanduser(),
     "model_backends": backends.parse,
+    "random_weights": lambda raw: tuple(n.strip() for n in raw.split(",") if n.strip()),
+    "random_weights_size": str.lower,
     "max_attempts": _positive(int),
     "rate_limit_creates": _not_negative(int),
     "rate_limit_requests": _not_negative(int),

@@ -46,7 +46,11 @@ def model(m: Model, base_url: str, run_count: int) -> dict[str, Any]:
     }
     if m.weights is not None:
         # A Replicast addition: whose open weights run it (its own, or another model's).
-        data["weights"] = {"model": m.weights.model, "repository": m.weights.repository}
+        weights: dict[str, Any] = {"model": m.weights.model, "repository": m.weights.repository}
+        if m.weights.random:
+            # Random weights in its architecture (REPLICAST_RANDOM_WEIGHTS): images of noise.
+            weights["random"] = True
+        data["weights"] = weights
     setup = m.runner.setup_report()
     if setup is not None:
         # A Replicast addition for users' predictors: how their setup went, with its logs.

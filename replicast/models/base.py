@@ -213,6 +213,9 @@ class WeightsUse:
     LoRA model), or another model the operator chose."""
     repository: str | None
     """The hub repository those weights are published in, when known."""
+    random: bool = False
+    """Whether random weights in that model's architecture stand in for them
+    (``REPLICAST_RANDOM_WEIGHTS``): its speed, not its images."""
 
 
 @dataclass(frozen=True)

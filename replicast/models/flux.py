@@ -16,7 +16,7 @@ from typing import Any
 from replicast.errors import ModelError
 from replicast.models import flux_spec
 from replicast.models.base import RunContext
-from replicast.models.diffusers_runner import DiffusersRunner
+from replicast.models.diffusers_runner import DiffusersRunner, Job
 from replicast.models.fp8 import fast_pipeline
 from replicast.models.lora.apply import Adapters, LoadFailed, Wanted
 
@@ -47,15 +47,15 @@ class FluxRunner(DiffusersRunner):
         # diffusers warns of every LoRA that adapts no text encoder layer.
         diffusers_logging.set_verbosity_error()
         cls = FluxKontextPipeline if self.model == flux_spec.KONTEXT_PRO else FluxPipeline
-        pipeline = cls.from_pretrained(self.folder, local_files_only=True,
-                                       torch_dtype=dtype).to(device)
+        pipeline = self._pretrained(cls, device, dtype)
         pipeline.set_progress_bar_config(disable=True)
         if self.model == flux_spec.DEV:
             self._img2img = FluxImg2ImgPipeline.from_pipe(pipeline)
             self._img2img.set_progress_bar_config(disable=True)
         self._pipeline = pipeline
         if self.takes_loras:  # go_fast and LoRAs are no inputs of Kontext's
-            self._fast, self._fast_note = fast_pipeline(torch, pipeline, device)
+            self._fast, self._fast_note = fast_pipeline(torch, pipeline, device,
+                                                        self.tuning)
             self._adapters = Adapters(pipeline)
 
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
@@ -79,7 +79,8 @@ class FluxRunner(DiffusersRunner):
                 context.log("go_fast: LoRAs run in bf16 here, at the scales given\n")
             elif self._fast is not None:
                 pipeline = self._fast
-                context.log("running quantized prediction\n")
+                context.log(f"go_fast: {self._fast_note}\n" if self._fast_note
+                            else "running quantized prediction\n")
             else:
                 context.log(f"go_fast: {self._fast_note}\n")
         steps = int(call["num_inference_steps"] * call.get("strength", 1.0))
@@ -88,11 +89,45 @@ class FluxRunner(DiffusersRunner):
             if self._adapters is not None:
                 self._switch(self._adapters, loras, context)
 
+        # Text to image batches: those with the same size, steps, guidance and LoRAs.
+        batch = None if "image" in call else (
+            call["width"], call["height"], steps, call["guidance_scale"],
+            call["max_sequence_length"], tuple((w.name, w.scale) for w in loras))
         images = await self._generate(pipeline, call, seed, steps, context, prepare=switch,
                                       image_format=inputs["output_format"],
-                                      screened=not inputs.get("disable_safety_checker"))
+                                      screened=not inputs.get("disable_safety_checker"),
+                                      batch=batch)
         urls = await self._deliver(context, images, inputs, KONTEXT_QUALITY)
         return urls[0] if self.model == flux_spec.KONTEXT_PRO else urls
+
+    def _pipelines(self) -> list[Any]:
+        return [p for p in (self._pipeline, self._fast) if p is not None]
+
+    def _batch_arguments(self, pipeline: Any, jobs: list[Job]) -> dict[str, Any]:
+        """Each job's prompt encoded and its starting noise drawn as ``FluxPipeline``
+        does for it alone (its ``num_outputs`` images from its own generator), then
+        stacked: one call, and each job's images are those its seed gives alone."""
+        import torch
+
+        device = pipeline._execution_device
+        channels = pipeline.transformer.config.in_channels // 4
+        embeds, pooled, noise = [], [], []
+        for job in jobs:
+            call = job.call
+            text, summary, _ = pipeline.encode_prompt(
+                prompt=call["prompt"], prompt_2=None, device=device,
+                num_images_per_prompt=job.images,
+                max_sequence_length=call["max_sequence_length"])
+            generator = torch.Generator(device=self._device).manual_seed(job.seed)
+            latents, _ = pipeline.prepare_latents(job.images, channels, call["height"],
+                                                  call["width"], text.dtype, device, generator)
+            embeds.append(text)
+            pooled.append(summary)
+            noise.append(latents)
+        arguments = {name: value for name, value in jobs[0].call.items() if name != "prompt"}
+        arguments.update(prompt_embeds=torch.cat(embeds), pooled_prompt_embeds=torch.cat(pooled),
+                         latents=torch.cat(noise), num_images_per_prompt=1)
+        return arguments
 
     def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
         latents = pipeline._unpack_latents(latents, call["height"], call["width"],

@@ -14,6 +14,7 @@ device thread, progress, cancellation, seeds, the safety checker and encoding ar
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,13 @@ from typing import Any
 
 from replicast.errors import ModelError
 from replicast.models.base import RunContext
+from replicast.models.batching import BatchLimits
 from replicast.models.catalog import flux2 as spec
-from replicast.models.diffusers_runner import DiffusersRunner
+from replicast.models.diffusers_runner import DiffusersRunner, Job
 from replicast.models.encoders import SharedEncoders
 from replicast.models.fp8 import fast_pipeline
 from replicast.models.safety import SafetyChecker
+from replicast.models.speed import DEFAULT_TUNING, Tuning
 
 SizeRule = Callable[[str, dict[str, Any], list[tuple[int, int]]], tuple[int, int]]
 """``(model, inputs, reference image sizes) -> (width, height)``."""
@@ -69,9 +72,10 @@ class Flux2Runner(DiffusersRunner):
     def __init__(self, model: str, folder: Path, *, size: SizeRule,
                  encoder: Path | None = None, encoders: SharedEncoders | None = None,
                  device: str = "auto", load_at_startup: bool = True,
-                 safety: SafetyChecker | None = None) -> None:
+                 safety: SafetyChecker | None = None, tuning: Tuning = DEFAULT_TUNING,
+                 batching: BatchLimits | None = None) -> None:
         super().__init__(model, folder, device=device, load_at_startup=load_at_startup,
-                         safety=safety)
+                         safety=safety, tuning=tuning, batching=batching)
         self.variant = VARIANTS[model]
         self.size = size
         self.encoder = encoder
@@ -83,11 +87,12 @@ class Flux2Runner(DiffusersRunner):
 
         shared = {} if self.encoder is None else self.encoders.components(
             self.encoder, self.folder, device, dtype)
-        pipeline = getattr(diffusers, self.variant.pipeline).from_pretrained(
-            self.folder, local_files_only=True, torch_dtype=dtype, **shared).to(device)
+        pipeline = self._pretrained(getattr(diffusers, self.variant.pipeline), device, dtype,
+                                    **shared)
         pipeline.set_progress_bar_config(disable=True)
         self._pipeline = pipeline
-        self._fast, self._fast_note = fast_pipeline(torch, pipeline, device)
+        self._fast, self._fast_note = fast_pipeline(torch, pipeline, device,
+                                                    self.tuning)
 
     async def predict(self, context: RunContext, inputs: dict[str, Any]) -> Any:
         await self._ensure_loaded()
@@ -109,14 +114,44 @@ class Flux2Runner(DiffusersRunner):
         if inputs.get("go_fast"):
             if self._fast is not None:
                 pipeline = self._fast
-                context.log("running quantized prediction\n")
+                context.log(f"go_fast: {self._fast_note}\n" if self._fast_note
+                            else "running quantized prediction\n")
             else:
                 context.log(f"go_fast: {self._fast_note}\n")
+        # Text to image batches: those with the same size (the steps and guidance are
+        # the model's, but for the base variants' guidance input).
+        batch = None if references else (width, height, guidance)
         images = await self._generate(pipeline, call, seed, self.variant.steps, context,
                                       image_format=inputs["output_format"],
-                                      screened=not inputs.get("disable_safety_checker"))
+                                      screened=not inputs.get("disable_safety_checker"),
+                                      batch=batch)
         urls = await self._deliver(context, images, inputs)
         return urls[0] if self.variant.single_output else urls
+
+    def _pipelines(self) -> list[Any]:
+        return [p for p in (self._pipeline, self._fast) if p is not None]
+
+    def _batch_arguments(self, pipeline: Any, jobs: list[Job]) -> dict[str, Any]:
+        """Each job's prompt encoded alone, as the pipeline encodes it for one (and the
+        empty negative prompt of real guidance, once for all), then stacked; a generator
+        per job."""
+        import torch
+
+        first = jobs[0].call
+        device = pipeline._execution_device
+
+        def encoded(prompt: str) -> Any:
+            return pipeline.encode_prompt(prompt=prompt, device=device,
+                                          max_sequence_length=first["max_sequence_length"])[0]
+
+        arguments = {name: value for name, value in first.items() if name != "prompt"}
+        arguments["prompt_embeds"] = torch.cat([encoded(job.call["prompt"]) for job in jobs])
+        if first["guidance_scale"] > 1 and "negative_prompt_embeds" in inspect.signature(
+                pipeline.__call__).parameters:
+            arguments["negative_prompt_embeds"] = encoded("").repeat(len(jobs), 1, 1)
+        arguments["generator"] = [torch.Generator(device=self._device).manual_seed(job.seed)
+                                  for job in jobs]
+        return arguments
 
     def _decode_preview(self, pipeline: Any, latents: Any, call: dict[str, Any]) -> Any:
         import torch

@@ -15,6 +15,7 @@ from replicast.config import LORA_MAX_BYTES, Settings
 from replicast.errors import ConfigError, InvalidVersion, Unavailable
 from replicast.models import backends, catalog, diagnostic
 from replicast.models.base import Model, Runner, WeightsUse
+from replicast.models.batching import BatchLimits
 from replicast.models.catalog import checks, flux1, flux2, kontext, lora
 from replicast.models.catalog.record import ModelSpec
 from replicast.models.encoders import SharedEncoders
@@ -22,6 +23,7 @@ from replicast.models.lora import admission as lora_admission
 from replicast.models.lora.library import LoraLibrary
 from replicast.models.safety import SafetyChecker
 from replicast.models.schema import InputField
+from replicast.models.speed import Tuning
 from replicast.models.standin import FluxStandIn
 from replicast.models.weights import (
     HUB_REPOSITORIES,
@@ -242,7 +244,10 @@ class _Runners:
             elif backend.kind == backends.STAND_IN:
                 log.info("%s: stand-in (REPLICAST_MODEL_BACKENDS)", spec.name)
             return FluxStandIn(spec.name), None
-        found = status(self.weights_dir, source)
+        random = self._random_size(source) is not None
+        found = (WeightsStatus(source, self.weights_dir / source, present=True,
+                               runnable=flux_installed()) if random
+                 else status(self.weights_dir, source))
         borrowed = "" if source == spec.runs_on else f"{source}'s "
         if not found.runnable:
             if borrowed:
@@ -256,9 +261,21 @@ class _Runners:
             log.info("%s: stand-in: this build has no diffusers runner for it on %s's "
                      "weights in %s", spec.name, source, found.folder)
             return FluxStandIn(spec.name), None
+        if random:
+            log.warning("%s: diffusers, RANDOM weights in %s's architecture at %s size "
+                        "(REPLICAST_RANDOM_WEIGHTS): real speed, images of noise", spec.name,
+                        source, self._random_size(source))
+            return real, WeightsUse(source, HUB_REPOSITORIES.get(source), random=True)
         shared = f", text encoder shared from {found.encoder}" if found.encoder else ""
         log.info("%s: diffusers, %sweights in %s%s", spec.name, borrowed, found.folder, shared)
         return real, WeightsUse(source, HUB_REPOSITORIES.get(source))
+
+    def _random_size(self, source: str) -> str | None:
+        """The size of the random weights ``source``'s runner is built with; None: its
+        weights are loaded from its folder."""
+        if self.settings is None or source not in self.settings.random_weights:
+            return None
+        return self.settings.random_weights_size
 
     def _real(self, spec: ModelSpec, source: str, found: WeightsStatus) -> Runner | None:
         """The diffusers runner serving ``spec`` from ``source``'s weights; None where this
@@ -276,7 +293,12 @@ class _Runners:
 
     def _shared(self, source: str, make: Callable[[], Runner]) -> Runner:
         if source not in self._loaded:
-            self._loaded[source] = make()
+            from replicast.models.diffusers_runner import DiffusersRunner
+
+            runner = make()
+            if isinstance(runner, DiffusersRunner):
+                runner.random_weights = self._random_size(source)
+            self._loaded[source] = runner
         return self._loaded[source]
 
     def _flux1(self, source: str, folder: Path) -> Runner:
@@ -285,7 +307,8 @@ class _Runners:
         assert self.settings is not None
         return FluxRunner(source, folder, device=self.settings.device,
                           load_at_startup=self.settings.load_models == "startup",
-                          safety=self.safety)
+                          safety=self.safety, tuning=self._tuning(),
+                          batching=self._batching())
 
     def _lora(self, model: str, source: str, found: WeightsStatus) -> Runner:
         from replicast.models.flux import FluxRunner
@@ -305,7 +328,20 @@ class _Runners:
         return Flux2Runner(source, found.folder, size=flux2.size, encoder=found.encoder,
                            encoders=self.encoders, device=self.settings.device,
                            load_at_startup=self.settings.load_models == "startup",
-                           safety=self.safety)
+                           safety=self.safety, tuning=self._tuning(),
+                           batching=self._batching())
+
+    def _batching(self) -> BatchLimits | None:
+        assert self.settings is not None
+        if not self.settings.batching:
+            return None
+        return BatchLimits(max_size=self.settings.max_batch,
+                           max_pixels=self.settings.max_batch_pixels)
+
+    def _tuning(self) -> Tuning:
+        assert self.settings is not None
+        return Tuning(step_cache=self.settings.step_cache,
+                      compile=self.settings.compile_models, warm_up=self.settings.warm_up)
 
 
 _FLUX1 = (flux1.SCHNELL, flux1.DEV, kontext.KONTEXT_PRO)
