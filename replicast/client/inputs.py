@@ -118,7 +118,8 @@ def guess(raw: str) -> Any:
 
 
 def _integer(raw: str) -> Any:
-    return int(raw) if _INTEGER.match(raw.strip()) else raw
+    # A fraction goes as the number it is, so the server's 422 says "number", not "string".
+    return _number(raw)
 
 
 def _number(raw: str) -> Any:

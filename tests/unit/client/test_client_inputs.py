@@ -65,6 +65,11 @@ def test_a_value_that_does_not_fit_its_type_is_sent_as_given_for_the_server_to_n
         "seed": "abc", "go_fast": "maybe"}
 
 
+def test_a_fraction_for_an_integer_property_is_sent_as_a_number():
+    values = build_input(["seed=1.5"], PROPERTIES)
+    assert values == {"seed": 1.5} and isinstance(values["seed"], float)
+
+
 def test_properties_the_schema_does_not_describe_are_guessed():
     assert build_input(["n=3", "x=0.5", "on=true", "off=false", "name=boat", "l=[1, 2]"],
                        {}) == {"n": 3, "x": 0.5, "on": True, "off": False, "name": "boat",
