@@ -18,7 +18,7 @@ from replicast import __version__
 from replicast.accounts.account import DEFAULT_ACCOUNT
 from replicast.accounts.service import Accounts
 from replicast.client.display import printable
-from replicast.config import Settings
+from replicast.config import Settings, parse_flag
 from replicast.errors import ReplicastError
 from replicast.predictors.spec import pair_flags
 from replicast.store import open_store
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the API and a worker")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--port", help="port to listen on (default 8000)")
     serve.add_argument("--public-url", help="base of every URL returned (REPLICAST_PUBLIC_URL)")
     serve.add_argument("--predictor", action="append", default=[], metavar="REF",
                        help="serve a Cog-style predictor, path/to/predict.py:Predictor or a "
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--device", help="where real models run: cpu, cuda, cuda:N "
                         "(REPLICAST_DEVICE)")
     worker.add_argument("--host", help="interface for health and metrics (default 127.0.0.1)")
-    worker.add_argument("--port", type=int,
+    worker.add_argument("--port",
                         help="serve /health/live, /health/ready and /metrics on this port")
     worker.add_argument("--predictor", action="append", default=[], metavar="REF",
                         help="a Cog-style predictor, as for serve")
@@ -175,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             predictors=predictors or None,
             models_file=getattr(args, "models_file", None),
             host=getattr(args, "host", None),
-            port=getattr(args, "port", None),
+            port=None if getattr(args, "port", None) is None else
+            parse_flag("--port", "port", args.port),
             public_url=(getattr(args, "public_url", None) or "").rstrip("/") or None,
             run_worker=False if getattr(args, "no_worker", False) else
             (True if args.command == "worker" else None),

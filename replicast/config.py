@@ -347,6 +347,15 @@ _ENV_NAMES = {"run_worker": "worker", "routes_file": "routes"}
 _DERIVED = {"routes"}  # made from other settings, not read from a variable of its own
 
 
+def parse_flag(flag: str, setting: str, raw: str) -> Any:
+    """A command-line flag's value, read as its setting's variable is; an error names the
+    flag."""
+    try:
+        return _PARSERS.get(setting, str)(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}={raw!r} is not valid: {exc}") from None
+
+
 def _boolean(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -354,6 +363,20 @@ def _boolean(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("expected true or false")
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("expected a number") from None
 
 
 def _positive(kind: Callable[[str], T]) -> Callable[[str], T]:
@@ -378,7 +401,7 @@ def _not_negative(kind: Callable[[str], T]) -> Callable[[str], T]:
 
 def _at_least(least: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        value = int(raw)
+        value = _whole(raw)
         if value < least:
             raise ValueError(f"must be at least {least}")
         return value
@@ -409,62 +432,62 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tls_certfile": Path,
     "tls_keyfile": Path,
     "weights_dir": lambda raw: Path(raw).expanduser(),
-    "port": int,
+    "port": _whole,
     "run_worker": _boolean,
-    "step_cache": _not_negative(float),
+    "step_cache": _not_negative(_number),
     "compile_models": _boolean,
     "warm_up": _boolean,
     "batching": _boolean,
-    "max_batch": _positive(int),
-    "max_batch_pixels": _positive(int),
+    "max_batch": _positive(_whole),
+    "max_batch_pixels": _positive(_whole),
     "access_log": _boolean,
     "allow_private_urls": _boolean,
-    "webhook_timeout": _positive(float),
-    "webhook_retry_window": _positive(float),
-    "webhook_backoff": _positive(float),
-    "predict_timeout": _positive(float),
-    "lease_seconds": _positive(float),
+    "webhook_timeout": _positive(_number),
+    "webhook_retry_window": _positive(_number),
+    "webhook_backoff": _positive(_number),
+    "predict_timeout": _positive(_number),
+    "lease_seconds": _positive(_number),
     "worker_models": lambda raw: tuple(n.strip() for n in raw.split(",") if n.strip()),
-    "setup_timeout": _positive(float),
-    "predictor_healthcheck_interval": _positive(float),
-    "predictor_healthcheck_timeout": _positive(float),
+    "setup_timeout": _positive(_number),
+    "predictor_healthcheck_interval": _positive(_number),
+    "predictor_healthcheck_timeout": _positive(_number),
     "predictors": parse_pairs,
     "models_file": lambda raw: Path(raw).expanduser(),
     "routes_file": lambda raw: Path(raw).expanduser(),
     "model_backends": backends.parse,
     "random_weights": lambda raw: tuple(n.strip() for n in raw.split(",") if n.strip()),
     "random_weights_size": str.lower,
-    "max_attempts": _positive(int),
-    "rate_limit_creates": _not_negative(int),
-    "rate_limit_requests": _not_negative(int),
-    "rate_limit_burst_seconds": _positive(float),
-    "rate_limit_auth_failures": _not_negative(int),
-    "max_unfinished_predictions": _not_negative(int),
-    "max_request_bytes": _positive(int),
-    "max_input_bytes": _positive(int),
-    "max_input_string_bytes": _positive(int),
-    "max_page_bytes": _positive(int),
-    "max_input_file_bytes": _positive(int),
-    "max_input_files": _not_negative(int),
-    "max_input_total_bytes": _not_negative(int),
-    "input_fetch_timeout": _positive(float),
-    "download_min_rate": _not_negative(int),
-    "max_file_bytes": _positive(int),
+    "max_attempts": _positive(_whole),
+    "rate_limit_creates": _not_negative(_whole),
+    "rate_limit_requests": _not_negative(_whole),
+    "rate_limit_burst_seconds": _positive(_number),
+    "rate_limit_auth_failures": _not_negative(_whole),
+    "max_unfinished_predictions": _not_negative(_whole),
+    "max_request_bytes": _positive(_whole),
+    "max_input_bytes": _positive(_whole),
+    "max_input_string_bytes": _positive(_whole),
+    "max_page_bytes": _positive(_whole),
+    "max_input_file_bytes": _positive(_whole),
+    "max_input_files": _not_negative(_whole),
+    "max_input_total_bytes": _not_negative(_whole),
+    "input_fetch_timeout": _positive(_number),
+    "download_min_rate": _not_negative(_whole),
+    "max_file_bytes": _positive(_whole),
     "max_header_bytes": _at_least(1024),
-    "max_headers": _positive(int),
-    "header_timeout": _positive(float),
-    "body_timeout": _positive(float),
-    "body_min_rate": _not_negative(int),
-    "max_connections": _not_negative(int),
-    "max_connections_per_client": _not_negative(int),
-    "lora_max_bytes": _positive(int),
-    "lora_fetch_timeout": _positive(float),
+    "max_headers": _positive(_whole),
+    "header_timeout": _positive(_number),
+    "body_timeout": _positive(_number),
+    "body_min_rate": _not_negative(_whole),
+    "max_connections": _not_negative(_whole),
+    "max_connections_per_client": _not_negative(_whole),
+    "lora_max_bytes": _positive(_whole),
+    "lora_fetch_timeout": _positive(_number),
     "lora_cache_dir": lambda raw: Path(raw).expanduser(),
-    "lora_cache_bytes": _positive(int),
+    "lora_cache_bytes": _positive(_whole),
     "hf_endpoint": _url,
-    "max_account_file_bytes": _not_negative(int),
+    "max_account_file_bytes": _not_negative(_whole),
     "file_retention": lambda raw: times.parse_duration(raw).total_seconds(),
-    "shutdown_grace": float,
+    "shutdown_grace": _number,
     "retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "output_url_ttl": _positive(lambda raw: times.parse_duration(raw).total_seconds()),
     "public_url": _url,

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from replicast.accounts.account import new_token
-from replicast.config import _ENV_NAMES, Settings
+from replicast.config import _ENV_NAMES, Settings, parse_flag
 from replicast.errors import ConfigError
 
 
@@ -41,6 +41,16 @@ def test_overrides_win_over_variables():
 def test_errors_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_a_port_that_is_not_a_number_is_one_plain_line():
+    with pytest.raises(ConfigError) as env:
+        Settings.from_env({"REPLICAST_PORT": "abc"})
+    with pytest.raises(ConfigError) as flag:
+        parse_flag("--port", "port", "abc")
+    assert str(env.value) == "REPLICAST_PORT='abc' is not valid: expected a whole number"
+    assert str(flag.value) == "--port='abc' is not valid: expected a whole number"
+    assert parse_flag("--port", "port", "9000") == 9000
 
 
 def test_every_setting_is_documented():
@@ -143,13 +153,13 @@ def test_edge_limits_are_read_with_their_defaults():
     assert (settings.max_connections, settings.max_connections_per_client) == (0, 10)
     for name, value, says in [
             ("REPLICAST_MAX_HEADER_BYTES", "100", "must be at least 1024"),
-            ("REPLICAST_MAX_HEADER_BYTES", "64k", "invalid literal"),
+            ("REPLICAST_MAX_HEADER_BYTES", "64k", "expected a whole number"),
             ("REPLICAST_MAX_HEADERS", "0", "greater than zero"),
             ("REPLICAST_HEADER_TIMEOUT", "0", "greater than zero"),
-            ("REPLICAST_BODY_TIMEOUT", "soon", "could not convert"),
+            ("REPLICAST_BODY_TIMEOUT", "soon", "expected a number$"),
             ("REPLICAST_BODY_MIN_RATE", "-1", "must not be negative"),
             ("REPLICAST_MAX_CONNECTIONS", "-1", "must not be negative"),
-            ("REPLICAST_MAX_CONNECTIONS_PER_CLIENT", "1.5", "invalid literal")]:
+            ("REPLICAST_MAX_CONNECTIONS_PER_CLIENT", "1.5", "expected a whole number")]:
         with pytest.raises(ConfigError, match=f"{name}=.*{says}"):
             Settings.from_env({name: value})
 
