@@ -268,3 +268,5 @@ async def _bootstrap_tokens(settings: Settings, accounts: Accounts,
             f"    export REPLICATE_API_TOKEN={token}\n\n"
             "Manage tokens with `replicast keys create|list|revoke`."
         )
+    else:  # the first start's token is not shown again: say how to make one
+        log.info("API tokens are shown only when made; `replicast keys create` makes another")
