@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
+from replicast import urls
 from replicast.accounts.account import Account
 from replicast.accounts.service import Accounts
 from replicast.auth_failures import FailureLimit
@@ -121,3 +122,10 @@ def base_url(request: Request) -> str:
         server_host, server_port = scope["server"]
         host = f"{server_host}:{server_port}"
     return f"{scope['scheme']}://{host}{scope.get('root_path', '')}".rstrip("/")
+
+
+def api_prefix(request: Request) -> str:
+    """The API prefix the request came in on (``urls.API_PREFIXES``)."""
+    path = request.url.path
+    root = str(request.scope.get("root_path", ""))
+    return urls.api_prefix(path[len(root):] if root and path.startswith(root) else path)

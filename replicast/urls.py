@@ -13,8 +13,9 @@ import re
 API = "/v1"
 API_PREFIXES = (API, "/replicate/v1")
 """Where the API is served: every API route under both, so that the official clients
-work with a base URL of the server's root or of ``<root>/replicate``. The URLs handed
-out name ``API``."""
+work with a base URL of the server's root or of ``<root>/replicate``. A prediction's
+URLs name the prefix it was asked on (``Prediction.api_prefix``), so that a client
+behind a gateway that passes only one of them can follow them; the rest name ``API``."""
 
 # The API's routes, each under both API_PREFIXES.
 PREDICTIONS = "/predictions"
@@ -66,14 +67,15 @@ PREDICTION_PAGE_CANCEL = "/p/{id}/cancel"
 STATIC = "/static/{name}"
 
 
-def api_path(route: str, **names: str) -> str:
-    """The path of an API ``route`` under ``/v1``, its names filled in."""
-    return API + route.format(**names)
+def api_path(route: str, *, prefix: str = API, **names: str) -> str:
+    """The path of an API ``route`` under ``prefix`` (one of ``API_PREFIXES``), its
+    names filled in."""
+    return prefix + route.format(**names)
 
 
-def api_url(base_url: str, route: str, **names: str) -> str:
+def api_url(base_url: str, route: str, *, prefix: str = API, **names: str) -> str:
     """The absolute URL of an API ``route`` on the server at ``base_url``."""
-    return base_url + api_path(route, **names)
+    return base_url + api_path(route, prefix=prefix, **names)
 
 
 def page_url(base_url: str, route: str, **names: str) -> str:
@@ -94,6 +96,12 @@ def api_route(path: str) -> str | None:
         if path.startswith(prefix + "/"):
             return path[len(prefix):]
     return None
+
+
+def api_prefix(path: str) -> str:
+    """Which of ``API_PREFIXES`` ``path`` (without any ``root_path``) is under; ``API``
+    for a path outside them."""
+    return next((prefix for prefix in API_PREFIXES if path.startswith(prefix + "/")), API)
 
 
 def images_route(path: str) -> str | None:

@@ -20,7 +20,7 @@ from replicast.http.responses import json_response
 from replicast.models.base import Model
 from replicast.predictions import wire as prediction_wire
 from replicast.predictions.service import ListFilter
-from replicast.state import app_state, authenticate, base_url
+from replicast.state import api_prefix, app_state, authenticate, base_url
 from replicast.webhooks.delivery import ALL_EVENTS
 from replicast.webhooks.targets import check_target
 
@@ -76,7 +76,7 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
     prediction = await state.predictions.create(
         account, model, body["input"], base_url=base_url(request), version=version,
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
-        context=body.get("context"),
+        context=body.get("context"), api_prefix=api_prefix(request),
     )
     payload = prediction_wire.to_json(prediction, links=state.links,
                                       still_starting=wait is not None)
@@ -111,14 +111,16 @@ async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.get(account, request.path_params["id"])
-    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links))
+    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links,
+                                                  prefix=api_prefix(request)))
 
 
 async def cancel(request: Request) -> Response:
     """``POST /v1/predictions/{id}/cancel``."""
     account = await authenticate(request)
     prediction = await app_state(request).predictions.cancel(account, request.path_params["id"])
-    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links))
+    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links,
+                                                  prefix=api_prefix(request)))
 
 
 async def list_(request: Request) -> Response:
@@ -146,7 +148,8 @@ async def list_(request: Request) -> Response:
         return f"{url}?{query}"
 
     return json_response(wire.page(
-        [prediction_wire.to_json(p, links=app_state(request).links) for p in page.results],
+        [prediction_wire.to_json(p, links=app_state(request).links, prefix=api_prefix(request))
+         for p in page.results],
         link(NEXT, page.next), link(PREVIOUS, page.previous),
     ))
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from replicast import ids, keyset, logs, times
+from replicast import ids, keyset, logs, times, urls
 from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
 from replicast.errors import (
@@ -94,6 +94,7 @@ class PredictionService:
         previews: int = 0,
         queue: bool = True,
         context: dict[str, str] | None = None,
+        api_prefix: str = urls.API,
     ) -> Prediction:
         """Validate, commit and queue a new prediction.
 
@@ -104,7 +105,8 @@ class PredictionService:
         it is committed but not queued: the caller listens to it first, then ``enqueue``s
         it (one never queued is put back by the worker's check of the queues).
         ``context``: strings for the model's run (Cog's ``current_scope().context``),
-        kept with the secrets until it finishes.
+        kept with the secrets until it finishes. ``api_prefix``: the API prefix it is
+        created under, which its webhooks' and events' URLs name.
         """
         self.input_limits.check(input)
         inputs, _ = model.validator.validate(input)
@@ -131,6 +133,7 @@ class PredictionService:
             webhook_events_filter=webhook_events_filter,
             source=source,
             previews=previews,
+            api_prefix=api_prefix,
         )
         logs.tag(prediction.id)
         failure = await self._hand_on(account, model, prediction, inputs)

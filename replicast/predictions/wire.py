@@ -13,25 +13,28 @@ if TYPE_CHECKING:
     from replicast.outputs.signing import OutputLinks
 
 
-def urls(prediction: Prediction) -> dict[str, str]:
-    """The prediction's ``urls``: absolute, every value a string."""
+def urls(prediction: Prediction, prefix: str | None = None) -> dict[str, str]:
+    """The prediction's ``urls``: absolute, every value a string; those of the API under
+    ``prefix``, by default the one it was created under. The page has one home."""
     base = prediction.base_url
+    api = prediction.api_prefix if prefix is None else prefix
     return {
-        "cancel": api_url(base, PREDICTION_CANCEL, id=prediction.id),
-        "get": api_url(base, PREDICTION, id=prediction.id),
-        "stream": api_url(base, STREAM, token=prediction.stream_token),
+        "cancel": api_url(base, PREDICTION_CANCEL, prefix=api, id=prediction.id),
+        "get": api_url(base, PREDICTION, prefix=api, id=prediction.id),
+        "stream": api_url(base, STREAM, prefix=api, token=prediction.stream_token),
         "web": page_url(base, PREDICTION_PAGE, id=prediction.id),
     }
 
 
-def to_json(p: Prediction, *, links: OutputLinks | None,
-            still_starting: bool = False) -> dict[str, Any]:
+def to_json(p: Prediction, *, links: OutputLinks | None, still_starting: bool = False,
+            prefix: str | None = None) -> dict[str, Any]:
     """A prediction as ``GET /v1/predictions/{id}`` returns it.
 
     ``still_starting`` presents an unfinished prediction as ``starting`` with no
     output, which is what a timed-out ``Prefer: wait`` returns: the official clients
     keep polling only while the status is ``starting``. ``links`` signs the URLs of
     output files, as they must be to be fetched (None leaves them plain: tests only).
+    ``prefix``: the API prefix of the request answered (``urls``).
     """
     status = Status.STARTING if still_starting and not p.terminal else p.status
     body: dict[str, Any] = {
@@ -47,7 +50,7 @@ def to_json(p: Prediction, *, links: OutputLinks | None,
         "source": p.source,
         "status": status.value,
         "created_at": times.format_rfc3339(p.created_at),
-        "urls": urls(p),
+        "urls": urls(p, prefix),
     }
     if p.started_at is not None:
         body["started_at"] = times.format_rfc3339(p.started_at)

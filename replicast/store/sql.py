@@ -90,7 +90,7 @@ PREDICTION_COLUMNS = (
     " status, created_at, base_url, stream_token, source, output, logs, error, started_at,"
     " completed_at, deadline, metrics, webhook, webhook_events_filter, data_removed, attempt,"
     f" CASE WHEN input = '' THEN (SELECT i.secrets {_FROM_INPUTS}) END, worker_id,"
-    " lease_until, upstream_id, previews"
+    " lease_until, upstream_id, previews, api_prefix"
 )
 MEASURED_BYTES = (
     f"octet_length(input) + CASE WHEN input = '' THEN"
@@ -103,7 +103,7 @@ _STORED_COLUMNS = (
     "id, account_id, model, version, input, status, created_at, base_url, stream_token,"
     " source, output, logs, error, started_at, completed_at, deadline, metrics, webhook,"
     " webhook_events_filter, data_removed, attempt, worker_id, lease_until, upstream_id,"
-    " previews"
+    " previews, api_prefix"
 )
 UNFINISHED = "(" + ", ".join(f"'{s.value}'" for s in Status if s not in TERMINAL) + ")"
 
@@ -122,7 +122,7 @@ def prediction_values(p: Prediction, input_column: str, dialect: Dialect) -> tup
         dialect.time(p.completed_at), dialect.time(p.deadline), json_text(p.metrics),
         p.webhook, None if p.webhook_events_filter is None else json_text(p.webhook_events_filter),
         bool(p.data_removed), p.attempt, p.worker_id, dialect.time(p.lease_until), p.upstream_id,
-        p.previews,
+        p.previews, p.api_prefix,
     )
 
 
@@ -141,7 +141,7 @@ def prediction_from_row(row: Any, dialect: Dialect) -> Prediction:
         data_removed=bool(row[19]), attempt=row[20],
         secrets=None if row[21] is None else orjson.loads(row[21]),
         worker_id=row[22], lease_until=dialect.parse_time(row[23]), upstream_id=row[24],
-        previews=row[25],
+        previews=row[25], api_prefix=row[26],
     )
 
 

@@ -217,3 +217,53 @@ def test_a_broken_input_image_fails_the_prediction_clearly(client):
             "prompt": "p", "image": "data:image/png;base64,bm90IGFuIGltYWdl"})
     assert "could not be read as an image" in str(caught.value)
 
+
+
+class _OnlyUnder(httpx.BaseTransport):
+    """A gateway that passes only the paths under one prefix (CometAPI's ``/replicate/v1``)."""
+
+    def __init__(self, inner: httpx.BaseTransport, prefix: str) -> None:
+        self.inner, self.prefix = inner, prefix
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.startswith(self.prefix + "/"):
+            return httpx.Response(404, json={"detail": f"not under {self.prefix}"})
+        return self.inner.handle_request(request)
+
+
+def test_a_client_behind_a_gateway_of_one_prefix_follows_the_urls_it_is_given(server, transport):
+    gateway = _OnlyUnder(transport, "/replicate/v1")
+    # The client adds /v1/... to its base URL: the base is the server's /replicate.
+    own = replicate.Client(api_token=TOKEN, base_url=f"{server.base_url}/replicate",
+                           transport=gateway)
+    api = f"{server.base_url}/replicate/v1"
+    prediction = own.predictions.create(model="replicast/echo",
+                                        input={"prompt": "one two three"}, stream=True)
+    assert prediction.urls["get"] == f"{api}/predictions/{prediction.id}"
+    assert prediction.urls["cancel"] == f"{api}/predictions/{prediction.id}/cancel"
+    assert prediction.urls["stream"].startswith(f"{api}/streams/")
+    assert prediction.urls["web"] == f"{server.base_url}/p/{prediction.id}"
+    streamed = "".join(str(event) for event in prediction.stream())  # follows urls.stream
+    assert streamed == "one two three"
+    prediction.wait()
+    assert prediction.status == "succeeded" and prediction.urls["get"].startswith(api)
+
+    for _ in range(101):
+        own.predictions.create(model="replicast/echo", input={"prompt": "page"})
+    page = own.predictions.list()
+    assert page.next.startswith(f"{api}/predictions?cursor=")
+    assert all(p.urls["get"].startswith(api) for p in page.results)
+    second = own.predictions.list(cursor=page.next)  # the client requests the URL as given
+    assert second.previous.startswith(f"{api}/predictions?cursor=")
+    assert [p.id for p in own.predictions.list(cursor=second.previous).results] == \
+        [p.id for p in page.results]
+
+    slow = own.predictions.create(model="replicast/sleep", input={"seconds": 30})
+    own.predictions.cancel(slow.id)
+    slow.reload()
+    assert slow.status == "canceled" and slow.urls["cancel"].startswith(api)
+
+    # Asked under /v1, the same prediction names /v1; its webhooks name where it was made.
+    plain = replicate.Client(api_token=TOKEN, base_url=server.base_url, transport=transport)
+    assert plain.predictions.get(slow.id).urls["get"] == \
+        f"{server.base_url}/v1/predictions/{slow.id}"

@@ -24,6 +24,15 @@ def test_the_urls_handed_out_are_replicates():
         "/v1/models/o/n/versions/v"
 
 
+def test_an_api_url_names_the_prefix_asked_for():
+    assert urls.api_url(BASE, urls.PREDICTION, prefix="/replicate/v1", id="abc") == \
+        f"{BASE}/replicate/v1/predictions/abc"
+    assert urls.api_prefix("/replicate/v1/predictions/abc") == "/replicate/v1"
+    assert urls.api_prefix("/v1/predictions") == "/v1"
+    assert urls.api_prefix("/replicate/v1") == "/v1"  # the prefix alone is no API path
+    assert urls.api_prefix("/p/abc") == "/v1"
+
+
 def test_a_path_under_either_prefix_names_its_route():
     assert urls.api_route("/v1/files/x") == "/files/x"
     assert urls.api_route("/replicate/v1/files/x") == "/files/x"

@@ -76,7 +76,7 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
     try:
         applied = await store.upgrade()
         assert [name.split("_", 1)[1] for name in applied] == ["prediction_inputs",
-                                                                      "previews"]
+                                                                      "previews", "api_prefix"]
         kept = await store.predictions.get("p1")
         assert kept.input == {"prompt": "kept", "token": "**********"}
         assert kept.run_input() == {"prompt": "kept", "token": "s3cret"}

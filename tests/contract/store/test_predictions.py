@@ -21,7 +21,8 @@ async def test_a_prediction_round_trips_every_field(store, account):
              completed_at=now + timedelta(seconds=1), deadline=now + timedelta(minutes=5),
              metrics={"predict_time": 0.5}, webhook="https://example.com/hook",
              webhook_events_filter=["start", "completed"], data_removed=True, attempt=2,
-             source="api", version="hidden", upstream_id="upstream-1")
+             source="api", version="hidden", upstream_id="upstream-1",
+             api_prefix="/replicate/v1")
     await store.predictions.insert(p)
     assert await store.predictions.get(p.id) == p
     assert await store.predictions.get_by_stream_token(p.stream_token) == p
