@@ -61,7 +61,7 @@ async def store(store_factory):
 async def broker(request):
     if request.param == "redis":
         await services.empty_redis()
-        url = services.REDIS_URL
+        url = services.redis_url()
     else:
         url = "memory://"
     broker = open_broker(url)
@@ -75,7 +75,7 @@ async def limiter(request):
     """A rate limiter of each kind, picked by a broker URL as the app picks it."""
     if request.param == "redis":
         await services.empty_redis()
-        url = services.REDIS_URL
+        url = services.redis_url()
     else:
         url = "memory://"
     limiter = open_limiter(url)

@@ -80,8 +80,8 @@ async def test_checks_racing_each_other_never_pass_more_than_the_burst(limiter):
 
 async def test_processes_on_one_redis_share_buckets_that_expire_when_full():
     await services.empty_redis()
-    first, second = RedisLimiter(services.REDIS_URL), RedisLimiter(services.REDIS_URL)
-    client = redis.Redis.from_url(services.REDIS_URL)
+    first, second = RedisLimiter(services.redis_url()), RedisLimiter(services.redis_url())
+    client = redis.Redis.from_url(services.redis_url())
     try:
         rate = Rate(60, 2)
         assert (await first.check("k", rate)).allowed

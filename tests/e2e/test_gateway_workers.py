@@ -39,7 +39,7 @@ def cluster(tmp_path):
         "    token_env: UPSTREAM_TOKEN\n    timeout: 2\n    retries: 0\n"
         "    poll_interval: 30\n    max_poll_interval: 30\n")
     api_port = free_port()
-    env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL,
+    env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.redis_url(),
            "REPLICAST_ROUTES": str(routes), "UPSTREAM_TOKEN": UPSTREAM_TOKEN,
            "REPLICAST_PUBLIC_URL": f"http://127.0.0.1:{api_port}"}
     data = tmp_path / "data"

@@ -63,7 +63,7 @@ def guarded_metrics(tmp_path):
     """An API process and a worker whose /metrics need a token of their own."""
     database = asyncio.run(services.create_database())
     asyncio.run(services.empty_redis())  # no address locked out by an earlier test
-    env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL,
+    env = {"REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.redis_url(),
            "REPLICAST_METRICS_TOKEN": METRICS_TOKEN}
     processes = [ServerProcess(tmp_path, env=env, args=["--no-worker"], log_name="api.log"),
                  ServerProcess(tmp_path, env=env, command="worker", log_name="worker.log")]
@@ -127,7 +127,7 @@ def test_db_upgrade_on_a_fresh_database(tmp_path, capsys, monkeypatch):
         assert capsys.readouterr().out == (
             "Applied: 0001_initial, 0002_files, 0003_retention, 0004_unfinished_by_account,"
             " 0005_upstream_id, 0006_web_sessions, 0007_webhook_claims,"
-            " 0008_prediction_inputs, 0009_previews, 0010_api_prefix\n")
+            " 0008_prediction_inputs, 0009_previews, 0010_api_prefix, 0011_queue\n")
         assert main(["--data-dir", str(tmp_path), "db", "upgrade"]) == 0
         assert capsys.readouterr().out == "The database is up to date.\n"
     finally:

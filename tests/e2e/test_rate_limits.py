@@ -214,7 +214,7 @@ def two_apis(tmp_path):
     asyncio.run(services.empty_redis())
     env = {**LIMITS, "REPLICAST_RATE_LIMIT_CREATES": "600",
            "REPLICAST_MAX_UNFINISHED_PREDICTIONS": "3",
-           "REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.REDIS_URL}
+           "REPLICAST_DATABASE_URL": database, "REPLICAST_BROKER_URL": services.redis_url()}
     apis = [ServerProcess(tmp_path, env=env, args=["--no-worker"], log_name=f"api{i}.log")
             for i in range(2)]
     started = []

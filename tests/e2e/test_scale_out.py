@@ -10,58 +10,21 @@ prints the counts.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 
 from tests.support import services
-from tests.support.server import TOKEN, ServerProcess, free_port
+from tests.support.redis_server import PrivateRedis
+from tests.support.server import TOKEN, ServerProcess
 
 CREATES = 300
 ECHO_PROMPT = "one two three four five"
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, which it may kill and start again."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            services.unavailable("redis-server", FileNotFoundError("not installed"))
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        give_up = time.monotonic() + 10
-        while time.monotonic() < give_up:
-            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"],
-                              capture_output=True).stdout.strip() == b"PONG":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture

@@ -6,15 +6,23 @@ them, so that a CI run cannot pass without having run them.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from replicast import ids
 
+if TYPE_CHECKING:
+    from tests.support.redis_server import PrivateRedis
+
 POSTGRES_URL = os.environ.get("REPLICAST_TEST_POSTGRES_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("REPLICAST_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_private_redis: PrivateRedis | None = None
 
 
 def unavailable(what: str, error: Exception) -> None:
@@ -72,9 +80,33 @@ async def empty_database(url: str) -> None:
         await connection.close()
 
 
-async def empty_redis(url: str = REDIS_URL) -> None:
+def redis_url() -> str:
+    """The Redis the tests use, which they empty: ``REPLICAST_TEST_REDIS_URL``, else a
+    redis-server of this test run's own, started on first use and removed at exit."""
+    global _private_redis
+    given = os.environ.get("REPLICAST_TEST_REDIS_URL")
+    if given:
+        return given
+    if _private_redis is None:
+        from tests.support.redis_server import PrivateRedis
+
+        folder = Path(tempfile.mkdtemp(prefix="replicast-redis-"))
+        server = PrivateRedis(folder)
+        try:
+            server.start()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        atexit.register(server.kill)  # runs first: atexit calls in reverse order
+        _private_redis = server
+    return _private_redis.url
+
+
+async def empty_redis(url: str | None = None) -> None:
     import redis.asyncio as redis
 
+    url = url or redis_url()
     client = redis.Redis.from_url(url)
     try:
         await client.flushdb()

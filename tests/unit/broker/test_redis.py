@@ -15,7 +15,7 @@ from tests.support import services
 @pytest.fixture
 async def brokers():
     await services.empty_redis()
-    pair = [RedisBroker(services.REDIS_URL), RedisBroker(services.REDIS_URL)]
+    pair = [RedisBroker(services.redis_url()), RedisBroker(services.redis_url())]
     for broker in pair:
         await broker.open()
     yield pair
@@ -65,7 +65,7 @@ async def test_losing_redis_loses_nothing_the_store_knows(brokers):
     await api.enqueue("m/x", "first")
     assert await asyncio.wait_for(worker.dequeue("m/x"), 5) == "first"  # group in place
     await api.enqueue("m/x", "queued-before")
-    client = redis.Redis.from_url(services.REDIS_URL)
+    client = redis.Redis.from_url(services.redis_url())
     await client.flushdb()  # as a restart without persistence would
     await client.aclose()
     # The consumer group is gone with the stream; the worker makes it again.
@@ -84,7 +84,7 @@ async def test_an_id_taken_by_a_worker_killed_before_clearing_it_is_queued_again
     await api.enqueue("m/x", "p-later")
     # What a worker killed between its read and the clean-up leaves: the entry read by
     # the group, still in the stream, its id still in the queued set.
-    raw = redis.Redis.from_url(services.REDIS_URL)
+    raw = redis.Redis.from_url(services.redis_url())
     try:
         await raw.xgroup_create(queue_key("m/x"), GROUP, id="0", mkstream=True)
         taken = await raw.xreadgroup(GROUP, "killed", {queue_key("m/x"): ">"}, count=1,
@@ -97,7 +97,7 @@ async def test_an_id_taken_by_a_worker_killed_before_clearing_it_is_queued_again
     assert await worker.restore("m/x", ["p-taken", "p-later"]) == 1
     got = {await asyncio.wait_for(worker.dequeue("m/x"), 5) for _ in range(2)}
     assert got == {"p-taken", "p-later"}
-    raw = redis.Redis.from_url(services.REDIS_URL)
+    raw = redis.Redis.from_url(services.redis_url())
     try:  # the stranded entry is gone with the others: nothing left to find again
         assert await raw.xlen(queue_key("m/x")) == 0
     finally:
@@ -116,7 +116,7 @@ async def test_close_ends_even_when_redis_py_swallows_the_cancellation(monkeypat
     """redis-py can eat a cancellation that lands mid-command and carry on; close() must
     still end, and the ids its pump took still go back to the queue."""
     await services.empty_redis()
-    broker, other = RedisBroker(services.REDIS_URL), RedisBroker(services.REDIS_URL)
+    broker, other = RedisBroker(services.redis_url()), RedisBroker(services.redis_url())
     xread, xreadgroup = broker._redis.xread, broker._redis.xreadgroup
 
     async def stubborn(call, *args, **kwargs):
@@ -138,3 +138,12 @@ async def test_close_ends_even_when_redis_py_swallows_the_cancellation(monkeypat
     assert all(task.done() for task in broker._tasks)
     assert await asyncio.wait_for(other.dequeue("m/x"), 5) == "p1"
     await other.close()
+
+
+def test_the_tests_redis_is_their_own_not_a_shared_one(monkeypatch):
+    monkeypatch.delenv("REPLICAST_TEST_REDIS_URL", raising=False)
+    url = services.redis_url()
+    assert url.startswith("redis://127.0.0.1:") and ":6379/" not in url
+    server = services._private_redis
+    assert server is not None and server.process is not None
+    assert server.process.poll() is None  # a redis-server this run started
