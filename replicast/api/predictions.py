@@ -79,7 +79,8 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
         context=body.get("context"), api_prefix=api_prefix(request),
     )
     payload = prediction_wire.to_json(prediction, links=state.links,
-                                      still_starting=wait is not None)
+                                      still_starting=wait is not None, prefix=api_prefix(request),
+                                      queue=await state.predictions.queue_place(prediction))
     headers = {"Location": payload["urls"]["get"]}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={int(wait)}" if wait != 60 else "wait"
@@ -110,9 +111,11 @@ def _webhook(body: dict[str, Any], allow_private: bool) -> tuple[str | None, lis
 async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
-    prediction = await app_state(request).predictions.get(account, request.path_params["id"])
-    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links,
-                                                  prefix=api_prefix(request)))
+    predictions = app_state(request).predictions
+    prediction = await predictions.get(account, request.path_params["id"])
+    return json_response(prediction_wire.to_json(
+        prediction, links=app_state(request).links, prefix=api_prefix(request),
+        queue=await predictions.queue_place(prediction)))
 
 
 async def cancel(request: Request) -> Response:

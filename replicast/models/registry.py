@@ -93,6 +93,12 @@ class Registry:
         """The model called ``owner/name``, or None."""
         return self._by_name.get(full_name)
 
+    def run_slots(self, full_name: str) -> int:
+        """How many predictions of the model a worker runs at once (its runner's
+        ``concurrency``); 1 for a model not served here."""
+        model = self._by_name.get(full_name)
+        return 1 if model is None else model.runner.concurrency
+
     def routed(self, full_name: str) -> bool:
         """Whether ``full_name`` is no local model but one the resolver covers."""
         return full_name not in self._by_name and self.resolver is not None \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,11 +27,13 @@ from replicast.input_files import NO_LIMITS, FileLimits
 from replicast.keyset import Page, Position
 from replicast.models.base import Model, OwnFile, OwnFilePath
 from replicast.models.file_inputs import named_files
+from replicast.predictions import queue
 from replicast.predictions.deadlines import Deadlines
 from replicast.predictions.events import EventKind
 from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import CONTEXT_KEY, Prediction
+from replicast.predictions.queue import RECENT_RUNS, QueuePlace
 from replicast.predictions.status import Status
 from replicast.store.predictions import PageQuery, PredictionStore
 
@@ -57,7 +60,7 @@ class PredictionService:
                  deadlines: Deadlines, page_size: int = 100, max_unfinished: int = 0,
                  files: FilesService | None = None, max_file_bytes: int = 0,
                  file_limits: FileLimits = NO_LIMITS, input_limits: InputLimits | None = None,
-                 page_bytes: int = 0) -> None:
+                 page_bytes: int = 0, run_slots: Callable[[str], int] | None = None) -> None:
         self.store = store
         self.broker = broker
         self.lifecycle = lifecycle
@@ -75,6 +78,8 @@ class PredictionService:
         """The largest input file handed on (``REPLICAST_MAX_INPUT_FILE_BYTES``)."""
         self.file_limits = file_limits
         """How many input files a prediction may name, and how large they may be in all."""
+        self.run_slots = run_slots or (lambda model: 1)
+        """How many predictions of a model run at once, for its queue's estimates."""
         self._background: set[asyncio.Task[None]] = set()
         """Withdrawals and cancels that outlive the request that started them."""
 
@@ -266,6 +271,17 @@ class PredictionService:
         if prediction is None or prediction.account_id != account.id:
             raise NotFound()
         return prediction
+
+    async def queue_place(self, prediction: Prediction) -> QueuePlace | None:
+        """Where the prediction waits in its model's queue; None once it has started.
+
+        Two reads of indexes: those waiting ahead of it, and the model's latest runs.
+        """
+        if prediction.status is not Status.STARTING:
+            return None
+        ahead = await self.store.waiting_ahead(prediction)
+        runs = await self.store.recent_run_seconds(prediction.model, RECENT_RUNS)
+        return queue.place(ahead, runs, self.run_slots(prediction.model), times.now())
 
     async def list(self, account: Account, selection: ListFilter, *,
                    before: Position | None = None, after: Position | None = None

@@ -11,6 +11,7 @@ from replicast.urls import PREDICTION, PREDICTION_CANCEL, PREDICTION_PAGE, STREA
 
 if TYPE_CHECKING:
     from replicast.outputs.signing import OutputLinks
+    from replicast.predictions.queue import QueuePlace
 
 
 def urls(prediction: Prediction, prefix: str | None = None) -> dict[str, str]:
@@ -27,14 +28,15 @@ def urls(prediction: Prediction, prefix: str | None = None) -> dict[str, str]:
 
 
 def to_json(p: Prediction, *, links: OutputLinks | None, still_starting: bool = False,
-            prefix: str | None = None) -> dict[str, Any]:
+            prefix: str | None = None, queue: QueuePlace | None = None) -> dict[str, Any]:
     """A prediction as ``GET /v1/predictions/{id}`` returns it.
 
     ``still_starting`` presents an unfinished prediction as ``starting`` with no
     output, which is what a timed-out ``Prefer: wait`` returns: the official clients
     keep polling only while the status is ``starting``. ``links`` signs the URLs of
     output files, as they must be to be fetched (None leaves them plain: tests only).
-    ``prefix``: the API prefix of the request answered (``urls``).
+    ``prefix``: the API prefix of the request answered (``urls``). ``queue``: where a
+    ``starting`` prediction waits, shown as ``queue`` (a Replicast extension).
     """
     status = Status.STARTING if still_starting and not p.terminal else p.status
     body: dict[str, Any] = {
@@ -60,6 +62,12 @@ def to_json(p: Prediction, *, links: OutputLinks | None, still_starting: bool = 
         body["metrics"] = p.metrics
     if p.deadline is not None:
         body["deadline"] = times.format_rfc3339(p.deadline)
+    if queue is not None and status is Status.STARTING:
+        body["queue"] = {
+            "position": queue.position,
+            "estimated_start": None if queue.estimated_start is None
+            else times.format_rfc3339(queue.estimated_start),
+        }
     if p.webhook is not None:
         body["webhook"] = p.webhook
         body["webhook_events_filter"] = p.webhook_events_filter

@@ -124,6 +124,15 @@ class PredictionStore(abc.ABC):
         """The prediction whose event stream has this secret token, or None."""
 
     @abc.abstractmethod
+    async def waiting_ahead(self, prediction: Prediction) -> int:
+        """How many predictions of its model wait to start (``starting``) that were
+        created before it."""
+
+    @abc.abstractmethod
+    async def recent_run_seconds(self, model: str, limit: int) -> list[float]:
+        """How long the model's latest ``limit`` successful runs took, latest first."""
+
+    @abc.abstractmethod
     async def page(self, query: PageQuery) -> PredictionRows:
         """One page of predictions, newest first, read from the query's cursor."""
 

@@ -8,7 +8,7 @@ JSON values are text in both, so that input comes back exactly as it was sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -203,6 +203,33 @@ def list_predictions(query: PageQuery, dialect: Dialect,
     s.sql = (f"SELECT {columns} FROM predictions WHERE {' AND '.join(where)}"
              f" ORDER BY created_at {order}, id {order} LIMIT {s.param(query.limit + 1)}")
     return s
+
+
+def waiting_ahead(p: Prediction, dialect: Dialect) -> Statement:
+    """How many of its model's predictions wait to start that were created before ``p``:
+    a range of the ``predictions_waiting`` index, as long as the queue ahead of it."""
+    s = dialect.statement()
+    s.sql = (f"SELECT count(*) FROM predictions WHERE model = {s.param(p.model)}"
+             f" AND status = '{Status.STARTING.value}'"
+             f" AND (created_at, id) < ({s.time(p.created_at)}, {s.param(p.id)})")
+    return s
+
+
+def recent_runs(model: str, limit: int, dialect: Dialect) -> Statement:
+    """The start and end of the model's latest ``limit`` successful runs, latest first
+    (the ``predictions_runs_by_model`` index)."""
+    s = dialect.statement()
+    s.sql = (f"SELECT started_at, completed_at FROM predictions WHERE model = {s.param(model)}"
+             f" AND status = '{Status.SUCCEEDED.value}' AND started_at IS NOT NULL"
+             f" ORDER BY completed_at DESC LIMIT {s.param(limit)}")
+    return s
+
+
+def run_seconds(rows: Sequence[Any], dialect: Dialect) -> list[float]:
+    """Rows of ``recent_runs`` as each run's length in seconds."""
+    spans = ((dialect.parse_time(row[0]), dialect.parse_time(row[1])) for row in rows)
+    return [(end - start).total_seconds() for start, end in spans
+            if start is not None and end is not None]
 
 
 def row_bytes(row: Any) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import TOKEN
+from tests.support.server import TOKEN, ServerProcess
 
 JS = Path(__file__).parents[1] / "js"
 
@@ -52,3 +52,19 @@ def test_the_npm_client_uploads_files_and_uses_them_as_inputs(server, node_modul
     assert seen["tampered_status"] == 404
     assert seen["image_input_logged"] is True
     assert seen["after_delete_status"] == 404
+
+
+def test_the_npm_client_reads_a_waiting_predictions_place(tmp_path, node_modules):
+    server = ServerProcess(tmp_path / "data", args=["--no-worker"]).start()  # all wait
+    try:
+        result = subprocess.run(
+            ["node", "queue.mjs"], cwd=JS, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "REPLICAST_URL": server.base_url, "REPLICAST_TOKEN": TOKEN},
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["status"] == "starting"
+    assert seen["before"] == {"position": 3, "estimated_start": None}
+    assert seen["after"] == {"position": 2, "estimated_start": None}

@@ -267,3 +267,22 @@ def test_a_client_behind_a_gateway_of_one_prefix_follows_the_urls_it_is_given(se
     plain = replicate.Client(api_token=TOKEN, base_url=server.base_url, transport=transport)
     assert plain.predictions.get(slow.id).urls["get"] == \
         f"{server.base_url}/v1/predictions/{slow.id}"
+
+
+def test_a_waiting_prediction_says_its_place_in_the_queue(tmp_path, transport):
+    # No worker: every prediction waits, in the order it came.
+    server = ServerProcess(tmp_path / "data", args=["--no-worker"]).start()
+    try:
+        own = replicate.Client(api_token=TOKEN, base_url=server.base_url, transport=transport)
+        waiting = [own.predictions.create(model="replicast/echo", input={"prompt": "x"})
+                   for _ in range(3)]
+        fetched = own.predictions.get(waiting[2].id)  # the client takes the extra field
+        assert fetched.status == "starting" and fetched.id == waiting[2].id
+        with server.client() as http:
+            queue = http.get(f"/v1/predictions/{waiting[2].id}").json()["queue"]
+            assert queue == {"position": 3, "estimated_start": None}  # no run to go by
+            own.predictions.cancel(waiting[0].id)
+            assert http.get(f"/v1/predictions/{waiting[2].id}").json()["queue"]["position"] == 2
+            assert "queue" not in http.get(f"/v1/predictions/{waiting[0].id}").json()
+    finally:
+        server.stop()

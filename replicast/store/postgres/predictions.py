@@ -56,6 +56,15 @@ class PostgresPredictions(PredictionStore):
             f"SELECT {_COLUMNS} FROM predictions WHERE stream_token = $1", token)
         return None if row is None else prediction(row)
 
+    async def waiting_ahead(self, prediction: Prediction) -> int:
+        statement = sql.waiting_ahead(prediction, sql.POSTGRES)
+        return int(await self._db.fetchval(statement.sql, *statement.args))
+
+    async def recent_run_seconds(self, model: str, limit: int) -> list[float]:
+        statement = sql.recent_runs(model, limit, sql.POSTGRES)
+        return sql.run_seconds(await self._db.fetch(statement.sql, *statement.args),
+                               sql.POSTGRES)
+
     async def page(self, query: PageQuery) -> PredictionRows:
         # First the sizes, which PostgreSQL reads without the values, then the rows that fit.
         sizes = sql.list_predictions(query, sql.POSTGRES, f"id, {sql.MEASURED_BYTES}")

@@ -63,6 +63,16 @@ class SQLitePredictions(PredictionStore):
         row = await self._db.read(lambda c: c.execute(query, (token,)).fetchone())
         return None if row is None else prediction(row)
 
+    async def waiting_ahead(self, prediction: Prediction) -> int:
+        statement = sql.waiting_ahead(prediction, sql.SQLITE)
+        row = await self._db.read(lambda c: c.execute(statement.sql, statement.args).fetchone())
+        return int(row[0])
+
+    async def recent_run_seconds(self, model: str, limit: int) -> list[float]:
+        statement = sql.recent_runs(model, limit, sql.SQLITE)
+        rows = await self._db.read(lambda c: c.execute(statement.sql, statement.args).fetchall())
+        return sql.run_seconds(rows, sql.SQLITE)
+
     async def page(self, query: PageQuery) -> PredictionRows:
         statement = sql.list_predictions(query, sql.SQLITE)
 
