@@ -40,7 +40,13 @@ def replicast(*args: str, server: ServerProcess | None, cwd: Path | None = None,
 def start(*args: str, server: ServerProcess | None, **extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "replicast", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=environment(server, **extra))
+                            env=environment(server, **extra), preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # A suite started in the background (`pytest &`) ignores SIGINT, and an ignored signal
+    # stays ignored across exec: Ctrl-C would then never reach the command under test.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_until(stream, wanted: bytes, timeout: float = 30) -> bytes:
