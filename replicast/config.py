@@ -205,6 +205,10 @@ class Settings:
     are removed, as Replicate does; 0 keeps them (REPLICAST_RETENTION, like ``1h``)."""
     output_url_ttl: float = 3600.0
     """Seconds an output file's signed URL works for, at least (REPLICAST_OUTPUT_URL_TTL)."""
+    data_uri_outputs: int = 0
+    """Largest output file, in bytes, that the responses about one prediction carry as a
+    ``data:`` URI instead of a URL, for clients of a plain-http server; 0 for none
+    (REPLICAST_DATA_URI_OUTPUTS)."""
     max_header_bytes: int = 64 * 1024
     """Largest request head (request line and header lines) read, in bytes; past it the
     answer is a 431 and the connection closes (REPLICAST_MAX_HEADER_BYTES)."""
@@ -490,6 +494,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "shutdown_grace": _number,
     "retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "output_url_ttl": _positive(lambda raw: times.parse_duration(raw).total_seconds()),
+    "data_uri_outputs": _not_negative(_whole),
     "public_url": _url,
     "trusted_proxies": _networks,
     "log_level": str.lower,

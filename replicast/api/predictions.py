@@ -18,9 +18,11 @@ from replicast.errors import InvalidField, InvalidRequest, NotFound
 from replicast.http.body import BodySchema, parse_json, read_body
 from replicast.http.responses import json_response
 from replicast.models.base import Model
+from replicast.outputs.inline import inline
 from replicast.predictions import wire as prediction_wire
+from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import ListFilter
-from replicast.state import api_prefix, app_state, authenticate, base_url
+from replicast.state import AppState, api_prefix, app_state, authenticate, base_url
 from replicast.webhooks.delivery import ALL_EVENTS
 from replicast.webhooks.targets import check_target
 
@@ -78,9 +80,9 @@ async def _create(request: Request, account: Account, model: Model, body: dict[s
         webhook=webhook, webhook_events_filter=events, cancel_after=cancel_after, wait=wait,
         context=body.get("context"), api_prefix=api_prefix(request),
     )
-    payload = prediction_wire.to_json(prediction, links=state.links,
-                                      still_starting=wait is not None, prefix=api_prefix(request),
-                                      queue=await state.predictions.queue_place(prediction))
+    payload = await _with_data_uris(state, prediction, prediction_wire.to_json(
+        prediction, links=state.links, still_starting=wait is not None,
+        prefix=api_prefix(request), queue=await state.predictions.queue_place(prediction)))
     headers = {"Location": payload["urls"]["get"]}
     if wait is not None:
         headers["Preference-Applied"] = f"wait={int(wait)}" if wait != 60 else "wait"
@@ -111,19 +113,34 @@ def _webhook(body: dict[str, Any], allow_private: bool) -> tuple[str | None, lis
 async def get(request: Request) -> Response:
     """``GET /v1/predictions/{id}``."""
     account = await authenticate(request)
-    predictions = app_state(request).predictions
-    prediction = await predictions.get(account, request.path_params["id"])
-    return json_response(prediction_wire.to_json(
-        prediction, links=app_state(request).links, prefix=api_prefix(request),
-        queue=await predictions.queue_place(prediction)))
+    state = app_state(request)
+    prediction = await state.predictions.get(account, request.path_params["id"])
+    return json_response(await _with_data_uris(state, prediction, prediction_wire.to_json(
+        prediction, links=state.links, prefix=api_prefix(request),
+        queue=await state.predictions.queue_place(prediction))))
 
 
 async def cancel(request: Request) -> Response:
     """``POST /v1/predictions/{id}/cancel``."""
     account = await authenticate(request)
-    prediction = await app_state(request).predictions.cancel(account, request.path_params["id"])
-    return json_response(prediction_wire.to_json(prediction, links=app_state(request).links,
-                                                  prefix=api_prefix(request)))
+    state = app_state(request)
+    prediction = await state.predictions.cancel(account, request.path_params["id"])
+    return json_response(await _with_data_uris(state, prediction, prediction_wire.to_json(
+        prediction, links=state.links, prefix=api_prefix(request))))
+
+
+async def _with_data_uris(state: AppState, prediction: Prediction,
+                          payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with the prediction's small output files as ``data:`` URIs, where
+    REPLICAST_DATA_URI_OUTPUTS asks for them (``replicast.outputs.inline``). Lists keep
+    URLs: a page of a hundred predictions would read every file of each."""
+    bound = state.settings.data_uri_outputs
+    if bound <= 0 or payload["output"] is None:
+        return payload
+    output = await inline(state.outputs, bound, prediction.output, prediction.base_url,
+                          prediction.id)
+    payload["output"] = state.links.sign(output, prediction.base_url, prediction.id)
+    return payload
 
 
 async def list_(request: Request) -> Response:

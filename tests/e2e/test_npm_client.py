@@ -54,6 +54,24 @@ def test_the_npm_client_uploads_files_and_uses_them_as_inputs(server, node_modul
     assert seen["after_delete_status"] == 404
 
 
+def test_the_npm_clients_file_outputs_read_data_uri_outputs_over_plain_http(tmp_path,
+                                                                         node_modules):
+    server = ServerProcess(tmp_path / "data",
+                           env={"REPLICAST_DATA_URI_OUTPUTS": str(4 * 1024 * 1024)}).start()
+    try:
+        result = subprocess.run(
+            ["node", "data_uris.mjs"], cwd=JS, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "REPLICAST_URL": server.base_url, "REPLICAST_TOKEN": TOKEN},
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (seen["scheme"], seen["type"]) == ("data:", "image/webp")
+    assert seen["listed_scheme"] == "http:"
+    assert seen["bytes"] == seen["listed_bytes"] > 0
+
+
 def test_the_npm_client_reads_a_waiting_predictions_place(tmp_path, node_modules):
     server = ServerProcess(tmp_path / "data", args=["--no-worker"]).start()  # all wait
     try:

@@ -55,6 +55,33 @@ def test_run_over_plain_http_returns_urls_serving_the_files(client, server):
     assert Image.open(io.BytesIO(response.content)).size == (672, 384)
 
 
+def test_run_over_plain_http_gives_file_outputs_when_outputs_are_data_uris(tmp_path):
+    server = ServerProcess(tmp_path / "data",
+                           env={"REPLICAST_DATA_URI_OUTPUTS": str(4 * 1024 * 1024)}).start()
+    try:
+        with httpx.HTTPTransport() as transport:
+            client = replicate.Client(api_token=TOKEN, base_url=server.base_url,
+                                      transport=transport)
+            output = client.run("black-forest-labs/flux-schnell", input={
+                "prompt": PROMPT, "output_format": "png", "num_outputs": 2, "seed": 5,
+                "megapixels": "0.25",
+            })
+            assert len(output) == 2 and all(isinstance(item, FileOutput) for item in output)
+            images = [item.read() for item in output]
+            assert all(item.url.startswith("data:image/png;base64,") for item in output)
+            assert [Image.open(io.BytesIO(image)).format for image in images] == ["PNG", "PNG"]
+
+            # A list, and the stored output, keep URLs, which serve the same files.
+            listed = client.predictions.list().results[0]
+            assert all(url.startswith(f"{server.base_url}/outputs/") for url in listed.output)
+            assert [httpx.get(url).content for url in listed.output] == images
+            again = client.predictions.get(listed.id)
+            assert [item.startswith("data:image/png;base64,") for item in again.output] \
+                == [True, True]
+    finally:
+        server.stop()
+
+
 def test_the_same_seed_gives_the_same_image(client):
     def run_once():
         url = client.run("black-forest-labs/flux-schnell", input={

@@ -1,0 +1,84 @@
+"""Small output files answered as ``data:`` URIs (REPLICAST_DATA_URI_OUTPUTS).
+
+The official clients make file objects (``FileOutput``) only of ``https:`` and ``data:``
+URLs, so against a server on plain http ``output[0].read()`` fails. With a bound set, the
+responses about one prediction (create, get, cancel) carry each of its own output files
+of at most that many bytes as a base64 ``data:`` URI, as Replicate's sync API once did.
+The store keeps URLs: the web pages, downloads, lists, streams and webhooks show them.
+
+One response inlines at most ``RESPONSE_FILES`` bounds' worth of files, in the order
+the output names them; files past that, or over the bound, stay (signed) URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from replicast.outputs.base import content_type
+from replicast.outputs.local import LocalOutputs
+from replicast.urls import OUTPUTS
+
+RESPONSE_FILES = 16
+"""How many bounds' worth of file bytes one response may inline."""
+
+
+async def inline(outputs: LocalOutputs, max_bytes: int, output: Any, base_url: str,
+                 prediction_id: str) -> Any:
+    """``output`` with this prediction's own files of at most ``max_bytes`` as data URIs."""
+    own = f"{base_url}{OUTPUTS}/{prediction_id}/"
+    files: dict[str, Path] = {}
+    for url in _strings(output):
+        folder, _, name = url[len(own):].partition("/") if url.startswith(own) else ("", "", "")
+        path = outputs.locate(prediction_id, folder, unquote(name)) if name else None
+        if path is not None:
+            files.setdefault(url, path)
+    if not files:
+        return output
+    # Reading stays off the event loop, all of a response's files in one go.
+    uris = await asyncio.to_thread(_read, files, max_bytes, RESPONSE_FILES * max_bytes)
+    return _replace(output, uris)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
+def _replace(value: Any, uris: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return uris.get(value, value)
+    if isinstance(value, list):
+        return [_replace(item, uris) for item in value]
+    if isinstance(value, dict):
+        return {key: _replace(item, uris) for key, item in value.items()}
+    return value
+
+
+def _read(files: dict[str, Path], max_bytes: int, budget: int) -> dict[str, str]:
+    uris: dict[str, str] = {}
+    for url, path in files.items():
+        try:
+            size = path.stat().st_size
+            if size > max_bytes or size > budget:
+                continue
+            with path.open("rb") as handle:
+                data = handle.read(max_bytes + 1)
+        except OSError:  # removed meanwhile (retention): the URL answers for it
+            continue
+        if len(data) > min(max_bytes, budget):
+            continue
+        budget -= len(data)
+        media = content_type(path.name).replace("; ", ";")
+        uris[url] = f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
+    return uris
