@@ -17,15 +17,16 @@ from replicast.files.file import StoredFile
 from replicast.files.names import visible
 from replicast.http.responses import json_response
 from replicast.http.uploads import read_upload
-from replicast.state import app_state, authenticate, base_url
+from replicast.state import api_prefix, app_state, authenticate, base_url
 
 _SIGNED = ("owner", "expiry", "signature")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")
 
 
 def _json(request: Request, f: StoredFile, account: Account) -> dict[str, Any]:
-    files = app_state(request).files
-    return file_wire.to_json(f, files.download_url(f, account.username))
+    # A file's URLs name the prefix of the request, as a prediction's do.
+    files, prefix = app_state(request).files, api_prefix(request)
+    return file_wire.to_json(f, files.download_url(f, account.username, prefix), prefix)
 
 
 async def create(request: Request) -> Response:

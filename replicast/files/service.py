@@ -24,6 +24,7 @@ from replicast.files.urls import download_url, own_file_id
 from replicast.keyset import Page, Position
 from replicast.models.base import OwnFile
 from replicast.store.files import FilePageQuery, FileStore
+from replicast.urls import API
 
 NOT_FOUND = "File not found"
 """Replicate's words for a file that is not there."""
@@ -131,15 +132,17 @@ class FilesService:
             raise NotFound(NOT_FOUND)  # deleted meanwhile
         await self.blobs.remove(file_id)
 
-    def download_url(self, f: StoredFile, owner: str) -> str:
-        """A signed URL of the file's bytes, good until the file expires."""
+    def download_url(self, f: StoredFile, owner: str, prefix: str = API) -> str:
+        """A signed URL of the file's bytes, good until the file expires, under the API
+        ``prefix`` given."""
         if f.expires_at is not None:
             expiry = int(f.expires_at.timestamp())
         else:
             step = _UNEXPIRING_LINK_SECONDS
             expiry = (int(self._clock().timestamp()) // step + 2) * step
         return download_url(f.base_url, f.id, owner=owner, expiry=expiry,
-                            signature=self.signer.signature(owner, f.id, expiry))
+                            signature=self.signer.signature(owner, f.id, expiry),
+                            prefix=prefix)
 
     async def signed(self, owner: str, file_id: str, expiry: str,
                      signature: str) -> StoredFile:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from replicast.urls import FILE, FILE_DOWNLOAD, api_route, api_url, head, matches
+from replicast.urls import API, FILE, FILE_DOWNLOAD, api_route, api_url, head, matches
 
 
-def file_url(base_url: str, file_id: str) -> str:
-    """The file resource: ``urls.get``, which clients put into prediction inputs."""
-    return api_url(base_url, FILE, file_id=file_id)
+def file_url(base_url: str, file_id: str, prefix: str = API) -> str:
+    """The file resource: ``urls.get``, which clients put into prediction inputs;
+    ``prefix`` is the API prefix it is named under (``urls.API_PREFIXES``)."""
+    return api_url(base_url, FILE, prefix=prefix, file_id=file_id)
 
 
 def download_url(base_url: str, file_id: str, *, owner: str, expiry: int,
-                 signature: str) -> str:
+                 signature: str, prefix: str = API) -> str:
     """The signed URL of the file's bytes, which needs no token."""
     query = urlencode({"owner": owner, "expiry": expiry, "signature": signature})
-    return f"{api_url(base_url, FILE_DOWNLOAD, file_id=file_id)}?{query}"
+    return f"{api_url(base_url, FILE_DOWNLOAD, prefix=prefix, file_id=file_id)}?{query}"
 
 
 def own_file_id(url: str, base_url: str) -> str | None:

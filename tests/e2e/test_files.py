@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+import replicate
 from openapi_spec_validator import validate as validate_spec
 from replicate.exceptions import ReplicateError
 
 from replicast import times
 from tests.support.schemas import REPLICATE, conforms
-from tests.support.server import ServerProcess
+from tests.support.server import TOKEN, ServerProcess
 
 PREDICTORS = Path(__file__).parent.parent / "predictors"
 LIMIT = 100 * 1024
@@ -142,13 +143,42 @@ def test_the_server_would_not_have_fetched_its_own_address_over_http(http, serve
 
 def test_the_replicate_prefix_serves_the_same_files(http, server):
     created = upload(http, b"via the other prefix", prefix="/replicate/v1")
-    assert created["urls"]["get"] == f"{server.base_url}/v1/files/{created['id']}"
-    assert http.get(f"/replicate/v1/files/{created['id']}").json() == created
+    assert created["urls"]["get"] == f"{server.base_url}/replicate/v1/files/{created['id']}"
+    assert http.get(f"/replicate/v1/files/{created['id']}").json()["urls"] == created["urls"]
+    # Asked under /v1, the same file names /v1.
+    assert http.get(f"/v1/files/{created['id']}").json()["urls"]["get"] == \
+        f"{server.base_url}/v1/files/{created['id']}"
     response = http.post("/v1/models/test/inputs/predictions", json={"input": {
         "text": "t",
         "document": f"{server.base_url}/replicate/v1/files/{created['id']}/download"}})
     done = wait_until_done(http, response.json())
     assert done["output"]["document"]["text"] == "via the other prefix", done["error"]
+
+
+def test_a_client_on_the_replicate_prefix_gets_file_urls_under_it(server, anonymous,
+                                                                  transport, tmp_path):
+    # The client adds /v1/... to its base URL: the base is the server's /replicate.
+    own = replicate.Client(api_token=TOKEN, base_url=f"{server.base_url}/replicate",
+                           transport=transport)
+    api = f"{server.base_url}/replicate/v1"
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"uploaded under /replicate")
+    created = own.files.create(path)
+    assert created.urls["get"] == f"{api}/files/{created.id}"
+    assert created.urls["download"].startswith(f"{api}/files/{created.id}/download?")
+    assert own.files.get(created.id).urls["get"] == created.urls["get"]
+    assert all(f.urls["get"].startswith(f"{api}/files/") for f in own.files.list())
+    downloaded = anonymous.get(created.urls["download"])
+    assert downloaded.status_code == 200 and downloaded.content == b"uploaded under /replicate"
+
+    # An open file as input: the client uploads it and puts its urls.get in the input.
+    with path.open("rb") as handle:
+        prediction = own.predictions.create(
+            model="test/inputs", input={"text": "t", "document": handle})
+    assert prediction.input["document"].startswith(f"{api}/files/")
+    prediction.wait()
+    assert prediction.status == "succeeded", prediction.error
+    assert prediction.output["document"]["text"] == "uploaded under /replicate"
 
 
 def signed_parts(url: str) -> tuple[str, dict[str, str]]:
