@@ -2,13 +2,17 @@
 
 The stream (``urls.stream``) gives logs and output the moment they are produced; if
 it cannot be opened or breaks off, ``GET`` is polled instead, picking up after what
-the stream already showed.
+the stream already showed. The stream says nothing of a waiting prediction's place in
+its queue (``queue``, a Replicast extension): while it has one, ``GET`` is polled for
+it, and the stream is opened once the prediction has left the queue (a new stream
+starts from the beginning, so nothing is missed).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,9 +21,12 @@ from replicast.client.connection import Connection
 from replicast.client.display import Display
 from replicast.client.progress import LogLines, parse_progress
 from replicast.client.saving import is_output_file
+from replicast.predictions.queue import describe_json
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 POLL_FIRST, POLL_MOST = 0.2, 2.0
+QUEUE_POLL = 1.0
+"""Seconds between reads of a waiting prediction's place in its queue."""
 
 
 def writes_text(output_schema: Mapping[str, Any]) -> bool:
@@ -54,9 +61,15 @@ class Follower:
         self.streamed = 0
         """How many output items, from the first, were written as text."""
         self._last_event_id: str | None = None
+        self._place: int | None = None
+        """The queue position shown last."""
 
     def follow(self) -> dict[str, Any]:
         """The prediction once it has finished."""
+        waited = self._wait_in_queue()
+        if waited.get("status") in TERMINAL:  # canceled while it waited, say
+            self._update(waited)
+            return waited
         url = (self.prediction.get("urls") or {}).get("stream")
         if url and self.status not in TERMINAL:
             try:
@@ -69,6 +82,31 @@ class Follower:
                 self.display.note(f"The event stream broke off ({type(exc).__name__}); "
                                   "polling instead")
         return self._poll()
+
+    def _wait_in_queue(self) -> dict[str, Any]:
+        """Show the prediction's place in its queue while it has one; the prediction
+        as last read."""
+        prediction = dict(self.prediction)
+        while self._show_place(prediction):
+            time.sleep(QUEUE_POLL)
+            prediction = self.connection.prediction(self.id)
+        status = prediction.get("status")
+        if isinstance(status, str) and status not in TERMINAL:
+            self._set_status(status)
+        return prediction
+
+    def _show_place(self, prediction: Mapping[str, Any]) -> bool:
+        """Show the place of a waiting prediction when it moves; whether it has one."""
+        if prediction.get("status") != "starting":
+            return False
+        words = describe_json(prediction.get("queue"), datetime.now(UTC))
+        if words is None:
+            return False
+        position = prediction["queue"]["position"]
+        if position != self._place:
+            self._place = position
+            self.display.status(words)
+        return True
 
     def _stream(self, url: str) -> bool:
         """Follow the event stream; True once it said ``done``."""

@@ -13,7 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replicast import urls
+from replicast import times, urls
 from replicast.errors import (
     BodyTooLarge,
     InvalidField,
@@ -27,7 +27,7 @@ from replicast.http.ratelimits import charge_create
 from replicast.http.responses import json_response, problem_response
 from replicast.http.uploads import file_name, media_type
 from replicast.models.base import Model
-from replicast.predictions import wire
+from replicast.predictions import queue, wire
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.service import ListFilter
 from replicast.state import app_state, base_url
@@ -177,15 +177,18 @@ async def prediction_page(request: Request) -> Response:
         return redirect(login_url(request))
     prediction = await _prediction(request, signed)
     return page(request, "prediction.html", signed,
-                **_prediction_view(request, prediction))
+                **await _prediction_view(request, prediction))
 
 
-def _prediction_view(request: Request, prediction: Prediction) -> dict[str, Any]:
-    body = wire.to_json(prediction, links=app_state(request).links)
+async def _prediction_view(request: Request, prediction: Prediction) -> dict[str, Any]:
+    state = app_state(request)
+    body = wire.to_json(prediction, links=state.links,
+                        queue=await state.predictions.queue_place(prediction))
     here = root(request)
     return {
         "p": body,
         "terminal": prediction.terminal,
+        "queue": queue.describe_json(body.get("queue"), times.now()),
         "items": views.output_items(body["output"], prediction.base_url, here),
         "inputs": views.input_rows(body["input"]),
         "predict_time": views.seconds(body.get("metrics", {}).get("predict_time")),
@@ -203,8 +206,9 @@ async def prediction_json(request: Request) -> Response:
         prediction = await _prediction(request, signed)
     except NotFound as exc:
         return secured(problem_response(404, "Not found", exc.detail))
-    links = app_state(request).links
-    return secured(json_response(wire.to_json(prediction, links=links)))
+    state = app_state(request)
+    return secured(json_response(wire.to_json(
+        prediction, links=state.links, queue=await state.predictions.queue_place(prediction))))
 
 
 async def cancel(request: Request) -> Response:

@@ -362,3 +362,28 @@ def test_rate_limits_say_when_to_retry(tmp_path):
     finally:
         limited.stop()
     assert "rate limiting this token: retry in" in line
+
+
+def test_a_waiting_prediction_shows_its_place_in_the_queue_as_it_moves(tmp_path):
+    queued = ServerProcess(tmp_path / "data", args=["--no-worker"]).start()  # all wait
+    process = None
+    try:
+        with queued.client() as http:
+            ahead = [http.post("/v1/models/replicast/echo/predictions",
+                               json={"input": {"prompt": "x"}}).json() for _ in range(2)]
+            process = start("run", "replicast/echo", "-i", "prompt=mine", server=queued)
+            seen = read_until(process.stderr, b"3rd in the queue\n")
+            http.post(f"/v1/predictions/{ahead[0]['id']}/cancel")
+            seen += read_until(process.stderr, b"2nd in the queue\n")
+            process.send_signal(signal.SIGINT)
+            assert process.wait(20) == 130
+            prediction_id = seen.split(b"\n")[0].split()[1].decode()
+            assert http.get(f"/v1/predictions/{prediction_id}").json()["status"] == "canceled"
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+            process.stdout.close()
+            process.stderr.close()
+        queued.stop()
+    assert seen.decode().splitlines()[1:] == ["3rd in the queue", "2nd in the queue"]

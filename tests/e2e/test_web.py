@@ -262,6 +262,34 @@ def test_the_page_follows_a_running_prediction_without_reloading(visit):
     assert b.errors == []
 
 
+def test_a_waiting_prediction_shows_its_place_in_the_queue_as_it_moves(browser, tmp_path):
+    queued = ServerProcess(tmp_path / "data", args=["--no-worker"]).start()  # all wait
+    b = Browsing(browser, queued)
+    try:
+        with queued.client() as http:
+            made = [_run_sleep(http, 1) for _ in range(3)]
+            b.sign_in()
+            page = b.page
+            response = page.goto(made[2]["urls"]["web"])
+            assert "3rd in the queue" in response.text()  # there before any script runs
+            page.evaluate("window.stillTheSamePage = true")
+            expect = _expect()
+            expect(page.locator("#queue")).to_have_text("3rd in the queue")
+            b.shot("prediction-queued")
+            http.post(f"/v1/predictions/{made[0]['id']}/cancel")
+            expect(page.locator("#queue")).to_have_text("2nd in the queue")
+            http.post(f"/v1/predictions/{made[1]['id']}/cancel")
+            expect(page.locator("#queue")).to_have_text("Next in the queue")
+            page.get_by_role("button", name="Cancel prediction").click()
+            expect(page.locator("#status")).to_have_text("canceled")
+            expect(page.locator("#queue-place")).to_be_hidden()
+            assert page.evaluate("window.stillTheSamePage") is True
+        assert b.errors == []
+    finally:
+        b.close()
+        queued.stop()
+
+
 def test_cancel_a_running_prediction_with_the_button(visit, http):
     running = _run_sleep(http, 60)
     b = visit()

@@ -1,11 +1,13 @@
 // Replicast's pages: a slider beside each bounded number field, and a prediction page
-// that follows the prediction's event stream (urls.stream) without reloading.
+// that follows the prediction's event stream (urls.stream) without reloading, and its
+// place in the queue while it waits to start.
 // Plain JavaScript, no build step; the pages load it with `defer`.
 "use strict";
 
 (function () {
   const TERMINAL = ["succeeded", "failed", "canceled", "aborted"];
   const IMAGE = /\.(png|jpe?g|webp|gif)$/i;
+  const QUEUE_POLL_MS = 2000;
 
   // Sliders are hidden until this script runs: without it the number field does the work.
   function sliders() {
@@ -25,6 +27,25 @@
     return value ? value.slice(0, 19).replace("T", " ") + " UTC" : "—";
   }
 
+  function ordinal(n) {
+    const suffix = n % 100 >= 10 && n % 100 <= 20 ? "th"
+      : ({ 1: "st", 2: "nd", 3: "rd" })[n % 10] || "th";
+    return n + suffix;
+  }
+
+  // A prediction's `queue` in words, as predictions/queue.py `describe` words it.
+  function queueWords(queue) {
+    if (!queue || typeof queue.position !== "number") return null;
+    const where = queue.position <= 1 ? "Next in the queue"
+      : ordinal(queue.position) + " in the queue";
+    const start = queue.estimated_start ? Date.parse(queue.estimated_start) : NaN;
+    if (isNaN(start)) return where;
+    const seconds = (start - Date.now()) / 1000;
+    if (seconds < 1) return where + ", starting soon";
+    if (seconds < 90) return where + ", starting in about " + Math.round(seconds) + " s";
+    return where + ", starting in about " + Math.round(seconds / 60) + " min";
+  }
+
   function follow(article) {
     const byId = function (id) { return document.getElementById(id); };
     const status = byId("status");
@@ -32,6 +53,8 @@
     const output = byId("output");
     const error = byId("error");
     const cancel = byId("cancel");
+    const queue = byId("queue");
+    const queuePlace = byId("queue-place");
     const base = article.dataset.base;
     const root = article.dataset.root;
     let current = article.dataset.status;
@@ -46,7 +69,14 @@
       article.dataset.status = value;
       status.textContent = value;
       status.className = "badge status-" + value;
+      if (value !== "starting") queuePlace.hidden = true;
       if (TERMINAL.includes(value)) cancel.hidden = true;
+    }
+
+    function showQueue(body) {
+      const words = body.status === "starting" ? queueWords(body.queue) : null;
+      queue.textContent = words || "";
+      queuePlace.hidden = words === null;
     }
 
     // Output files of this server are shown through same-origin paths, as the page's
@@ -136,6 +166,7 @@
       byId("started-at").textContent = when(body.started_at);
       if (!final) {
         if (!TERMINAL.includes(body.status)) setStatus(body.status);
+        if (current === "starting") showQueue(body);
         return;
       }
       const items = Array.isArray(body.output) ? body.output
@@ -175,6 +206,15 @@
       refresh(true).catch(function () {
         if (attempt < 5) setTimeout(function () { finish(attempt + 1); }, 1000);
       });
+    }
+
+    // The stream says nothing of the queue: while the prediction waits, ask now and then
+    // (which also notices it begin before its first logs).
+    function watchQueue() {
+      if (current !== "starting") return;
+      refresh(false).then(function () {
+        setTimeout(watchQueue, QUEUE_POLL_MS);
+      }, function () { setTimeout(watchQueue, 5000); });
     }
 
     // The stream says nothing of `processing`: its first logs or output mean it began.
@@ -241,6 +281,7 @@
     });
 
     if (!TERMINAL.includes(current) && window.EventSource) listen();
+    if (current === "starting") setTimeout(watchQueue, QUEUE_POLL_MS);
   }
 
   sliders();

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -96,3 +98,48 @@ def test_file_outputs_are_not_text():
     assert not writes_text({"type": "string", "format": "uri"})
     assert writes_text({"type": "string"})
     assert not concatenates({"type": "array", "items": {"type": "string"}})
+
+
+def test_a_waiting_prediction_shows_its_place_as_it_moves_then_streams(monkeypatch):
+    monkeypatch.setattr(follow_module, "QUEUE_POLL", 0.0)
+    soon = (datetime.now(UTC) + timedelta(seconds=40.4)).isoformat()
+    queued = {**STARTING, "queue": {"position": 3, "estimated_start": soon}}
+    polls = iter([
+        queued,  # the same place: not shown again
+        {**STARTING, "queue": {"position": 2, "estimated_start": None}},
+        {**STARTING, "status": "processing"},
+    ])
+    asked = []
+
+    def handler(request):
+        asked.append(request.url.path)
+        if request.url.path == "/v1/streams/tok":
+            return httpx.Response(200, headers={"Content-Type": "text/event-stream"}, content=(
+                b"event: output\nid: 1:0\ndata: hello\n\n"
+                b"event: done\nid: 1:0:end\ndata: {}\n\n"))
+        if len(asked) <= 3:
+            return httpx.Response(200, json=next(polls))
+        return httpx.Response(200, json={**FINAL, "logs": "", "output": ["hello"]})
+
+    final, _, out, err = follow(handler, queued)
+    assert final["status"] == "succeeded" and out == "hello\n"
+    assert asked == ["/v1/predictions/p1"] * 3 + ["/v1/streams/tok", "/v1/predictions/p1"]
+    lines = err.splitlines()
+    assert re.fullmatch(r"3rd in the queue, starting in about (39|40) s", lines[0]), lines
+    assert lines[1:] == ["2nd in the queue", "Status: processing"]
+
+
+def test_a_prediction_that_ends_while_it_waits_is_not_streamed(monkeypatch):
+    monkeypatch.setattr(follow_module, "QUEUE_POLL", 0.0)
+    queued = {**STARTING, "queue": {"position": 1, "estimated_start": None}}
+    canceled = {"id": "p1", "status": "canceled", "logs": "", "output": None}
+    asked = []
+
+    def handler(request):
+        asked.append(request.url.path)
+        return httpx.Response(200, json=canceled)
+
+    final, _, _, err = follow(handler, queued)
+    assert final == canceled and asked == ["/v1/predictions/p1"]
+    assert err.splitlines() == ["Next in the queue"]
+

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from replicast.predictions.queue import QueuePlace, place
+from replicast.predictions.queue import QueuePlace, describe, describe_json, ordinal, place
 from replicast.predictions.status import Status
 from tests.support.harness import Harness, model
 
@@ -64,3 +64,22 @@ async def test_the_position_falls_as_those_ahead_start(harness):
     # One run to learn from now: it starts about one run's length from now.
     assert latest.estimated_start is not None
     assert now <= latest.estimated_start <= now + timedelta(seconds=5)
+
+
+def test_a_place_in_words():
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 103, 111)] == \
+        ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "103rd", "111th"]
+    assert describe(1, None) == "Next in the queue"
+    assert describe(3, 40.4) == "3rd in the queue, starting in about 40 s"
+    assert describe(2, 0.2) == "2nd in the queue, starting soon"  # overdue too
+    assert describe(12, 600) == "12th in the queue, starting in about 10 min"
+
+
+def test_the_api_queue_field_in_words():
+    later = "2026-01-01T00:01:30.000000Z"
+    assert describe_json({"position": 4, "estimated_start": later}, NOW) == \
+        "4th in the queue, starting in about 2 min"
+    assert describe_json({"position": 2, "estimated_start": None}, NOW) == "2nd in the queue"
+    assert describe_json({"position": 2, "estimated_start": "soon"}, NOW) == "2nd in the queue"
+    assert describe_json(None, NOW) is None
+    assert describe_json({"position": "first"}, NOW) is None
