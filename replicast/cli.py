@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from replicast import __version__
+from replicast import __version__, times
 from replicast.accounts.account import DEFAULT_ACCOUNT
 from replicast.accounts.service import Accounts
 from replicast.client.display import printable
@@ -95,16 +95,18 @@ def _parser() -> argparse.ArgumentParser:
 def _client_commands(commands: Any) -> None:
     def server_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--server", metavar="URL",
-                            help="the server, its root or <root>/replicate "
-                                 "(default: REPLICATE_BASE_URL)")
+                            help="the server, its root or <root>/replicate (default: "
+                                 "REPLICATE_BASE_URL, else the server running on the data "
+                                 "folder)")
         parser.add_argument("--token", help="API token (default: REPLICATE_API_TOKEN)")
         parser.add_argument("--json", action="store_true", help="print the JSON instead")
 
     run = commands.add_parser(
         "run", help="run a model and save its output",
         description="Create a prediction, show it running, print its text output and save "
-                    "its files. Without --server or REPLICATE_BASE_URL, Replicast runs in "
-                    "this process on the local data folder.")
+                    "its files. Without --server or REPLICATE_BASE_URL, it runs against the "
+                    "server running on the local data folder, or else starts Replicast in "
+                    "this process there.")
     run.add_argument("model", help="owner/name or owner/name:version")
     run.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE",
                      help="an input (repeatable); typed by the model's schema; KEY=@PATH "
@@ -139,7 +141,8 @@ def _client(args: argparse.Namespace) -> int:
             model=args.model, inputs=tuple(args.input), server=args.server, token=args.token,
             output_dir=args.output_dir, json=args.json, wait=args.wait, timeout=args.timeout,
             data_dir=args.data_dir))
-    with predictions.connect(args.server, args.token) as connection:
+    with predictions.connect(args.server, args.token,
+                             data_dir=args.data_dir) as connection:
         if args.action == "list":
             return predictions.list_(connection, limit=args.limit, as_json=args.json)
         if args.action == "get":
@@ -242,8 +245,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
         elif args.action == "list":
             rows = await store.accounts.list_keys()
             print(f"{'ID':<14}{'ACCOUNT':<20}{'TOKEN':<12}{'CREATED':<22}{'STATE':<10}LABEL")
+            now = times.now()
             for key, account in rows:
-                state = "revoked" if key.revoked_at else "active"
+                state = ("revoked" if key.revoked_at else
+                         "expired" if key.expired(now) else "active")
                 created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
                 print(f"{key.id:<14}{account.username:<20}{key.hint + '…':<12}{created:<22}"
                       f"{state:<10}{key.label}")

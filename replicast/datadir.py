@@ -1,9 +1,11 @@
-"""The data folder: its modes, and the lock that gives one process at a time its predictions."""
+"""The data folder: its modes, the lock that gives one process at a time its predictions,
+and the record of where the server on it listens, for the command line to find."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -14,10 +16,11 @@ from replicast.disk import disk_full, is_full
 from replicast.errors import ConfigError, ReplicastError
 
 LOCK_NAME = "replicast.lock"
+SERVER_NAME = "replicast-server.json"
 # What Replicast keeps at the top of the folder. Earlier versions made them with the
 # umask's modes (0644 files, 0755 folders, readable by any user of the host).
 _KEPT = ("replicast.db", "replicast.db-wal", "replicast.db-shm", LOCK_NAME,
-         "replicast-run.log", "outputs", "files")
+         "replicast-run.log", SERVER_NAME, "outputs", "files")
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,58 @@ def exclusive(data_dir: Path) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_UN)
         with contextlib.suppress(OSError):  # what could not be written is not written again
             handle.close()
+
+
+def record_server(data_dir: Path, url: str) -> None:
+    """Say that this process serves the API at ``url``: ``replicast run`` and
+    ``replicast predictions`` on the same folder use it then. Written whole or not at
+    all, 0600 like everything in the folder (it holds no secret: a command that reads
+    it also needs the folder's database to get a key)."""
+    temporary = data_dir / f".{SERVER_NAME}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    private.create_file(temporary)
+    temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+    os.replace(temporary, data_dir / SERVER_NAME)
+
+
+def forget_server(data_dir: Path) -> None:
+    """Take back this process's ``record_server``, unless another process's replaced it."""
+    with contextlib.suppress(OSError):
+        if _read_record(data_dir / SERVER_NAME).get("pid") == os.getpid():
+            (data_dir / SERVER_NAME).unlink()
+
+
+def recorded_server(data_dir: Path) -> str | None:
+    """The URL of the server running on this folder, if one recorded it and still runs."""
+    try:
+        record = _read_record(data_dir / SERVER_NAME)
+    except OSError:
+        return None
+    url, pid = record.get("url"), record.get("pid")
+    if not isinstance(url, str) or not isinstance(pid, int) or not _alive(pid):
+        return None  # left by a server that was killed
+    return url
+
+
+def _read_record(path: Path) -> dict[str, object]:
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, though not ours to signal
+        return True
+    return True
 
 
 def _unusable(data_dir: Path, error: OSError) -> ReplicastError:

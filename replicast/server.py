@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
+from pathlib import Path
 from typing import Any
 
 from replicast import logs
 from replicast.config import Settings
+from replicast.datadir import forget_server, record_server
 from replicast.errors import ConfigError
 
 
@@ -72,8 +75,11 @@ def _run_http(app: Any, settings: Settings) -> int:
         forwarded_allow_ips=list(settings.trusted_proxies), log_config=None,
     )
 
-    server = uvicorn_server(app, config)
-    server.run()
+    server = uvicorn_server(app, config, record_in=settings.data_dir)
+    try:
+        server.run()
+    finally:
+        forget_server(settings.data_dir)
     return 0 if server.started else 1
 
 
@@ -85,19 +91,40 @@ def edge_protocol(settings: Settings) -> type[asyncio.Protocol]:
     return protocol_class(EdgeLimits.of(settings))
 
 
-def uvicorn_server(app: Any, config: Any) -> Any:
+def uvicorn_server(app: Any, config: Any, *, record_in: Path | None = None) -> Any:
     """A uvicorn server for the API ``app`` that ends its event streams when it shuts
-    down: they never end by themselves, so shutting down would wait for them."""
+    down: they never end by themselves, so shutting down would wait for them. With
+    ``record_in``, it records in that data folder where it listens while it does."""
     import uvicorn
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if record_in is not None and self.started:
+                record_server(record_in, _local_url(self.servers, is_tls=config.is_ssl))
+
         async def shutdown(self, sockets: Any = None) -> None:
+            if record_in is not None:
+                forget_server(record_in)
             state = getattr(app.state, "replicast", None)
             if state is not None:
                 state.end_streams()
             await super().shutdown(sockets)
 
     return Server(config)
+
+
+def _local_url(servers: list[asyncio.Server], *, is_tls: bool) -> str:
+    """A URL this machine reaches the first listening socket at."""
+    host, port = servers[0].sockets[0].getsockname()[:2]
+    family = servers[0].sockets[0].family
+    if host in {"0.0.0.0", ""}:
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"{'https' if is_tls else 'http'}://{host}:{port}"
 
 
 async def _run_headless(app: Any) -> int:

@@ -46,6 +46,11 @@ class ApiKey:
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+    """When the key stops working by itself; None for never."""
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def new_token() -> str:
@@ -58,7 +63,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def new_key(account_id: int, token: str, label: str = "") -> ApiKey:
+def new_key(account_id: int, token: str, label: str = "",
+            expires_at: datetime | None = None) -> ApiKey:
     """The record to store for ``token``."""
     return ApiKey(
         id=ids.random_id(12),
@@ -67,6 +73,7 @@ def new_key(account_id: int, token: str, label: str = "") -> ApiKey:
         hint=token[:7],
         label=label,
         created_at=times.now(),
+        expires_at=expires_at,
     )
 
 

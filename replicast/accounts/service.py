@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from replicast import times
 from replicast.accounts.account import (
     DEFAULT_ACCOUNT,
     Account,
@@ -36,7 +38,8 @@ class Accounts:
 
     def __init__(self, store: AccountStore) -> None:
         self.store = store
-        self._known: dict[str, Account] = {}
+        self._known: dict[str, tuple[Account, datetime | None]] = {}
+        """Digest -> the account and when the key expires."""
         self._revocations: tuple[int, str | None] | None = None
 
     async def authenticate(self, authorization: str | None) -> Account:
@@ -51,14 +54,18 @@ class Accounts:
     async def by_digest(self, digest: str) -> Account:
         """The account of the unrevoked key whose token has this digest (web sessions
         name their key so); ``Unauthenticated`` if there is none."""
-        account = self._known.get(digest)
-        if account is None:
+        known = self._known.get(digest)
+        if known is None:
             found = await self.store.find_key(digest)
-            if found is None:
+            if found is None or found[0].expired(times.now()):
                 raise Unauthenticated("You did not pass a valid authentication token")
-            account = found[1]
+            known = found[1], found[0].expires_at
             if len(self._known) < self._CACHE_LIMIT:
-                self._known[digest] = account
+                self._known[digest] = known
+        account, expires_at = known
+        if expires_at is not None and expires_at <= times.now():
+            self._known.pop(digest, None)
+            raise Unauthenticated("You did not pass a valid authentication token")
         return account
 
     async def watch(self) -> None:
@@ -78,11 +85,14 @@ class Accounts:
             await asyncio.sleep(self.REVOCATION_CHECK_SECONDS)
 
     async def create_key(self, username: str = DEFAULT_ACCOUNT, label: str = "",
-                         token: str | None = None) -> tuple[str, ApiKey]:
-        """A new token for ``username`` (created if needed), and its stored key."""
+                         token: str | None = None, lifetime: timedelta | None = None
+                         ) -> tuple[str, ApiKey]:
+        """A new token for ``username`` (created if needed), and its stored key; with a
+        ``lifetime``, the key expires after it."""
         account = await self.store.ensure_account(username)
         token = token or new_token()
-        key = new_key(account.id, token, label)
+        expires_at = None if lifetime is None else times.now() + lifetime
+        key = new_key(account.id, token, label, expires_at)
         await self.store.insert_key(key)
         return token, key
 

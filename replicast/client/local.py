@@ -1,13 +1,17 @@
-"""Replicast in this process, for a command run without a server.
+"""The local server, for a command run without ``--server``: the one ``replicast serve``
+runs on the local data folder (``REPLICAST_DATA_DIR`` and the other ``REPLICAST_*``
+settings), found by the record it keeps there, or else, for ``run``, Replicast in
+this process.
 
-The server runs under uvicorn in a thread of its own, on a free loopback port, on the
-local data folder (``REPLICAST_DATA_DIR`` and the other ``REPLICAST_*`` settings), and
-the command talks to it over HTTP like to any other. It holds the data folder's lock,
-as ``replicast serve`` does, so it cannot run beside a server on the same folder.
+In this process, the server runs under uvicorn in a thread of its own, on a free
+loopback port, and the command talks to it over HTTP like to any other. It holds the
+data folder's lock, as ``replicast serve`` does. Its log goes to
+``<data dir>/replicast-run.log``.
 
-It authenticates with a key made for the run and revoked when it ends: its token
-lives only in memory, the database keeps only its digest, as for every key. Its log
-goes to ``<data dir>/replicast-run.log``.
+Either way the command authenticates with a key made for it, from the folder's
+database, and revoked when it ends: its token lives only in memory, the database
+keeps only its digest, as for every key. The key expires after ``KEY_LIFETIME`` even
+if the command is killed before it can revoke it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,32 +39,39 @@ from replicast.private import create_file
 
 LOG_NAME = "replicast-run.log"
 KEY_LABEL = "replicast run"
+KEY_LIFETIME = timedelta(hours=12)
+"""Longer than a command should ever take (it needs its key until its prediction ends),
+short enough that a key left by a killed command soon stops working."""
 START_TIMEOUT = 120.0
 
 
 @contextlib.contextmanager
 def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
-    """Start Replicast; its URL and a token for it, until the block ends."""
+    """The server running on the data folder, or else Replicast started in this process;
+    its URL and a token for it, until the block ends."""
     from replicast.datadir import exclusive, secure
     from replicast.server import check
     from replicast.store import open_store
 
+    found = running_server(settings)
+    if found is not None:
+        with command_key(settings) as token:
+            yield found, token
+        return
     check(settings)
     with contextlib.ExitStack() as stack:
         if not open_store(settings.store_url).shared:
             try:
                 stack.enter_context(exclusive(settings.data_dir))
             except ConfigError:
+                # A server without a record: one that started before servers kept one.
                 raise ClientError(
                     f"A Replicast server is already using {settings.data_dir}: run against "
                     "it with --server URL (or REPLICATE_BASE_URL)") from None
         secure(settings.data_dir)
         stack.enter_context(_logging_to(settings.data_dir / LOG_NAME))
-        token = settings.api_token
-        if token is None:
-            token, key_id = asyncio.run(_run_key(settings))
-            # Registered before the server starts, so it runs after the server stopped.
-            stack.callback(lambda: asyncio.run(_revoke(settings, key_id)))
+        # Entered before the server starts, so the key is revoked after it stopped.
+        token = stack.enter_context(command_key(settings))
         listener = socket.socket()
         stack.callback(listener.close)
         listener.bind(("127.0.0.1", 0))
@@ -69,6 +81,27 @@ def local_server(settings: Settings) -> Iterator[tuple[str, str]]:
         server, thread = _start(settings, listener)
         stack.callback(_stop, server, thread, settings.shutdown_grace + 10)
         yield f"http://127.0.0.1:{port}", token
+
+
+def running_server(settings: Settings) -> str | None:
+    """The URL of the ``replicast serve`` running on the data folder, if one is."""
+    from replicast.datadir import recorded_server
+
+    return recorded_server(settings.data_dir)
+
+
+@contextlib.contextmanager
+def command_key(settings: Settings) -> Iterator[str]:
+    """A token for this command: ``REPLICAST_API_TOKEN`` if set, else a key made now
+    and revoked when the block ends."""
+    if settings.api_token is not None:
+        yield settings.api_token
+        return
+    token, key_id = asyncio.run(_run_key(settings))
+    try:
+        yield token
+    finally:
+        asyncio.run(_revoke(settings, key_id))
 
 
 def _start(settings: Settings, listener: socket.socket) -> tuple[Any, threading.Thread]:
@@ -114,7 +147,8 @@ async def _run_key(settings: Settings) -> tuple[str, str]:
             first = await accounts.first_start_token()
             print("Created an API token for the account 'replicast' (shown only this once):"
                   f"\n\n    export REPLICATE_API_TOKEN={first}\n", file=sys.stderr)
-        token, key = await accounts.create_key(DEFAULT_ACCOUNT, KEY_LABEL)
+        token, key = await accounts.create_key(DEFAULT_ACCOUNT, KEY_LABEL,
+                                               lifetime=KEY_LIFETIME)
         return token, key.id
     finally:
         await store.close()

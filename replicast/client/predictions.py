@@ -1,11 +1,14 @@
-"""``replicast predictions list | get ID | cancel ID``, against a server."""
+"""``replicast predictions list | get ID | cancel ID``, against a server: the one named,
+or the one running on the local data folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from replicast.client.connection import SERVER_VARIABLE, ClientError, Connection, remote
@@ -15,14 +18,27 @@ LOG_TAIL = 10
 _VALUE_WIDTH = 100
 
 
-def connect(server: str | None, token: str | None,
-            env: Mapping[str, str] | None = None) -> Connection:
-    """A connection to the server the flags or ``REPLICATE_BASE_URL`` name."""
+@contextlib.contextmanager
+def connect(server: str | None, token: str | None, env: Mapping[str, str] | None = None,
+            data_dir: Path | None = None) -> Iterator[Connection]:
+    """A connection to the server the flags or ``REPLICATE_BASE_URL`` name, or else to
+    the one running on the local data folder, with a key made for this command."""
     server, token = remote(server, token, env)
-    if server is None:
-        raise ClientError(f"Which server? Pass --server URL or set {SERVER_VARIABLE}",
-                          exit_code=2)
-    return Connection(server, token)
+    if server is not None:
+        with Connection(server, token) as connection:
+            yield connection
+        return
+    from replicast.client.local import command_key, running_server
+    from replicast.config import Settings
+
+    settings = Settings.from_env(data_dir=data_dir)
+    found = running_server(settings)
+    if found is None:
+        raise ClientError(f"Which server? No server is running on {settings.data_dir} "
+                          "(`replicast serve` starts one); or pass --server URL or set "
+                          f"{SERVER_VARIABLE}", exit_code=2)
+    with command_key(settings) as local_token, Connection(found, local_token) as connection:
+        yield connection
 
 
 def list_(connection: Connection, *, limit: int, as_json: bool, out: TextIO = sys.stdout) -> int:

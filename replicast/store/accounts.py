@@ -20,7 +20,8 @@ class AccountStore(abc.ABC):
 
     @abc.abstractmethod
     async def find_key(self, token_hash: str) -> tuple[ApiKey, Account] | None:
-        """The unrevoked key with this digest and its account, or None."""
+        """The unrevoked key with this digest and its account, or None; the key may have
+        expired (``Accounts`` checks)."""
 
     @abc.abstractmethod
     async def list_keys(self) -> list[tuple[ApiKey, Account]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from replicast.datadir import SERVER_NAME
 from tests.support.server import TOKEN, ServerProcess, free_port
 
 pytestmark = pytest.mark.e2e
@@ -237,10 +238,35 @@ def test_without_a_server_it_runs_in_this_process_on_the_data_folder(tmp_path):
     assert runs == [(1,), (1,)] and secrets == 0
 
 
-def test_a_data_folder_a_server_is_using_is_refused_in_one_line(server):
-    result = replicast("run", "replicast/echo", "-i", "prompt=x", server=None,
-                       REPLICAST_DATA_DIR=str(server.data_dir))
+def test_without_a_server_named_the_one_on_the_data_folder_is_used(server):
+    local = {"REPLICAST_DATA_DIR": str(server.data_dir)}
+    echo = replicast("run", "replicast/echo", "-i", "prompt=found it", server=None, **local)
+    assert (echo.returncode, echo.stdout) == (0, "found it\n"), echo.stderr
+    listed = replicast("predictions", "list", server=None, **local)
+    assert listed.returncode == 0 and "replicast/echo" in listed.stdout, listed.stderr
+    # Each command had a key of its own, from the folder's database: expiring, and
+    # revoked when the command ended.
+    with contextlib.closing(sqlite3.connect(server.data_dir / "replicast.db")) as db:
+        keys = db.execute("SELECT revoked_at IS NOT NULL, expires_at IS NOT NULL"
+                          " FROM api_keys WHERE label = 'replicast run'").fetchall()
+    assert len(keys) >= 2 and set(keys) == {(1, 1)}
+
+
+def test_a_server_that_did_not_say_where_it_listens_is_refused_in_one_line(server):
+    record = server.data_dir / SERVER_NAME
+    aside = record.with_name("aside.json")
+    record.rename(aside)
+    try:
+        result = replicast("run", "replicast/echo", "-i", "prompt=x", server=None,
+                           REPLICAST_DATA_DIR=str(server.data_dir))
+    finally:
+        aside.rename(record)
     assert "--server" in one_line_error(result)
+
+
+def test_predictions_without_any_server_say_how_to_start_one(tmp_path):
+    result = replicast("predictions", "list", server=None, REPLICAST_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2 and "replicast serve" in one_line_error(result)
 
 
 def test_predictions_list_get_and_cancel(server, http):

@@ -1,7 +1,9 @@
 import asyncio
+from datetime import timedelta
 
 import pytest
 
+from replicast import times
 from replicast.accounts.account import hash_token, new_token, parse_authorization
 from replicast.accounts.service import Accounts
 from replicast.errors import ConfigError, Unauthenticated
@@ -96,3 +98,17 @@ async def test_a_token_is_made_at_first_start_only(accounts):
     first = await accounts.first_start_token()
     assert first is not None and first.startswith("r8_")
     assert await accounts.first_start_token() is None
+
+
+async def test_a_key_with_a_lifetime_stops_working_when_it_ends(accounts, monkeypatch):
+    token, key = await accounts.create_key("alice", "a command's", lifetime=timedelta(minutes=5))
+    assert key.expires_at is not None
+    assert (await accounts.authenticate(f"Bearer {token}")).username == "alice"  # remembered
+    later = key.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr(times, "now", lambda: later)
+    with pytest.raises(Unauthenticated):
+        await accounts.authenticate(f"Bearer {token}")  # though remembered
+    with pytest.raises(Unauthenticated):
+        await accounts.authenticate(f"Bearer {token}")  # nor read again
+    lasting, _ = await accounts.create_key("alice", "laptop")
+    assert (await accounts.authenticate(f"Bearer {lasting}")).username == "alice"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import stat
+import subprocess
 
 import pytest
 
@@ -89,3 +91,32 @@ async def test_what_an_earlier_version_left_open_is_tightened_and_logged(tmp_pat
     with caplog.at_level(logging.WARNING, logger="replicast.datadir"):
         datadir.secure(data)
     assert not caplog.records  # once tightened, nothing more to say
+
+
+def test_a_server_records_where_it_listens_for_its_lifetime_only(tmp_path, permissive_umask):
+    datadir.secure(tmp_path)
+    assert datadir.recorded_server(tmp_path) is None
+    datadir.record_server(tmp_path, "http://127.0.0.1:8123")
+    record = tmp_path / datadir.SERVER_NAME
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert datadir.recorded_server(tmp_path) == "http://127.0.0.1:8123"
+    assert [p.name for p in tmp_path.iterdir()] == [datadir.SERVER_NAME]  # no temporary left
+    datadir.forget_server(tmp_path)
+    assert not record.exists() and datadir.recorded_server(tmp_path) is None
+
+
+def test_a_record_left_by_a_killed_server_is_ignored(tmp_path):
+    child = subprocess.Popen(["true"])
+    child.wait()  # its pid is now no one's
+    (tmp_path / datadir.SERVER_NAME).write_text(
+        json.dumps({"url": "http://127.0.0.1:8123", "pid": child.pid}))
+    assert datadir.recorded_server(tmp_path) is None
+    (tmp_path / datadir.SERVER_NAME).write_text("{not json")
+    assert datadir.recorded_server(tmp_path) is None
+
+
+def test_a_server_takes_back_only_its_own_record(tmp_path):
+    (tmp_path / datadir.SERVER_NAME).write_text(
+        json.dumps({"url": "http://127.0.0.1:8123", "pid": os.getppid()}))
+    datadir.forget_server(tmp_path)  # another process's: a newer server on the folder
+    assert datadir.recorded_server(tmp_path) == "http://127.0.0.1:8123"

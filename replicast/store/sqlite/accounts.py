@@ -11,7 +11,8 @@ from replicast.store import sql
 from replicast.store.accounts import AccountStore
 from replicast.store.sqlite.access import SQLiteAccess
 
-_KEY_COLUMNS = "k.id, k.account_id, k.token_hash, k.hint, k.label, k.created_at, k.revoked_at"
+_KEY_COLUMNS = ("k.id, k.account_id, k.token_hash, k.hint, k.label, k.created_at, k.revoked_at,"
+                " k.expires_at")
 
 
 class SQLiteAccounts(AccountStore):
@@ -35,11 +36,12 @@ class SQLiteAccounts(AccountStore):
 
     async def insert_key(self, key: ApiKey) -> None:
         query = (
-            "INSERT INTO api_keys (id, account_id, token_hash, hint, label, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO api_keys (id, account_id, token_hash, hint, label, created_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         args = (key.id, key.account_id, key.token_hash, key.hint, key.label,
-                times.format_rfc3339(key.created_at))
+                times.format_rfc3339(key.created_at),
+                None if key.expires_at is None else times.format_rfc3339(key.expires_at))
         await self._db.write(lambda c: c.execute(query, args).rowcount)
 
     async def find_key(self, token_hash: str) -> tuple[ApiKey, Account] | None:
@@ -49,7 +51,7 @@ class SQLiteAccounts(AccountStore):
             " WHERE k.token_hash = ? AND k.revoked_at IS NULL"
         )
         row = await self._db.read(lambda c: c.execute(query, (token_hash,)).fetchone())
-        return None if row is None else (_key(row[:7]), _account(row[7:]))
+        return None if row is None else (_key(row[:8]), _account(row[8:]))
 
     async def list_keys(self) -> list[tuple[ApiKey, Account]]:
         query = (
@@ -57,7 +59,7 @@ class SQLiteAccounts(AccountStore):
             " JOIN accounts a ON a.id = k.account_id ORDER BY k.created_at, k.id"
         )
         rows = await self._db.scan(lambda c: c.execute(query).fetchall())
-        return [(_key(row[:7]), _account(row[7:])) for row in rows]
+        return [(_key(row[:8]), _account(row[8:])) for row in rows]
 
     async def revoke_key(self, key_id: str) -> bool:
         query = "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
@@ -79,4 +81,5 @@ def _key(row: tuple[Any, ...]) -> ApiKey:
     return ApiKey(
         id=row[0], account_id=row[1], token_hash=row[2], hint=row[3], label=row[4],
         created_at=times.parse_rfc3339(row[5]), revoked_at=sql.SQLITE.parse_time(row[6]),
+        expires_at=sql.SQLITE.parse_time(row[7]),
     )

@@ -77,7 +77,7 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
         applied = await store.upgrade()
         assert [name.split("_", 1)[1] for name in applied] == ["prediction_inputs",
                                                                       "previews", "api_prefix",
-                                                                      "queue"]
+                                                                      "queue", "key_expiry"]
         kept = await store.predictions.get("p1")
         assert kept.input == {"prompt": "kept", "token": "**********"}
         assert kept.run_input() == {"prompt": "kept", "token": "s3cret"}
