@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from replicast.predictions.status import Status
-from replicast.urls import API
 
 CONTEXT_KEY = "@context"
 """Where ``secrets`` keeps the request's ``context`` (no input can be named so)."""
@@ -56,9 +55,10 @@ class Prediction:
     upstream_id: str | None = None
     """For a routed model (gateway mode), the prediction's id at the upstream that runs
     it, once created there; whoever runs it next follows that one, never a new one."""
-    api_prefix: str = API
-    """The API prefix it was created under (one of ``urls.API_PREFIXES``): its webhooks'
-    and events' API URLs name it; a response names the prefix it answers on."""
+    api_prefix: str = "/v1"
+    """The API prefix it was created under (one of ``urls.API_PREFIXES``; ``urls.API``
+    by default): its webhooks' and events' API URLs name it; a response names the
+    prefix it answers on."""
     previews: int = 0
     """How many previews of its image the run is asked to send as it denoises (OpenAI's
     ``partial_images``); 0 for none. Previews are events only, never stored."""

@@ -58,3 +58,9 @@ def test_images_routes_are_known_under_both_of_their_prefixes():
     assert urls.images_route("/v1/images/generations") == urls.IMAGES_GENERATIONS
     assert urls.images_route("/replicate/v1/images/generations") is None
     assert urls.images_route("/v1/predictions") is None
+
+
+def test_a_prediction_defaults_to_the_plain_api_prefix():
+    from replicast.predictions.prediction import Prediction
+
+    assert Prediction.__dataclass_fields__["api_prefix"].default == urls.API
