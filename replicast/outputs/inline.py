@@ -32,7 +32,7 @@ async def inline(outputs: LocalOutputs, max_bytes: int, output: Any, base_url: s
     """``output`` with this prediction's own files of at most ``max_bytes`` as data URIs."""
     own = f"{base_url}{OUTPUTS}/{prediction_id}/"
     files: dict[str, Path] = {}
-    for url in _strings(output):
+    for url in json_strings(output):
         folder, _, name = url[len(own):].partition("/") if url.startswith(own) else ("", "", "")
         path = outputs.locate(prediction_id, folder, unquote(name)) if name else None
         if path is not None:
@@ -44,15 +44,16 @@ async def inline(outputs: LocalOutputs, max_bytes: int, output: Any, base_url: s
     return _replace(output, uris)
 
 
-def _strings(value: Any) -> Iterator[str]:
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value (output file URLs among them)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from json_strings(item)
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item)
+            yield from json_strings(item)
 
 
 def _replace(value: Any, uris: dict[str, str]) -> Any:

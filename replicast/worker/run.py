@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
 from replicast.models.base import OwnFile
 from replicast.models.file_inputs import named_files
 from replicast.outputs.base import OutputStore
+from replicast.outputs.inline import json_strings
 from replicast.predictions.events import Progress, preview_data
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import Prediction
@@ -201,7 +202,7 @@ class Running:
     async def discard_files(self, kept: Any) -> None:
         """Delete the files this run saved that ``kept`` (the output on record) does not
         name."""
-        named = set(_strings(kept))
+        named = set(json_strings(kept))
         unused = [url for url in self._saved if url not in named]
         if unused:
             await self._outputs.discard(self.prediction_id, self._folder,
@@ -254,15 +255,3 @@ class Running:
         elif not self._stopped and (self._unwritten_logs
                                    or len(self.items) > self._items_written):
             self._timer = self._loop.call_later(PERSIST_SECONDS, self._begin_write)
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON value (output file URLs among them)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)

@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-import replicate
 from replicate.exceptions import ModelError
 
-from tests.support.server import TOKEN, ServerProcess
+from tests.support.server import ServerProcess
 
 PREDICTORS = Path(__file__).parent.parent / "predictors"
 PROJECT = PREDICTORS / "cog_project"
@@ -36,17 +35,6 @@ def server(tmp_path_factory):
     ).start(timeout=60)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server, transport):
-    return replicate.Client(api_token=TOKEN, base_url=server.base_url, transport=transport)
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with server.client() as http:
-        yield http
 
 
 def test_a_predictor_in_a_sub_folder_runs_from_the_project_root(client):

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-import replicate
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.server import TOKEN, ServerProcess
+from tests.support.server import ServerProcess
 
 HEALTH = Path(__file__).parent.parent / "predictors" / "health.py"
 MODELS = {"test/flagged": "Predictor", "test/async-flagged": "AsyncPredictor",
@@ -42,17 +41,6 @@ def server(tmp_path_factory, flags):
     ).start(timeout=60)
     yield process
     process.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server, transport):
-    return replicate.Client(api_token=TOKEN, base_url=server.base_url, transport=transport)
-
-
-@pytest.fixture(scope="module")
-def http(server):
-    with server.client() as http:
-        yield http
 
 
 @pytest.fixture(autouse=True)
