@@ -20,9 +20,10 @@ from replicast.api import routes as api_routes
 from replicast.auth_failures import FailureLimit
 from replicast.broker import open_broker
 from replicast.config import Settings
-from replicast.errors import ReplicastError
+from replicast.errors import ConfigError, ReplicastError, StorageUnavailable
 from replicast.files import signing as files_signing
-from replicast.files.blobs import Blobs
+from replicast.files.blobs import Blobs, BlobStore
+from replicast.files.bucket_blobs import BucketBlobs
 from replicast.files.service import FilesService
 from replicast.files.signing import DownloadSigner
 from replicast.gateway import hooks as gateway_hooks
@@ -36,6 +37,8 @@ from replicast.metrics import Metrics
 from replicast.models.registry import Registry, builtin_models
 from replicast.net import guarded_client
 from replicast.outputs import signing
+from replicast.outputs.base import OutputStore
+from replicast.outputs.bucket import BucketOutputs
 from replicast.outputs.local import LocalOutputs
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions.deadlines import Deadlines
@@ -48,6 +51,8 @@ from replicast.predictions.withdrawals import Withdrawals
 from replicast.predictors.serving import predictor_models
 from replicast.ratelimit import Limiter, Rate, open_limiter
 from replicast.state import AppState
+from replicast.storage import bucket as storage_bucket
+from replicast.storage import location as storage_location
 from replicast.store import open_store
 from replicast.web import routes as web_routes
 from replicast.webhooks.dispatcher import Dispatcher
@@ -142,8 +147,13 @@ async def _start(settings: Settings, registry: Registry | None,
     stack.push_async_callback(client.aclose)
 
     metrics = Metrics()
+    outputs, blobs = await _file_stores(settings, stack)
+    presigned = outputs if isinstance(outputs, BucketOutputs) \
+        and settings.storage_presigned_urls else None
     links = OutputLinks(await store.sessions.server_key(signing.SECRET_NAME),
-                        ttl=settings.output_url_ttl)
+                        ttl=settings.output_url_ttl,
+                        presigner=presigned.presigned if presigned else None,
+                        presigned_origin=presigned.origin if presigned else None)
     dispatcher = Dispatcher(store.outbox, client, timeout=settings.webhook_timeout,
                             backoff=settings.webhook_backoff, shared=store.shared,
                             on_attempt=metrics.webhook_attempted)
@@ -165,9 +175,8 @@ async def _start(settings: Settings, registry: Registry | None,
             stack.push_async_callback(gateway.close)
         registry = Registry([*builtin_models(settings), *predictors], resolver=gateway)
     models = registry
-    outputs = LocalOutputs(settings.outputs_dir)
     files = FilesService(
-        store.files, Blobs(settings.files_dir),
+        store.files, blobs,
         DownloadSigner(await store.sessions.server_key(files_signing.SECRET_NAME)),
         max_bytes=settings.max_file_bytes, retention=settings.file_retention,
         account_bytes=settings.max_account_file_bytes)
@@ -225,6 +234,24 @@ async def _start(settings: Settings, registry: Registry | None,
         files=files, worker=worker, sessions=sessions,
         hooks=models.resolver.hooks if isinstance(models.resolver, Gateway) else None,
     )
+
+
+async def _file_stores(settings: Settings, stack: contextlib.AsyncExitStack
+                       ) -> tuple[OutputStore, BlobStore]:
+    """Where output files and uploads are kept: the data folder, or the bucket of
+    REPLICAST_STORAGE_URL (reached once here, so a wrong bucket or credentials stop the
+    start with a message rather than fail the first prediction)."""
+    if not settings.storage_url:
+        return LocalOutputs(settings.outputs_dir), Blobs(settings.files_dir)
+    try:
+        bucket = await storage_bucket.connect(storage_location.parse(settings.storage_url))
+    except StorageUnavailable as exc:
+        raise ConfigError(f"REPLICAST_STORAGE_URL={settings.storage_url}: {exc}") from None
+    if settings.storage_presigned_urls:
+        refresher = asyncio.create_task(storage_bucket.refresh_credentials_forever(bucket),
+                                        name="storage-credentials")
+        stack.push_async_callback(_cancel, refresher)
+    return BucketOutputs(bucket), BucketBlobs(bucket)
 
 
 async def _rate_limits(settings: Settings, stack: contextlib.AsyncExitStack

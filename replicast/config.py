@@ -16,6 +16,8 @@ from replicast.gateway.routing import UpstreamRoute, read_routes_file
 from replicast.models import backends, random_weights
 from replicast.predictions import input_limits
 from replicast.predictors.spec import PredictorSpec, parse_pairs, read_models_file
+from replicast.storage import location as storage_location
+from replicast.storage import presign
 
 T = TypeVar("T")
 
@@ -205,6 +207,15 @@ class Settings:
     are removed, as Replicate does; 0 keeps them (REPLICAST_RETENTION, like ``1h``)."""
     output_url_ttl: float = 3600.0
     """Seconds an output file's signed URL works for, at least (REPLICAST_OUTPUT_URL_TTL)."""
+    storage_url: str = ""
+    """``s3://bucket/prefix``: keep output files and uploads in that S3-compatible bucket
+    instead of the data folder, so that processes on other machines share them; the
+    endpoint, region and credentials come from the usual AWS variables
+    (REPLICAST_STORAGE_URL)."""
+    storage_presigned_urls: bool = False
+    """Show output files as the bucket's own presigned URLs, with the expiry Replicast's
+    links would have, instead of Replicast's links that stream them through
+    (REPLICAST_STORAGE_PRESIGNED_URLS)."""
     data_uri_outputs: int = 0
     """Largest output file, in bytes, that the responses about one prediction carry as a
     ``data:`` URI instead of a URL, for clients of a plain-http server; 0 for none
@@ -306,6 +317,19 @@ class Settings:
         """Refuse combinations that cannot work, naming the variable at fault."""
         if not 0 < self.port < 65536:
             raise ConfigError(f"REPLICAST_PORT={self.port} must be between 1 and 65535")
+        if self.storage_url:
+            try:
+                storage_location.parse(self.storage_url)
+            except ValueError as exc:
+                raise ConfigError(f"REPLICAST_STORAGE_URL: {exc}") from None
+        if self.storage_presigned_urls and not self.storage_url:
+            raise ConfigError("REPLICAST_STORAGE_PRESIGNED_URLS needs REPLICAST_STORAGE_URL: "
+                              "files in the data folder have no bucket URLs")
+        if self.storage_presigned_urls and 2 * int(self.output_url_ttl) > presign.MAX_EXPIRES:
+            raise ConfigError(f"REPLICAST_OUTPUT_URL_TTL={self.output_url_ttl:g} is too long "
+                              "for presigned URLs (REPLICAST_STORAGE_PRESIGNED_URLS), which "
+                              f"work for at most {presign.MAX_EXPIRES // 2} seconds' steps "
+                              "(3.5 days)")
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ConfigError("REPLICAST_TLS_CERTFILE and REPLICAST_TLS_KEYFILE go together")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
@@ -417,6 +441,12 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _storage_url(raw: str) -> str:
+    if not raw.strip():
+        return ""
+    return str(storage_location.parse(raw))
+
+
 def _networks(raw: str) -> tuple[str, ...]:
     networks = []
     for item in (part.strip() for part in raw.split(",")):
@@ -495,6 +525,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention": lambda raw: times.parse_duration(raw).total_seconds(),
     "output_url_ttl": _positive(lambda raw: times.parse_duration(raw).total_seconds()),
     "data_uri_outputs": _not_negative(_whole),
+    "storage_url": _storage_url,
+    "storage_presigned_urls": _boolean,
     "public_url": _url,
     "trusted_proxies": _networks,
     "log_level": str.lower,

@@ -4,7 +4,8 @@
     ├── ConfigError              a setting is missing or malformed
     ├── StoreError               the store failed or holds something unexpected
     │   └── StoreUnavailable     the database does not answer, or takes no writes, for now
-    │       └── DiskFull         the disk under the database or the data folder is full
+    │       ├── DiskFull         the disk under the database or the data folder is full
+    │       └── StorageUnavailable the bucket that keeps the files does not answer, or refuses
     ├── BrokerError              the broker cannot be reached
     ├── RequestError             the client asked for something that cannot be done
     │   ├── Unauthenticated      no token, or a token that is not valid
@@ -52,6 +53,12 @@ class StoreUnavailable(StoreError):
 
 class DiskFull(StoreUnavailable):
     """The disk that holds the database, or the data folder's files, is full."""
+
+
+class StorageUnavailable(StoreUnavailable):
+    """The bucket that keeps output files and uploads (REPLICAST_STORAGE_URL) does not
+    answer, or refuses what was asked; the message names the operation and the object.
+    The bucket logs each such failure."""
 
 
 class RequestError(ReplicastError):

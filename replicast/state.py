@@ -22,7 +22,7 @@ from replicast.gateway.hooks import HookSigner
 from replicast.metrics import Metrics
 from replicast.models.base import Model
 from replicast.models.registry import Registry
-from replicast.outputs.local import LocalOutputs
+from replicast.outputs.base import OutputStore
 from replicast.outputs.signing import OutputLinks
 from replicast.predictions.service import PredictionService
 from replicast.ratelimit import Limiter, Rate
@@ -49,7 +49,7 @@ class AppState:
     registry: Registry
     predictions: PredictionService
     accounts: Accounts
-    outputs: LocalOutputs
+    outputs: OutputStore
     links: OutputLinks
     broker: Broker
     metrics: Metrics

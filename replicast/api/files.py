@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from replicast.accounts.account import Account
 from replicast.api import wire
@@ -16,8 +16,10 @@ from replicast.files import wire as file_wire
 from replicast.files.file import StoredFile
 from replicast.files.names import visible
 from replicast.http.responses import json_response
+from replicast.http.stored import not_satisfiable, stored_response
 from replicast.http.uploads import read_upload
 from replicast.state import api_prefix, app_state, authenticate, base_url
+from replicast.storage.bucket import RangeNotSatisfiable
 
 _SIGNED = ("owner", "expiry", "signature")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._ ()-]+")
@@ -89,7 +91,11 @@ async def download(request: Request) -> Response:
                                    params.get("signature", ""))
     else:
         found = await files.get(await authenticate(request), file_id)
-    response = FileResponse(await files.locate(found), headers={
+    try:
+        stored = await files.open(found, request.headers.get("range"))
+    except RangeNotSatisfiable as exc:
+        return not_satisfiable(exc.size)
+    response = stored_response(request, stored, media_type=found.content_type, headers={
         "Content-Disposition": content_disposition(found.name),
         "X-Content-Type-Options": "nosniff",
         # Whatever was uploaded, a browser that opens it anyway runs nothing in it.

@@ -330,24 +330,22 @@ async def _pictures(state: AppState, prediction: Prediction, *, read: bool
         if not read:
             pictures.append(wire.Picture(link))
             continue
-        data = await asyncio.to_thread(_read_output, state, prediction, url)
+        data = await _read_output(state, prediction, url)
         pictures.append(wire.Picture(link, data, _size(data)))
     return pictures
 
 
-def _read_output(state: AppState, prediction: Prediction, url: str) -> bytes:
+async def _read_output(state: AppState, prediction: Prediction, url: str) -> bytes:
     prefix = f"{prediction.base_url}{urls.OUTPUTS}/{prediction.id}/"
     folder, _, name = url.removeprefix(prefix).partition("/")
-    path = state.outputs.locate(prediction.id, folder, unquote(name)) \
-        if url.startswith(prefix) else None
-    if path is None:
+    if not url.startswith(prefix) or not name:
         raise _Unavailable(f"The output {url} of prediction {prediction.id} is not a file "
                            "of this server")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
+    data = await state.outputs.read(prediction.id, folder, unquote(name))
+    if data is None:
         raise _Unavailable(f"The output {url} of prediction {prediction.id} cannot be read: "
-                           f"{exc.strerror or exc}") from None
+                           "it is no longer kept")
+    return data
 
 
 def _size(data: bytes) -> tuple[int, int] | None:

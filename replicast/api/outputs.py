@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from replicast.errors import NotFound
+from replicast.http.stored import not_satisfiable, stored_response
 from replicast.outputs.base import content_type
 from replicast.state import app_state
+from replicast.storage.bucket import RangeNotSatisfiable
 
 
 async def output_file(request: Request) -> Response:
@@ -24,14 +25,17 @@ async def output_file(request: Request) -> Response:
     resource = f"{params['prediction_id']}/{params['folder']}/{params['name']}"
     if not state.links.valid(resource, params["proof"]):
         raise NotFound("File not found, or its link has expired")
-    path = await asyncio.to_thread(state.outputs.locate, params["prediction_id"],
-                                   params["folder"], params["name"])
-    if path is None:
+    try:
+        found = await state.outputs.open(params["prediction_id"], params["folder"],
+                                         params["name"], request.headers.get("range"))
+    except RangeNotSatisfiable as exc:
+        return not_satisfiable(exc.size)
+    if found is None:
         raise NotFound("File not found, or its link has expired")
     # Caches keep the file no longer than its link works.
     max_age = max(0, int(params["proof"].partition(".")[0]) - int(time.time()))
-    return FileResponse(
-        path,
+    return stored_response(
+        request, found,
         media_type=content_type(params["name"]),
         headers={
             "Cache-Control": f"private, max-age={max_age}",

@@ -1,12 +1,15 @@
-"""The bytes of uploaded files, one file each under ``<data dir>/files/<id>``.
+"""The bytes of uploaded files, one blob each, named by file id.
 
-A blob is copied from the upload into a temporary file beside its final place and
-renamed over it when complete, so a reader sees all of it or nothing. Every call
-does its blocking I/O on a thread.
+``BlobStore`` is what the files service asks of them; ``Blobs`` keeps them under
+``<data dir>/files/<id>`` (``bucket_blobs`` keeps them in a bucket). A blob is copied
+from the upload into a temporary file beside its final place and renamed over it when
+complete, so a reader sees all of it or nothing. Every call does its blocking I/O on a
+thread.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import hashlib
@@ -19,6 +22,7 @@ from typing import BinaryIO
 from replicast.disk import disk_full, is_full
 from replicast.errors import FileTooLarge
 from replicast.private import make_folders
+from replicast.storage.bucket import BucketObject
 
 _CHUNK = 1 << 20
 ORPHANED = ".orphaned"
@@ -34,19 +38,84 @@ class Digest:
     md5: str
 
 
-def _safe_id(file_id: str) -> bool:
+def safe_id(file_id: str) -> bool:
+    """Whether ``file_id`` can name a blob (letters and digits only)."""
     return bool(file_id) and file_id.isascii() and file_id.isalnum()
 
 
-class Blobs:
+def measure(source: BinaryIO, limit: int, sink: BinaryIO | None = None) -> Digest:
+    """Read ``source`` from its start, writing it to ``sink`` if given: its size and
+    digests; ``FileTooLarge`` past ``limit`` bytes."""
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    size = 0
+    source.seek(0)
+    while chunk := source.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise FileTooLarge(limit)
+        sha256.update(chunk)
+        md5.update(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return Digest(size, sha256.hexdigest(), md5.hexdigest())
+
+
+class BlobStore(abc.ABC):
+    """Where the files service keeps the bytes of uploads."""
+
+    where: str
+    """Where the blobs are, for messages: a folder, or ``s3://bucket/prefix/files/``."""
+
+    @abc.abstractmethod
+    async def write(self, file_id: str, source: BinaryIO, limit: int) -> Digest:
+        """Copy ``source`` from its start into the blob; ``FileTooLarge`` past ``limit``
+        bytes, leaving nothing behind."""
+
+    @abc.abstractmethod
+    async def read(self, file_id: str) -> bytes | None:
+        """The blob's bytes, or None if it is not there."""
+
+    @abc.abstractmethod
+    async def open(self, file_id: str, byte_range: str | None = None
+                   ) -> Path | BucketObject | None:
+        """The blob ready to serve (``byte_range`` as ``OutputStore.open``), or None."""
+
+    def local_path(self, file_id: str) -> Path | None:
+        """The blob's file on this machine's disk, where blobs are kept on it."""
+        return None
+
+    @abc.abstractmethod
+    async def remove(self, file_id: str) -> None:
+        """Delete the blob, if it is there."""
+
+    @abc.abstractmethod
+    async def older_than(self, instant: float) -> list[str]:
+        """The ids of the blobs last written before ``instant`` (Unix time)."""
+
+    @abc.abstractmethod
+    async def remove_partials(self, instant: float) -> int:
+        """Delete partial copies begun before ``instant`` by a process that stopped
+        mid-copy; how many."""
+
+    @abc.abstractmethod
+    async def set_aside(self, file_id: str) -> None:
+        """Move a blob among those set aside (``purge_set_aside`` deletes them later)."""
+
+    @abc.abstractmethod
+    async def purge_set_aside(self, instant: float) -> int:
+        """Delete the blobs set aside before ``instant`` (Unix time); how many."""
+
+
+class Blobs(BlobStore):
     """Blobs in one folder, named by file id."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.where = str(root)
 
     def path(self, file_id: str) -> Path:
         """Where the blob of ``file_id`` lives (whether or not it is there)."""
-        if not _safe_id(file_id):
+        if not safe_id(file_id):
             raise ValueError(f"unsafe file id {file_id!r}")
         return self.root / file_id
 
@@ -67,14 +136,25 @@ class Blobs:
         except FileNotFoundError:
             return None
 
+    async def open(self, file_id: str, byte_range: str | None = None) -> Path | None:
+        path = self.path(file_id)
+        return path if await asyncio.to_thread(path.is_file) else None
+
+    def local_path(self, file_id: str) -> Path | None:
+        return self.path(file_id)
+
     async def remove(self, file_id: str) -> None:
-        """Delete the blob, if it is there."""
         await asyncio.to_thread(self.path(file_id).unlink, True)
 
-    async def older_than(self, instant: float) -> tuple[list[str], list[Path]]:
-        """The ids of the blobs last written before ``instant`` (Unix time), and the
-        partial copies left before it (by a process that stopped mid-copy)."""
-        return await asyncio.to_thread(self._older_than, instant)
+    async def older_than(self, instant: float) -> list[str]:
+        return (await asyncio.to_thread(self._older_than, instant))[0]
+
+    async def remove_partials(self, instant: float) -> int:
+        partials = (await asyncio.to_thread(self._older_than, instant))[1]
+        for partial in partials:
+            if partial.parent == self.root and partial.name.startswith(".partial-"):
+                await asyncio.to_thread(partial.unlink, True)
+        return len(partials)
 
     def _older_than(self, instant: float) -> tuple[list[str], list[Path]]:
         blobs: list[str] = []
@@ -92,12 +172,12 @@ class Blobs:
                 continue  # removed meanwhile
             if entry.name.startswith(".partial-"):
                 partials.append(Path(entry.path))
-            elif _safe_id(entry.name):
+            elif safe_id(entry.name):
                 blobs.append(entry.name)
         return blobs, partials
 
     async def set_aside(self, file_id: str) -> None:
-        """Move a blob into ``.orphaned/`` (where ``purge_set_aside`` deletes it later)."""
+        """Move a blob into ``.orphaned/``."""
         await asyncio.to_thread(self._set_aside, file_id)
 
     def _set_aside(self, file_id: str) -> None:
@@ -109,7 +189,6 @@ class Blobs:
             os.utime(target)  # kept from now on, not from when it was written
 
     async def purge_set_aside(self, instant: float) -> int:
-        """Delete the blobs set aside before ``instant`` (Unix time); how many."""
         return await asyncio.to_thread(self._purge_set_aside, instant)
 
     def _purge_set_aside(self, instant: float) -> int:
@@ -126,30 +205,16 @@ class Blobs:
                     purged += 1
         return purged
 
-    async def remove_partial(self, path: Path) -> None:
-        """Delete a partial copy ``older_than`` found, if it is still there."""
-        if path.parent == self.root and path.name.startswith(".partial-"):
-            await asyncio.to_thread(path.unlink, True)
-
     @staticmethod
     def _write(target: Path, source: BinaryIO, limit: int) -> Digest:
         make_folders(target.parent)
-        sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-        size = 0
-        source.seek(0)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".partial-")  # 0600
         try:
             with os.fdopen(fd, "wb") as handle:
-                while chunk := source.read(_CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise FileTooLarge(limit)
-                    sha256.update(chunk)
-                    md5.update(chunk)
-                    handle.write(chunk)
+                digest = measure(source, limit, handle)
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-        return Digest(size, sha256.hexdigest(), md5.hexdigest())
+        return digest

@@ -17,12 +17,13 @@ from typing import Any, BinaryIO
 from replicast import ids, keyset, times
 from replicast.accounts.account import Account
 from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound, ReplicastError
-from replicast.files.blobs import ORPHANED, Blobs
+from replicast.files.blobs import ORPHANED, BlobStore
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
 from replicast.files.urls import download_url, own_file_id
 from replicast.keyset import Page, Position
 from replicast.models.base import OwnFile
+from replicast.storage.bucket import BucketObject
 from replicast.store.files import FilePageQuery, FileStore
 from replicast.urls import API
 
@@ -56,7 +57,7 @@ def _position(f: StoredFile) -> Position:
 class FilesService:
     """Creates, reads, lists, deletes and expires uploaded files."""
 
-    def __init__(self, store: FileStore, blobs: Blobs, signer: DownloadSigner, *,
+    def __init__(self, store: FileStore, blobs: BlobStore, signer: DownloadSigner, *,
                  max_bytes: int, retention: float, account_bytes: int = 0,
                  page_size: int = 100,
                  clock: Callable[[], datetime] = times.now) -> None:
@@ -156,12 +157,13 @@ class FilesService:
             raise NotFound(NOT_FOUND)
         return found
 
-    async def locate(self, f: StoredFile) -> Path:
-        """The file's bytes on disk; ``NotFound`` if they are gone (deleted meanwhile)."""
-        path = self.blobs.path(f.id)
-        if not await asyncio.to_thread(path.is_file):
+    async def open(self, f: StoredFile, byte_range: str | None = None) -> Path | BucketObject:
+        """The file's bytes ready to serve (``BlobStore.open``); ``NotFound`` if they are
+        gone (deleted meanwhile)."""
+        found = await self.blobs.open(f.id, byte_range)
+        if found is None:
             raise NotFound(NOT_FOUND)
-        return path
+        return found
 
     async def read(self, account_id: int, file_id: str, *, max_bytes: int) -> bytes:
         """The bytes of the account's file, for a prediction's input; ``NotFound`` as
@@ -188,13 +190,17 @@ class FilesService:
         return OwnFile(found.name, found.content_type, await self._bytes(found, max_bytes))
 
     async def own_file_path(self, account_id: int, base_url: str, url: str) -> Path | None:
-        """Where the bytes of the account's uploaded file that ``url`` names lie (as
-        ``own_file``), without reading them; None for any other URL. ``NotFound`` as
-        ``read``."""
+        """Where on this machine's disk the bytes of the account's uploaded file that
+        ``url`` names lie (as ``own_file``), without reading them; None for any other
+        URL, or when uploads are kept in a bucket. ``NotFound`` as ``read``."""
         file_id = own_file_id(url, base_url)
         if file_id is None:
             return None
-        return await self.locate(await self._find(account_id, file_id))
+        found = await self._find(account_id, file_id)
+        path = self.blobs.local_path(found.id)
+        if path is not None and not await asyncio.to_thread(path.is_file):
+            raise NotFound(NOT_FOUND)
+        return path
 
     async def own_file_size(self, account_id: int, base_url: str, url: str) -> int | None:
         """The size of the account's uploaded file that ``url`` names (as ``own_file``),
@@ -235,11 +241,9 @@ class FilesService:
         on a shared volume), not a few interrupted uploads.
         """
         before = (now - ORPHAN_AGE).timestamp()
-        blobs, partials = await self.blobs.older_than(before)
+        blobs = await self.blobs.older_than(before)
         removed = await self.blobs.purge_set_aside((now - ORPHAN_KEPT).timestamp())
-        for partial in partials:
-            await self.blobs.remove_partial(partial)
-            removed += 1
+        removed += await self.blobs.remove_partials(before)
         orphans: list[str] = []
         for start in range(0, len(blobs), _SWEEP_BATCH):
             batch = blobs[start:start + _SWEEP_BATCH]
@@ -248,13 +252,13 @@ class FilesService:
         if len(blobs) >= _ORPHANS_TRUSTED and len(orphans) * 2 > len(blobs):
             log.error("%d of the %d files in %s have no record in the database: is it the "
                       "database they belong to? Leaving them all alone", len(orphans),
-                      len(blobs), self.blobs.root)
+                      len(blobs), self.blobs.where)
             return removed
         for file_id in orphans:
             await self.blobs.set_aside(file_id)
         if orphans:
-            log.warning("set aside %d file(s) left behind by interrupted uploads in %s/%s",
-                        len(orphans), self.blobs.root, ORPHANED)
+            log.warning("set aside %d file(s) left behind by interrupted uploads in %s, "
+                        "under %s", len(orphans), self.blobs.where, ORPHANED)
         return removed + len(orphans)
 
 

@@ -23,6 +23,7 @@ from replicast.errors import (
     MalformedBody,
     NotFound,
     RequestError,
+    StorageUnavailable,
     StoreError,
     StoreUnavailable,
     Throttled,
@@ -108,7 +109,9 @@ async def unavailable(request: Request, exc: Exception) -> Response:
             507, "Insufficient storage",
             "Replicast's disk is full: nothing can be saved until its operator frees "
             "space; try again later.", headers={"Retry-After": str(DISK_FULL_RETRY_AFTER)})
-    if isinstance(exc, StoreUnavailable):  # the store logs each outage once
+    if isinstance(exc, StorageUnavailable):  # the bucket logs each failure
+        detail = "Replicast cannot use its file storage right now; try again shortly."
+    elif isinstance(exc, StoreUnavailable):  # the store logs each outage once
         detail = "Replicast cannot use its database right now; try again shortly."
     else:
         log.warning("%s %s: %s", request.method, request.url.path, exc)

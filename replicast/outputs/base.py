@@ -5,6 +5,16 @@ from __future__ import annotations
 import abc
 import mimetypes
 from collections.abc import Sequence
+from pathlib import Path
+
+from replicast.storage.bucket import BucketObject
+
+
+def safe_part(part: str) -> bool:
+    """Whether ``part`` can be one segment of an output file's place (no separators, no
+    ``.``/``..``, no NUL)."""
+    return bool(part) and part not in {".", ".."} and "/" not in part and "\\" not in part \
+        and "\x00" not in part
 
 
 def content_type(name: str) -> str:
@@ -18,8 +28,15 @@ def content_type(name: str) -> str:
     return guessed or "application/octet-stream"
 
 
+Found = Path | BucketObject
+"""An output file found for serving: a local file, or an object opened in the bucket."""
+
+
 class OutputStore(abc.ABC):
     """Keeps output files and makes their URLs."""
+
+    where: str
+    """Where the files are, for messages: a folder, or ``s3://bucket/prefix/outputs/``."""
 
     @abc.abstractmethod
     async def save(self, base_url: str, prediction_id: str, folder: str, name: str,
@@ -37,3 +54,14 @@ class OutputStore(abc.ABC):
     @abc.abstractmethod
     async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:
         """Delete these files of one run (``folder``), which its outcome does not name."""
+
+    @abc.abstractmethod
+    async def open(self, prediction_id: str, folder: str, name: str,
+                   byte_range: str | None = None) -> Found | None:
+        """The file behind an output URL's path, ready to serve (``byte_range``, an HTTP
+        ``Range`` value, may limit what an opened object sends); None if there is none."""
+
+    @abc.abstractmethod
+    async def read(self, prediction_id: str, folder: str, name: str,
+                   max_bytes: int | None = None) -> bytes | None:
+        """The file's bytes; None if there is none, or it is over ``max_bytes``."""

@@ -12,36 +12,38 @@ the output names them; files past that, or over the bound, stay (signed) URLs.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from replicast.outputs.base import content_type
-from replicast.outputs.local import LocalOutputs
+from replicast.outputs.base import OutputStore, content_type
 from replicast.urls import OUTPUTS
 
 RESPONSE_FILES = 16
 """How many bounds' worth of file bytes one response may inline."""
 
 
-async def inline(outputs: LocalOutputs, max_bytes: int, output: Any, base_url: str,
+async def inline(outputs: OutputStore, max_bytes: int, output: Any, base_url: str,
                  prediction_id: str) -> Any:
     """``output`` with this prediction's own files of at most ``max_bytes`` as data URIs."""
     own = f"{base_url}{OUTPUTS}/{prediction_id}/"
-    files: dict[str, Path] = {}
+    budget = RESPONSE_FILES * max_bytes
+    uris: dict[str, str] = {}
     for url in json_strings(output):
-        folder, _, name = url[len(own):].partition("/") if url.startswith(own) else ("", "", "")
-        path = outputs.locate(prediction_id, folder, unquote(name)) if name else None
-        if path is not None:
-            files.setdefault(url, path)
-    if not files:
-        return output
-    # Reading stays off the event loop, all of a response's files in one go.
-    uris = await asyncio.to_thread(_read, files, max_bytes, RESPONSE_FILES * max_bytes)
-    return _replace(output, uris)
+        if url in uris or not url.startswith(own) or budget <= 0:
+            continue
+        folder, _, name = url[len(own):].partition("/")
+        if not name:
+            continue
+        # Missing (removed by retention), or over the bound: the URL answers for it.
+        data = await outputs.read(prediction_id, folder, unquote(name), min(max_bytes, budget))
+        if data is None:
+            continue
+        budget -= len(data)
+        media = content_type(unquote(name)).replace("; ", ";")
+        uris[url] = f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
+    return _replace(output, uris) if uris else output
 
 
 def json_strings(value: Any) -> Iterator[str]:
@@ -64,22 +66,3 @@ def _replace(value: Any, uris: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {key: _replace(item, uris) for key, item in value.items()}
     return value
-
-
-def _read(files: dict[str, Path], max_bytes: int, budget: int) -> dict[str, str]:
-    uris: dict[str, str] = {}
-    for url, path in files.items():
-        try:
-            size = path.stat().st_size
-            if size > max_bytes or size > budget:
-                continue
-            with path.open("rb") as handle:
-                data = handle.read(max_bytes + 1)
-        except OSError:  # removed meanwhile (retention): the URL answers for it
-            continue
-        if len(data) > min(max_bytes, budget):
-            continue
-        budget -= len(data)
-        media = content_type(path.name).replace("; ", ";")
-        uris[url] = f"data:{media};base64,{base64.b64encode(data).decode('ascii')}"
-    return uris

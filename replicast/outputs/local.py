@@ -12,14 +12,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from replicast.disk import disk_full, is_full
-from replicast.outputs.base import OutputStore
+from replicast.outputs.base import OutputStore, safe_part
 from replicast.private import make_folders
 from replicast.urls import OUTPUTS
-
-
-def _safe_part(part: str) -> bool:
-    return bool(part) and part not in {".", ".."} and "/" not in part and "\\" not in part \
-        and "\x00" not in part
 
 
 class LocalOutputs(OutputStore):
@@ -27,10 +22,11 @@ class LocalOutputs(OutputStore):
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.where = str(root)
 
     async def save(self, base_url: str, prediction_id: str, folder: str, name: str,
                    data: bytes) -> str:
-        if not all(_safe_part(p) for p in (prediction_id, folder, name)):
+        if not all(safe_part(p) for p in (prediction_id, folder, name)):
             raise ValueError(f"unsafe output file name {name!r}")
         target = self.root / prediction_id / folder / name
         try:
@@ -43,19 +39,30 @@ class LocalOutputs(OutputStore):
 
     def locate(self, prediction_id: str, folder: str, name: str) -> Path | None:
         """The file behind an output URL's path, or None if there is none."""
-        if not all(_safe_part(p) for p in (prediction_id, folder, name)):
+        if not all(safe_part(p) for p in (prediction_id, folder, name)):
             return None
         path = self.root / prediction_id / folder / name
         return path if path.is_file() else None
 
+    async def open(self, prediction_id: str, folder: str, name: str,
+                   byte_range: str | None = None) -> Path | None:
+        # A file is served whole or in part by the response (FileResponse), not here.
+        return await asyncio.to_thread(self.locate, prediction_id, folder, name)
+
+    async def read(self, prediction_id: str, folder: str, name: str,
+                   max_bytes: int | None = None) -> bytes | None:
+        path = self.locate(prediction_id, folder, name)
+        if path is None:
+            return None
+        return await asyncio.to_thread(_read, path, max_bytes)
 
     async def remove(self, prediction_id: str) -> None:
         """Delete every file of a prediction (its data is past retention)."""
-        if _safe_part(prediction_id):
+        if safe_part(prediction_id):
             await asyncio.to_thread(_remove_tree, self.root / prediction_id)
 
     async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:
-        if all(_safe_part(p) for p in (prediction_id, folder, *names)):
+        if all(safe_part(p) for p in (prediction_id, folder, *names)):
             await asyncio.to_thread(_discard, self.root / prediction_id, folder, names)
 
 
@@ -67,6 +74,15 @@ def _discard(prediction: Path, folder: str, names: Sequence[str]) -> None:
     for path in (prediction / folder, prediction):
         with contextlib.suppress(OSError):
             path.rmdir()
+
+
+def _read(path: Path, max_bytes: int | None) -> bytes | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError:  # removed meanwhile (retention)
+        return None
+    return None if max_bytes is not None and len(data) > max_bytes else data
 
 
 def _remove_tree(path: Path) -> None:

@@ -11,6 +11,12 @@ the same prediction shows the same URLs for a while (webhooks, polls and streams
 agree), and a URL works for between one and two TTLs. An expiry further ahead than
 that (and a minute's allowance for the clocks of other processes) is refused, whoever
 signed it: a link made with a stolen key, or by a process with a longer TTL, still ends.
+
+With a bucket and presigned URLs on (REPLICAST_STORAGE_PRESIGNED_URLS), the links shown
+are the bucket's own URLs of the same files with the same expiry, signed at the start of
+the step (so they too stay the same for a while); the ``/outputs/`` URLs keep working,
+and the web pages (``own``) keep using them, so that their security policy need not
+admit the bucket's origin.
 """
 
 from __future__ import annotations
@@ -29,13 +35,30 @@ CLOCK_ALLOWANCE = 60
 """Seconds an expiry may lie past the furthest this process would sign."""
 
 
+Presigner = Callable[..., str | None]
+"""``presigner(resource, signed_at=..., expires=...)``: the bucket URL of an output file,
+or None for a resource that names no file it could keep."""
+
+
 class OutputLinks:
     """Signs the output URLs in a prediction's output and checks signed requests."""
 
-    def __init__(self, key: str, *, ttl: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, key: str, *, ttl: float, clock: Callable[[], float] = time.time,
+                 presigner: Presigner | None = None, presigned_origin: str | None = None
+                 ) -> None:
         self._key = key.encode()
         self._step = max(1, int(ttl))
         self._clock = clock
+        self._presigner = presigner
+        self.foreign_origin = presigned_origin if presigner is not None else None
+        """The origin (``scheme://host[:port]``) of presigned links, when they are on."""
+
+    @property
+    def own(self) -> OutputLinks:
+        """Links that are always this server's ``/outputs/`` URLs, never presigned."""
+        if self._presigner is None:
+            return self
+        return OutputLinks(self._key.decode(), ttl=self._step, clock=self._clock)
 
     @property
     def lifetime(self) -> int:
@@ -65,6 +88,7 @@ class OutputLinks:
         prefix = f"{base_url}{OUTPUTS}/"
         own = f"{prefix}{prediction_id}/"
         expires = (int(self._clock()) // self._step + 2) * self._step
+        presign = self._presigner
 
         def walk(value: Any) -> Any:
             if isinstance(value, str):
@@ -72,6 +96,10 @@ class OutputLinks:
                     return value
                 rest = value[len(prefix):]
                 resource = "/".join(unquote(p) for p in rest.split("/"))
+                if presign is not None:
+                    url = presign(resource, signed_at=expires - self.lifetime, expires=expires)
+                    if url is not None:
+                        return url
                 return f"{prefix}{expires}.{self.signature(resource, expires)}/{rest}"
             if isinstance(value, list):
                 return [walk(item) for item in value]

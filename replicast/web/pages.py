@@ -53,7 +53,7 @@ async def home(request: Request) -> Response:
     here = root(request)
     recent = []
     for prediction in listed.results[:RECENT]:
-        body = wire.to_json(prediction, links=state.links)
+        body = wire.to_json(prediction, links=state.links.own)
         recent.append({**body, "thumbnail": views.thumbnail(body["output"],
                                                               prediction.base_url, here)})
     models = [{"name": m.full_name, "description": m.description,
@@ -182,7 +182,7 @@ async def prediction_page(request: Request) -> Response:
 
 async def _prediction_view(request: Request, prediction: Prediction) -> dict[str, Any]:
     state = app_state(request)
-    body = wire.to_json(prediction, links=state.links,
+    body = wire.to_json(prediction, links=state.links.own,
                         queue=await state.predictions.queue_place(prediction))
     here = root(request)
     return {
@@ -208,7 +208,7 @@ async def prediction_json(request: Request) -> Response:
         return secured(problem_response(404, "Not found", exc.detail))
     state = app_state(request)
     return secured(json_response(wire.to_json(
-        prediction, links=state.links, queue=await state.predictions.queue_place(prediction))))
+        prediction, links=state.links.own, queue=await state.predictions.queue_place(prediction))))
 
 
 async def cancel(request: Request) -> Response:
@@ -225,6 +225,6 @@ async def cancel(request: Request) -> Response:
     prediction = await app_state(request).predictions.cancel(signed.account,
                                                              request.path_params["id"])
     if "application/json" in request.headers.get("accept", ""):
-        links = app_state(request).links
+        links = app_state(request).links.own
         return secured(json_response(wire.to_json(prediction, links=links)))
     return redirect(here)

@@ -14,17 +14,24 @@ from replicast import times
 from replicast.web.auth import SignedIn, root
 from replicast.web.forms import number_text
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    # Output files are served by this server; data: is the empty favicon.
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-])
+
+def content_security_policy(images_from: str | None = None) -> str:
+    """The pages' policy; ``images_from`` is another origin whose images they show (the
+    bucket's, when output links are presigned URLs of it)."""
+    return "; ".join([
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        # Output files are served by this server (or the bucket); data: is the favicon.
+        f"img-src 'self' data:{f' {images_from}' if images_from else ''}",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -68,7 +75,13 @@ def page(request: Request, template: str, signed: SignedIn | None, status: int =
     html = environment().get_template(template).render(
         root=root(request), account=signed.account.username if signed else None,
         csrf=signed.csrf if signed else "", **context)
-    return secured(HTMLResponse(html, status_code=status))
+    response = secured(HTMLResponse(html, status_code=status))
+    state = getattr(request.app.state, "replicast", None)
+    # A prediction's page follows its event stream, whose output links may be the bucket's.
+    origin = state.links.foreign_origin if state is not None else None
+    if origin is not None:
+        response.headers["Content-Security-Policy"] = content_security_policy(origin)
+    return response
 
 
 def redirect(url: str) -> Response:

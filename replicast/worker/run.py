@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from replicast import ids
-from replicast.errors import DiskFull, ModelError, StoreUnavailable
+from replicast.errors import DiskFull, ModelError, StorageUnavailable, StoreUnavailable
 from replicast.files.service import FilesService, read_own_file
 from replicast.input_fetch import InputFetcher
 from replicast.input_files import NO_LIMITS, FileLimits, InputFiles
@@ -107,6 +107,9 @@ class Running:
             log.warning("prediction %s: %s", self.prediction_id, exc)
             raise ModelError(f"Replicast's disk is full: the output file {name} could not "
                              "be saved") from exc
+        except StorageUnavailable as exc:  # logged by the bucket
+            raise ModelError(f"Replicast's file storage refused or did not answer: the "
+                             f"output file {name} could not be saved") from exc
         self._saved[url] = name
         return url
 

@@ -237,7 +237,7 @@ async def test_bytes_deleted_meanwhile_are_not_found(files, alice, tmp_path):
     with pytest.raises(NotFound):
         await files.read(alice.id, f.id, max_bytes=1000)
     with pytest.raises(NotFound):
-        await files.locate(f)
+        await files.open(f)
 
 
 async def test_an_accounts_files_may_not_take_more_than_its_share(store, tmp_path, alice, bob):

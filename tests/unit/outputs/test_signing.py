@@ -1,4 +1,4 @@
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from replicast.outputs.signing import OutputLinks
 
@@ -103,3 +103,31 @@ def test_an_expiry_further_ahead_than_links_are_signed_for_is_refused():
     proof = minted(clock.now + 7200)
     clock.now += 7000
     assert links.valid(resource, proof)
+
+
+def test_presigned_links_replace_only_the_predictions_own_files():
+    calls = []
+
+    def presigner(resource, *, signed_at, expires):
+        calls.append((resource, signed_at, expires))
+        return None if resource.count("/") != 2 else f"https://bucket.example/{resource}?sig"
+
+    clock = Clock(1_000_000.0)
+    links = OutputLinks("key", ttl=3600, clock=clock, presigner=presigner,
+                        presigned_origin="https://bucket.example")
+    output = [f"{BASE}/outputs/p1/f1/out%200.webp", f"{BASE}/outputs/p2/f1/x.png",
+              "https://elsewhere.example/a.png", f"{BASE}/outputs/p1/a/b/c.png"]
+    signed = links.sign(output, BASE, "p1")
+    assert signed[0] == "https://bucket.example/p1/f1/out 0.webp?sig"
+    assert signed[1:3] == output[1:3]  # another prediction's file, and no file of ours
+    # A resource no file could be (the presigner declines) keeps Replicast's own link.
+    assert signed[3].startswith(f"{BASE}/outputs/") and "/p1/a/b/c.png" in signed[3]
+    expires = (1_000_000 // 3600 + 2) * 3600
+    assert calls[0] == ("p1/f1/out 0.webp", expires - 2 * 3600, expires)
+    assert links.foreign_origin == "https://bucket.example"
+    # The pages' links are never presigned, and need no other origin.
+    own = links.own
+    assert own.foreign_origin is None
+    assert own.sign(output[0], BASE, "p1").startswith(f"{BASE}/outputs/")
+    resource, proof = parts(own.sign(output[0], BASE, "p1"))
+    assert links.valid(unquote(resource), proof)

@@ -1,0 +1,67 @@
+"""Uploads' bytes in a bucket, against moto's S3 server: what the files service asks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import pytest
+
+from replicast.errors import FileTooLarge
+from replicast.files.bucket_blobs import BucketBlobs
+from replicast.storage.bucket import Bucket, RangeNotSatisfiable
+from replicast.storage.location import parse
+from tests.support import s3_server
+
+BUCKET = "blobs"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    with s3_server.running(tmp_path_factory.mktemp("s3"), BUCKET) as server:
+        yield server
+
+
+@pytest.fixture
+def blobs(s3, request):
+    prefix = request.node.name.replace("_", "-")
+    return BucketBlobs(Bucket.connect(parse(f"s3://{BUCKET}/{prefix}"), s3.env()))
+
+
+async def test_a_blob_is_written_measured_read_and_removed(blobs, s3):
+    data = bytes(range(256)) * 1000
+    digest = await blobs.write("f1", io.BytesIO(data), limit=len(data))
+    assert (digest.size, digest.sha256, digest.md5) == (
+        len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
+    assert await blobs.read("f1") == data
+    opened = await blobs.open("f1", "bytes=10-19")
+    assert opened is not None and opened.size == 10 and opened.total == len(data)
+    assert b"".join([c async for c in opened.chunks()]) == data[10:20]
+    with pytest.raises(RangeNotSatisfiable):
+        await blobs.open("f1", f"bytes={len(data)}-")
+    await blobs.remove("f1")
+    assert await blobs.read("f1") is None and await blobs.open("f1") is None
+    await blobs.remove("f1")  # gone already: nothing to do
+
+
+async def test_a_file_over_the_limit_leaves_nothing(blobs, s3):
+    with pytest.raises(FileTooLarge):
+        await blobs.write("big", io.BytesIO(b"x" * 101), limit=100)
+    assert s3.keys(BUCKET, blobs.bucket.key("")) == []
+
+
+async def test_old_blobs_are_set_aside_then_purged(blobs, s3):
+    for name in ("a1", "b2"):
+        await blobs.write(name, io.BytesIO(b"data"), limit=10)
+    later = time.time() + 60
+    assert sorted(await blobs.older_than(later)) == ["a1", "b2"]
+    assert await blobs.older_than(time.time() - 3600) == []
+    await blobs.set_aside("a1")
+    assert await blobs.older_than(later) == ["b2"]  # those set aside are not listed
+    root = blobs.bucket.key("files", "")
+    assert s3.keys(BUCKET, root) == [f"{root}.orphaned/a1", f"{root}b2"]
+    assert await blobs.purge_set_aside(time.time() - 3600) == 0
+    assert await blobs.purge_set_aside(later) == 1
+    assert s3.keys(BUCKET, root) == [f"{root}b2"]
+    assert await blobs.remove_partials(later) == 0
