@@ -25,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from replicast import urls
 from replicast.accounts.account import Account
 from replicast.api import sse
-from replicast.errors import RequestError
+from replicast.errors import RequestError, StorageUnavailable
 from replicast.files.names import visible
 from replicast.files.urls import file_url
 from replicast.http.body import parse_json, read_body
@@ -341,7 +341,12 @@ async def _read_output(state: AppState, prediction: Prediction, url: str) -> byt
     if not url.startswith(prefix) or not name:
         raise _Unavailable(f"The output {url} of prediction {prediction.id} is not a file "
                            "of this server")
-    data = await state.outputs.read(prediction.id, folder, unquote(name))
+    try:
+        data = await state.outputs.read(prediction.id, folder, unquote(name))
+    except StorageUnavailable as exc:
+        raise _Unavailable(f"The output {url} of prediction {prediction.id} cannot be read "
+                           "now: Replicast's file storage refused or did not answer"
+                           ) from exc
     if data is None:
         raise _Unavailable(f"The output {url} of prediction {prediction.id} cannot be read: "
                            "it is no longer kept")

@@ -16,7 +16,13 @@ from typing import Any, BinaryIO
 
 from replicast import ids, keyset, times
 from replicast.accounts.account import Account
-from replicast.errors import FilesQuotaExceeded, FileTooLarge, NotFound, ReplicastError
+from replicast.errors import (
+    FilesQuotaExceeded,
+    FileTooLarge,
+    NotFound,
+    ReplicastError,
+    StorageUnavailable,
+)
 from replicast.files.blobs import ORPHANED, BlobStore
 from replicast.files.file import StoredFile
 from replicast.files.signing import DownloadSigner
@@ -127,11 +133,15 @@ class FilesService:
         return keyset.page(results, _position, more=more, before=before, after=after)
 
     async def delete(self, account: Account, file_id: str) -> None:
-        """Delete the account's file, record and bytes; ``NotFound`` as ``get``."""
+        """Delete the account's file, bytes and record; ``NotFound`` as ``get``.
+
+        Bytes first, as the expiry sweep does: if removing them fails (the bucket does not
+        answer), the file is still there and the delete can be asked again; a record left
+        without bytes answers as a deleted file does."""
         await self.get(account, file_id)
+        await self.blobs.remove(file_id)
         if not await self.store.delete(account.id, file_id):
             raise NotFound(NOT_FOUND)  # deleted meanwhile
-        await self.blobs.remove(file_id)
 
     def download_url(self, f: StoredFile, owner: str, prefix: str = API) -> str:
         """A signed URL of the file's bytes, good until the file expires, under the API
@@ -218,10 +228,12 @@ class FilesService:
         """
         removed = 0
         while batch := await self.store.list_expired(now, _SWEEP_BATCH):
-            for file_id in batch:
-                await self.blobs.remove(file_id)
-            removed += await self.store.delete_many(batch)
-            if len(batch) < _SWEEP_BATCH:
+            # Bytes that cannot be removed now (the bucket logs why) keep their record
+            # for a later sweep; the others go on.
+            done = [file_id for file_id in batch if await self._remove_blob(file_id)]
+            if done:
+                removed += await self.store.delete_many(done)
+            if len(batch) < _SWEEP_BATCH or not done:
                 break
         if removed:
             log.info("removed %d expired files", removed)
@@ -229,6 +241,13 @@ class FilesService:
             self._orphans_checked_at = now
             await self.remove_orphans(now)
         return removed
+
+    async def _remove_blob(self, file_id: str) -> bool:
+        try:
+            await self.blobs.remove(file_id)
+        except StorageUnavailable:
+            return False
+        return True
 
     async def remove_orphans(self, now: datetime) -> int:
         """Set aside the bytes no record points to, older than ``ORPHAN_AGE``: those of
@@ -276,3 +295,6 @@ async def read_own_file(files: FilesService | None, account_id: int, base_url: s
         raise error(f"Cannot read the input file {url}: file not found") from None
     except FileTooLarge:
         raise error(f"The file at {url} is larger than {max_bytes} bytes") from None
+    except StorageUnavailable:  # logged by the bucket
+        raise error(f"Cannot read the input file {url} now: Replicast's file storage refused "
+                    "or did not answer") from None

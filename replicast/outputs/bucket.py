@@ -15,6 +15,10 @@ from replicast.storage.bucket import Bucket, BucketObject
 from replicast.urls import OUTPUTS
 
 FOLDER = "outputs"
+_SHOWN = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/avif", "audio/",
+          "video/", "text/plain", "application/json")
+"""Media types the bucket may serve as they are; anything else (HTML, SVG, ...) it serves
+as a download."""
 
 
 class BucketOutputs(OutputStore):
@@ -37,7 +41,12 @@ class BucketOutputs(OutputStore):
         key = self._key(prediction_id, folder, name)
         if key is None:
             raise ValueError(f"unsafe output file name {name!r}")
-        await self.bucket.put(key, data, content_type(name))
+        # Served by the bucket itself when links are presigned, without Replicast's
+        # sandbox: only types a browser shows without running anything are shown there.
+        media = content_type(name)
+        shown = media.startswith(_SHOWN)
+        await self.bucket.put(key, data, media if shown else "application/octet-stream",
+                              attachment=not shown)
         return f"{base_url}{OUTPUTS}/{prediction_id}/{folder}/{quote(name, safe='')}"
 
     async def open(self, prediction_id: str, folder: str, name: str,

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
+from replicast.errors import StorageUnavailable
 from replicast.outputs.base import OutputStore, content_type
 from replicast.urls import OUTPUTS
 
@@ -36,8 +37,13 @@ async def inline(outputs: OutputStore, max_bytes: int, output: Any, base_url: st
         folder, _, name = url[len(own):].partition("/")
         if not name:
             continue
-        # Missing (removed by retention), or over the bound: the URL answers for it.
-        data = await outputs.read(prediction_id, folder, unquote(name), min(max_bytes, budget))
+        # Missing (removed by retention), over the bound, or the bucket not answering (it
+        # logs that): the URL answers for it.
+        try:
+            data = await outputs.read(prediction_id, folder, unquote(name),
+                                      min(max_bytes, budget))
+        except StorageUnavailable:
+            continue
         if data is None:
             continue
         budget -= len(data)

@@ -51,10 +51,12 @@ class LocalOutputs(OutputStore):
 
     async def read(self, prediction_id: str, folder: str, name: str,
                    max_bytes: int | None = None) -> bytes | None:
+        return await asyncio.to_thread(self._read, prediction_id, folder, name, max_bytes)
+
+    def _read(self, prediction_id: str, folder: str, name: str,
+              max_bytes: int | None) -> bytes | None:
         path = self.locate(prediction_id, folder, name)
-        if path is None:
-            return None
-        return await asyncio.to_thread(_read, path, max_bytes)
+        return None if path is None else _read(path, max_bytes)
 
     async def remove(self, prediction_id: str) -> None:
         """Delete every file of a prediction (its data is past retention)."""

@@ -9,13 +9,14 @@ in between leaves the prediction to the next sweep rather than files on the disk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from replicast import times
 from replicast.broker.base import Broker
-from replicast.errors import BrokerError, StoreUnavailable
+from replicast.errors import BrokerError, StorageUnavailable, StoreUnavailable
 from replicast.outputs.base import OutputStore
 from replicast.store.predictions import PredictionStore
 
@@ -67,17 +68,30 @@ class Retention:
         if self.retention > 0:
             cutoff = now - timedelta(seconds=self.retention)
             while batch := await self.store.list_retained(cutoff, BATCH):
-                for prediction_id in batch:
-                    await self.outputs.remove(prediction_id)
-                try:
-                    await self.broker.forget(batch)
-                except BrokerError as exc:  # they expire in the broker anyway
-                    log.warning("could not drop the events of removed predictions: %s", exc)
-                removed += await self.store.remove_data(batch)
-                if len(batch) < BATCH:
-                    break
+                # A prediction whose files cannot be deleted keeps its data until a later
+                # sweep can; the others go on (the bucket logs each failure).
+                done = [prediction_id for prediction_id in batch
+                        if await self._remove_files(prediction_id)]
+                if done:
+                    try:
+                        await self.broker.forget(done)
+                    except BrokerError as exc:  # they expire in the broker anyway
+                        log.warning("could not drop the events of removed predictions: %s",
+                                    exc)
+                    removed += await self.store.remove_data(done)
+                if len(batch) < BATCH or not done:
+                    break  # nothing more, or nothing can be removed now: the next sweep
         if removed:
             log.info("removed the data of %d predictions past retention", removed)
         if self.also is not None:
-            await self.also(now)
+            # The bucket logs a failure; the next sweep tries again.
+            with contextlib.suppress(StorageUnavailable):
+                await self.also(now)
         return removed
+
+    async def _remove_files(self, prediction_id: str) -> bool:
+        try:
+            await self.outputs.remove(prediction_id)
+        except StorageUnavailable:
+            return False
+        return True

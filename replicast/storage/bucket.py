@@ -31,7 +31,7 @@ CHUNK = 256 * 1024
 """Bytes read from an object's body at a time, when it is streamed through."""
 _DELETE_BATCH = 1000  # S3's most keys per DeleteObjects
 _MISSING = {"NoSuchKey", "404", "NotFound"}
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=(\d+-\d*|-\d+)")
 _T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,11 @@ class BucketObject:
     """An object opened for reading: its size and type, and its body streamed in chunks."""
 
     def __init__(self, body: Any, *, size: int, content_type: str | None,
-                 content_range: str | None = None, total: int | None = None) -> None:
+                 content_range: str | None = None, total: int | None = None,
+                 where: str = "the bucket") -> None:
         self._body = body
+        self.where = where
+        """The object, for messages (``s3://bucket/key``)."""
         self.size = size
         """Bytes in this body (the range's, when a range was asked for)."""
         self.content_type = content_type
@@ -61,9 +64,20 @@ class BucketObject:
         """Bytes in the whole object."""
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, a chunk at a time; closed at its end or when the reader stops."""
+        """The body, a chunk at a time; closed at its end or when the reader stops.
+        ``StorageUnavailable`` if the connection fails midway."""
+        from botocore.exceptions import BotoCoreError
+
         try:
-            while chunk := await asyncio.to_thread(self._body.read, CHUNK):
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(self._body.read, CHUNK)
+                except (BotoCoreError, OSError) as exc:
+                    log.warning("reading an object of %s failed midway: %s", self.where, exc)
+                    raise StorageUnavailable(f"reading from {self.where} failed: {exc}"
+                                             ) from None
+                if not chunk:
+                    return
                 yield chunk
         finally:
             await self.close()
@@ -115,11 +129,15 @@ class Bucket:
         # Another endpoint than AWS's (MinIO, Ceph, a test server) may not resolve
         # bucket.host names: address the bucket in the path there.
         style = "path" if endpoint or "." in location.bucket else "virtual"
+        # Checksums only where S3 requires them: many S3-compatible stores refuse the
+        # CRC headers boto3 sends by default since 1.36.
+        checksums = {"request_checksum_calculation": "when_required",
+                     "response_checksum_validation": "when_required"} if endpoint else {}
         client = session.client(
             "s3", endpoint_url=endpoint,
             config=Config(s3={"addressing_style": style}, connect_timeout=5, read_timeout=30,
                           retries={"mode": "standard", "max_attempts": 3},
-                          max_pool_connections=32))
+                          max_pool_connections=32, **checksums))
         region = client.meta.region_name or "us-east-1"
         base = urlsplit(client.meta.endpoint_url)
         if style == "path":
@@ -140,10 +158,13 @@ class Bucket:
         await self._call("reach the bucket", "", self._client.head_bucket,
                          Bucket=self.location.bucket)
 
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Write ``data`` as the object ``key`` (whole, or not at all)."""
+    async def put(self, key: str, data: bytes, content_type: str, *,
+                  attachment: bool = False) -> None:
+        """Write ``data`` as the object ``key`` (whole, or not at all); with ``attachment``
+        the bucket serves it as a download, never shown in a browser."""
+        extra: dict[str, Any] = {"ContentDisposition": "attachment"} if attachment else {}
         await self._call("write", key, self._client.put_object, Bucket=self.location.bucket,
-                         Key=key, Body=data, ContentType=content_type)
+                         Key=key, Body=data, ContentType=content_type, **extra)
 
     async def upload(self, key: str, source: BinaryIO, content_type: str) -> None:
         """Write ``source``, from its start, as the object ``key`` (in parts if large)."""
@@ -180,7 +201,8 @@ class Bucket:
         total = int(content_range.rpartition("/")[2]) if content_range else None
         return BucketObject(answer["Body"], size=int(answer["ContentLength"]),
                             content_type=answer.get("ContentType"),
-                            content_range=content_range, total=total)
+                            content_range=content_range, total=total,
+                            where=f"s3://{self.location.bucket}/{key}")
 
     async def size(self, key: str) -> int | None:
         """The object's size in bytes, or None if there is none."""

@@ -18,6 +18,7 @@ full) are deleted when it ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -208,8 +209,11 @@ class Running:
         named = set(json_strings(kept))
         unused = [url for url in self._saved if url not in named]
         if unused:
-            await self._outputs.discard(self.prediction_id, self._folder,
-                                        [self._saved.pop(url) for url in unused])
+            # A bucket that refuses logs it. Nothing names these files: retention deletes
+            # the prediction's files with its data, these among them.
+            with contextlib.suppress(StorageUnavailable):
+                await self._outputs.discard(self.prediction_id, self._folder,
+                                            [self._saved.pop(url) for url in unused])
 
     def _announce(self) -> None:
         """Publish the logs and items gathered since the last announcement (on the loop)."""

@@ -1,10 +1,11 @@
 """What a LoRA model refuses at the create, before a prediction is queued.
 
 Every ``lora_weights``/``extra_lora`` value must name a LoRA in a form Replicast serves
-(``sources``). An upload named by its URL is on this server's disk already, so its
-header is read at once: a file that is missing, too large or no FLUX.1 LoRA gets a 422
-naming the input rather than a prediction that fails later. Hub repositories and URLs
-are fetched only when the prediction runs, and checked then.
+(``sources``). An upload named by its URL is on this server's disk already (uploads kept
+in the data folder), so its header is read at once: a file that is missing, too large or
+no FLUX.1 LoRA gets a 422 naming the input rather than a prediction that fails later.
+Uploads kept in a bucket, hub repositories and URLs are fetched only when the prediction
+runs, and checked then (an upload that is missing is still refused here).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 
 from replicast.errors import FileTooLarge
 from replicast.files.bucket_blobs import BucketBlobs
+from replicast.outputs.bucket import BucketOutputs
 from replicast.storage.bucket import Bucket, RangeNotSatisfiable
 from replicast.storage.location import parse
 from tests.support import s3_server
@@ -65,3 +66,21 @@ async def test_old_blobs_are_set_aside_then_purged(blobs, s3):
     assert await blobs.purge_set_aside(later) == 1
     assert s3.keys(BUCKET, root) == [f"{root}b2"]
     assert await blobs.remove_partials(later) == 0
+
+
+async def test_outputs_a_browser_would_run_are_kept_as_downloads(s3):
+    outputs = BucketOutputs(Bucket.connect(parse(f"s3://{BUCKET}/outputs-kinds"), s3.env()))
+    for name in ("out-0.webp", "page.html", "logo.svg", "notes.txt"):
+        await outputs.save("http://h", "p1", "run", name, b"x")
+    client = s3.client()
+    kinds = {}
+    for name in ("out-0.webp", "page.html", "logo.svg", "notes.txt"):
+        head = client.head_object(Bucket=BUCKET, Key=f"outputs-kinds/outputs/p1/run/{name}")
+        kinds[name] = (head["ContentType"], head.get("ContentDisposition"))
+    assert kinds == {"out-0.webp": ("image/webp", None),
+                     "page.html": ("application/octet-stream", "attachment"),
+                     "logo.svg": ("application/octet-stream", "attachment"),
+                     "notes.txt": ("text/plain; charset=utf-8", None)}
+    assert await outputs.read("p1", "run", "page.html") == b"x"
+    await outputs.remove("p1")
+    assert s3.keys(BUCKET, "outputs-kinds/") == []

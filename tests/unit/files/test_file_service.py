@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from replicast import times
-from replicast.errors import FileTooLarge, InvalidInput, ModelError, NotFound
+from replicast.errors import FileTooLarge, InvalidInput, ModelError, NotFound, StorageUnavailable
 from replicast.files.blobs import ORPHANED, Blobs
 from replicast.files.service import (
     ORPHAN_AGE,
@@ -115,6 +115,37 @@ async def test_another_accounts_file_is_not_found(files, alice, bob):
 async def test_malformed_ids_are_not_found(files, alice, file_id):
     with pytest.raises(NotFound):
         await files.get(alice, file_id)
+
+
+async def test_a_delete_the_bytes_cannot_follow_leaves_the_file(files, alice, tmp_path):
+    f = await upload(files, alice)
+
+    async def refuse(file_id):
+        raise StorageUnavailable("cannot delete s3://b/files/x: connection refused")
+
+    files.blobs.remove = refuse
+    with pytest.raises(StorageUnavailable):
+        await files.delete(alice, f.id)
+    assert await files.get(alice, f.id) == f  # still there: the delete can be asked again
+
+
+async def test_the_sweep_leaves_bytes_it_cannot_delete_for_later(store, tmp_path, alice):
+    clock = Clock()
+    files = service(store, tmp_path, retention=60, clock=clock)
+    made = [await upload(files, alice) for _ in range(3)]
+    real = files.blobs.remove
+
+    async def refuse_one(file_id):
+        if file_id == made[0].id:
+            raise StorageUnavailable("cannot delete s3://b/files/x: AccessDenied")
+        await real(file_id)
+
+    files.blobs.remove = refuse_one
+    clock.now += timedelta(seconds=61)
+    assert await files.remove_expired(clock.now) == 2
+    assert await store.files.get(alice.id, made[0].id) is not None
+    files.blobs.remove = real
+    assert await files.remove_expired(clock.now) == 1
 
 
 async def test_delete_removes_the_record_and_the_bytes(files, alice, tmp_path):
@@ -277,6 +308,15 @@ async def test_a_predictions_own_file_is_read_or_refused_with_the_callers_error(
                             error=error)
     with pytest.raises(error, match=r"file not found$"):  # another account's
         await read_own_file(files, bob.id, "http://api.test", url, max_bytes=100,
+                            error=error)
+
+    async def unreachable(file_id):
+        raise StorageUnavailable("cannot read s3://b/files/x: connection refused")
+
+    files.blobs.read = unreachable
+    with pytest.raises(error, match=f"^Cannot read the input file {re.escape(url)} now: "
+                                    "Replicast's file storage refused or did not answer$"):
+        await read_own_file(files, alice.id, "http://api.test", url, max_bytes=100,
                             error=error)
 
 

@@ -1,5 +1,6 @@
 import base64
 
+from replicast.errors import StorageUnavailable
 from replicast.outputs.inline import RESPONSE_FILES, inline
 from replicast.outputs.local import LocalOutputs
 
@@ -41,3 +42,17 @@ async def test_one_response_inlines_a_bounded_total_in_output_order(tmp_path):
     shown = await inline(outputs, 10, urls, BASE, "p1")
     assert all(s.startswith("data:") for s in shown[:RESPONSE_FILES])
     assert shown[RESPONSE_FILES:] == urls[RESPONSE_FILES:]
+
+
+async def test_files_the_bucket_cannot_read_now_stay_urls(tmp_path):
+    class Unreachable(LocalOutputs):
+        async def read(self, prediction_id, folder, name, max_bytes=None):
+            if name == "b.bin":
+                raise StorageUnavailable("cannot read s3://b/outputs/p1/run/b.bin: timeout")
+            return await super().read(prediction_id, folder, name, max_bytes)
+
+    outputs = Unreachable(tmp_path)
+    a = await outputs.save(BASE, "p1", "run", "a.bin", b"a")
+    b = await outputs.save(BASE, "p1", "run", "b.bin", b"b")
+    shown = await inline(outputs, 100, [a, b], BASE, "p1")
+    assert decoded(shown[0])[1] == b"a" and shown[1] == b

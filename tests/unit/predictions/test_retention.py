@@ -8,6 +8,7 @@ import pytest
 
 from replicast import times
 from replicast.broker.memory import MemoryBroker
+from replicast.errors import StorageUnavailable
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.retention import Retention
 from replicast.predictions.status import Status
@@ -87,3 +88,31 @@ async def test_the_other_sweep_runs_alongside(store, tmp_path):
                           interval=60, also=also)
     await retention.sweep()
     assert len(seen) == 1
+
+
+async def test_files_the_bucket_will_not_delete_hold_back_only_their_prediction(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    stuck = await finished(store, outputs, 120)
+    others = [await finished(store, outputs, 90) for _ in range(3)]
+
+    class Refusing(LocalOutputs):
+        async def remove(self, prediction_id: str) -> None:
+            if prediction_id == stuck.id:
+                raise StorageUnavailable("cannot delete s3://b/outputs/x: AccessDenied")
+            await super().remove(prediction_id)
+
+    swept = []
+
+    async def also(now):
+        swept.append(now)
+        raise StorageUnavailable("cannot delete s3://b/files/y: connection refused")
+
+    retention = Retention(store.predictions, Refusing(outputs.root), MemoryBroker(),
+                          retention=3600, interval=60, also=also)
+    assert await retention.sweep() == 3
+    assert swept  # the files' sweep ran, and its failure ended nothing
+    assert (await store.predictions.get(stuck.id)).data_removed is False
+    assert [(await store.predictions.get(p.id)).data_removed for p in others] == [True] * 3
+    # Once the bucket lets it, the next sweep removes it.
+    assert await Retention(store.predictions, outputs, MemoryBroker(), retention=3600,
+                           interval=60).sweep() == 1

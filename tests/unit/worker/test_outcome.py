@@ -8,7 +8,7 @@ import dataclasses
 from datetime import timedelta
 
 from replicast import ids, times
-from replicast.errors import DiskFull, StoreUnavailable
+from replicast.errors import DiskFull, StorageUnavailable, StoreUnavailable
 from replicast.predictions.status import Status
 from replicast.store.predictions import Change
 from replicast.worker import recovery
@@ -192,3 +192,32 @@ async def test_logs_whose_progress_write_fails_as_the_run_ends_reach_the_final_c
         await h.close()
     assert done.status is Status.SUCCEEDED
     assert done.logs == "first\nlast\n"
+
+
+async def test_a_bucket_gone_midway_fails_the_prediction_and_leaves_it_nothing_stuck(tmp_path):
+    # The second file cannot be saved, nor the first deleted: the outcome is recorded all
+    # the same (retention deletes the file later), never a run left `processing`.
+    h = await Harness(tmp_path, MODELS).open()
+    real = h.worker.outputs.save
+    saved = 0
+
+    async def save(*args):
+        nonlocal saved
+        saved += 1
+        if saved == 2:
+            raise StorageUnavailable("cannot write s3://b/outputs/x: connection refused")
+        return await real(*args)
+
+    async def discard(*args):
+        raise StorageUnavailable("cannot delete s3://b/outputs/x: connection refused")
+
+    h.worker.outputs.save = save
+    h.worker.outputs.discard = discard
+    try:
+        p = await h.create("t/two", wait=5)
+    finally:
+        await h.close()
+    assert p.status is Status.FAILED and p.attempt == 1
+    assert p.error == ("Replicast's file storage refused or did not answer: the output file "
+                       "second.txt could not be saved")
+    assert files_of(h, p.id) == ["first.txt"]
