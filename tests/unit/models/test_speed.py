@@ -112,7 +112,9 @@ def test_a_step_cache_no_step_can_use_changes_nothing(pipeline):
     assert fast is not None
     fast.set_progress_bar_config(disable=True)
     assert transformer_blocks_run(fast) == transformer_blocks_run(pipeline)
-    np.testing.assert_allclose(image(fast), image(pipeline), atol=1e-6)
+    # The same computation on a copy of the transformer: float32 sums may be ordered
+    # differently (seen: 1.3e-6 apart), far below one step of an 8-bit pixel (3.9e-3).
+    np.testing.assert_allclose(image(fast), image(pipeline), atol=1e-5)
 
 
 def test_attention_and_compilation_are_for_cuda_only(pipeline):
