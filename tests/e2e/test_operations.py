@@ -128,7 +128,7 @@ def test_db_upgrade_on_a_fresh_database(tmp_path, capsys, monkeypatch):
             "Applied: 0001_initial, 0002_files, 0003_retention, 0004_unfinished_by_account,"
             " 0005_upstream_id, 0006_web_sessions, 0007_webhook_claims,"
             " 0008_prediction_inputs, 0009_previews, 0010_api_prefix, 0011_queue,"
-            " 0012_key_expiry\n")
+            " 0012_key_expiry, 0013_counts\n")
         assert main(["--data-dir", str(tmp_path), "db", "upgrade"]) == 0
         assert capsys.readouterr().out == "The database is up to date.\n"
     finally:

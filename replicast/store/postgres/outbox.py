@@ -9,6 +9,7 @@ from typing import Any
 
 from replicast.errors import StoreError
 from replicast.store.outbox import OutboxStore
+from replicast.store.postgres import counts
 from replicast.store.postgres.access import PostgresAccess, row_count
 from replicast.webhooks.delivery import Attempt, Delivery, DeliveryState, WebhookEvent
 
@@ -90,8 +91,7 @@ class PostgresOutbox(OutboxStore):
         return [(d, attempts[d.seq]) for d in found]
 
     async def backlog(self) -> dict[str, int]:
-        rows = await self._db.fetch(
-            "SELECT state, count(*) FROM webhook_deliveries GROUP BY state")
+        rows = await self._db.fetch(counts.DELIVERIES)
         return {row[0]: row[1] for row in rows}
 
     async def webhook_secret(self, account_id: int, proposed: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store import sql
-from replicast.store.postgres import outbox
+from replicast.store.postgres import counts, outbox
 from replicast.store.postgres.access import PostgresAccess, row_count
 from replicast.store.predictions import Change, Guard, PageQuery, PredictionRows, PredictionStore
 from replicast.webhooks.delivery import Delivery, DeliveryState
@@ -98,12 +98,13 @@ class PostgresPredictions(PredictionStore):
             return updated
 
     async def run_counts(self) -> dict[str, int]:
-        rows = await self._db.fetch("SELECT model, count(*) FROM predictions GROUP BY model")
-        return {row[0]: row[1] for row in rows}
+        totals: dict[str, int] = {}
+        for (model, _), count in (await self.status_counts()).items():
+            totals[model] = totals.get(model, 0) + count
+        return totals
 
     async def status_counts(self) -> dict[tuple[str, str], int]:
-        rows = await self._db.fetch(
-            "SELECT model, status, count(*) FROM predictions GROUP BY model, status")
+        rows = await self._db.fetch(counts.PREDICTIONS)
         return {(row[0], row[1]): row[2] for row in rows}
 
     async def list_retained(self, completed_before: datetime, limit: int) -> list[str]:

@@ -17,6 +17,7 @@ from replicast.errors import ConfigError, StoreError, StoreUnavailable
 from replicast.store import migrations
 from replicast.store.base import Store
 from replicast.store.health import PROBE_SQL, Health
+from replicast.store.postgres import counts
 from replicast.store.postgres.access import PostgresAccess
 from replicast.store.postgres.accounts import PostgresAccounts
 from replicast.store.postgres.files import PostgresFiles
@@ -46,6 +47,7 @@ class PostgresStore(Store):
         self._db = PostgresAccess(asyncpg)
         self.url = url
         self._pool_size = pool_size
+        self._folding: asyncio.Task[None] | None = None
         self.predictions = PostgresPredictions(self._db)
         self.runs = PostgresRuns(self._db)
         self.outbox = PostgresOutbox(self._db)
@@ -61,6 +63,7 @@ class PostgresStore(Store):
     async def open(self) -> None:
         await self.connect()
         await self._migrate()
+        self._folding = asyncio.create_task(counts.fold_forever(self._db), name="fold-counts")
 
     async def connect(self) -> None:
         """Connect without touching the schema."""
@@ -79,6 +82,10 @@ class PostgresStore(Store):
         return f"{scheme}://{rest.rpartition('@')[2]}"
 
     async def close(self) -> None:
+        if self._folding is not None:
+            self._folding.cancel()
+            await asyncio.gather(self._folding, return_exceptions=True)
+            self._folding = None
         if self._db.pool is not None:
             pool, self._db.pool = self._db.pool, None
             try:

@@ -118,14 +118,15 @@ class SQLitePredictions(PredictionStore):
             self._db.scrub_soon()
         return updated
 
+    # Counts kept by triggers as predictions change (migration 0016): a few rows, inline.
     async def run_counts(self) -> dict[str, int]:
-        query = "SELECT model, count(*) FROM predictions GROUP BY model"
-        rows = await self._db.scan(lambda c: c.execute(query).fetchall())
+        query = "SELECT model, sum(n) FROM prediction_counts GROUP BY model HAVING sum(n) <> 0"
+        rows = await self._db.read(lambda c: c.execute(query).fetchall())
         return {model: count for model, count in rows}
 
     async def status_counts(self) -> dict[tuple[str, str], int]:
-        query = "SELECT model, status, count(*) FROM predictions GROUP BY model, status"
-        rows = await self._db.scan(lambda c: c.execute(query).fetchall())
+        query = "SELECT model, status, n FROM prediction_counts WHERE n <> 0"
+        rows = await self._db.read(lambda c: c.execute(query).fetchall())
         return {(row[0], row[1]): row[2] for row in rows}
 
     async def list_retained(self, completed_before: datetime, limit: int) -> list[str]:

@@ -126,6 +126,16 @@ def _migrate(connection: sqlite3.Connection) -> list[str]:
 
 
 def _statements(script: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' in literals)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into statements, a trigger's body (``BEGIN ... END;``) kept whole."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise StoreError(f"a migration ends in an unfinished statement: {pending.strip()[:80]}")
+    return statements

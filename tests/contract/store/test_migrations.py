@@ -77,7 +77,10 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
         applied = await store.upgrade()
         assert [name.split("_", 1)[1] for name in applied] == ["prediction_inputs",
                                                                       "previews", "api_prefix",
-                                                                      "queue", "key_expiry"]
+                                                                      "queue", "key_expiry",
+                                                                      "counts"]
+        # The counts begin with the rows already there.
+        assert await store.predictions.status_counts() == {("a/b", "starting"): 4}
         kept = await store.predictions.get("p1")
         assert kept.input == {"prompt": "kept", "token": "**********"}
         assert kept.run_input() == {"prompt": "kept", "token": "s3cret"}
@@ -94,6 +97,8 @@ async def test_large_inputs_and_secrets_move_to_their_own_table(store_url, tmp_p
         assert (await store.predictions.get("p1")).secrets is None
         assert await store.predictions.remove_data(["p1", "p4"]) == 2
         assert (await store.predictions.get("p4")).input == {}
+        assert await store.predictions.status_counts() == {("a/b", "starting"): 1,
+                                                           ("a/b", "canceled"): 3}
     finally:
         await store.close()
         if not store_url.startswith("sqlite"):

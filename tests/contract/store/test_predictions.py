@@ -199,6 +199,41 @@ async def test_run_counts_by_model(store, account):
     assert await store.predictions.run_counts() == {"a/x": 2, "b/y": 1}
 
 
+async def test_counts_follow_every_change_of_status(store, account):
+    """Kept as predictions change (not counted at each read): inserts, moves both ways,
+    changes that leave the status alone, and many at once."""
+    made = [make(account.id, model=model) for model in ["a/x"] * 30 + ["b/y"] * 5]
+    await asyncio.gather(*(store.predictions.insert(p) for p in made))
+    assert await store.predictions.status_counts() == {("a/x", "starting"): 30,
+                                                       ("b/y", "starting"): 5}
+
+    def move(p, old, new):
+        return store.predictions.update(p.id, frozenset({old}), Change(status=new))
+
+    await asyncio.gather(*(move(p, Status.STARTING, Status.PROCESSING) for p in made[:20]))
+    await asyncio.gather(*(move(p, Status.PROCESSING, Status.SUCCEEDED) for p in made[:10]),
+                         *(move(p, Status.PROCESSING, Status.STARTING) for p in made[10:15]),
+                         *(move(p, Status.STARTING, Status.CANCELED) for p in made[30:32]))
+    # A change that keeps the status, and one that loses its compare-and-set.
+    await store.predictions.update(made[15].id, frozenset({Status.PROCESSING}),
+                                   Change(logs="more"))
+    assert await move(made[0], Status.STARTING, Status.FAILED) is None
+    await store.predictions.remove_data([made[0].id])
+    expected = {("a/x", "starting"): 15, ("a/x", "processing"): 5,
+                ("a/x", "succeeded"): 10, ("b/y", "starting"): 3, ("b/y", "canceled"): 2}
+    assert await store.predictions.status_counts() == expected
+    assert await store.predictions.run_counts() == {"a/x": 30, "b/y": 5}
+    if store.shared:  # PostgreSQL folds its log of changes into the counts now and then
+        from replicast.store.postgres import counts
+
+        assert await counts.fold(store._db) > 0
+        assert await store._db.fetchval("SELECT count(*) FROM prediction_count_changes") == 0
+        assert await store.predictions.status_counts() == expected
+        await counts.vacuum(store._db)
+        assert await counts.fold(store._db) == 0
+        assert await store.predictions.status_counts() == expected
+
+
 async def test_state_survives_reopening(store_factory):
     store = await store_factory()
     account = await store.accounts.ensure_account("dave")
