@@ -51,7 +51,7 @@ def new_delivery(prediction: Prediction, event: WebhookEvent, *, now: datetime,
     """
     assert prediction.webhook is not None
     return Delivery(
-        id=f"msg_{ids.random_id(26)}",
+        id=f"msg_{ids.ordered_id(26)}",
         prediction_id=prediction.id,
         account_id=prediction.account_id,
         event=event,

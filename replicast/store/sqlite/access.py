@@ -41,7 +41,7 @@ from replicast.store.health import Health
 from replicast.store.sqlite.thread import ConnectionThread, run_call
 
 T = TypeVar("T")
-_CHECKPOINT_EVERY = 1000  # inline commits between checkpoints
+_CHECKPOINT_EVERY = 1000  # writes between checkpoints
 _RESET_FRAMES = 16384  # force the WAL back to its start once it holds this many pages
 _RESET_WAIT_MS = 50
 # Primary result codes that say the database cannot be used now, rather than that it
@@ -74,7 +74,7 @@ class SQLiteAccess:
         self._checkpointer = ConnectionThread(lambda: connect(10.0),
                                               "replicast-sqlite-checkpointer", writer=False)
         self._inline: sqlite3.Connection | None = None
-        self._inline_commits = 0
+        self._commits = 0
         self._checkpoint: asyncio.Task[Any] | None = None
         self._scrub: asyncio.Task[None] | None = None
         self._scrub_wanted = False
@@ -86,9 +86,7 @@ class SQLiteAccess:
         await self._writer.run(_truncate_wal, transaction=False)
         self._reader.start()
         self._checkpointer.start()
-        inline = self._connect(0.0)
-        inline.execute("PRAGMA wal_autocheckpoint=0")
-        self._inline = inline
+        self._inline = self._connect(0.0)
 
     async def close(self) -> None:
         """Finish what is queued and close every connection."""
@@ -118,6 +116,7 @@ class SQLiteAccess:
         except sqlite3.Error as exc:
             raise self._failed(exc) from exc
         self.health.succeeded(wrote=True)
+        self._committed()
         return value
 
     async def read(self, call: Callable[[sqlite3.Connection], T]) -> T:
@@ -225,14 +224,18 @@ class SQLiteAccess:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        self._inline_commits += 1
-        if self._inline_commits % _CHECKPOINT_EVERY == 0 and (
+        result: T = value
+        return result
+
+    def _committed(self) -> None:
+        """Count a write, inline or on the writer thread; every ``_CHECKPOINT_EVERY``
+        start a checkpoint (unless one is still running)."""
+        self._commits += 1
+        if self._commits % _CHECKPOINT_EVERY == 0 and (
             self._checkpoint is None or self._checkpoint.done()
         ):
             self._checkpoint = asyncio.create_task(self._run_checkpoint(),
                                                    name="sqlite-checkpoint")
-        result: T = value
-        return result
 
 
 def store_error(error: sqlite3.Error, path: Path) -> StoreError:

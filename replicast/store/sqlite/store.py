@@ -61,6 +61,10 @@ class SQLiteStore(Store):
         # When the WAL starts over, the file is cut back to this: a burst that grew it
         # keeps neither the space nor the old pages in it.
         connection.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+        # No connection checkpoints as it commits (by default past 1000 pages of WAL, on
+        # the writer thread, holding up the writes queued behind it): the checkpointer
+        # thread does, as SQLiteAccess says.
+        connection.execute("PRAGMA wal_autocheckpoint=0")
         return connection
 
     async def open(self) -> None:
