@@ -7,6 +7,7 @@ import mimetypes
 from collections.abc import Sequence
 from pathlib import Path
 
+from replicast.errors import StorageUnavailable
 from replicast.storage.bucket import BucketObject
 
 
@@ -50,6 +51,18 @@ class OutputStore(abc.ABC):
     @abc.abstractmethod
     async def remove(self, prediction_id: str) -> None:
         """Delete every file of a prediction; nothing happens if it has none."""
+
+    async def remove_many(self, prediction_ids: Sequence[str]) -> list[str]:
+        """Delete every file of these predictions; those whose files are gone (the others'
+        could not be deleted now: ``StorageUnavailable``, which the store logs)."""
+        done = []
+        for prediction_id in prediction_ids:
+            try:
+                await self.remove(prediction_id)
+            except StorageUnavailable:
+                continue
+            done.append(prediction_id)
+        return done
 
     @abc.abstractmethod
     async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:

@@ -4,6 +4,11 @@ files are removed a while after it finishes (``REPLICAST_RETENTION``).
 The sweep is driven by the store alone, so it survives restarts and any number of
 processes may run it: files are deleted first and the row marked after, so a crash
 in between leaves the prediction to the next sweep rather than files on the disk.
+
+It works in batches of ``BATCH`` and, between batches, waits long enough that it takes
+at most ``SHARE`` of the time: after a restart with a backlog (a server that was down for
+a day, or whose retention was just shortened) it catches up in the background while
+requests are served at nearly their usual rate, rather than at full speed against them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from replicast.store.predictions import PredictionStore
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 100
+SHARE = 0.1
+"""Most of the wall-clock time a sweep with a backlog spends working; it rests the rest."""
 
 
 class Retention:
@@ -30,7 +37,8 @@ class Retention:
 
     def __init__(self, store: PredictionStore, outputs: OutputStore, broker: Broker, *,
                  retention: float, interval: float,
-                 also: Callable[[datetime], Awaitable[int]] | None = None) -> None:
+                 also: Callable[[datetime], Awaitable[int]] | None = None,
+                 share: float = SHARE) -> None:
         self.store = store
         self.outputs = outputs
         self.broker = broker
@@ -39,6 +47,8 @@ class Retention:
         self.interval = interval
         self.also = also
         """Another sweep to run alongside (expired uploaded files)."""
+        self.share = share
+        """Most of its time a sweep spends working, between batches (1: no rest)."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -67,11 +77,12 @@ class Retention:
         removed = 0
         if self.retention > 0:
             cutoff = now - timedelta(seconds=self.retention)
+            loop = asyncio.get_running_loop()
             while batch := await self.store.list_retained(cutoff, BATCH):
+                began = loop.time()
                 # A prediction whose files cannot be deleted keeps its data until a later
                 # sweep can; the others go on (the bucket logs each failure).
-                done = [prediction_id for prediction_id in batch
-                        if await self._remove_files(prediction_id)]
+                done = await self.outputs.remove_many(batch)
                 if done:
                     try:
                         await self.broker.forget(done)
@@ -81,6 +92,7 @@ class Retention:
                     removed += await self.store.remove_data(done)
                 if len(batch) < BATCH or not done:
                     break  # nothing more, or nothing can be removed now: the next sweep
+                await self._rest((loop.time() - began) * (1 / self.share - 1))
         if removed:
             log.info("removed the data of %d predictions past retention", removed)
         if self.also is not None:
@@ -89,9 +101,7 @@ class Retention:
                 await self.also(now)
         return removed
 
-    async def _remove_files(self, prediction_id: str) -> bool:
-        try:
-            await self.outputs.remove(prediction_id)
-        except StorageUnavailable:
-            return False
-        return True
+    async def _rest(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from replicast import times
 from replicast.broker.memory import MemoryBroker
 from replicast.errors import StorageUnavailable
+from replicast.outputs.base import OutputStore
 from replicast.outputs.local import LocalOutputs
 from replicast.predictions.retention import Retention
 from replicast.predictions.status import Status
@@ -64,7 +66,7 @@ async def test_a_prediction_whose_files_could_not_be_deleted_is_tried_again(stor
     p = await finished(store, outputs, 90)
 
     class Failing(LocalOutputs):
-        async def remove(self, prediction_id: str) -> None:
+        async def remove_many(self, prediction_ids):
             raise OSError("disk says no")
 
     with pytest.raises(OSError):
@@ -96,6 +98,8 @@ async def test_files_the_bucket_will_not_delete_hold_back_only_their_prediction(
     others = [await finished(store, outputs, 90) for _ in range(3)]
 
     class Refusing(LocalOutputs):
+        remove_many = OutputStore.remove_many  # one by one, each through remove
+
         async def remove(self, prediction_id: str) -> None:
             if prediction_id == stuck.id:
                 raise StorageUnavailable("cannot delete s3://b/outputs/x: AccessDenied")
@@ -116,3 +120,34 @@ async def test_files_the_bucket_will_not_delete_hold_back_only_their_prediction(
     # Once the bucket lets it, the next sweep removes it.
     assert await Retention(store.predictions, outputs, MemoryBroker(), retention=3600,
                            interval=60).sweep() == 1
+
+
+async def test_a_backlog_goes_in_batches_resting_between_them(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    for _ in range(250):
+        await finished(store, outputs, 90)
+    work: list[float] = []
+    rests: list[float] = []
+    removing = store.predictions.remove_data
+
+    async def remove_data(ids_):
+        began = asyncio.get_running_loop().time()
+        await asyncio.sleep(0.02)  # a batch's work, made long enough to measure
+        removed = await removing(ids_)
+        work.append(asyncio.get_running_loop().time() - began)
+        return removed
+
+    async def rest(seconds):
+        rests.append(seconds)
+
+    store.predictions.remove_data = remove_data
+    retention = Retention(store.predictions, outputs, MemoryBroker(), retention=3600,
+                          interval=60, share=0.25)
+    retention._rest = rest
+    assert await retention.sweep() == 250
+    assert len(work) == 3  # 100, 100, 50
+    # After each full batch it rests three times as long as the batch took (a quarter
+    # of the time working); after the last, nothing is left to rest for.
+    assert len(rests) == 2
+    for took, rested in zip(work, rests, strict=False):
+        assert 3 * took <= rested <= 3 * took + 0.5
