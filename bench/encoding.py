@@ -15,7 +15,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from replicast.imaging import WEBP_METHOD
+from replicast.imaging import JPEG_OPTIMIZE, PNG_LEVEL, WEBP_METHOD
 
 
 def photo(size: int = 1024, seed: int = 0) -> Image.Image:
@@ -42,8 +42,16 @@ def main() -> int:
     settings: list[tuple[str, dict[str, object]]] = [
         (f"webp method={m}" + (" (used)" if m == WEBP_METHOD else ""),
          {"format": "WEBP", "quality": args.quality, "method": m}) for m in (6, 4, 2, 1, 0)]
-    settings += [("jpg", {"format": "JPEG", "quality": args.quality, "optimize": True}),
-                 ("png", {"format": "PNG"})]
+    settings += [
+        ("jpg, optimized Huffman tables" + (" (used)" if JPEG_OPTIMIZE else ""),
+         {"format": "JPEG", "quality": args.quality, "optimize": True}),
+        ("jpg" + ("" if JPEG_OPTIMIZE else " (used)"),
+         {"format": "JPEG", "quality": args.quality}),
+        ("png, optimized (zlib level 9 and filter search)",
+         {"format": "PNG", "optimize": True}),
+        *((f"png, zlib level {level}" + (" (used)" if level == PNG_LEVEL else ""),
+           {"format": "PNG", "compress_level": level}) for level in (6, 3, 1)),
+    ]
     for label, options in settings:
         times = []
         for _ in range(args.runs):
