@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -15,6 +16,8 @@ from replicast.disk import disk_full, is_full
 from replicast.outputs.base import OutputStore, safe_part
 from replicast.private import make_folders
 from replicast.urls import OUTPUTS
+
+log = logging.getLogger(__name__)
 
 
 class LocalOutputs(OutputStore):
@@ -65,9 +68,7 @@ class LocalOutputs(OutputStore):
 
     async def remove_many(self, prediction_ids: Sequence[str]) -> list[str]:
         # One trip to a thread for all of them: retention removes a hundred at a time.
-        safe = [p for p in prediction_ids if safe_part(p)]
-        await asyncio.to_thread(_remove_trees, [self.root / p for p in safe])
-        return list(prediction_ids)
+        return await asyncio.to_thread(_remove_trees, self.root, prediction_ids)
 
     async def discard(self, prediction_id: str, folder: str, names: Sequence[str]) -> None:
         if all(safe_part(p) for p in (prediction_id, folder, *names)):
@@ -93,9 +94,19 @@ def _read(path: Path, max_bytes: int | None) -> bytes | None:
     return None if max_bytes is not None and len(data) > max_bytes else data
 
 
-def _remove_trees(paths: list[Path]) -> None:
-    for path in paths:
-        _remove_tree(path)
+def _remove_trees(root: Path, prediction_ids: Sequence[str]) -> list[str]:
+    """Remove each prediction's folder; the ids whose folders are gone."""
+    done = []
+    for prediction_id in prediction_ids:
+        if not safe_part(prediction_id):
+            continue
+        try:
+            _remove_tree(root / prediction_id)
+        except OSError as exc:  # a folder not ours to delete, say: the others go on
+            log.warning("cannot remove the output files of %s: %s", prediction_id, exc)
+            continue
+        done.append(prediction_id)
+    return done
 
 
 def _remove_tree(path: Path) -> None:

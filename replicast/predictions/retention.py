@@ -78,8 +78,8 @@ class Retention:
         if self.retention > 0:
             cutoff = now - timedelta(seconds=self.retention)
             loop = asyncio.get_running_loop()
+            began = loop.time()
             while batch := await self.store.list_retained(cutoff, BATCH):
-                began = loop.time()
                 # A prediction whose files cannot be deleted keeps its data until a later
                 # sweep can; the others go on (the bucket logs each failure).
                 done = await self.outputs.remove_many(batch)
@@ -92,7 +92,10 @@ class Retention:
                     removed += await self.store.remove_data(done)
                 if len(batch) < BATCH or not done:
                     break  # nothing more, or nothing can be removed now: the next sweep
-                await self._rest((loop.time() - began) * (1 / self.share - 1))
+                # A slow batch (a bucket far away) rests no longer than the sweep's interval.
+                await self._rest(min(self.interval,
+                                     (loop.time() - began) * (1 / self.share - 1)))
+                began = loop.time()
         if removed:
             log.info("removed the data of %d predictions past retention", removed)
         if self.also is not None:

@@ -46,14 +46,16 @@ class PostgresAccess:
         return error
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        """A connection in a transaction; PostgreSQL's failures become ``StoreError``."""
+    async def transaction(self, *, wrote: bool = True) -> AsyncIterator[Any]:
+        """A connection in a transaction; PostgreSQL's failures become ``StoreError``.
+        With ``wrote`` false its success is not taken as a sign that writes work again
+        (the caller says so if it wrote anything)."""
         try:
             async with self.pool.acquire() as connection, connection.transaction():
                 yield connection
         except self.errors as exc:
             raise self.failed(exc) from exc
-        self.health.succeeded(wrote=True)
+        self.health.succeeded(wrote=wrote)
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         try:

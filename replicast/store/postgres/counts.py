@@ -9,10 +9,9 @@ a read sums a few rows, however many predictions the database holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from replicast.errors import StoreError
+from replicast.errors import StoreError, StoreUnavailable
 from replicast.store.postgres.access import PostgresAccess
 
 FOLD_SECONDS = 1.0
@@ -54,10 +53,14 @@ _FOLD_DELIVERIES = (
 async def fold(db: PostgresAccess) -> int | None:
     """Fold the logs into the counts, unless another process is doing it (None); how many
     changes it folded."""
-    async with db.transaction() as c:
+    # Only a fold that moved rows wrote anything: an idle one says nothing of whether
+    # writes work again (a full disk, say).
+    async with db.transaction(wrote=False) as c:
         if not await c.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
             return None
         moved = await c.fetchval(_FOLD_PREDICTIONS) + await c.fetchval(_FOLD_DELIVERIES)
+    if moved:
+        db.health.succeeded(wrote=True)
     return int(moved)
 
 
@@ -70,10 +73,22 @@ async def fold_forever(db: PostgresAccess) -> None:
     """``fold`` every ``FOLD_SECONDS`` until cancelled, and ``vacuum`` once it has folded
     ``VACUUM_AFTER`` changes (an outage: the store logs it)."""
     folded = 0
+    failing: str | None = None
     while True:
         await asyncio.sleep(FOLD_SECONDS)
-        with contextlib.suppress(StoreError):
+        try:
             folded += await fold(db) or 0
             if folded >= VACUUM_AFTER:
                 await vacuum(db)
                 folded = 0
+        except StoreUnavailable:
+            continue  # the store logs each outage once
+        except Exception as exc:  # refused (permissions, say): said once, tried again
+            if str(exc) != failing:
+                log.error("cannot fold the counts' log of changes (reads grow slower until "
+                          "it can): %s", exc, exc_info=not isinstance(exc, StoreError))
+                failing = str(exc)
+            continue
+        if failing is not None:
+            log.info("the counts' log of changes is folded again")
+            failing = None

@@ -84,3 +84,13 @@ async def test_outputs_a_browser_would_run_are_kept_as_downloads(s3):
     assert await outputs.read("p1", "run", "page.html") == b"x"
     await outputs.remove("p1")
     assert s3.keys(BUCKET, "outputs-kinds/") == []
+
+
+async def test_outputs_of_many_predictions_go_in_one_sweep(s3):
+    outputs = BucketOutputs(Bucket.connect(parse(f"s3://{BUCKET}/many"), s3.env()))
+    for prediction_id in ("p1", "p2", "p3"):
+        for name in ("a.png", "b.png"):
+            await outputs.save("http://h", prediction_id, "run", name, b"x")
+    assert await outputs.remove_many(["p1", "p3", "nothing-here"]) == ["p1", "p3",
+                                                                        "nothing-here"]
+    assert s3.keys(BUCKET, "many/") == ["many/outputs/p2/run/a.png", "many/outputs/p2/run/b.png"]

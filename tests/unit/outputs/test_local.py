@@ -33,3 +33,21 @@ async def test_removing_a_predictions_files_frees_them_and_is_idempotent(tmp_pat
     assert outputs.locate("p2", "run", "a.png") is not None
     await outputs.remove("..")  # never anything outside
     assert (tmp_path / "outputs").is_dir()
+
+
+async def test_removing_many_says_which_went(tmp_path, monkeypatch):
+    from replicast.outputs import local
+
+    outputs = LocalOutputs(tmp_path / "outputs")
+    for prediction_id in ("p1", "p2", "p3"):
+        await outputs.save("http://h", prediction_id, "run", "out.png", b"x")
+    real = local._remove_tree
+
+    def remove(path):
+        if path.name == "p2":
+            raise PermissionError(13, "Permission denied", str(path))
+        real(path)
+
+    monkeypatch.setattr(local, "_remove_tree", remove)
+    assert await outputs.remove_many(["p1", "p2", "p3", "../x"]) == ["p1", "p3"]
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["p2"]

@@ -7,6 +7,11 @@
 -- statuses in opposite directions could deadlock on two such rows. A reader sums the
 -- counts and the log; each process folds the log into the counts every second or so,
 -- one process at a time (replicast/store/postgres/counts.py).
+-- No process may change a prediction or a delivery between the counts below and the
+-- triggers that keep them (a process of the previous version, during a rolling deploy):
+-- its change would be in neither. Held until the migration's transaction commits.
+LOCK TABLE predictions, webhook_deliveries IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE prediction_counts (
     model   TEXT NOT NULL,
     status  TEXT NOT NULL,
