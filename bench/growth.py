@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,10 +275,10 @@ def growth(kind: str, sizes: list[int], duration: float) -> None:
             took = asyncio.run(fill(target, size))
             server = Serving(target)
             try:
+                stored = _store_bytes(target)
+                per_row = f" ({stored / size:.0f} B a row)" if size else ""
                 rows = {"start-up (to ready)": f"{server.seconds_to_ready:.2f} s",
-                        "store on disk": f"{_store_bytes(target) / 2**20:.0f} MiB"
-                                         + (f" ({_store_bytes(target) / size:.0f} B a row)"
-                                            if size else ""),
+                        "store on disk": f"{stored / 2**20:.0f} MiB{per_row}",
                         "filled in": f"{took:.0f} s"}
                 rows.update(measure(server, duration))
                 rows["memory after (RSS)"] = f"{_rss(server.process.pid) / 2**20:.0f} MiB"
@@ -373,20 +372,15 @@ def main() -> int:
     print(f"Machine: {os.cpu_count()} CPUs, Linux {platform.release()}, Python "
           f"{platform.python_version()}")
     print(f"Load generator: {wrk}; command: python -m bench.growth {' '.join(sys.argv[1:])}")
-    stores: list[tuple[str, Callable[[], None]]] = []
     if args.backlog:
-        stores.append(("sqlite", lambda: backlog("sqlite", args.backlog, args.duration)))
+        backlog("sqlite", args.backlog, args.duration)
         if args.postgres_sizes:
-            stores.append(("postgres", lambda: backlog("postgres", args.backlog,
-                                                       args.duration)))
-    else:
-        sizes = [int(s) for s in args.sizes.split(",") if s]
-        stores.append(("sqlite", lambda: growth("sqlite", sizes, args.duration)))
-        pg_sizes = [int(s) for s in args.postgres_sizes.split(",") if s]
-        if pg_sizes:
-            stores.append(("postgres", lambda: growth("postgres", pg_sizes, args.duration)))
-    for _, run in stores:
-        run()
+            backlog("postgres", args.backlog, args.duration)
+        return 0
+    growth("sqlite", [int(s) for s in args.sizes.split(",") if s], args.duration)
+    pg_sizes = [int(s) for s in args.postgres_sizes.split(",") if s]
+    if pg_sizes:
+        growth("postgres", pg_sizes, args.duration)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
@@ -22,8 +23,9 @@ def stored_response(request: Request, found: Path | BucketObject, *, media_type:
     if found.content_range:
         status = 206
         sent["Content-Range"] = found.content_range
-    if request.method == "HEAD":
-        return _Closing(found, status_code=status, headers=sent, media_type=media_type)
+    if request.method == "HEAD":  # headers only; the object's connection released after
+        return Response(status_code=status, headers=sent, media_type=media_type,
+                        background=BackgroundTask(found.close))
     return StreamingResponse(found.chunks(), status_code=status, headers=sent,
                              media_type=media_type)
 
@@ -32,18 +34,3 @@ def not_satisfiable(size: int) -> Response:
     """The answer to a ``Range`` past the end of a ``size``-byte file."""
     return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
 
-
-class _Closing(Response):
-    """Headers only, the object's connection released once they are sent."""
-
-    def __init__(self, found: BucketObject, **kwargs: object) -> None:
-        headers = kwargs.pop("headers")
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.headers.update(headers)  # type: ignore[arg-type]
-        self._found = found
-
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._found.close()

@@ -11,11 +11,9 @@ A call that cannot reach the bucket, or that the bucket refuses, raises
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -96,7 +94,6 @@ class Bucket:
         self._client = client
         self._credential_source = credentials
         self._credentials = _frozen(credentials)
-        self._credentials_lock = threading.Lock()
         self.region = region
         self.object_base = object_base
         """The URL an object's key is appended to (``https://host/bucket/`` or
@@ -264,9 +261,7 @@ class Bucket:
     async def refresh_credentials(self) -> None:
         """Renew the credentials presigned URLs are made with, when they are temporary
         (a role's): on a thread, as renewing them may ask the network."""
-        fresh = await asyncio.to_thread(_frozen, self._credential_source)
-        with self._credentials_lock:
-            self._credentials = fresh
+        self._credentials = await asyncio.to_thread(_frozen, self._credential_source)
 
     async def _call(self, doing: str, key: str, method: Callable[..., _T], *args: Any,
                     missing_ok: bool = False, **kwargs: Any) -> _T | None:
@@ -281,15 +276,13 @@ class Bucket:
                 return None
             if code == "InvalidRange":
                 raise _RangeRefused from None
-            where = f"{self}{key.removeprefix(self.location.prefix)}" if key else str(self)
-            message = f"cannot {doing} {where}: {code} {error.get('Message', '')}".rstrip()
-            log.warning("%s", message)
-            raise StorageUnavailable(message) from None
+            reason = f"{code} {error.get('Message', '')}".rstrip()
         except (BotoCoreError, OSError) as exc:
-            where = f"{self}{key.removeprefix(self.location.prefix)}" if key else str(self)
-            message = f"cannot {doing} {where}: {exc}"
-            log.warning("%s", message)
-            raise StorageUnavailable(message) from None
+            reason = str(exc)
+        where = f"{self}{key.removeprefix(self.location.prefix)}" if key else str(self)
+        message = f"cannot {doing} {where}: {reason}"
+        log.warning("%s", message)
+        raise StorageUnavailable(message)
 
 
 class RangeNotSatisfiable(Exception):
@@ -324,5 +317,7 @@ async def refresh_credentials_forever(bucket: Bucket, every: float = 300.0) -> N
     """Renew the bucket's signing credentials every ``every`` seconds until cancelled."""
     while True:
         await asyncio.sleep(every)
-        with contextlib.suppress(Exception):
+        try:
             await bucket.refresh_credentials()
+        except Exception as exc:  # the URLs keep the credentials they had until it works
+            log.warning("cannot renew the credentials presigned URLs are made with: %s", exc)

@@ -151,3 +151,26 @@ async def test_a_backlog_goes_in_batches_resting_between_them(store, tmp_path):
     assert len(rests) == 2
     for took, rested in zip(work, rests, strict=False):
         assert 3 * took <= rested <= 3 * took + 0.5
+
+
+async def test_a_slow_batch_rests_no_longer_than_the_sweeps_interval(store, tmp_path):
+    outputs = LocalOutputs(tmp_path / "outputs")
+    for _ in range(150):
+        await finished(store, outputs, 90)
+    removing = store.predictions.remove_data
+
+    async def slow(ids_):
+        await asyncio.sleep(0.05)
+        return await removing(ids_)
+
+    rests: list[float] = []
+
+    async def rest(seconds):
+        rests.append(seconds)
+
+    store.predictions.remove_data = slow
+    retention = Retention(store.predictions, outputs, MemoryBroker(), retention=3600,
+                          interval=0.1, share=0.01)  # 99 times the batch, but the interval
+    retention._rest = rest
+    assert await retention.sweep() == 150
+    assert rests == [0.1]

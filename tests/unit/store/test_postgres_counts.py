@@ -34,3 +34,27 @@ async def test_a_refused_fold_is_logged_once_and_its_recovery_too(monkeypatch, c
         "cannot fold the counts' log of changes (reads grow slower until it can): "
         "PostgreSQL refused a query: permission denied",
         "the counts' log of changes is folded again"]
+
+
+async def test_a_fold_that_moved_nothing_does_not_end_a_full_disk(tmp_path):
+    from replicast.errors import DiskFull
+    from replicast.store.postgres.store import PostgresStore
+    from tests.support import services
+
+    url = await services.create_database()
+    store = PostgresStore(url)
+    try:
+        await store.open()
+        await counts.fold(store._db)  # the log is empty from here on
+        store.health.failed(DiskFull("PostgreSQL's disk is full: could not extend file"))
+        assert await counts.fold(store._db) == 0
+        assert store.health.writes_refused  # nothing was written: nothing is known
+        account = await store.accounts.ensure_account("alice")
+        from tests.contract.store.rows import make
+
+        await store.predictions.insert(make(account.id))
+        assert await counts.fold(store._db) == 1
+        assert store.health.problem is None  # a fold that wrote shows writes work
+    finally:
+        await store.close()
+        await services.drop_database(url)

@@ -137,8 +137,8 @@ async def test_a_prediction_waiting_in_no_queue_is_queued_again(tmp_path, monkey
     assert done.status is Status.SUCCEEDED and done.output["text"] == "got queued"
 
 
-async def test_files_saved_before_the_disk_filled_are_deleted(tmp_path):
-    h = await Harness(tmp_path, MODELS).open()
+def second_save_fails(h: Harness, error: Exception) -> None:
+    """Make the worker's second output file fail to save with ``error``."""
     real = h.worker.outputs.save
     saved = 0
 
@@ -146,10 +146,16 @@ async def test_files_saved_before_the_disk_filled_are_deleted(tmp_path):
         nonlocal saved
         saved += 1
         if saved == 2:
-            raise DiskFull(f"the disk under {tmp_path} is full: cannot save the output file")
+            raise error
         return await real(*args)
 
     h.worker.outputs.save = save
+
+
+async def test_files_saved_before_the_disk_filled_are_deleted(tmp_path):
+    h = await Harness(tmp_path, MODELS).open()
+    second_save_fails(h, DiskFull(f"the disk under {tmp_path} is full: cannot save the "
+                                  "output file"))
     try:
         p = await h.create("t/two", wait=5)
     finally:
@@ -198,20 +204,11 @@ async def test_a_bucket_gone_midway_fails_the_prediction_and_leaves_it_nothing_s
     # The second file cannot be saved, nor the first deleted: the outcome is recorded all
     # the same (retention deletes the file later), never a run left `processing`.
     h = await Harness(tmp_path, MODELS).open()
-    real = h.worker.outputs.save
-    saved = 0
-
-    async def save(*args):
-        nonlocal saved
-        saved += 1
-        if saved == 2:
-            raise StorageUnavailable("cannot write s3://b/outputs/x: connection refused")
-        return await real(*args)
+    second_save_fails(h, StorageUnavailable("cannot write s3://b/outputs/x: connection refused"))
 
     async def discard(*args):
         raise StorageUnavailable("cannot delete s3://b/outputs/x: connection refused")
 
-    h.worker.outputs.save = save
     h.worker.outputs.discard = discard
     try:
         p = await h.create("t/two", wait=5)
