@@ -41,8 +41,13 @@ from replicast.store.health import Health
 from replicast.store.sqlite.thread import ConnectionThread, run_call
 
 T = TypeVar("T")
-_CHECKPOINT_EVERY = 1000  # writes between checkpoints
-_RESET_FRAMES = 16384  # force the WAL back to its start once it holds this many pages
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
+"""``journal_size_limit``: the WAL file is cut back to this when it starts over."""
+_CHECKPOINT_EVERY = 100  # writes between checkpoints (a prediction's write is ~7 pages)
+# Force the WAL back to its start once it holds about as many pages as its size limit:
+# the first commit after a restart cuts the file back to the limit and syncs it, which
+# for a WAL of 16384 pages (64 MiB) took ~100 ms, every write queued behind it waiting.
+_RESET_FRAMES = WAL_SIZE_LIMIT // 4096
 _RESET_WAIT_MS = 50
 # Primary result codes that say the database cannot be used now, rather than that it
 # refused the statement: trying again later can succeed.
@@ -165,10 +170,12 @@ class SQLiteAccess:
         PASSIVE (its own thread) copies the WAL into the database file, blocking
         nobody. SQLite starts the WAL over by itself when a write finds it fully
         copied, which a pause in writes allows; under sustained writes it never is,
-        and the file grows. Then, past ``_RESET_FRAMES``, RESTART runs on the writer
-        thread between transactions: it copies the few frames added meanwhile and
-        starts the WAL over. Writes made meanwhile queue behind it, in order, for a
-        few milliseconds, instead of sleeping in SQLite's busy handler.
+        and the file grows. Then, past ``_RESET_FRAMES`` (about ``WAL_SIZE_LIMIT``),
+        RESTART runs on the writer thread between transactions: it copies the few
+        frames added meanwhile and starts the WAL over. Writes made meanwhile queue
+        behind it, in order, for a few milliseconds, instead of sleeping in SQLite's
+        busy handler; and since the WAL never grew far past its size limit, the first
+        commit after the restart has little to cut back and sync.
         """
         try:
             frames = await self._checkpointer.run(_copy_wal)

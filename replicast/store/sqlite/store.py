@@ -13,7 +13,7 @@ from replicast.errors import ConfigError, StoreError
 from replicast.store import migrations
 from replicast.store.base import Store
 from replicast.store.health import PROBE_SQL
-from replicast.store.sqlite.access import SQLiteAccess, store_error
+from replicast.store.sqlite.access import WAL_SIZE_LIMIT, SQLiteAccess, store_error
 from replicast.store.sqlite.accounts import SQLiteAccounts
 from replicast.store.sqlite.files import SQLiteFiles
 from replicast.store.sqlite.outbox import SQLiteOutbox
@@ -22,9 +22,6 @@ from replicast.store.sqlite.runs import SQLiteRuns
 from replicast.store.sqlite.sessions import SQLiteSessions
 
 log = logging.getLogger("replicast.store.sqlite")
-
-_WAL_SIZE_LIMIT = 4 * 1024 * 1024
-
 
 class SQLiteStore(Store):
     """State in one SQLite file, reached as ``SQLiteAccess`` describes; each repository
@@ -60,7 +57,7 @@ class SQLiteStore(Store):
         connection.execute("PRAGMA secure_delete=ON")
         # When the WAL starts over, the file is cut back to this: a burst that grew it
         # keeps neither the space nor the old pages in it.
-        connection.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+        connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         # No connection checkpoints as it commits (by default past 1000 pages of WAL, on
         # the writer thread, holding up the writes queued behind it): the checkpointer
         # thread does, as SQLiteAccess says.

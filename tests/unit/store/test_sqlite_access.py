@@ -93,6 +93,24 @@ async def test_checkpoints_keep_the_wal_from_growing(tmp_path, monkeypatch):
     assert bounded < unbounded / 4
 
 
+async def test_the_wal_stays_near_its_size_limit_under_sustained_writes(tmp_path):
+    # The first commit after the WAL starts over cuts the file back to journal_size_limit
+    # and syncs it: with a WAL of 64 MiB that took ~100 ms, and every write queued behind
+    # it waited. Checkpoints keep it near the limit, so that cut has nothing to do.
+    path = tmp_path / "db.sqlite"
+    wal = tmp_path / "db.sqlite-wal"
+    store = SQLiteStore(path)
+    await store.open()
+    account = await store.accounts.ensure_account("a")
+    largest = 0
+    for _ in range(4000):
+        await store.predictions.insert(prediction(account.id))
+        await asyncio.sleep(0)  # let checkpoints begin and end as they would between requests
+        largest = max(largest, wal.stat().st_size)
+    await store.close()
+    assert largest <= 3 * sqlite_access.WAL_SIZE_LIMIT, f"the WAL grew to {largest} bytes"
+
+
 async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
     account = await store.accounts.ensure_account("a")
     p = prediction(account.id)
