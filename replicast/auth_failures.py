@@ -22,6 +22,7 @@ addresses count by their /64 network, which one client is commonly given whole.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -39,7 +40,12 @@ def client_key(client: tuple[str, int] | None) -> str | None:
     socket), which the limit then does not apply to."""
     if not client:
         return None
-    host = client[0]
+    return _address_key(client[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_key(host: str) -> str:
+    """The bucket of an address (parsing one takes longer than the rest of a check)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -118,17 +119,27 @@ class Metrics(LifecycleListener):
         self.registry.register(self._store)
         self._health = _HealthCollector()
         self.registry.register(self._health)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     def status_changed(self, p: Prediction) -> None:
         """Count a status change this process made."""
         if p.status is Status.PROCESSING and p.started_at is not None:
-            self._wait.labels(p.model).observe(
+            self._labeled(self._wait, p.model).observe(
                 max(0.0, (p.started_at - p.created_at).total_seconds()))
         elif p.terminal:
-            self._finished.labels(p.model, p.status.value).inc()
+            self._labeled(self._finished, p.model, p.status.value).inc()
             if p.started_at is not None and p.completed_at is not None:
-                self._run.labels(p.model, p.status.value).observe(
+                self._labeled(self._run, p.model, p.status.value).observe(
                     max(0.0, (p.completed_at - p.started_at).total_seconds()))
+
+    def _labeled(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, kept: the lookup under its lock costs more than
+        the count (labels are few: models and statuses)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def webhook_attempted(self, delivery: Delivery, attempt: Attempt,
                           state: DeliveryState) -> None:

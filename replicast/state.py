@@ -126,6 +126,6 @@ def base_url(request: Request) -> str:
 
 def api_prefix(request: Request) -> str:
     """The API prefix the request came in on (``urls.API_PREFIXES``)."""
-    path = request.url.path
+    path = request.scope["path"]  # as request.url.path, without building the whole URL
     root = str(request.scope.get("root_path", ""))
     return urls.api_prefix(path[len(root):] if root and path.startswith(root) else path)
