@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import faulthandler
+import gc
 import importlib.util
 import inspect
 import io
@@ -138,6 +139,9 @@ class Child:
         method = health.healthcheck_of(self.predictor)
         if method is not None:
             self.healthcheck = health.HealthCheck(method, self.loop)
+        # The predictor and what its setup loaded stay for the process's life: out of the
+        # collector's full passes, which would walk them all again between predictions.
+        gc.freeze()
         # Text after it is nobody's: "idle".
         self.out.send({"type": "ready", "healthcheck": method is not None})
         while (command := self.commands.receive()) is not None:

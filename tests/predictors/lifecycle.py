@@ -145,3 +145,15 @@ class DiesSoon(BaseRunner):
 
     def run(self) -> str:
         return "too late"
+
+
+class Collected(BaseRunner):
+    """Reports how many objects the collector's full passes leave alone (gc.freeze)."""
+
+    def setup(self) -> None:
+        self.loaded = [{"weights": index} for index in range(10000)]
+
+    def run(self) -> int:
+        import gc
+
+        return gc.get_freeze_count()

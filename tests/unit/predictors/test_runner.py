@@ -299,3 +299,14 @@ async def test_a_process_that_keeps_dying_is_left_failed():
         assert dies.state is State.FAILED
     finally:
         await dies.close()
+
+
+async def test_what_setup_loaded_is_kept_out_of_full_collections():
+    # A full pass of the collector walks every object it tracks: those a setup loaded
+    # (a model's weights, its modules) would be walked again between predictions.
+    collected = runner("Collected")
+    await collected.start()
+    try:
+        assert await asyncio.wait_for(collected.predict(RecordingContext(), {}), 20) > 10000
+    finally:
+        await collected.close()
