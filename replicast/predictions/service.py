@@ -29,7 +29,7 @@ from replicast.models.base import Model, OwnFile, OwnFilePath
 from replicast.models.file_inputs import named_files
 from replicast.predictions import queue
 from replicast.predictions.deadlines import Deadlines
-from replicast.predictions.events import EventKind
+from replicast.predictions.events import Event, EventKind
 from replicast.predictions.input_limits import InputLimits
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.prediction import CONTEXT_KEY, Prediction
@@ -326,15 +326,23 @@ class PredictionService:
 
     async def _until_terminal(self, prediction: Prediction, subscription: Subscription,
                               timeout: float) -> Prediction:
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + timeout
-        latest = prediction
-        while not latest.terminal:
-            remaining = give_up - loop.time()
-            event = await subscription.next(remaining) if remaining > 0 else None
-            if event is None:
-                # Timed out: progress events do not carry state, so read it afresh.
-                return await self.store.get(prediction.id) or latest
-            if event.kind is EventKind.STATUS and event.prediction is not None:
-                latest = event.prediction
-        return latest
+        """The prediction once a status event says it has ended, or as the store has it
+        after ``timeout`` seconds. Other events (progress, a start) wake nobody."""
+        if prediction.terminal:
+            return prediction
+        ended: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+
+        def on_event(event: Event) -> None:
+            if event.kind is EventKind.STATUS and event.prediction is not None \
+                    and event.prediction.terminal and not ended.done():
+                ended.set_result(event.prediction)
+
+        subscription.listen(on_event)
+        try:
+            async with asyncio.timeout(timeout):
+                return await ended
+        except TimeoutError:
+            # Progress events do not carry state: read it afresh.
+            return await self.store.get(prediction.id) or prediction
+        finally:
+            subscription.listen(None)

@@ -146,6 +146,10 @@ class _Watch:
 
 async def _stop(run: Running, predict: asyncio.Task[Any]) -> None:
     run.cancel_event.set()
+    if predict.done():  # the usual case: nothing to stop or wait for
+        if not predict.cancelled():
+            predict.exception()  # looked at, whatever it was
+        return
     predict.cancel()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
