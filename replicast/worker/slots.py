@@ -35,30 +35,46 @@ class Slots:
         self.claimed = 0
         self.waiting = 0
         """Predictions with their files in, waiting for a slot (they go before claims)."""
-        self._waiters: list[asyncio.Future[None]] = []
+        self._runs: list[asyncio.Future[None]] = []  # waiting to run, their files in
+        self._claims: list[asyncio.Future[None]] = []  # consumers waiting to claim
 
     async def claim(self) -> Claim:
         """Wait until a slot is free and unclaimed, and claim it: to take a prediction."""
         await self._until(lambda: self.running + self.claimed + self.waiting
-                          < self.concurrency)
+                          < self.concurrency, self._claims)
         self.claimed += 1
         return Claim(self)
 
-    async def _until(self, ready: Callable[[], bool]) -> None:
+    async def _until(self, ready: Callable[[], bool],
+                     waiters: list[asyncio.Future[None]]) -> None:
         while not ready():
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._changed()  # woken, but going away: the turn passes on
+                raise
             finally:
                 with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
+                    waiters.remove(waiter)
 
     def _changed(self) -> None:
-        """Let every waiter look again (there are a handful per model at most)."""
-        for waiter in self._waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        """Wake as many waiters as the slots now have room for, those whose files are in
+        first (a consumer woken for nothing would only go back to waiting)."""
+        _wake(self._runs, self.concurrency - self.running)
+        _wake(self._claims, self.concurrency - self.running - self.claimed - self.waiting)
+
+
+def _wake(waiters: list[asyncio.Future[None]], count: int) -> None:
+    """Wake the first ``count`` of ``waiters``."""
+    woken = 0
+    while woken < count and waiters:
+        waiter = waiters.pop(0)
+        if not waiter.done():
+            waiter.set_result(None)
+            woken += 1
 
 
 class Claim:
@@ -85,7 +101,7 @@ class Claim:
         slots.waiting += 1
         self._hold = _Hold.WAITING
         try:
-            await slots._until(lambda: slots.running < slots.concurrency)
+            await slots._until(lambda: slots.running < slots.concurrency, slots._runs)
         except BaseException:
             slots.waiting -= 1
             self._hold = _Hold.DONE

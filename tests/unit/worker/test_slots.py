@@ -77,3 +77,45 @@ async def test_releasing_twice_or_after_running_changes_nothing():
     claim.release()
     claim.release()
     assert (slots.running, slots.claimed, slots.waiting) == (0, 0, 0)
+
+
+async def test_a_freed_slot_wakes_one_waiting_consumer_not_all_of_them():
+    # Every consumer woken for nothing goes back to waiting: a new future each, and a
+    # turn of the loop each, for every prediction.
+    slots = Slots(1)
+    first = await slots.claim()
+    others = [await pending(slots.claim()) for _ in range(4)]
+    loop = asyncio.get_running_loop()
+    made = 0
+    real = loop.create_future
+
+    def counted():
+        nonlocal made
+        made += 1
+        return real()
+
+    loop.create_future = counted
+    try:
+        first.release()
+        for _ in range(10):  # (sleep(0) makes no future)
+            await asyncio.sleep(0)
+    finally:
+        del loop.create_future
+    done = [task for task in others if task.done()]
+    assert len(done) == 1
+    assert made == 0  # no consumer woke, found no room and waited again
+    done[0].result().release()
+    await asyncio.wait_for(asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED), 1)
+    assert sum(task.done() for task in others) == 2
+
+
+async def test_a_consumer_woken_and_canceled_passes_its_turn_on():
+    slots = Slots(1)
+    first = await slots.claim()
+    woken, next_in_line = await pending(slots.claim()), await pending(slots.claim())
+    first.release()  # wakes the first waiter...
+    woken.cancel()  # ...which goes away before it takes the slot
+    with pytest.raises(asyncio.CancelledError):
+        await woken
+    assert (await asyncio.wait_for(next_in_line, 1)) is not None
+    assert slots.claimed == 1
