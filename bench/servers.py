@@ -46,16 +46,20 @@ class Server:
 NO_RATE_LIMITS = {"REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQUESTS": "0"}
 
 
-def start_replicast(port: int, name: str = "Replicast", *args: str) -> Server:
-    """``replicast serve`` with embedded defaults on a fresh data folder (and ``args``)."""
+def start_replicast(port: int, name: str = "Replicast", *args: str,
+                    source: Path | None = None) -> Server:
+    """``replicast serve`` with embedded defaults on a fresh data folder (and ``args``);
+    with ``source``, the ``replicast`` package of that checkout rather than this one."""
     data = Path(tempfile.mkdtemp(prefix="replicast-bench-"))
     env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
            "REPLICAST_LOG_LEVEL": "warning", **NO_RATE_LIMITS}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     began = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "replicast", "serve", "--port", str(port), *args], env=env,
         stdout=open(data / "server.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
-        start_new_session=True,
+        start_new_session=True, cwd=source,
     )
     base = f"http://127.0.0.1:{port}"
     _wait(process, lambda: httpx.get(f"{base}/openapi.json").status_code == 200)
