@@ -112,6 +112,11 @@ class InputFiles:
             self._files[url] = path
             return path
 
+    @property
+    def empty(self) -> bool:
+        """Whether nothing was fetched (there is no folder to remove)."""
+        return self._folder is None
+
     async def remove(self) -> None:
         """Delete the folder and everything in it."""
         if self._folder is not None:

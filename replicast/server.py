@@ -139,5 +139,6 @@ async def _run_headless(app: Any) -> int:
     for which in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(which, stop.set)
     async with app.router.lifespan_context(app):
+        gc.freeze()  # as a server does once started (uvicorn_server)
         await stop.wait()
     return 0

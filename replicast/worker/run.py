@@ -180,8 +180,10 @@ class Running:
         await self._inputs.prepare([named.url for named in named_files(inputs, files)])
 
     async def remove_inputs(self) -> None:
-        """Delete the run's input files."""
-        await self._inputs.remove()
+        """Delete the run's input files (shielded: a second cancel, a stop after a cancel,
+        must not leave them behind)."""
+        if not self._inputs.empty:  # most runs fetch nothing: no task, no turn of the loop
+            await asyncio.shield(self._inputs.remove())
 
     async def finish(self) -> str:
         """Announce what is left and stop writing; the logs the final change must carry."""

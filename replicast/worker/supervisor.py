@@ -112,8 +112,7 @@ async def fetch_then_predict(model: Model, run: Running, inputs: dict[str, Any],
         async with claim.running():
             return await model.runner.predict(run, inputs)
     finally:
-        # Shielded: a second cancel (a stop after a cancel) must not leave them behind.
-        await asyncio.shield(run.remove_inputs())
+        await run.remove_inputs()
 
 
 class _Watch:
