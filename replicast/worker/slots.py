@@ -97,8 +97,8 @@ class Claim:
         """Hold a slot while the model runs (waiting for one, if the claim was given up
         or another took the slot meanwhile)."""
         slots = self._slots
+        slots.waiting += 1  # before the claim goes: the room it leaves is its own
         self.release()
-        slots.waiting += 1
         self._hold = _Hold.WAITING
         try:
             await slots._until(lambda: slots.running < slots.concurrency, slots._runs)

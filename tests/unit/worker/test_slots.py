@@ -119,3 +119,31 @@ async def test_a_consumer_woken_and_canceled_passes_its_turn_on():
         await woken
     assert (await asyncio.wait_for(next_in_line, 1)) is not None
     assert slots.claimed == 1
+
+
+async def test_a_claim_that_goes_on_to_run_wakes_no_waiting_consumer():
+    slots = Slots(1)
+    claim = await slots.claim()
+    others = [await pending(slots.claim()) for _ in range(3)]
+    loop = asyncio.get_running_loop()
+    made = 0
+    real = loop.create_future
+
+    def counted():
+        nonlocal made
+        made += 1
+        return real()
+
+    loop.create_future = counted
+    try:
+        async with claim.running():  # the slot it claimed is the one it runs in
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert made == 0 and not any(task.done() for task in others)
+    finally:
+        del loop.create_future
+    await asyncio.wait_for(asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED), 1)
+    assert sum(task.done() for task in others) == 1
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
