@@ -54,7 +54,7 @@ def start_replicast(port: int, name: str = "Replicast", *args: str,
     env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
            "REPLICAST_LOG_LEVEL": "warning", **NO_RATE_LIMITS}
     if source is not None:
-        env["PYTHONPATH"] = str(source)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     began = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "replicast", "serve", "--port", str(port), *args], env=env,

@@ -76,7 +76,7 @@ def _run_http(app: Any, settings: Settings) -> int:
         forwarded_allow_ips=list(settings.trusted_proxies), log_config=None,
     )
 
-    server = uvicorn_server(app, config, record_in=settings.data_dir)
+    server = uvicorn_server(app, config, record_in=settings.data_dir, freeze=True)
     try:
         server.run()
     finally:
@@ -92,19 +92,19 @@ def edge_protocol(settings: Settings) -> type[asyncio.Protocol]:
     return protocol_class(EdgeLimits.of(settings))
 
 
-def uvicorn_server(app: Any, config: Any, *, record_in: Path | None = None) -> Any:
+def uvicorn_server(app: Any, config: Any, *, record_in: Path | None = None,
+                   freeze: bool = False) -> Any:
     """A uvicorn server for the API ``app`` that ends its event streams when it shuts
     down: they never end by themselves, so shutting down would wait for them. With
-    ``record_in``, it records in that data folder where it listens while it does."""
+    ``record_in``, it records in that data folder where it listens while it does; with
+    ``freeze``, the process is the server's own (``freeze_start_up`` once started)."""
     import uvicorn
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
-            # What start-up made (modules, the app, its services) lives as long as the
-            # process: kept out of the collector's full passes, each of which would
-            # otherwise walk it all again and hold the loop ~50 ms.
-            gc.freeze()
+            if freeze and self.started:
+                freeze_start_up()
             if record_in is not None and self.started:
                 record_server(record_in, _local_url(self.servers, is_tls=config.is_ssl))
 
@@ -139,6 +139,15 @@ async def _run_headless(app: Any) -> int:
     for which in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(which, stop.set)
     async with app.router.lifespan_context(app):
-        gc.freeze()  # as a server does once started (uvicorn_server)
+        freeze_start_up()
         await stop.wait()
     return 0
+
+
+def freeze_start_up() -> None:
+    """Keep what start-up made (modules, the app, its services), which lives as long as
+    the process, out of the collector's full passes: each would otherwise walk it all
+    again, holding the event loop ~50 ms. Start-up's garbage is collected first, or
+    frozen it would never be."""
+    gc.collect()
+    gc.freeze()

@@ -140,7 +140,9 @@ class Child:
         if method is not None:
             self.healthcheck = health.HealthCheck(method, self.loop)
         # The predictor and what its setup loaded stay for the process's life: out of the
-        # collector's full passes, which would walk them all again between predictions.
+        # collector's full passes, which would walk them all again between predictions
+        # (what the setup left as garbage is collected first, or it would stay for ever).
+        gc.collect()
         gc.freeze()
         # Text after it is nobody's: "idle".
         self.out.send({"type": "ready", "healthcheck": method is not None})

@@ -47,7 +47,7 @@ _CHECKPOINT_EVERY = 100  # writes between checkpoints (a prediction's write is ~
 # Force the WAL back to its start once it holds about as many pages as its size limit:
 # the first commit after a restart cuts the file back to the limit and syncs it, which
 # for a WAL of 16384 pages (64 MiB) took ~100 ms, every write queued behind it waiting.
-_RESET_FRAMES = WAL_SIZE_LIMIT // 4096
+_RESET_FRAMES = WAL_SIZE_LIMIT // (4096 + 24)  # a frame: SQLite's default page and its header
 _RESET_WAIT_MS = 50
 # Primary result codes that say the database cannot be used now, rather than that it
 # refused the statement: trying again later can succeed.
