@@ -4,19 +4,16 @@ stays open for the client's next request."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 
 import orjson
 import pytest
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from replicast.app import create_app
 from replicast.config import Settings
-from replicast.server import uvicorn_server
+from tests.support.threaded import threaded_server
 
 
 async def broken(request: Request) -> Response:
@@ -46,30 +43,14 @@ def read_response(connection: socket.socket) -> tuple[int, dict[str, str], bytes
 def test_an_unexpected_error_is_a_500_and_the_connection_stays_open(tmp_path, http):
     app = create_app(Settings(data_dir=tmp_path), announce=lambda text: None)
     app.router.routes.append(Route("/broken", broken))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    config = uvicorn.Config(app, http=http, lifespan="on", log_config=None,
-                            log_level="critical")
-    server = uvicorn_server(app, config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        give_up = time.monotonic() + 30
-        while not server.started and time.monotonic() < give_up and thread.is_alive():
-            time.sleep(0.02)
-        assert server.started
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-            connection.sendall(b"GET /broken HTTP/1.1\r\nHost: test\r\n\r\n")
-            status, headers, body = read_response(connection)
-            assert status == 500 and headers["content-type"] == "application/problem+json"
-            assert orjson.loads(body)["detail"] == (
-                "Replicast failed to handle this request; its log has the details.")
-            assert headers.get("connection") != "close"
-            connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
-            status, _, body = read_response(connection)
-            assert status == 200 and orjson.loads(body) == {"status": "ok"}
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        listener.close()
+    with threaded_server(app, http=http) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(b"GET /broken HTTP/1.1\r\nHost: test\r\n\r\n")
+        status, headers, body = read_response(connection)
+        assert status == 500 and headers["content-type"] == "application/problem+json"
+        assert orjson.loads(body)["detail"] == (
+            "Replicast failed to handle this request; its log has the details.")
+        assert headers.get("connection") != "close"
+        connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+        status, _, body = read_response(connection)
+        assert status == 200 and orjson.loads(body) == {"status": "ok"}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,25 @@ async def pending(awaitable) -> asyncio.Task:
         await asyncio.sleep(0)
     assert not task.done()
     return task
+
+
+@contextlib.contextmanager
+def futures_made() -> Iterator[list[int]]:
+    """Counts the futures the running loop makes meanwhile (``[count]``): a consumer woken
+    for nothing makes one as it goes back to waiting. (``sleep(0)`` makes none.)"""
+    loop = asyncio.get_running_loop()
+    made = [0]
+    real = loop.create_future
+
+    def counted() -> asyncio.Future[Any]:
+        made[0] += 1
+        return real()
+
+    loop.create_future = counted  # type: ignore[method-assign]
+    try:
+        yield made
+    finally:
+        del loop.create_future
 
 
 async def test_a_claim_waits_for_a_free_unclaimed_slot():
@@ -85,25 +107,13 @@ async def test_a_freed_slot_wakes_one_waiting_consumer_not_all_of_them():
     slots = Slots(1)
     first = await slots.claim()
     others = [await pending(slots.claim()) for _ in range(4)]
-    loop = asyncio.get_running_loop()
-    made = 0
-    real = loop.create_future
-
-    def counted():
-        nonlocal made
-        made += 1
-        return real()
-
-    loop.create_future = counted
-    try:
+    with futures_made() as made:
         first.release()
-        for _ in range(10):  # (sleep(0) makes no future)
+        for _ in range(10):
             await asyncio.sleep(0)
-    finally:
-        del loop.create_future
     done = [task for task in others if task.done()]
     assert len(done) == 1
-    assert made == 0  # no consumer woke, found no room and waited again
+    assert made == [0]  # no consumer woke, found no room and waited again
     done[0].result().release()
     await asyncio.wait_for(asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED), 1)
     assert sum(task.done() for task in others) == 2
@@ -125,23 +135,11 @@ async def test_a_claim_that_goes_on_to_run_wakes_no_waiting_consumer():
     slots = Slots(1)
     claim = await slots.claim()
     others = [await pending(slots.claim()) for _ in range(3)]
-    loop = asyncio.get_running_loop()
-    made = 0
-    real = loop.create_future
-
-    def counted():
-        nonlocal made
-        made += 1
-        return real()
-
-    loop.create_future = counted
-    try:
+    with futures_made() as made:
         async with claim.running():  # the slot it claimed is the one it runs in
             for _ in range(10):
                 await asyncio.sleep(0)
-            assert made == 0 and not any(task.done() for task in others)
-    finally:
-        del loop.create_future
+            assert made == [0] and not any(task.done() for task in others)
     await asyncio.wait_for(asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED), 1)
     assert sum(task.done() for task in others) == 1
     for task in others:
