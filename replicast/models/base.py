@@ -15,7 +15,6 @@ them run by an upstream server instead, and a few verbs name what that takes:
 from __future__ import annotations
 
 import abc
-import asyncio
 import hashlib
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -140,7 +139,8 @@ class Runner(abc.ABC):
     served_by: str = "replicast"
     """What answers the model's predictions, as ``GET /v1/models`` shows it."""
     pauses: bool = False
-    """Whether ``wait_paused`` may ever return: the worker waits on it only then."""
+    """Whether the runner may ever pause (``paused``, ``on_pause``): the worker watches
+    for a pause only then."""
     hands_on: bool = False
     """Whether ``submit`` hands new predictions to another server (see there), input
     file URLs included: the worker then fetches none of them before a run."""
@@ -171,11 +171,17 @@ class Runner(abc.ABC):
         it has none, or is not set up)."""
         return None
 
-    async def wait_paused(self) -> None:
-        """Return once the runner takes no prediction until further notice (an unhealthy
+    @property
+    def paused(self) -> bool:
+        """Whether the runner takes no prediction until further notice (an unhealthy
         predictor); by default, never. The worker then leaves the model's queue alone, so
         that its predictions stay ``starting``, until ``wait_ready`` returns again."""
-        await asyncio.get_running_loop().create_future()
+        return False
+
+    def on_pause(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Have ``callback`` called, on the event loop, when the runner pauses; what this
+        returns stops that. By default the runner never pauses: nothing to watch."""
+        return _nothing
 
     async def submit(self, prediction_id: str, inputs: dict[str, Any],
                      own_files: OwnFiles) -> str | None:
@@ -293,3 +299,7 @@ class Model:
     def prediction_version(self) -> str:
         """What a prediction of this model shows as its ``version``."""
         return "hidden" if self.official else self.version_id
+
+
+def _nothing() -> None:
+    pass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ class PredictorRunner(Runner):
         self._closed_in = State.NEW  # the state ``close`` found
         self._report = SetupReport()
         self._ready = asyncio.Event()  # set in the states of UNBLOCKED
-        self._paused = asyncio.Event()  # set in the states of PAUSED
+        self._pause_watchers: set[Callable[[], None]] = set()  # told on entering PAUSED
         self._questions = Questions()  # the healthcheck asked of the process
         self._slot = asyncio.Lock()
         self._child: ChildProcess | None = None
@@ -129,9 +130,8 @@ class PredictorRunner(Runner):
         elif new is not State.CLOSING:
             self._ready.clear()
         if new in PAUSED:
-            self._paused.set()
-        elif new is not State.CLOSING:
-            self._paused.clear()
+            for watcher in tuple(self._pause_watchers):
+                watcher()
 
     async def start(self) -> Description:
         """Start the child; its description once it has loaded the predictor."""
@@ -314,8 +314,13 @@ class PredictorRunner(Runner):
     def health(self) -> Health | None:
         return self._report.health
 
-    async def wait_paused(self) -> None:
-        await self._paused.wait()
+    @property
+    def paused(self) -> bool:
+        return self.state in PAUSED
+
+    def on_pause(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._pause_watchers.add(callback)
+        return lambda: self._pause_watchers.discard(callback)
 
     async def _watch_health(self, child: ChildProcess) -> None:
         """Check the predictor's health at once, then every ``health_interval`` seconds

@@ -67,25 +67,36 @@ async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str]:
 
 async def dequeue_unless_paused(broker: Broker, pool: Pool) -> tuple[str, str] | None:
     """``dequeue_any`` of the pool's models, unless one of their runners pauses first (an
-    unhealthy predictor): None then, with nothing taken, so that predictions stay queued."""
+    unhealthy predictor): None then, with nothing taken, so that predictions stay queued.
+
+    A pause cancels the wait (the queue keeps what it held, as for any cancel) rather than
+    racing it in tasks of its own: no task, no future per prediction taken.
+    """
     runners = [m.runner for m in pool.models.values() if m.runner.pauses]
     if not runners:
         return await dequeue_any(broker, list(pool.models))
-    take = asyncio.ensure_future(dequeue_any(broker, list(pool.models)))
-    pauses = [asyncio.ensure_future(runner.wait_paused()) for runner in runners]
-    wanted = False
+    if any(runner.paused for runner in runners):
+        return None
+    task = asyncio.current_task()
+    assert task is not None
+    paused = False
+
+    def pause() -> None:
+        nonlocal paused
+        if not paused:
+            paused = True
+            task.cancel()
+
+    stops = [runner.on_pause(pause) for runner in runners]
     try:
-        await asyncio.wait({take, *pauses}, return_when=asyncio.FIRST_COMPLETED)
-        wanted = not any(pause.done() for pause in pauses)
+        return await dequeue_any(broker, list(pool.models))
+    except asyncio.CancelledError:
+        if paused and task.uncancel() == 0:  # the pause's own cancel, and no other
+            return None
+        raise
     finally:
-        for pause in pauses:
-            pause.cancel()
-        if not wanted:
-            take.cancel()
-            await asyncio.gather(take, return_exceptions=True)
-            if not take.cancelled() and take.exception() is None:
-                await broker.enqueue(*take.result())  # taken as it paused (or stopped)
-    return take.result() if wanted else None
+        for stop in stops:
+            stop()
 
 
 async def _put_back(broker: Broker, takes: dict[asyncio.Future[str], str],

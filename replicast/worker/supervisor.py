@@ -66,6 +66,9 @@ class RunSupervisor:
         try:
             if ending is not None:
                 recorded = await outcome.record(self.store, run, ending)
+                # Those waiting for the outcome (a synchronous create's answer) go first;
+                # the run's tidying up comes after, while that answer travels.
+                await asyncio.sleep(0)
         finally:
             await _stop(run, predict)  # whatever the store said, the model stops
         await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved

@@ -215,7 +215,7 @@ async def test_a_failing_check_holds_predictions_until_one_passes(flags):
         (flags / "sync").touch()
         await until(lambda: checked.state is State.UNHEALTHY)
         assert checked.health().error == RETURNED_FALSE
-        await asyncio.wait_for(checked.wait_paused(), 1)  # the worker leaves its queue alone
+        assert checked.paused  # the worker leaves its queue alone
         failed_at = checked.health().checked_at
         prediction = asyncio.ensure_future(checked.predict(RecordingContext(),
                                                              {"text": "x", "wait": 0.0}))
@@ -224,7 +224,7 @@ async def test_a_failing_check_holds_predictions_until_one_passes(flags):
         (flags / "sync").unlink()
         assert await asyncio.wait_for(prediction, 10) == "echo x"
         assert checked.health().healthy and checked.state in (State.READY, State.CHECKING)
-        assert not checked._paused.is_set()
+        assert not checked.paused
     finally:
         await checked.close()
 
