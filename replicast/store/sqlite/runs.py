@@ -15,6 +15,11 @@ from replicast.store.sqlite.access import SQLiteAccess
 from replicast.store.sqlite.predictions import prediction
 
 _COLUMNS = sql.PREDICTION_COLUMNS
+# Through the partial index of unfinished predictions (few), not the whole table.
+UNFINISHED_ROWS = (
+    f"SELECT {_COLUMNS} FROM predictions INDEXED BY predictions_unfinished_by_account"
+    f" WHERE status IN {sql.UNFINISHED} ORDER BY created_at, id"
+)
 
 
 class SQLiteRuns(RunStore):
@@ -24,11 +29,7 @@ class SQLiteRuns(RunStore):
         self._db = db
 
     async def list_unfinished(self) -> list[Prediction]:
-        query = (
-            f"SELECT {_COLUMNS} FROM predictions WHERE status IN {sql.UNFINISHED}"
-            " ORDER BY created_at, id"
-        )
-        rows = await self._db.scan(lambda c: c.execute(query).fetchall())
+        rows = await self._db.scan(lambda c: c.execute(UNFINISHED_ROWS).fetchall())
         return [prediction(row) for row in rows]
 
     async def list_waiting(self, models: Sequence[str], created_before: datetime,
