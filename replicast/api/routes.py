@@ -20,8 +20,10 @@ from replicast.api import (
     webhooks,
 )
 
-# (path under the prefix, methods, endpoint)
+# (path under the prefix, methods, endpoint). Starlette tries routes in order, a pattern
+# match each, and no two paths overlap: the creates, the busiest, come first.
 API = [
+    (urls.MODEL_PREDICTIONS, ["POST"], predictions.create_for_model),
     (urls.PREDICTIONS, ["POST"], predictions.create),
     (urls.PREDICTIONS, ["GET"], predictions.list_),
     (urls.PREDICTION, ["GET"], predictions.get),
@@ -30,7 +32,6 @@ API = [
     (urls.DEFAULT_WEBHOOK_SECRET, ["GET"], webhooks.default_secret),
     (urls.MODELS, ["GET"], models.list_models),
     (urls.MODEL, ["GET"], models.get_model),
-    (urls.MODEL_PREDICTIONS, ["POST"], predictions.create_for_model),
     (urls.MODEL_VERSIONS, ["GET"], models.list_versions),
     (urls.MODEL_VERSION, ["GET"], models.get_version),
     (urls.ACCOUNT, ["GET"], account.get_account),
