@@ -137,7 +137,9 @@ class Throttled(RequestError):
 
 
 class Unavailable(RequestError):
-    """A routed model's upstream cannot be reached to describe the model; try again later."""
+    """What the request needs cannot be had now (a routed model's upstream cannot be
+    reached to describe the model; the server stopped before it could start a prediction
+    offered to it); try again later."""
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:
         super().__init__(detail)

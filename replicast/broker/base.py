@@ -11,6 +11,7 @@ import abc
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
+from replicast.broker.offer import Offer
 from replicast.predictions.events import Event
 
 
@@ -54,8 +55,16 @@ class Broker(abc.ABC):
         """Queue a prediction for the workers that serve ``model``."""
 
     @abc.abstractmethod
-    async def dequeue(self, model: str) -> str:
-        """Wait for and take the oldest queued prediction id of ``model``."""
+    async def dequeue(self, model: str) -> str | Offer:
+        """Wait for and take the oldest queued prediction id of ``model``, or a new
+        prediction offered to a consumer waiting here (``offer``). A dequeue canceled
+        once either was handed to it leaves the id queued, and declines the offer."""
+
+    def offer(self, model: str, offer: Offer) -> bool:
+        """Hand a new prediction straight to a consumer waiting for ``model``'s queue in
+        this process (``replicast.broker.offer``); False when none waits, and by default,
+        for a broker whose consumers may be other processes."""
+        return False
 
     @abc.abstractmethod
     def publish(self, event: Event) -> None:

@@ -9,6 +9,7 @@ upstream) are the listeners' (``predictions.listener``), given at construction.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from replicast.predictions.status import Status, check_transition, sources_of
 from replicast.store.predictions import UNSET, Change, Guard, PredictionStore
 
 if TYPE_CHECKING:
+    from replicast.broker.offer import Insert
     from replicast.webhooks.delivery import Delivery
 
 CANCEL_GRACE = 3.0
@@ -76,6 +78,23 @@ class Lifecycle:
                    worker_id=worker_id, lease_until=now + timedelta(seconds=lease)),
             expected=frozenset({Status.STARTING}), guard=Guard(deadline_after=now),
         )
+
+    async def begin(self, prediction: Prediction, worker_id: str, lease: float,
+                    insert: Insert) -> Prediction:
+        """Commit a new prediction already started (``replicast.broker.offer``): processing,
+        its first run counted, claimed by ``worker_id`` for ``lease`` seconds, the
+        deliveries of its start in the same transaction (``insert``, which raises what
+        keeps it from being committed). The started prediction."""
+        check_transition(prediction.status, Status.PROCESSING)
+        now = self.clock()
+        started = dataclasses.replace(
+            prediction, status=Status.PROCESSING, started_at=now, attempt=prediction.attempt + 1,
+            worker_id=worker_id, lease_until=now + timedelta(seconds=lease))
+        await insert(started, self._deliveries(started) if self.listeners else ())
+        self.broker.publish(Event(started.id, EventKind.STATUS, started))
+        for listener in self.listeners:
+            listener.status_changed(started)
+        return started
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
                       metrics: dict[str, Any] | None = None,

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replicast import ids, keyset, logs, times, urls
 from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
+from replicast.broker.offer import Offer
 from replicast.errors import (
     BrokerError,
     InvalidField,
@@ -36,6 +37,9 @@ from replicast.predictions.prediction import CONTEXT_KEY, Prediction
 from replicast.predictions.queue import RECENT_RUNS, QueuePlace
 from replicast.predictions.status import Status
 from replicast.store.predictions import PageQuery, PredictionStore
+
+if TYPE_CHECKING:
+    from replicast.webhooks.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +145,10 @@ class PredictionService:
             api_prefix=api_prefix,
         )
         logs.tag(prediction.id)
+        if wait is not None and queue and not model.runner.hands_on:
+            offered = await self._offered(model, prediction, wait)
+            if offered is not None:
+                return offered
         failure = await self._hand_on(account, model, prediction, inputs)
         try:
             await self._insert(prediction)
@@ -166,6 +174,28 @@ class PredictionService:
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
+
+    async def _offered(self, model: Model, prediction: Prediction, wait: float
+                       ) -> Prediction | None:
+        """Offer the new prediction to a consumer of the model waiting in this process,
+        which commits it already started (``replicast.broker.offer``), and wait up to
+        ``wait`` seconds for its end; None, with nothing committed, if none takes it."""
+        started = None
+        try:
+            async with self.broker.subscribe(prediction.id) as subscription:
+                offer = Offer(prediction, self._insert)
+                if not self.broker.offer(model.full_name, offer):
+                    return None
+                started = await offer.outcome  # raises what kept it from being committed
+                if started is None:
+                    return None
+                if started.deadline is not None:
+                    self.deadlines.watch(started.id, started.deadline)
+                return await self._until_terminal(started, subscription, wait)
+        except BrokerError as exc:
+            # Committed already, it is answered as a wait that ran out; else queued.
+            log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
+            return started
 
     async def enqueue(self, prediction: Prediction) -> None:
         """Queue a prediction created with ``queue=False`` (nothing if it has ended)."""
@@ -249,11 +279,11 @@ class PredictionService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _insert(self, prediction: Prediction) -> None:
+    async def _insert(self, prediction: Prediction, deliveries: Sequence[Delivery] = ()) -> None:
         if not self.max_unfinished:
-            await self.store.insert(prediction)
+            await self.store.insert(prediction, deliveries)
             return
-        unfinished = await self.store.insert_within(prediction, self.max_unfinished)
+        unfinished = await self.store.insert_within(prediction, self.max_unfinished, deliveries)
         if unfinished is not None:
             raise self._over_limit(unfinished)
 

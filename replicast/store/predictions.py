@@ -99,13 +99,16 @@ class PredictionStore(abc.ABC):
     """Predictions, durably. Every method is safe to call from the event loop."""
 
     @abc.abstractmethod
-    async def insert(self, prediction: Prediction) -> None:
-        """Commit a new prediction."""
+    async def insert(self, prediction: Prediction, deliveries: Sequence[Delivery] = ()) -> None:
+        """Commit a new prediction, with the webhook deliveries of its status (one started
+        at once: ``Lifecycle.begin``)."""
 
     @abc.abstractmethod
-    async def insert_within(self, prediction: Prediction, max_unfinished: int) -> int | None:
-        """Commit a new prediction only if its account has fewer than ``max_unfinished``
-        predictions starting or processing: None once committed, else how many it has.
+    async def insert_within(self, prediction: Prediction, max_unfinished: int,
+                            deliveries: Sequence[Delivery] = ()) -> int | None:
+        """Commit a new prediction (and ``deliveries``, as ``insert``) only if its account
+        has fewer than ``max_unfinished`` predictions starting or processing: None once
+        committed, else how many it has.
 
         The count and the insert are one atomic step, across processes too, so creates
         racing each other cannot pass the limit together.

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from replicast.broker.base import Broker
+from replicast.broker.offer import Offer
 from replicast.models.base import Model
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,13 @@ def pools(models: Iterable[Model]) -> list[Pool]:
     return [pool for _, pool in found.values()]
 
 
-async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str]:
+async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str | Offer]:
     """The model in ``names`` whose queue has a prediction first, and that prediction
-    (the oldest of its queue); one taken meanwhile from another queue goes back to it."""
+    (the oldest of its queue, or one offered); one taken meanwhile from another queue goes
+    back to it (an offer, to its create)."""
     if len(names) == 1:
         return names[0], await broker.dequeue(names[0])
-    takes: dict[asyncio.Future[str], str] = {
+    takes: dict[asyncio.Future[str | Offer], str] = {
         asyncio.ensure_future(broker.dequeue(name)): name for name in names}
     try:
         done, _ = await asyncio.wait(takes, return_when=asyncio.FIRST_COMPLETED)
@@ -65,7 +67,7 @@ async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str]:
     return takes[first], first.result()  # the broker's error, if that is what came
 
 
-async def dequeue_unless_paused(broker: Broker, pool: Pool) -> tuple[str, str] | None:
+async def dequeue_unless_paused(broker: Broker, pool: Pool) -> tuple[str, str | Offer] | None:
     """``dequeue_any`` of the pool's models, unless one of their runners pauses first (an
     unhealthy predictor): None then, with nothing taken, so that predictions stay queued.
 
@@ -99,13 +101,17 @@ async def dequeue_unless_paused(broker: Broker, pool: Pool) -> tuple[str, str] |
             stop()
 
 
-async def _put_back(broker: Broker, takes: dict[asyncio.Future[str], str],
-                    keep: asyncio.Future[str] | None) -> None:
+async def _put_back(broker: Broker, takes: dict[asyncio.Future[str | Offer], str],
+                    keep: asyncio.Future[str | Offer] | None) -> None:
     others = [take for take in takes if take is not keep]
     for take in others:
         take.cancel()
     await asyncio.gather(*others, return_exceptions=True)
     for take in others:
         if not take.cancelled() and take.exception() is None:
-            log.debug("putting prediction %s back on %s's queue", take.result(), takes[take])
-            await broker.enqueue(takes[take], take.result())
+            taken = take.result()
+            if isinstance(taken, Offer):
+                taken.decline()
+                continue
+            log.debug("putting prediction %s back on %s's queue", taken, takes[take])
+            await broker.enqueue(takes[take], taken)

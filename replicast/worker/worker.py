@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from replicast import times
 from replicast.broker.base import Broker, Subscription
+from replicast.broker.offer import Offer
 from replicast.config import Settings
 from replicast.errors import (
     BrokerError,
@@ -31,6 +32,7 @@ from replicast.errors import (
     RequestError,
     StoreError,
     StoreUnavailable,
+    Unavailable,
 )
 from replicast.files.service import FilesService
 from replicast.input_fetch import InputFetcher
@@ -169,41 +171,52 @@ class Worker:
             if taken is None:  # a model paused: its predictions wait in the queue meanwhile
                 claim.release()
                 continue
-            name, prediction_id = taken
+            name, item = taken
             model = pool.models[name]
             try:
-                await self._execute(self.routed.latest(model), prediction_id, claim)
+                await self._execute(self.routed.latest(model), item, claim)
             except asyncio.CancelledError:
                 raise
             except (BrokerError, _NotTaken) as exc:
                 # Not started: it is still waiting in the store, and goes back to the queue.
+                assert isinstance(item, str)  # (an offer's create has its error)
                 if not isinstance(exc.__cause__, StoreUnavailable):  # logged by the store
-                    log.warning("could not take prediction %s: %s", prediction_id, exc)
-                await self.broker.enqueue(model.full_name, prediction_id)
+                    log.warning("could not take prediction %s: %s", item, exc)
+                await self.broker.enqueue(model.full_name, item)
                 await asyncio.sleep(0.5)
             except Exception:
-                log.exception("the worker failed while handling prediction %s", prediction_id)
+                log.exception("the worker failed while handling prediction %s",
+                              item if isinstance(item, str) else item.prediction.id)
             finally:
                 claim.release()
 
-    async def _execute(self, model: Model, prediction_id: str, claim: Claim) -> None:
-        with prediction_context(prediction_id):
-            await self._execute_tagged(model, prediction_id, claim)
+    async def _execute(self, model: Model, taken: str | Offer, claim: Claim) -> None:
+        with prediction_context(taken if isinstance(taken, str) else taken.prediction.id):
+            await self._execute_tagged(model, taken, claim)
 
-    async def _execute_tagged(self, model: Model, prediction_id: str, claim: Claim) -> None:
-        try:
-            model = await self.routed.at_its_version(model, prediction_id)
-        except RequestError as exc:
-            await self._not_taken(self._fail_waiting(prediction_id, exc.detail))
-            return
-        except StoreError as exc:
-            raise _NotTaken(exc) from exc
-        async with self.broker.subscribe(prediction_id) as subscription:
-            started = await self._not_taken(self.lifecycle.start(
-                prediction_id, self.worker_id, self.settings.lease_seconds))
-            if started is None:
-                await self._not_taken(self._not_started(prediction_id))
+    async def _execute_tagged(self, model: Model, taken: str | Offer, claim: Claim) -> None:
+        if isinstance(taken, str):
+            prediction_id = taken
+            try:
+                model = await self.routed.at_its_version(model, prediction_id)
+            except RequestError as exc:
+                await self._not_taken(self._fail_waiting(prediction_id, exc.detail))
                 return
+            except StoreError as exc:
+                raise _NotTaken(exc) from exc
+        else:
+            prediction_id = taken.prediction.id  # made at the model's version, just now
+        async with self.broker.subscribe(prediction_id) as subscription:
+            if isinstance(taken, str):
+                started = await self._not_taken(self.lifecycle.start(
+                    prediction_id, self.worker_id, self.settings.lease_seconds))
+                if started is None:
+                    await self._not_taken(self._not_started(prediction_id))
+                    return
+            else:
+                started = await self._take_offer(taken)
+                if started is None:
+                    return
             self.leases.hold(started)
             try:
                 await self._begin(model, started, subscription, claim)
@@ -230,6 +243,23 @@ class Worker:
         for name in unknown:
             run.log(f"Ignoring input {name!r}: {model.full_name} has no such input\n")
         await self.supervisor.run(model, run, inputs, subscription, claim)
+
+    async def _take_offer(self, offer: Offer) -> Prediction | None:
+        """Commit an offered prediction started by this worker; None if that failed (its
+        create raises the error)."""
+        try:
+            started = await self.lifecycle.begin(offer.prediction, self.worker_id,
+                                                 self.settings.lease_seconds, offer.insert)
+        except Exception as exc:
+            offer.fail(exc)
+            return None
+        except BaseException:
+            # Stopped meanwhile (the commit may have been made: the recovery of this
+            # worker's claims sees to the prediction then); its create is answered now.
+            offer.fail(Unavailable("The server is stopping; try again on another"))
+            raise
+        offer.accept(started)
+        return started
 
     async def _not_taken(self, step: Awaitable[T]) -> T:
         """``step``, of taking a prediction before its run begins: if the store fails it,

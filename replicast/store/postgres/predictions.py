@@ -27,11 +27,17 @@ class PostgresPredictions(PredictionStore):
     def __init__(self, db: PostgresAccess) -> None:
         self._db = db
 
-    async def insert(self, prediction: Prediction) -> None:
+    async def insert(self, prediction: Prediction, deliveries: Sequence[Delivery] = ()) -> None:
         (statement,) = sql.insert_prediction(prediction, sql.POSTGRES)  # one, with WITH
-        await self._db.execute(statement.sql, *statement.args)
+        if not deliveries:
+            await self._db.execute(statement.sql, *statement.args)
+            return
+        async with self._db.transaction() as c:
+            await c.execute(statement.sql, *statement.args)
+            await outbox.insert_deliveries(c, deliveries)
 
-    async def insert_within(self, prediction: Prediction, max_unfinished: int) -> int | None:
+    async def insert_within(self, prediction: Prediction, max_unfinished: int,
+                            deliveries: Sequence[Delivery] = ()) -> int | None:
         (statement,) = sql.insert_prediction(prediction, sql.POSTGRES)
         async with self._db.transaction() as c:
             # One such create at a time per account, in every process, until the commit.
@@ -41,6 +47,7 @@ class PostgresPredictions(PredictionStore):
             if count >= max_unfinished:
                 return int(count)
             await c.execute(statement.sql, *statement.args)
+            await outbox.insert_deliveries(c, deliveries)
         return None
 
     async def unfinished_count(self, account_id: int) -> int:

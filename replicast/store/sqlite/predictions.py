@@ -32,11 +32,18 @@ class SQLitePredictions(PredictionStore):
     def __init__(self, db: SQLiteAccess) -> None:
         self._db = db
 
-    async def insert(self, prediction: Prediction) -> None:
+    async def insert(self, prediction: Prediction, deliveries: Sequence[Delivery] = ()) -> None:
         statements = sql.insert_prediction(prediction, sql.SQLITE)
-        await self._db.write(lambda c: run_all(c, statements))
 
-    async def insert_within(self, prediction: Prediction, max_unfinished: int) -> int | None:
+        def call(c: sqlite3.Connection) -> None:
+            run_all(c, statements)
+            if deliveries:
+                outbox.insert_deliveries(c, deliveries)
+
+        await self._db.write(call)
+
+    async def insert_within(self, prediction: Prediction, max_unfinished: int,
+                            deliveries: Sequence[Delivery] = ()) -> int | None:
         statements = sql.insert_prediction(prediction, sql.SQLITE)
 
         # A write holds SQLite's one write lock from the count to the commit.
@@ -45,6 +52,8 @@ class SQLitePredictions(PredictionStore):
             if count >= max_unfinished:
                 return int(count)
             run_all(c, statements)
+            if deliveries:
+                outbox.insert_deliveries(c, deliveries)
             return None
 
         return await self._db.write(call)

@@ -1,0 +1,174 @@
+"""A synchronous create offered to an idle consumer: committed already started, in one
+transaction; declined back to its create whenever the consumer cannot take it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from replicast import ids, times
+from replicast.broker.memory import MemoryBroker
+from replicast.broker.offer import Offer
+from replicast.errors import Throttled, Unavailable
+from replicast.predictions.prediction import Prediction
+from replicast.predictions.status import Status
+from replicast.webhooks.delivery import WebhookEvent
+from replicast.webhooks.emitter import WebhookEmitter
+from replicast.worker.pools import dequeue_any
+from tests.support.harness import Harness, model
+
+
+def new_prediction() -> Prediction:
+    return Prediction(id=ids.prediction_id(), account_id=1, model="a/x", version="v",
+                      input={}, status=Status.STARTING, created_at=times.now(),
+                      base_url="http://h", stream_token=ids.url_token())
+
+
+async def insert_nothing(prediction, deliveries) -> None:
+    pass
+
+
+async def test_an_offer_goes_only_to_a_consumer_that_waits():
+    broker = MemoryBroker()
+    lonely = Offer(new_prediction(), insert_nothing)
+    assert not broker.offer("a/x", lonely)  # nobody waits: the create queues it itself
+    take = asyncio.ensure_future(broker.dequeue("a/x"))
+    await asyncio.sleep(0.01)
+    offer = Offer(new_prediction(), insert_nothing)
+    assert broker.offer("a/x", offer)
+    assert await asyncio.wait_for(take, 5) is offer
+    assert not broker.offer("a/x", Offer(new_prediction(), insert_nothing))  # taken: busy
+    await broker.enqueue("a/x", "p1")  # the queue itself is as it was
+    assert await asyncio.wait_for(broker.dequeue("a/x"), 5) == "p1"
+
+
+async def test_a_consumer_stopped_before_it_woke_declines_the_offer_and_passes_on_the_id():
+    broker = MemoryBroker()
+    first, second = (asyncio.ensure_future(broker.dequeue("a/x")) for _ in range(2))
+    await asyncio.sleep(0.01)
+    offer = Offer(new_prediction(), insert_nothing)
+    assert broker.offer("a/x", offer)  # to the first
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(offer.outcome, 5) is None  # declined: its create goes on
+    await broker.enqueue("a/x", "p1")  # to the second
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert await asyncio.wait_for(broker.dequeue("a/x"), 5) == "p1"  # still first in line
+
+
+async def test_an_offer_taken_beside_another_queue_s_prediction_is_declined():
+    broker = MemoryBroker()
+    take = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
+    await asyncio.sleep(0.01)
+    await broker.enqueue("a/x", "p1")
+    offer = Offer(new_prediction(), insert_nothing)
+    assert broker.offer("a/y", offer)  # both takes are done before the consumer wakes
+    assert await asyncio.wait_for(take, 5) == ("a/x", "p1")
+    assert await asyncio.wait_for(offer.outcome, 5) is None
+
+
+async def echo(context, inputs):
+    return f"got {inputs['value']}"
+
+
+async def test_a_waiting_create_is_committed_started_with_its_start_webhook(tmp_path):
+    harness = Harness(tmp_path, [model("t/echo", echo)])
+    harness.lifecycle.listeners = (WebhookEmitter(
+        harness.store.outbox, retry_window=timedelta(hours=1), on_created=lambda: None),)
+    await harness.open()
+    updates = []
+    update = harness.store.predictions.update
+
+    async def recorded(prediction_id, expected, change, **kwargs):
+        updates.append(change.status)
+        return await update(prediction_id, expected, change, **kwargs)
+
+    harness.store.predictions.update = recorded
+    try:
+        await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
+        updates.clear()
+        done = await harness.create("t/echo", wait=5, input={"value": "a"},
+                                    webhook="https://example.com/hook")
+        assert done.status is Status.SUCCEEDED and done.output == "got a"
+        assert done.attempt == 1 and done.started_at >= done.created_at
+        assert updates == [Status.SUCCEEDED]  # no separate start
+        deliveries = await harness.store.outbox.of_prediction(done.id)
+        assert [d.event for d, _ in deliveries] == [WebhookEvent.START, WebhookEvent.COMPLETED]
+    finally:
+        await harness.close()
+
+
+async def test_a_create_over_the_limit_is_refused_and_the_consumer_goes_on(tmp_path):
+    harness = await Harness(tmp_path, [model("t/echo", echo, concurrency=1)]).open()
+    try:
+        harness.service.max_unfinished = 1
+        slow = asyncio.Event()
+
+        async def held(context, inputs):
+            await slow.wait()
+            return "held"
+
+        harness.registry.get("t/echo").runner.function = held
+        first = await harness.create("t/echo", input={"value": "a"})  # queued, then runs
+        await harness.until(first.id, lambda p: p.status is Status.PROCESSING)
+        with pytest.raises(Throttled):
+            await harness.create("t/echo", wait=5, input={"value": "b"})
+        slow.set()
+        await harness.until(first.id, lambda p: p.status.terminal)
+        harness.registry.get("t/echo").runner.function = echo
+        done = await harness.create("t/echo", wait=5, input={"value": "c"})
+        assert done.status is Status.SUCCEEDED and done.output == "got c"
+    finally:
+        await harness.close()
+
+
+async def test_a_create_finding_every_consumer_busy_is_queued_as_before(tmp_path):
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def held(context, inputs):
+        started.set()
+        await release.wait()
+        return inputs["value"]
+
+    harness = await Harness(tmp_path, [model("t/held", held, concurrency=1)]).open()
+    try:
+        first = await harness.create("t/held", input={"value": "a"})
+        await asyncio.wait_for(started.wait(), 5)
+        # Its one slot is taken; the consumers beside it (slow fetches) wait for a slot,
+        # not on the queue: nobody takes an offer, and the create queues its prediction.
+        second = asyncio.ensure_future(harness.create("t/held", wait=5, input={"value": "b"}))
+        await asyncio.sleep(0.05)
+        waiting = await harness.store.runs.list_unfinished()
+        assert [(p.id, p.status) for p in waiting] == [(first.id, Status.PROCESSING),
+                                                      (waiting[1].id, Status.STARTING)]
+        release.set()
+        done = await asyncio.wait_for(second, 5)
+        assert done.status is Status.SUCCEEDED and done.output == "b"
+    finally:
+        await harness.close()
+
+
+async def test_a_worker_stopped_while_it_commits_an_offer_answers_its_create(tmp_path):
+    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
+    committing = asyncio.Event()
+
+    async def stuck(prediction, deliveries):
+        committing.set()
+        await asyncio.Event().wait()
+
+    try:
+        await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
+        harness.service._insert = stuck
+        create = asyncio.ensure_future(harness.create("t/echo", wait=5))
+        await asyncio.wait_for(committing.wait(), 5)
+        await harness.worker.stop(0)
+        with pytest.raises(Unavailable, match="stopping"):
+            await asyncio.wait_for(create, 5)
+    finally:
+        await harness.close()
