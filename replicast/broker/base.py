@@ -60,6 +60,11 @@ class Broker(abc.ABC):
         prediction offered to a consumer waiting here (``offer``). A dequeue canceled
         once either was handed to it leaves the id queued, and declines the offer."""
 
+    def consumer_waits(self, model: str) -> bool:
+        """Whether a consumer in this process waits for ``model``'s queue now (``offer``
+        would find it); by default, never."""
+        return False
+
     def offer(self, model: str, offer: Offer) -> bool:
         """Hand a new prediction straight to a consumer waiting for ``model``'s queue in
         this process (``replicast.broker.offer``); False when none waits, and by default,

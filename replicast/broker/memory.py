@@ -41,6 +41,10 @@ class MemoryBroker(Broker):
             self._queued[model].discard(taken)
         return taken
 
+    def consumer_waits(self, model: str) -> bool:
+        queue = self._queues.get(model)
+        return queue is not None and queue.waited_for
+
     def offer(self, model: str, offer: Offer) -> bool:
         queue = self._queues.get(model)
         return queue is not None and queue.hand(offer)
@@ -81,6 +85,10 @@ class _Queue:
     def __init__(self) -> None:
         self._ids: collections.deque[str] = collections.deque()
         self._waiting: collections.deque[asyncio.Future[str | Offer]] = collections.deque()
+
+    @property
+    def waited_for(self) -> bool:
+        return any(not waiter.done() for waiter in self._waiting)
 
     def put(self, prediction_id: str) -> None:
         if not self.hand(prediction_id):

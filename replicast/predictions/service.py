@@ -145,7 +145,8 @@ class PredictionService:
             api_prefix=api_prefix,
         )
         logs.tag(prediction.id)
-        if wait is not None and queue and not model.runner.hands_on:
+        if wait is not None and queue and not model.runner.hands_on \
+                and self.broker.consumer_waits(model.full_name):
             offered = await self._offered(model, prediction, wait)
             if offered is not None:
                 return offered

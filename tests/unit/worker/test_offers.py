@@ -33,9 +33,11 @@ async def insert_nothing(prediction, deliveries) -> None:
 async def test_an_offer_goes_only_to_a_consumer_that_waits():
     broker = MemoryBroker()
     lonely = Offer(new_prediction(), insert_nothing)
+    assert not broker.consumer_waits("a/x")
     assert not broker.offer("a/x", lonely)  # nobody waits: the create queues it itself
     take = asyncio.ensure_future(broker.dequeue("a/x"))
     await asyncio.sleep(0.01)
+    assert broker.consumer_waits("a/x") and not broker.consumer_waits("a/y")
     offer = Offer(new_prediction(), insert_nothing)
     assert broker.offer("a/x", offer)
     assert await asyncio.wait_for(take, 5) is offer
