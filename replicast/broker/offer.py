@@ -1,15 +1,17 @@
 """A new prediction offered straight to a worker waiting for its model's queue, to start
 in the transaction that creates it.
 
-A synchronous create that finds a consumer of the model idle (a slot claimed, nothing
-queued ahead) hands it the prediction before anything is committed, through the
-in-process broker (``Broker.offer``). The consumer commits it already started, claimed by
-its worker (``Lifecycle.begin``): one transaction where a queued prediction takes two,
-its create's and its start's, and no queue in between. The create learns from ``outcome``
-how that went: the started prediction, the error its commit raised (the create's own
-error then, as if it had committed it itself), or None when the consumer could not take
-it after all (stopped, or its model paused, before it woke), and the create commits and
-queues it as usual.
+A synchronous create that finds a consumer of the model idle (a slot claimed, waiting for
+the model's in-process queue, which is empty then) hands it the prediction before anything
+is committed, through the in-process broker (``Broker.offer``; a Redis broker never
+offers). The consumer commits it already started, claimed by its worker
+(``Lifecycle.begin``): one transaction where a queued prediction takes two, its create's
+and its start's, and no queue in between. The create learns from ``outcome`` how that
+went: the started prediction, the error its commit raised (the create's own error then,
+as if it had committed it itself), or None when the consumer could not take it after all
+(stopped, or its model paused, before it woke), and the create commits and queues it as
+usual. A consumer stopped while it commits lets the commit finish, and the create learns
+how it went.
 """
 
 from __future__ import annotations

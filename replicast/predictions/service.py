@@ -185,18 +185,27 @@ class PredictionService:
         try:
             async with self.broker.subscribe(prediction.id) as subscription:
                 offer = Offer(prediction, self._insert)
+                offer.outcome.add_done_callback(self._offer_settled)
                 if not self.broker.offer(model.full_name, offer):
                     return None
-                started = await offer.outcome  # raises what kept it from being committed
+                # Raises what kept it from being committed; shielded, so that a client gone
+                # meanwhile leaves the consumer to settle it.
+                started = await asyncio.shield(offer.outcome)
                 if started is None:
                     return None
-                if started.deadline is not None:
-                    self.deadlines.watch(started.id, started.deadline)
                 return await self._until_terminal(started, subscription, wait)
         except BrokerError as exc:
             # Committed already, it is answered as a wait that ran out; else queued.
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
             return started
+
+    def _offer_settled(self, outcome: asyncio.Future[Prediction | None]) -> None:
+        """Once an offer's consumer has settled it, whether or not its create still waits
+        (its client may be gone): a committed prediction's deadline is watched, and an
+        error is looked at."""
+        started = None if outcome.cancelled() or outcome.exception() else outcome.result()
+        if started is not None and started.deadline is not None:
+            self.deadlines.watch(started.id, started.deadline)
 
     async def enqueue(self, prediction: Prediction) -> None:
         """Queue a prediction created with ``queue=False`` (nothing if it has ended)."""

@@ -63,7 +63,12 @@ async def dequeue_any(broker: Broker, names: list[str]) -> tuple[str, str | Offe
         await _put_back(broker, takes, keep=None)
         raise
     first = next(take for take in takes if take in done)
-    await _put_back(broker, takes, keep=first)
+    try:
+        await _put_back(broker, takes, keep=first)
+    except BaseException:  # stopped while putting the others back: this one goes back too
+        if first.exception() is None:
+            await _give_back(broker, takes[first], first.result())
+        raise
     return takes[first], first.result()  # the broker's error, if that is what came
 
 
@@ -106,12 +111,20 @@ async def _put_back(broker: Broker, takes: dict[asyncio.Future[str | Offer], str
     others = [take for take in takes if take is not keep]
     for take in others:
         take.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
-    for take in others:
-        if not take.cancelled() and take.exception() is None:
-            taken = take.result()
-            if isinstance(taken, Offer):
-                taken.decline()
-                continue
-            log.debug("putting prediction %s back on %s's queue", taken, takes[take])
-            await broker.enqueue(takes[take], taken)
+    try:
+        await asyncio.gather(*others, return_exceptions=True)
+    finally:  # stopped meanwhile too: a take still being canceled gives back its own
+        taken = [(takes[take], take.result()) for take in others if take.done()
+                 and not take.cancelled() and take.exception() is None]
+        taken.sort(key=lambda pair: not isinstance(pair[1], Offer))  # their creates wait
+        for name, item in taken:
+            await _give_back(broker, name, item)
+
+
+async def _give_back(broker: Broker, name: str, item: str | Offer) -> None:
+    """Return what a take got and will not use: an offer to its create, an id to its queue."""
+    if isinstance(item, Offer):
+        item.decline()
+        return
+    log.debug("putting prediction %s back on %s's queue", item, name)
+    await broker.enqueue(name, item)

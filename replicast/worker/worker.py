@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from replicast import times
 from replicast.broker.base import Broker, Subscription
@@ -53,6 +53,9 @@ from replicast.worker.routed import RoutedModels
 from replicast.worker.run import Running
 from replicast.worker.slots import Claim, Slots
 from replicast.worker.supervisor import RunSupervisor
+
+if TYPE_CHECKING:
+    from replicast.webhooks.delivery import Delivery
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -246,18 +249,30 @@ class Worker:
 
     async def _take_offer(self, offer: Offer) -> Prediction | None:
         """Commit an offered prediction started by this worker; None if that failed (its
-        create raises the error)."""
+        create raises the error).
+
+        A stop does not cut the commit short, which a thread or the database may finish
+        anyway: its create learns how it went (committed, it is this worker's claim, which
+        the recovery of a stopped worker's predictions sees to)."""
+        committed: list[Prediction] = []
+
+        async def insert(started: Prediction, deliveries: Sequence[Delivery]) -> None:
+            await offer.insert(started, deliveries)
+            committed.append(started)
+
+        begin = asyncio.ensure_future(self.lifecycle.begin(
+            offer.prediction, self.worker_id, self.settings.lease_seconds, insert))
         try:
-            started = await self.lifecycle.begin(offer.prediction, self.worker_id,
-                                                 self.settings.lease_seconds, offer.insert)
-        except Exception as exc:
-            offer.fail(exc)
-            return None
-        except BaseException:
-            # Stopped meanwhile (the commit may have been made: the recovery of this
-            # worker's claims sees to the prediction then); its create is answered now.
-            offer.fail(Unavailable("The server is stopping; try again on another"))
+            started = await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            begin.add_done_callback(lambda _: _settle(offer, committed, begin))
             raise
+        except Exception as exc:
+            _settle(offer, committed, begin)
+            if committed:  # announcing it failed: it is started, as after a failed start
+                raise
+            log.debug("offered prediction %s not committed: %s", offer.prediction.id, exc)
+            return None
         offer.accept(started)
         return started
 
@@ -281,6 +296,19 @@ class Worker:
         if prediction is not None and prediction.status is Status.STARTING \
                 and prediction.deadline is not None and times.now() >= prediction.deadline:
             await self.lifecycle.abort(prediction)
+
+
+def _settle(offer: Offer, committed: list[Prediction], begin: asyncio.Future[Prediction]
+            ) -> None:
+    """Tell an offer's create how its commit went, once ``begin`` is over."""
+    if committed:
+        offer.accept(committed[0])
+    elif begin.cancelled():
+        offer.fail(Unavailable("The server is stopping; try again on another"))
+    else:
+        error = begin.exception()
+        offer.fail(error if error is not None else
+                   Unavailable("The server is stopping; try again on another"))
 
 
 class _NotTaken(ReplicastError):

@@ -287,6 +287,26 @@ async def test_creates_racing_in_two_processes_never_pass_the_limit(store_factor
     assert len(await stores[1].runs.list_unfinished()) == 5
 
 
+async def test_a_new_prediction_is_committed_with_the_deliveries_of_its_status(store, account):
+    now = times.now()
+    plain, limited = (make(account.id, status=Status.PROCESSING, started_at=now, attempt=1,
+                           webhook="https://x.test/") for _ in range(2))
+
+    def start_of(p):
+        return [Delivery(id=ids.random_id(26), prediction_id=p.id, account_id=account.id,
+                         event=WebhookEvent.START, url="https://x.test/", payload=b"{}",
+                         created_at=now, next_attempt_at=now)]
+
+    await store.predictions.insert(plain, start_of(plain))
+    assert await store.predictions.insert_within(limited, 5, start_of(limited)) is None
+    assert await store.predictions.insert_within(make(account.id), 2, start_of(plain)) == 2
+    for p in (plain, limited):
+        assert await store.predictions.get(p.id) == p
+        assert [d.event for d, _ in await store.outbox.of_prediction(p.id)] == [
+            WebhookEvent.START]
+    assert len(await store.outbox.of_prediction(plain.id)) == 1  # the refused one added none
+
+
 async def test_unfinished_predictions_are_counted_per_account(store):
     alice = await store.accounts.ensure_account("alice")
     bob = await store.accounts.ensure_account("bob")

@@ -209,13 +209,18 @@ def flags(tmp_path, monkeypatch):
 async def test_a_failing_check_holds_predictions_until_one_passes(flags):
     checked = runner("Predictor", health_interval=0.05, health_timeout=2)
     await checked.start()
+    paused_watch: list[State] = []
+    stop_watching = checked.on_pause(lambda: paused_watch.append(checked.state))
     try:
         await until(lambda: checked.health() is not None)
         assert checked.health().healthy and checked.health().checked_at is not None
+        assert not paused_watch
         (flags / "sync").touch()
         await until(lambda: checked.state is State.UNHEALTHY)
         assert checked.health().error == RETURNED_FALSE
         assert checked.paused  # the worker leaves its queue alone
+        assert paused_watch[:1] == [State.UNHEALTHY]  # told as it paused
+        stop_watching()
         failed_at = checked.health().checked_at
         prediction = asyncio.ensure_future(checked.predict(RecordingContext(),
                                                              {"text": "x", "wait": 0.0}))

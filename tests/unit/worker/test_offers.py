@@ -4,6 +4,7 @@ transaction; declined back to its create whenever the consumer cannot take it.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -11,13 +12,14 @@ import pytest
 from replicast import ids, times
 from replicast.broker.memory import MemoryBroker
 from replicast.broker.offer import Offer
-from replicast.errors import Throttled, Unavailable
+from replicast.errors import StoreUnavailable, Throttled
 from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.webhooks.delivery import WebhookEvent
 from replicast.webhooks.emitter import WebhookEmitter
-from replicast.worker.pools import dequeue_any
+from replicast.worker.pools import Pool, dequeue_any, dequeue_unless_paused
 from tests.support.harness import Harness, model
+from tests.unit.worker.test_paused_models import pausing
 
 
 def new_prediction() -> Prediction:
@@ -106,7 +108,8 @@ async def test_a_waiting_create_is_committed_started_with_its_start_webhook(tmp_
 
 
 async def test_a_create_over_the_limit_is_refused_and_the_consumer_goes_on(tmp_path):
-    harness = await Harness(tmp_path, [model("t/echo", echo, concurrency=1)]).open()
+    harness = await Harness(tmp_path, [model("t/echo", echo, concurrency=2)]).open()
+    taken = offers_taken(harness)
     try:
         harness.service.max_unfinished = 1
         slow = asyncio.Event()
@@ -120,11 +123,13 @@ async def test_a_create_over_the_limit_is_refused_and_the_consumer_goes_on(tmp_p
         await harness.until(first.id, lambda p: p.status is Status.PROCESSING)
         with pytest.raises(Throttled):
             await harness.create("t/echo", wait=5, input={"value": "b"})
+        assert len(taken) == 1  # refused by the consumer that took the offer
         slow.set()
         await harness.until(first.id, lambda p: p.status.terminal)
         harness.registry.get("t/echo").runner.function = echo
         done = await harness.create("t/echo", wait=5, input={"value": "c"})
         assert done.status is Status.SUCCEEDED and done.output == "got c"
+        assert len(taken) == 2
     finally:
         await harness.close()
 
@@ -139,6 +144,7 @@ async def test_a_create_finding_every_consumer_busy_is_queued_as_before(tmp_path
         return inputs["value"]
 
     harness = await Harness(tmp_path, [model("t/held", held, concurrency=1)]).open()
+    taken = offers_taken(harness)
     try:
         first = await harness.create("t/held", input={"value": "a"})
         await asyncio.wait_for(started.wait(), 5)
@@ -147,8 +153,8 @@ async def test_a_create_finding_every_consumer_busy_is_queued_as_before(tmp_path
         second = asyncio.ensure_future(harness.create("t/held", wait=5, input={"value": "b"}))
         await asyncio.sleep(0.05)
         waiting = await harness.store.runs.list_unfinished()
-        assert [(p.id, p.status) for p in waiting] == [(first.id, Status.PROCESSING),
-                                                      (waiting[1].id, Status.STARTING)]
+        assert [p.status for p in waiting] == [Status.PROCESSING, Status.STARTING]
+        assert waiting[0].id == first.id and not taken
         release.set()
         done = await asyncio.wait_for(second, 5)
         assert done.status is Status.SUCCEEDED and done.output == "b"
@@ -156,21 +162,113 @@ async def test_a_create_finding_every_consumer_busy_is_queued_as_before(tmp_path
         await harness.close()
 
 
-async def test_a_worker_stopped_while_it_commits_an_offer_answers_its_create(tmp_path):
+@pytest.mark.parametrize("commit_fails", [False, True])
+async def test_a_worker_stopped_while_it_commits_an_offer_tells_its_create_how_it_went(
+        tmp_path, commit_fails):
     harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
-    committing = asyncio.Event()
+    committing, go_on = asyncio.Event(), asyncio.Event()
+    insert = harness.service._insert
 
-    async def stuck(prediction, deliveries):
+    async def slow(prediction, deliveries):
         committing.set()
-        await asyncio.Event().wait()
+        await go_on.wait()
+        if commit_fails:
+            raise StoreUnavailable("the database is gone")
+        await insert(prediction, deliveries)
 
     try:
         await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
-        harness.service._insert = stuck
-        create = asyncio.ensure_future(harness.create("t/echo", wait=5))
+        harness.service._insert = slow
+        create = asyncio.ensure_future(harness.create("t/echo", wait=0.2))
         await asyncio.wait_for(committing.wait(), 5)
-        await harness.worker.stop(0)
-        with pytest.raises(Unavailable, match="stopping"):
-            await asyncio.wait_for(create, 5)
+        stopping = asyncio.ensure_future(harness.worker.stop(0))
+        await asyncio.sleep(0.05)
+        assert not create.done()  # the commit goes on, whoever stops
+        go_on.set()
+        await stopping
+        if commit_fails:
+            with pytest.raises(StoreUnavailable):
+                await asyncio.wait_for(create, 5)
+        else:
+            answered = await asyncio.wait_for(create, 5)  # committed: answered as such
+            stored = await harness.store.predictions.get(answered.id)
+            assert stored.status is Status.PROCESSING and stored.attempt == 1
     finally:
         await harness.close()
+
+
+async def test_an_offer_declined_by_its_consumer_is_committed_once_by_its_create(tmp_path):
+    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
+    try:
+        await harness.create("t/echo", wait=5)
+
+        def declined(name, offer):  # a consumer stopped or paused before it woke
+            offer.decline()
+            return True
+
+        harness.broker.offer = declined
+        done = await harness.create("t/echo", wait=5, input={"value": "d"})
+        assert done.status is Status.SUCCEEDED and done.output == "got d"
+        # The warm-up's and this one: committed once, not by the consumer and the create.
+        assert await harness.store.predictions.status_counts() == {
+            ("t/echo", "succeeded"): 2}
+    finally:
+        await harness.close()
+
+
+@pytest.mark.parametrize("ticks", range(5))
+async def test_a_stop_while_other_queues_are_put_back_gives_back_what_was_taken(ticks):
+    broker = MemoryBroker()
+    take = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
+    await asyncio.sleep(0.01)
+    offer = Offer(new_prediction(), insert_nothing)
+    assert broker.offer("a/x", offer)
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    take.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await take
+    if not take.cancelled():  # it came back before the stop: its consumer has it
+        return
+    assert await asyncio.wait_for(asyncio.shield(offer.outcome), 1) is None  # to its create
+    again = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
+    await asyncio.sleep(0.01)
+    await broker.enqueue("a/x", "p1")
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    again.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await again
+    if again.cancelled():
+        assert await asyncio.wait_for(broker.dequeue("a/x"), 1) == "p1"  # still queued
+
+
+@pytest.mark.parametrize("ticks", range(5))
+async def test_a_pause_in_a_pool_of_two_models_declines_the_offer_taken(ticks):
+    broker = MemoryBroker()
+    (first, _), (second, pausing_runner) = pausing("a/x"), pausing("a/y")
+    pool = Pool({"a/x": first, "a/y": second})
+    take = asyncio.ensure_future(dequeue_unless_paused(broker, pool))
+    await asyncio.sleep(0.01)
+    offer = Offer(new_prediction(), insert_nothing)
+    assert broker.offer("a/x", offer)
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    pausing_runner.pause()
+    assert await asyncio.wait_for(take, 5) is None and take.cancelling() == 0
+    assert await asyncio.wait_for(asyncio.shield(offer.outcome), 1) is None
+
+
+def offers_taken(harness: Harness) -> list[Offer]:
+    """The offers a consumer took, recorded as the broker hands them."""
+    taken: list[Offer] = []
+    offer = harness.broker.offer
+
+    def recorded(name, made):
+        handed = offer(name, made)
+        if handed:
+            taken.append(made)
+        return handed
+
+    harness.broker.offer = recorded
+    return taken
