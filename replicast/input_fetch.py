@@ -77,11 +77,14 @@ class InputFetcher:
         if not url.startswith(("http://", "https://")):
             raise ModelError(f"Cannot fetch {url[:80]!r}: only http(s) URLs and data URIs work")
         try:
-            async with downloads.within(self.limits) as budget, \
-                    self._client.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise ModelError(f"Fetching {url} failed: HTTP {response.status_code}")
-                return await budget.read(response, write)
+            async with downloads.within(self.limits) as budget:
+                response = await self._send(url)
+                try:
+                    if response.status_code >= 400:
+                        raise ModelError(f"Fetching {url} failed: HTTP {response.status_code}")
+                    return await budget.read(response, write)
+                finally:
+                    await response.aclose()
         except downloads.TooLarge:
             raise self._too_big(url) from None
         except downloads.TooSlow as exc:
@@ -93,6 +96,23 @@ class InputFetcher:
                              ) from exc
         except httpx.HTTPError as exc:
             raise ModelError(f"Fetching {url} failed: {exc}") from exc
+
+    async def _send(self, url: str) -> httpx.Response:
+        """The response to a GET of ``url``, its body still to read.
+
+        Sent in a task of its own: a cancel (of the run, of the download at its
+        deadline) that landed inside httpx as it was setting up the request could leave
+        the connection open in its pool, and the server sending for ever. The request
+        goes on by itself meanwhile (within the client's own timeouts), and its
+        response is closed as soon as it comes, which hangs up.
+        """
+        sending = asyncio.ensure_future(self._client.send(
+            self._client.build_request("GET", url), stream=True))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            sending.add_done_callback(_close_response)
+            raise
 
     def _too_big(self, url: str) -> ModelError:
         return ModelError(f"The file at {url} is larger than {self.max_bytes} bytes")
@@ -114,6 +134,18 @@ class InputFetcher:
         if len(data) > self.max_bytes:
             raise ModelError(f"The data URI is larger than {self.max_bytes} bytes")
         return data
+
+
+def _close_response(sending: asyncio.Future[httpx.Response]) -> None:
+    if sending.cancelled() or sending.exception() is not None:
+        return
+    closing = asyncio.ensure_future(sending.result().aclose())
+    _CLOSING.add(closing)
+    closing.add_done_callback(_CLOSING.discard)
+
+
+_CLOSING: set[asyncio.Future[None]] = set()
+"""Closes of responses that came for canceled downloads, kept until done."""
 
 
 async def _write(file: BinaryIO, pending: bytearray) -> None:
