@@ -29,6 +29,8 @@ class InputFetcher:
         # Redirects are followed: every connection, redirected or not, is checked.
         self._client = guarded_client(allow_private=allow_private, timeout=timeout,
                                       follow_redirects=True)
+        self._closing: set[asyncio.Future[None]] = set()
+        """Closes of responses that came for canceled downloads (``_send``)."""
 
     @property
     def max_bytes(self) -> int:
@@ -36,7 +38,8 @@ class InputFetcher:
         return self.limits.max_bytes
 
     async def close(self) -> None:
-        """Release connections."""
+        """Release connections (once the responses of canceled downloads are closed)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self._client.aclose()
 
     async def fetch(self, url: str) -> bytes:
@@ -111,8 +114,15 @@ class InputFetcher:
         try:
             return await asyncio.shield(sending)
         except asyncio.CancelledError:
-            sending.add_done_callback(_close_response)
+            sending.add_done_callback(self._close_response)
             raise
+
+    def _close_response(self, sending: asyncio.Future[httpx.Response]) -> None:
+        if sending.cancelled() or sending.exception() is not None:
+            return
+        closing = asyncio.ensure_future(sending.result().aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     def _too_big(self, url: str) -> ModelError:
         return ModelError(f"The file at {url} is larger than {self.max_bytes} bytes")
@@ -134,18 +144,6 @@ class InputFetcher:
         if len(data) > self.max_bytes:
             raise ModelError(f"The data URI is larger than {self.max_bytes} bytes")
         return data
-
-
-def _close_response(sending: asyncio.Future[httpx.Response]) -> None:
-    if sending.cancelled() or sending.exception() is not None:
-        return
-    closing = asyncio.ensure_future(sending.result().aclose())
-    _CLOSING.add(closing)
-    closing.add_done_callback(_CLOSING.discard)
-
-
-_CLOSING: set[asyncio.Future[None]] = set()
-"""Closes of responses that came for canceled downloads, kept until done."""
 
 
 async def _write(file: BinaryIO, pending: bytearray) -> None:

@@ -300,15 +300,13 @@ class Worker:
 
 def _settle(offer: Offer, committed: list[Prediction], begin: asyncio.Future[Prediction]
             ) -> None:
-    """Tell an offer's create how its commit went, once ``begin`` is over."""
+    """Tell an offer's create how its commit went, once ``begin`` is over (it raised, or
+    was canceled with the loop, when nothing was committed)."""
     if committed:
         offer.accept(committed[0])
-    elif begin.cancelled():
-        offer.fail(Unavailable("The server is stopping; try again on another"))
     else:
-        error = begin.exception()
-        offer.fail(error if error is not None else
-                   Unavailable("The server is stopping; try again on another"))
+        error = None if begin.cancelled() else begin.exception()
+        offer.fail(error or Unavailable("The server is stopping; try again on another"))
 
 
 class _NotTaken(ReplicastError):

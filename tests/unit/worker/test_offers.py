@@ -216,21 +216,28 @@ async def test_an_offer_declined_by_its_consumer_is_committed_once_by_its_create
         await harness.close()
 
 
-@pytest.mark.parametrize("ticks", range(5))
-async def test_a_stop_while_other_queues_are_put_back_gives_back_what_was_taken(ticks):
-    broker = MemoryBroker()
-    take = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
+async def offered_to(broker: MemoryBroker, ticks: int) -> Offer:
+    """An offer handed to the take waiting for ``a/x``, then ``ticks`` turns of the loop."""
     await asyncio.sleep(0.01)
     offer = Offer(new_prediction(), insert_nothing)
     assert broker.offer("a/x", offer)
     for _ in range(ticks):
         await asyncio.sleep(0)
+    return offer
+
+
+@pytest.mark.parametrize("ticks", range(5))
+async def test_a_stop_while_other_queues_are_put_back_gives_back_what_was_taken(ticks):
+    broker = MemoryBroker()
+    take = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
+    offer = await offered_to(broker, ticks)
     take.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await take
-    if not take.cancelled():  # it came back before the stop: its consumer has it
-        return
-    assert await asyncio.wait_for(asyncio.shield(offer.outcome), 1) is None  # to its create
+    if take.cancelled():
+        assert await asyncio.wait_for(asyncio.shield(offer.outcome), 1) is None  # declined
+    else:  # it came back before the stop: its consumer has it, and nobody else
+        assert take.result() == ("a/x", offer) and not offer.outcome.done()
     again = asyncio.ensure_future(dequeue_any(broker, ["a/x", "a/y"]))
     await asyncio.sleep(0.01)
     await broker.enqueue("a/x", "p1")
@@ -241,6 +248,8 @@ async def test_a_stop_while_other_queues_are_put_back_gives_back_what_was_taken(
         await again
     if again.cancelled():
         assert await asyncio.wait_for(broker.dequeue("a/x"), 1) == "p1"  # still queued
+    else:
+        assert again.result() == ("a/x", "p1")
 
 
 @pytest.mark.parametrize("ticks", range(5))
@@ -249,11 +258,7 @@ async def test_a_pause_in_a_pool_of_two_models_declines_the_offer_taken(ticks):
     (first, _), (second, pausing_runner) = pausing("a/x"), pausing("a/y")
     pool = Pool({"a/x": first, "a/y": second})
     take = asyncio.ensure_future(dequeue_unless_paused(broker, pool))
-    await asyncio.sleep(0.01)
-    offer = Offer(new_prediction(), insert_nothing)
-    assert broker.offer("a/x", offer)
-    for _ in range(ticks):
-        await asyncio.sleep(0)
+    offer = await offered_to(broker, ticks)
     pausing_runner.pause()
     assert await asyncio.wait_for(take, 5) is None and take.cancelling() == 0
     assert await asyncio.wait_for(asyncio.shield(offer.outcome), 1) is None
