@@ -4,7 +4,9 @@ round after round, from this checkout and from others (commits to compare).
 Cog's rate moves by more between runs of a few seconds on a shared VM than a change to
 Replicast does; measured in alternation, every server sees the same moments. Each round
 runs every server at 1 client, then at 8, ``--duration`` seconds each; the medians and
-their ratio to Cog's close the output. Run it on an otherwise idle machine.
+their ratio to Cog's close the output, with the median CPU time the server and the
+processes it started spent a successful prediction (the steadiest figure for an A/B
+of Replicast's own work). Run it on an otherwise idle machine.
 
     git worktree add /tmp/before <commit>
     python -m bench.alternate --rounds 4 /tmp/before .
@@ -56,27 +58,35 @@ def main() -> int:
         for server in started:  # warm up
             _sync(server, cog, 8, 2)
         rates: dict[tuple[int, int], list[float]] = {}
+        costs: dict[tuple[int, int], list[float]] = {}
         for round_number in range(args.rounds):
             for clients in CLIENTS:
                 for index, server in enumerate(started):
+                    before = server.cpu_seconds()
                     load = _sync(server, cog, clients, args.duration)
+                    # CPU time of the server and its processes per successful prediction
+                    # (Cog's counts its refusals' work too).
+                    cost = (server.cpu_seconds() - before) * 1000 / max(load.ok, 1)
                     rates.setdefault((index, clients), []).append(load.rate)
+                    costs.setdefault((index, clients), []).append(cost)
                     print(f"round {round_number + 1}, {clients} client(s), {server.name}: "
                           f"{load.rate:.0f}/s ok, {load.other} rejected, p50 "
-                          f"{load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms", flush=True)
+                          f"{load.p50_ms:.2f} ms, p99 {load.p99_ms:.2f} ms, "
+                          f"CPU {cost:.3f} ms a prediction", flush=True)
     finally:
         for server in started:
             server.stop()
     print()
-    print("| server | clients | median rate | all rounds | ratio to Cog |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| server | clients | median rate | all rounds | ratio to Cog | CPU a prediction |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for clients in CLIENTS:
         cog_median = statistics.median(rates[(0, clients)])
         for index, server in enumerate(started):
             median = statistics.median(rates[(index, clients)])
             rounds = ", ".join(f"{rate:.0f}" for rate in rates[(index, clients)])
+            cost = statistics.median(costs[(index, clients)])
             print(f"| {server.name} | {clients} | {median:.0f}/s | {rounds} | "
-                  f"{median / cog_median:.2f} |")
+                  f"{median / cog_median:.2f} | {cost:.3f} ms |")
     return 0
 
 

@@ -32,6 +32,10 @@ class Server:
         """Resident memory of the server and every process it started."""
         return sum(_rss(pid) for pid in _tree(self.process.pid))
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the server and every process it started have used."""
+        return sum(_cpu(pid) for pid in _tree(self.process.pid))
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -47,17 +51,20 @@ NO_RATE_LIMITS = {"REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQ
 
 
 def start_replicast(port: int, name: str = "Replicast", *args: str,
-                    source: Path | None = None) -> Server:
+                    source: Path | None = None, profile_to: Path | None = None) -> Server:
     """``replicast serve`` with embedded defaults on a fresh data folder (and ``args``);
-    with ``source``, the ``replicast`` package of that checkout rather than this one."""
+    with ``source``, the ``replicast`` package of that checkout rather than this one;
+    with ``profile_to``, under cProfile, which writes there once the server has stopped."""
     data = Path(tempfile.mkdtemp(prefix="replicast-bench-"))
     env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
            "REPLICAST_LOG_LEVEL": "warning", **NO_RATE_LIMITS}
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
+    profiler = [] if profile_to is None else ["-m", "cProfile", "-o", str(profile_to)]
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "replicast", "serve", "--port", str(port), *args], env=env,
+        [sys.executable, *profiler, "-m", "replicast", "serve", "--port", str(port), *args],
+        env=env,
         stdout=open(data / "server.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         start_new_session=True, cwd=source,
     )
@@ -123,12 +130,30 @@ def _wait(process: subprocess.Popen[bytes], ready, timeout: float = 60.0) -> Non
 
 
 def _tree(pid: int) -> list[int]:
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        children = (task / "children").read_text().split() if (task / "children").exists() else []
-        for child in children:
-            found += _tree(int(child))
+    """``pid`` and its descendants, found by their parent ids (a child forked by a thread
+    that has exited is no longer listed in any thread's ``children``)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(parents.get(current, ()))
     return found
+
+
+def _cpu(pid: int) -> float:
+    try:
+        # After the command's closing parenthesis: utime and stime are fields 14 and 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss(pid: int) -> int:
