@@ -88,7 +88,9 @@ def main() -> int:
                         help="checkouts whose replicast package to measure (default: this one)")
     parser.add_argument("--short", type=float, default=2.0, help="seconds of the short run")
     parser.add_argument("--long", type=float, default=8.0, help="seconds of the long run")
-    parser.add_argument("--top", type=int, default=25, help="functions to list, by own time")
+    parser.add_argument("--top", type=int, default=25, help="functions to list")
+    parser.add_argument("--by", choices=("own", "calls"), default="own",
+                        help="list the functions by their own time or by their calls")
     args = parser.parse_args()
     loadgen.wrk_version()
     servers.ensure_cog()
@@ -101,8 +103,9 @@ def main() -> int:
     for source in args.sources:
         calls, rows = measure(source, predictor, args.short, args.long)
         totals.append((source, calls))
-        print(f"\n{source}: {calls:.0f} Python calls a prediction; by own time (profiled):")
-        for row in sorted(rows, key=lambda r: -r.own_us)[:args.top]:
+        print(f"\n{source}: {calls:.0f} Python calls a prediction; by {args.by} (profiled):")
+        key = (lambda r: -r.own_us) if args.by == "own" else (lambda r: -r.calls)
+        for row in sorted(rows, key=key)[:args.top]:
             print(f"  {row.own_us:7.1f} µs own {row.total_us:8.1f} µs in all "
                   f"{row.calls:6.2f} calls  {row.name}")
     print()

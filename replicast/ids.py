@@ -56,9 +56,24 @@ _TIME_CHARS = 8  # 40 bits of milliseconds: until 2054
 def ordered_id(length: int, *, now_ms: int | None = None) -> str:
     """An id of ``length`` characters from ``ALPHABET``: the millisecond it was made
     (8 characters, so that ids sort by it), then random ones."""
-    ms = (time.time_ns() // 1_000_000 if now_ms is None else now_ms) - _EPOCH_MS
-    stamp = bytes((ms >> shift) & 31 for shift in range(5 * _TIME_CHARS - 5, -1, -5))
-    return stamp.translate(_CHARACTERS).decode("ascii") + random_id(length - _TIME_CHARS)
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return _stamp(ms) + random_id(length - _TIME_CHARS)
+
+
+_last_stamp = (-1, "")  # a prediction's id and stream token are made in the same millisecond
+
+
+def _stamp(ms: int) -> str:
+    """The 8 characters of millisecond ``ms``."""
+    global _last_stamp
+    last = _last_stamp  # one read: another thread may replace it meanwhile
+    if last[0] == ms:
+        return last[1]
+    since = ms - _EPOCH_MS
+    stamp = bytes((since >> shift) & 31 for shift in range(5 * _TIME_CHARS - 5, -1, -5))
+    text = stamp.translate(_CHARACTERS).decode("ascii")
+    _last_stamp = (ms, text)
+    return text
 
 
 def prediction_id() -> str:

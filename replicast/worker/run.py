@@ -208,6 +208,8 @@ class Running:
     async def discard_files(self, kept: Any) -> None:
         """Delete the files this run saved that ``kept`` (the output on record) does not
         name."""
+        if not self._saved:  # most runs save no file: nothing to look for in the output
+            return
         named = set(json_strings(kept))
         unused = [url for url in self._saved if url not in named]
         if unused:

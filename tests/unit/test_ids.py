@@ -30,3 +30,15 @@ def test_what_follows_the_time_is_random():
     # 18 characters of 5 bits each: every character of the alphabet turns up everywhere.
     for position in range(18):
         assert len({tail[position] for tail in tails}) == 32
+
+
+def test_each_millisecond_keeps_its_own_stamp():
+    # The last stamp is kept for ids made in the same millisecond: going back and forth
+    # between two must give each its own characters.
+    first, second = 1_700_000_000_000, 1_700_000_000_001
+    stamps = [ids.ordered_id(26, now_ms=ms)[:8] for ms in (first, second, first, first, second)]
+    assert stamps[0] == stamps[2] == stamps[3] != stamps[1] == stamps[4]
+    assert stamps[1] > stamps[0]
+    # The 8 characters are the milliseconds since 2020 in base 32, most significant first.
+    since = first - 1_577_836_800_000
+    assert stamps[0] == "".join(ids.ALPHABET[(since >> (35 - 5 * i)) & 31] for i in range(8))
