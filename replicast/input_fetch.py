@@ -29,8 +29,6 @@ class InputFetcher:
         # Redirects are followed: every connection, redirected or not, is checked.
         self._client = guarded_client(allow_private=allow_private, timeout=timeout,
                                       follow_redirects=True)
-        self._closing: set[asyncio.Future[None]] = set()
-        """Closes of responses that came for canceled downloads (``_send``)."""
 
     @property
     def max_bytes(self) -> int:
@@ -39,7 +37,6 @@ class InputFetcher:
 
     async def close(self) -> None:
         """Release connections (once the responses of canceled downloads are closed)."""
-        await asyncio.gather(*self._closing, return_exceptions=True)
         await self._client.aclose()
 
     async def fetch(self, url: str) -> bytes:
@@ -80,14 +77,12 @@ class InputFetcher:
         if not url.startswith(("http://", "https://")):
             raise ModelError(f"Cannot fetch {url[:80]!r}: only http(s) URLs and data URIs work")
         try:
-            async with downloads.within(self.limits) as budget:
-                response = await self._send(url)
-                try:
-                    if response.status_code >= 400:
-                        raise ModelError(f"Fetching {url} failed: HTTP {response.status_code}")
-                    return await budget.read(response, write)
-                finally:
-                    await response.aclose()
+            # The client hangs up on a canceled download (``net.HangsUp``).
+            async with downloads.within(self.limits) as budget, \
+                    self._client.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise ModelError(f"Fetching {url} failed: HTTP {response.status_code}")
+                return await budget.read(response, write)
         except downloads.TooLarge:
             raise self._too_big(url) from None
         except downloads.TooSlow as exc:
@@ -99,30 +94,6 @@ class InputFetcher:
                              ) from exc
         except httpx.HTTPError as exc:
             raise ModelError(f"Fetching {url} failed: {exc}") from exc
-
-    async def _send(self, url: str) -> httpx.Response:
-        """The response to a GET of ``url``, its body still to read.
-
-        Sent in a task of its own: a cancel (of the run, of the download at its
-        deadline) that landed inside httpx as it was setting up the request could leave
-        the connection open in its pool, and the server sending for ever. The request
-        goes on by itself meanwhile (within the client's own timeouts), and its
-        response is closed as soon as it comes, which hangs up.
-        """
-        sending = asyncio.ensure_future(self._client.send(
-            self._client.build_request("GET", url), stream=True))
-        try:
-            return await asyncio.shield(sending)
-        except asyncio.CancelledError:
-            sending.add_done_callback(self._close_response)
-            raise
-
-    def _close_response(self, sending: asyncio.Future[httpx.Response]) -> None:
-        if sending.cancelled() or sending.exception() is not None:
-            return
-        closing = asyncio.ensure_future(sending.result().aclose())
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
 
     def _too_big(self, url: str) -> ModelError:
         return ModelError(f"The file at {url} is larger than {self.max_bytes} bytes")

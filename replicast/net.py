@@ -162,12 +162,48 @@ async def _resolve(host: str, port: int) -> list[Address]:
 
 def guarded_client(*, allow_private: bool, timeout: float,
                    follow_redirects: bool) -> httpx.AsyncClient:
-    """An HTTP client whose every connection is checked by ``GuardedBackend``."""
+    """An HTTP client whose every connection is checked by ``GuardedBackend``, and whose
+    requests hang up when canceled (``HangsUp``)."""
     transport = httpx.AsyncHTTPTransport()
     # httpx builds the connection pool and offers no way to pass a backend to it:
     # swap it in (the tests of this module fail loudly if that ever stops working).
     pool = transport._pool
     pool._network_backend = GuardedBackend(pool._network_backend, allow_private=allow_private)
-    return httpx.AsyncClient(transport=transport, timeout=timeout,
+    return httpx.AsyncClient(transport=HangsUp(transport), timeout=timeout,
                              follow_redirects=follow_redirects,
                              headers={"User-Agent": USER_AGENT})
+
+
+class HangsUp(httpx.AsyncBaseTransport):
+    """Sends each request in a task of its own, which a cancel does not interrupt.
+
+    A cancel that lands inside httpx while it sets up a request (a run canceled during
+    its download, a webhook attempt at its deadline, a stop) can leave the connection
+    in the pool, open and never used: the other side goes on sending, or waits, for
+    ever, and each such cancel costs a socket. Here the request goes on by itself
+    instead, within the client's own timeouts, and its response is closed as soon as
+    it comes, which hangs up. ``aclose`` waits for those closes.
+    """
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+        self._closing: set[asyncio.Future[None]] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sending = asyncio.ensure_future(self._transport.handle_async_request(request))
+        try:
+            return await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            sending.add_done_callback(self._hang_up)
+            raise
+
+    def _hang_up(self, sending: asyncio.Future[httpx.Response]) -> None:
+        if sending.cancelled() or sending.exception() is not None:
+            return  # (the exception is looked at: nobody else will)
+        closing = asyncio.ensure_future(sending.result().aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._transport.aclose()

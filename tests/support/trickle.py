@@ -6,9 +6,12 @@ For proving that a download ends on its own: every connection is counted, and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import select
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 
 
 class Trickle:
@@ -65,3 +68,30 @@ class Trickle:
 
     def close(self) -> None:
         self._socket.close()
+
+
+async def moments_left_open(request: Callable[[str], Awaitable[object]], *,
+                            tries: int = 10, moments: int = 10) -> list[int]:
+    """Cancel ``request(url)`` (a download, an upload, against a fresh ``Trickle``) at each
+    of the first ``moments`` loop turns after its connection is accepted, ``tries`` times
+    each; the moments (loop turns after the accept) of the tries that left it open."""
+    left_open = []
+    for attempt in range(tries * moments):
+        moment = attempt % moments
+        trickle = Trickle(interval=1.0, size=1000)
+        try:
+            task = asyncio.ensure_future(request(trickle.url()))
+            while not trickle.connected.is_set():
+                if task.done():
+                    break
+                await asyncio.sleep(0)
+            for _ in range(moment):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if not await asyncio.to_thread(trickle.closed.wait, 2):
+                left_open.append(moment)
+        finally:
+            trickle.close()
+    return left_open

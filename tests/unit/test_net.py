@@ -6,6 +6,7 @@ import pytest
 from replicast import net
 from tests.support.listener import Listener
 from tests.support.receiver import Receiver
+from tests.support.trickle import moments_left_open
 
 
 @pytest.mark.parametrize("address,public", [
@@ -143,3 +144,22 @@ async def test_metadata_addresses_are_refused_even_where_private_ones_are_allowe
         # Loopback stays allowed.
         response = await client.post(f"http://127.0.0.1:{receiver.port}/hook", content=b"x")
     assert response.status_code == 200 and len(receiver.received) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_request_canceled_at_any_moment_hangs_up(method):
+    # A download canceled with its run, a webhook's POST at its deadline: a cancel that
+    # landed inside httpx while it set up the request left the connection open in its
+    # pool, the other side sending or waiting for ever, a socket lost each time.
+    client = net.guarded_client(allow_private=True, timeout=5, follow_redirects=False)
+
+    async def request(url: str) -> None:
+        async with client.stream(method, url, content=b'{"id": "x"}' if method == "POST"
+                                 else None) as response:
+            await response.aread()
+
+    try:
+        left_open = await moments_left_open(request)
+    finally:
+        await client.aclose()
+    assert left_open == []  # (the moments, in loop iterations after the accept)
