@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, cast
 
 import httptools
 from uvicorn.config import Config
@@ -26,6 +26,7 @@ from uvicorn.server import ServerState
 
 from replicast.edge.deadlines import Deadlines
 from replicast.edge.limits import ConnectionCaps, EdgeLimits
+from replicast.edge.writes import OneWritePerTurn
 
 log = logging.getLogger("uvicorn.error")
 
@@ -94,7 +95,8 @@ class GuardedProtocol(HttpToolsProtocol):
     # Connections
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # A response's head and body, written in one turn, leave in one segment.
+        super().connection_made(cast(asyncio.Transport, OneWritePerTurn(transport, self.loop)))
         client = self.client[0] if self.client else ""
         if self.caps.admit(client):
             self._admitted = client
@@ -228,6 +230,12 @@ class GuardedProtocol(HttpToolsProtocol):
             return
         self.cycle.more_body = False
         self.cycle.message_event.set()
+
+    def on_response_complete(self) -> None:
+        # A whole response leaves now, head and body in one write, before whatever else
+        # this turn of the loop runs (``OneWritePerTurn`` would send it at its end).
+        cast(OneWritePerTurn, self.transport).flush()
+        super().on_response_complete()
 
     # Deadlines
 
