@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from replicast.predictions.prediction import Prediction
 from replicast.webhooks.delivery import Delivery
@@ -34,6 +35,9 @@ class Offer:
 
     prediction: Prediction
     insert: Insert
+    validated: tuple[dict[str, Any], list[str]] | None = None
+    """Its input as the model's validator gave it at the create (the values, defaults
+    filled, and the names it does not know): the consumer need not check it again."""
     outcome: asyncio.Future[Prediction | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 

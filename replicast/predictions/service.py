@@ -118,7 +118,7 @@ class PredictionService:
         created under, which its webhooks' and events' URLs name.
         """
         self.input_limits.check(input)
-        inputs, _ = model.validator.validate(input)
+        inputs, unknown = model.validator.validate(input)
         if model.create_check is not None:
             await model.create_check(inputs, base_url, self._own_path(account, base_url))
         await self._check_files(account, model, inputs, base_url)
@@ -147,7 +147,7 @@ class PredictionService:
         logs.tag(prediction.id)
         if wait is not None and queue and not model.runner.hands_on \
                 and self.broker.consumer_waits(model.full_name):
-            offered = await self._offered(model, prediction, wait)
+            offered = await self._offered(model, prediction, wait, (inputs, unknown))
             if offered is not None:
                 return offered
         failure = await self._hand_on(account, model, prediction, inputs)
@@ -176,15 +176,15 @@ class PredictionService:
             await self.broker.enqueue(model.full_name, prediction.id)
             return prediction
 
-    async def _offered(self, model: Model, prediction: Prediction, wait: float
-                       ) -> Prediction | None:
+    async def _offered(self, model: Model, prediction: Prediction, wait: float,
+                       validated: tuple[dict[str, Any], list[str]]) -> Prediction | None:
         """Offer the new prediction to a consumer of the model waiting in this process,
         which commits it already started (``replicast.broker.offer``), and wait up to
         ``wait`` seconds for its end; None, with nothing committed, if none takes it."""
         started = None
         try:
             async with self.broker.subscribe(prediction.id) as subscription:
-                offer = Offer(prediction, self._insert)
+                offer = Offer(prediction, self._insert, validated)
                 offer.outcome.add_done_callback(self._offer_settled)
                 if not self.broker.offer(model.full_name, offer):
                     return None

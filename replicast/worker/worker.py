@@ -222,12 +222,16 @@ class Worker:
                     return
             self.leases.hold(started)
             try:
-                await self._begin(model, started, subscription, claim)
+                await self._begin(model, started, subscription, claim,
+                                  None if isinstance(taken, str) else taken.validated)
             finally:
                 self.leases.release(started)
 
-    async def _begin(self, model: Model, started: Prediction,
-                     subscription: Subscription, claim: Claim) -> None:
+    async def _begin(self, model: Model, started: Prediction, subscription: Subscription,
+                     claim: Claim, validated: tuple[dict[str, Any], list[str]] | None
+                     ) -> None:
+        """Run ``started``, its input checked against the model (``validated``: as its
+        create checked it a moment ago, for an offered prediction)."""
         run = Running(started, self.lifecycle, self.outputs, self.fetcher, files=self.files,
                   file_limits=self.file_limits)
         unknown: list[str] = []
@@ -235,6 +239,8 @@ class Worker:
             # Handed on already: the run follows it there, and the input it was
             # validated with at its create is the upstream's business now.
             inputs = started.run_input()
+        elif validated is not None:
+            inputs, unknown = validated
         else:
             try:
                 inputs, unknown = model.validator.validate(started.run_input())

@@ -107,6 +107,31 @@ async def test_a_waiting_create_is_committed_started_with_its_start_webhook(tmp_
         await harness.close()
 
 
+async def test_an_offered_input_is_checked_once_and_its_unknown_names_still_logged(tmp_path):
+    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
+    taken = offers_taken(harness)
+    validator = harness.registry.get("t/echo").validator
+    checks = []
+    validate = validator.validate
+
+    def counted(value):
+        checks.append(dict(value))
+        return validate(value)
+
+    validator.validate = counted
+    try:
+        await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
+        checks.clear()
+        taken.clear()
+        done = await harness.create("t/echo", wait=5, input={"value": "a", "extra": 1})
+        assert len(taken) == 1  # offered, and taken
+        assert done.status is Status.SUCCEEDED and done.output == "got a"
+        assert checks == [{"value": "a", "extra": 1}]  # at the create; not again to run it
+        assert "Ignoring input 'extra': t/echo has no such input" in done.logs
+    finally:
+        await harness.close()
+
+
 async def test_a_create_over_the_limit_is_refused_and_the_consumer_goes_on(tmp_path):
     harness = await Harness(tmp_path, [model("t/echo", echo, concurrency=2)]).open()
     taken = offers_taken(harness)
