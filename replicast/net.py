@@ -16,6 +16,7 @@ someone else's behalf.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -182,28 +183,48 @@ class HangsUp(httpx.AsyncBaseTransport):
     in the pool, open and never used: the other side goes on sending, or waits, for
     ever, and each such cancel costs a socket. Here the request goes on by itself
     instead, within the client's own timeouts, and its response is closed as soon as
-    it comes, which hangs up. ``aclose`` waits for those closes.
+    it comes, which hangs up. So a request canceled once it has begun may still reach
+    the other side whole (as one canceled while its answer was awaited always could): a
+    webhook given up at its deadline and sent again may arrive twice, which its
+    ``webhook-id`` lets the receiver see. ``aclose`` gives the requests still going and
+    the closes ``CLOSE_GRACE`` seconds, then cancels what is left and closes the pool.
     """
+
+    CLOSE_GRACE = 1.0
 
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self._transport = transport
-        self._closing: set[asyncio.Future[None]] = set()
+        self._abandoned: set[asyncio.Future[Any]] = set()
+        """Requests whose callers were canceled, and the closes of their responses."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         sending = asyncio.ensure_future(self._transport.handle_async_request(request))
         try:
             return await asyncio.shield(sending)
         except asyncio.CancelledError:
+            self._keep(sending)
             sending.add_done_callback(self._hang_up)
             raise
+
+    def _keep(self, future: asyncio.Future[Any]) -> None:
+        self._abandoned.add(future)
+        future.add_done_callback(self._abandoned.discard)
 
     def _hang_up(self, sending: asyncio.Future[httpx.Response]) -> None:
         if sending.cancelled() or sending.exception() is not None:
             return  # (the exception is looked at: nobody else will)
-        closing = asyncio.ensure_future(sending.result().aclose())
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
+        self._keep(asyncio.ensure_future(_close(sending.result())))
 
     async def aclose(self) -> None:
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._abandoned:
+            _, going = await asyncio.wait(set(self._abandoned), timeout=self.CLOSE_GRACE)
+            for future in going:
+                future.cancel()
+            await asyncio.gather(*going, return_exceptions=True)
         await self._transport.aclose()
+
+
+async def _close(response: httpx.Response) -> None:
+    """Close an abandoned request's response; how that went concerns no one."""
+    with contextlib.suppress(Exception):
+        await response.aclose()

@@ -305,8 +305,10 @@ class GuardedProtocol(HttpToolsProtocol):
         else:  # a next request: answered unless the one before is still being answered
             answer = cycle is None or cycle.response_complete
         if cycle is not None and not cycle.response_complete:
-            # The app's request ends here, its reads seeing a disconnect, its writes dropped.
+            # The app's request ends here, its reads seeing a disconnect, its writes dropped
+            # (and no "100 Continue" after the refusal, which uvicorn would write at a read).
             cycle.disconnected = True
+            cycle.waiting_for_100_continue = False
             cycle.message_event.set()
         self._phase = _ENDED
         self._cancel_deadline()

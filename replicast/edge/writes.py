@@ -29,13 +29,15 @@ class OneWritePerTurn:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes | bytearray | memoryview] | None = None
+        self._pending: list[bytes] | None = None
         """What was written this turn; None while nothing waits (no flush scheduled)."""
         self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
             return
+        if not isinstance(data, bytes):
+            data = bytes(data)  # held a moment: the caller may reuse its buffer meanwhile
         if self._pending is None:
             if self._transport.is_closing():
                 self._transport.write(data)  # as the transport treats writes once closing

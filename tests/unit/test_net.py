@@ -1,4 +1,8 @@
+import asyncio
+import contextlib
 import ipaddress
+import socket
+import threading
 
 import httpx
 import pytest
@@ -163,3 +167,42 @@ async def test_a_request_canceled_at_any_moment_hangs_up(method):
     finally:
         await client.aclose()
     assert left_open == []  # (the moments, in loop iterations after the accept)
+
+
+async def test_closing_a_client_ends_the_requests_its_canceled_callers_left_going():
+    # A request whose caller was canceled goes on by itself (net.HangsUp); closing the
+    # client leaves neither it running nor its connection open, and does not wait long.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    accepted, closed = threading.Event(), threading.Event()
+
+    def silent() -> None:  # reads the request and never answers
+        connection, _ = server.accept()
+        accepted.set()
+        with connection:
+            while connection.recv(65536):
+                pass
+        closed.set()
+
+    threading.Thread(target=silent, daemon=True).start()
+    client = net.guarded_client(allow_private=True, timeout=30, follow_redirects=False)
+    transport = client._transport
+    assert isinstance(transport, net.HangsUp)
+    try:
+        request = asyncio.ensure_future(client.post(
+            f"http://127.0.0.1:{server.getsockname()[1]}/hook", content=b"{}"))
+        assert await asyncio.to_thread(accepted.wait, 5)
+        await asyncio.sleep(0.05)  # the request is sent: the answer is what it waits for
+        request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+        assert transport._abandoned  # going on by itself
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await client.aclose()
+        assert loop.time() - began < net.HangsUp.CLOSE_GRACE + 0.5
+        assert not transport._abandoned
+        assert await asyncio.to_thread(closed.wait, 5)
+    finally:
+        server.close()

@@ -124,7 +124,7 @@ async def test_a_response_leaves_in_one_write_as_soon_as_it_is_complete():
         # Whatever the app does next in this turn, the answer has left already.
         socket.writes.append(b"(the app went on)")
 
-    config = Config(app=app, lifespan="off", access_log=False)
+    config = Config(app=app, lifespan="off", access_log=False, log_config=None)
     config.load()
     protocol = protocol_class(EdgeLimits())(config=config, server_state=ServerState(),
                                             app_state={})
@@ -137,4 +137,33 @@ async def test_a_response_leaves_in_one_write_as_soon_as_it_is_complete():
     response, after = socket.writes
     assert response.startswith(b"HTTP/1.1 200 OK\r\n") and response.endswith(b'\r\n\r\n{"a": 1}')
     assert after == b"(the app went on)"
+    protocol.connection_lost(None)
+
+
+async def test_no_continue_is_written_after_a_refusal():
+    # A body refused mid-way (its chunk framing past the limit) while the app has not read
+    # it yet: uvicorn wrote "100 Continue" at the app's first read, after the 431 and the
+    # end of writing (uvloop raised, at the end of the turn here).
+    reads: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.sleep(0.01)  # the refusal comes meanwhile
+        reads.append(await receive())
+
+    config = Config(app=app, lifespan="off", access_log=False, log_config=None)
+    config.load()
+    protocol = protocol_class(EdgeLimits(max_header_bytes=1024))(
+        config=config, server_state=ServerState(), app_state={})
+    socket = FakeTransport()
+    socket.write_eof = lambda: socket.writes.append(b"<eof>")  # type: ignore[method-assign]
+    protocol.connection_made(socket)  # type: ignore[arg-type]
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n")
+    protocol.data_received(b"1;" + b"x" * 2000 + b"\r\na\r\n")  # framing past the limit
+    for _ in range(3):
+        await asyncio.sleep(0.02)
+    assert reads == [{"type": "http.disconnect"}]
+    refused = b"".join(socket.writes)
+    assert refused.startswith(b"HTTP/1.1 431 ") and refused.endswith(b"<eof>")
+    assert b"100 Continue" not in refused
     protocol.connection_lost(None)
