@@ -27,6 +27,9 @@ from replicast.webhooks.delivery import Delivery
 Insert = Callable[[Prediction, Sequence[Delivery]], Awaitable[None]]
 """Commits a new prediction with the deliveries of its status (the create's own insert:
 its account's limit on unfinished predictions holds)."""
+Validated = tuple[dict[str, Any], list[str]]
+"""An input as a model's validator gives it: the values, defaults filled, and the names
+the model does not know."""
 
 
 @dataclass(eq=False)
@@ -35,9 +38,9 @@ class Offer:
 
     prediction: Prediction
     insert: Insert
-    validated: tuple[dict[str, Any], list[str]] | None = None
-    """Its input as the model's validator gave it at the create (the values, defaults
-    filled, and the names it does not know): the consumer need not check it again."""
+    validated: Validated | None = None
+    """Its input as the model's validator gave it at the create: the consumer need not
+    check it again."""
     outcome: asyncio.Future[Prediction | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 

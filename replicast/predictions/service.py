@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from replicast import ids, keyset, logs, times, urls
 from replicast.accounts.account import Account
 from replicast.broker.base import Broker, Subscription
-from replicast.broker.offer import Offer
+from replicast.broker.offer import Offer, Validated
 from replicast.errors import (
     BrokerError,
     InvalidField,
@@ -177,7 +177,7 @@ class PredictionService:
             return prediction
 
     async def _offered(self, model: Model, prediction: Prediction, wait: float,
-                       validated: tuple[dict[str, Any], list[str]]) -> Prediction | None:
+                       validated: Validated) -> Prediction | None:
         """Offer the new prediction to a consumer of the model waiting in this process,
         which commits it already started (``replicast.broker.offer``), and wait up to
         ``wait`` seconds for its end; None, with nothing committed, if none takes it."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from replicast import times
 from replicast.broker.base import Broker, Subscription
-from replicast.broker.offer import Offer
+from replicast.broker.offer import Offer, Validated
 from replicast.config import Settings
 from replicast.errors import (
     BrokerError,
@@ -228,7 +228,7 @@ class Worker:
                 self.leases.release(started)
 
     async def _begin(self, model: Model, started: Prediction, subscription: Subscription,
-                     claim: Claim, validated: tuple[dict[str, Any], list[str]] | None
+                     claim: Claim, validated: Validated | None
                      ) -> None:
         """Run ``started``, its input checked against the model (``validated``: as its
         create checked it a moment ago, for an offered prediction)."""
