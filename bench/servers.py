@@ -51,15 +51,22 @@ NO_RATE_LIMITS = {"REPLICAST_RATE_LIMIT_CREATES": "0", "REPLICAST_RATE_LIMIT_REQ
 
 
 def start_replicast(port: int, name: str = "Replicast", *args: str,
-                    source: Path | None = None, profile_to: Path | None = None) -> Server:
+                    source: Path | None = None, profile_to: Path | None = None,
+                    path_first: Path | None = None, extra_env: dict[str, str] | None = None
+                    ) -> Server:
     """``replicast serve`` with embedded defaults on a fresh data folder (and ``args``);
     with ``source``, the ``replicast`` package of that checkout rather than this one;
-    with ``profile_to``, under cProfile, which writes there once the server has stopped."""
+    with ``profile_to``, under cProfile, which writes there once the server has stopped;
+    ``path_first``: a folder ahead of everything on its ``PYTHONPATH``; ``extra_env``:
+    more environment variables."""
     data = Path(tempfile.mkdtemp(prefix="replicast-bench-"))
     env = {**os.environ, "REPLICAST_DATA_DIR": str(data), "REPLICAST_API_TOKEN": TOKEN,
-           "REPLICAST_LOG_LEVEL": "warning", **NO_RATE_LIMITS}
+           "REPLICAST_LOG_LEVEL": "warning", **NO_RATE_LIMITS, **(extra_env or {})}
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
+    if path_first is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path_first),
+                                                          env.get("PYTHONPATH")]))
     profiler = [] if profile_to is None else ["-m", "cProfile", "-o", str(profile_to)]
     began = time.monotonic()
     process = subprocess.Popen(
