@@ -181,23 +181,29 @@ class PredictionService:
         """Offer the new prediction to a consumer of the model waiting in this process,
         which commits it already started (``replicast.broker.offer``), and wait up to
         ``wait`` seconds for its end; None, with nothing committed, if none takes it."""
-        started = None
+        offer = Offer(prediction, self._insert, validated)
+        offer.outcome.add_done_callback(self._offer_settled)
+        offered = False
         try:
             async with self.broker.subscribe(prediction.id) as subscription:
-                offer = Offer(prediction, self._insert, validated)
-                offer.outcome.add_done_callback(self._offer_settled)
-                if not self.broker.offer(model.full_name, offer):
+                offered = self.broker.offer(model.full_name, offer)
+                if not offered:
                     return None
-                # Raises what kept it from being committed; shielded, so that a client gone
-                # meanwhile leaves the consumer to settle it.
-                started = await asyncio.shield(offer.outcome)
+                # One sleep from the offer to the end: the consumer's commit wakes the
+                # create only if it did not commit it (a started prediction ends later).
+                ended = await self._until_ended(subscription, wait, unless=offer.outcome)
+                if ended is not None:
+                    return ended
+                # Shielded: a client gone meanwhile leaves the consumer to settle it.
+                started = await asyncio.shield(offer.outcome)  # raises what kept it out
                 if started is None:
                     return None
-                return await self._until_terminal(started, subscription, wait)
+                # The wait ran out: as the store has it now.
+                return await self.store.get(started.id) or started
         except BrokerError as exc:
             # Committed already, it is answered as a wait that ran out; else queued.
             log.warning("cannot wait for prediction %s: %s", prediction.id, exc)
-            return started
+            return await asyncio.shield(offer.outcome) if offered else None
 
     def _offer_settled(self, outcome: asyncio.Future[Prediction | None]) -> None:
         """Once an offer's consumer has settled it, whether or not its create still waits
@@ -370,19 +376,38 @@ class PredictionService:
         after ``timeout`` seconds. Other events (progress, a start) wake nobody."""
         if prediction.terminal:
             return prediction
-        ended: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        ended = await self._until_ended(subscription, timeout)
+        # Progress events do not carry state: read it afresh.
+        return ended or await self.store.get(prediction.id) or prediction
+
+    async def _until_ended(self, subscription: Subscription, timeout: float,
+                           unless: asyncio.Future[Prediction | None] | None = None
+                           ) -> Prediction | None:
+        """The prediction as the status event that says it has ended carries it; None
+        after ``timeout`` seconds, or once ``unless`` (an offer's outcome) is settled
+        without a started prediction."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[Prediction | None] = loop.create_future()
 
         def on_event(event: Event) -> None:
             if event.kind is EventKind.STATUS and event.prediction is not None \
                     and event.prediction.terminal and not ended.done():
                 ended.set_result(event.prediction)
 
+        def on_settled(outcome: asyncio.Future[Prediction | None]) -> None:
+            if not ended.done() and (outcome.cancelled() or outcome.exception() is not None
+                                     or outcome.result() is None):
+                ended.set_result(None)
+
         subscription.listen(on_event)
+        if unless is not None:
+            unless.add_done_callback(on_settled)
         try:
             async with asyncio.timeout(timeout):
                 return await ended
         except TimeoutError:
-            # Progress events do not carry state: read it afresh.
-            return await self.store.get(prediction.id) or prediction
+            return None
         finally:
             subscription.listen(None)
+            if unless is not None:
+                unless.remove_done_callback(on_settled)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
+from collections.abc import Coroutine, Generator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -103,6 +106,40 @@ async def test_a_waiting_create_is_committed_started_with_its_start_webhook(tmp_
         assert updates == [Status.SUCCEEDED]  # no separate start
         deliveries = await harness.store.outbox.of_prediction(done.id)
         assert [d.event for d, _ in deliveries] == [WebhookEvent.START, WebhookEvent.COMPLETED]
+    finally:
+        await harness.close()
+
+
+@types.coroutine
+def counting_sleeps(coroutine: Coroutine[Any, Any, Any], sleeps: list[int]
+                    ) -> Generator[Any, Any, Any]:
+    """``await coroutine``, counting in ``sleeps`` the times it gives the loop its turn."""
+    sent: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            waited = coroutine.throw(error) if error is not None else coroutine.send(sent)
+        except StopIteration as finished:
+            return finished.value
+        sleeps.append(1)
+        try:
+            sent, error = (yield waited), None
+        except BaseException as thrown:  # handed on to the coroutine
+            sent, error = None, thrown
+
+
+async def test_an_offered_create_sleeps_once_from_its_offer_to_its_end(tmp_path):
+    # The consumer's commit of the started prediction wakes nobody; its end wakes the create.
+    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
+    taken = offers_taken(harness)
+    try:
+        await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
+        taken.clear()
+        sleeps: list[int] = []
+        done = await counting_sleeps(harness.create("t/echo", wait=5, input={"value": "a"}),
+                                     sleeps)
+        assert len(taken) == 1 and done.status is Status.SUCCEEDED
+        assert len(sleeps) == 1
     finally:
         await harness.close()
 
