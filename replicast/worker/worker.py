@@ -24,6 +24,7 @@ from replicast import times
 from replicast.broker.base import Broker, Subscription
 from replicast.broker.offer import Offer, Validated
 from replicast.config import Settings
+from replicast.eager import eager
 from replicast.errors import (
     BrokerError,
     ConfigError,
@@ -266,10 +267,11 @@ class Worker:
             await offer.insert(started, deliveries)
             committed.append(started)
 
-        begin = asyncio.ensure_future(self.lifecycle.begin(
+        # Most commits never wait (SQLite's inline connection): no task, no turn of the loop.
+        begin = eager(self.lifecycle.begin(
             offer.prediction, self.worker_id, self.settings.lease_seconds, insert))
         try:
-            started = await asyncio.shield(begin)
+            started = begin.result() if begin.done() else await asyncio.shield(begin)
         except asyncio.CancelledError:
             begin.add_done_callback(lambda _: _settle(offer, committed, begin))
             raise

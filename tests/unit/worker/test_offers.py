@@ -144,6 +144,30 @@ async def test_an_offered_create_sleeps_once_from_its_offer_to_its_end(tmp_path)
         await harness.close()
 
 
+async def test_an_offered_prediction_s_commit_that_does_not_wait_runs_in_its_consumer(tmp_path):
+    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
+    taken = offers_taken(harness)
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+
+    def factory(loop, coroutine, **kwargs):
+        made.append(getattr(coroutine, "__qualname__", repr(coroutine)))
+        return asyncio.Task(coroutine, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    try:
+        await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
+        taken.clear()
+        made.clear()
+        done = await harness.create("t/echo", wait=5, input={"value": "a"})
+        assert len(taken) == 1 and done.status is Status.SUCCEEDED and done.attempt == 1
+        assert "Lifecycle.begin" not in made  # no task for it, no turn of the loop
+        assert "fetch_then_predict" in made  # (the factory saw the run's task)
+    finally:
+        loop.set_task_factory(None)
+        await harness.close()
+
+
 async def test_an_offered_input_is_checked_once_and_its_unknown_names_still_logged(tmp_path):
     harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
     taken = offers_taken(harness)

@@ -1,0 +1,152 @@
+"""eager(): a coroutine run at once in the caller's task, then in a task if it waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from replicast.eager import eager
+
+
+async def test_a_coroutine_that_never_waits_is_done_at_once_in_the_callers_task():
+    caller = asyncio.current_task()
+    tasks_before = len(asyncio.all_tasks())
+    ran_in = []
+
+    async def quick() -> int:
+        ran_in.append(asyncio.current_task())
+        return 7
+
+    future = eager(quick())
+
+    assert future.done() and future.result() == 7
+    assert ran_in == [caller]
+    assert len(asyncio.all_tasks()) == tasks_before  # no task made
+
+
+async def test_an_error_raised_before_any_wait_is_the_futures():
+    async def broken() -> None:
+        raise ValueError("no")
+
+    future = eager(broken())
+    assert future.done()
+    with pytest.raises(ValueError, match="no"):
+        future.result()
+
+
+async def test_a_coroutine_that_waits_goes_on_in_a_task_from_where_it_stopped():
+    steps = []
+    gate = asyncio.get_running_loop().create_future()
+
+    async def two_steps() -> str:
+        steps.append("before")
+        value = await gate
+        steps.append(f"after {value}")
+        await asyncio.sleep(0)  # a bare yield, too
+        return "done"
+
+    future = eager(two_steps())
+    assert steps == ["before"]  # its first step ran at once
+    assert isinstance(future, asyncio.Task) and not future.done()
+    gate.set_result("opened")
+    assert await asyncio.wait_for(future, 5) == "done"
+    assert steps == ["before", "after opened"]
+
+
+async def test_the_error_of_what_it_waited_on_reaches_it_and_it_may_go_on():
+    gate = asyncio.get_running_loop().create_future()
+
+    async def tolerant() -> str:
+        try:
+            await gate
+        except KeyError:
+            await asyncio.sleep(0)
+            return "recovered"
+        return "unreached"
+
+    future = eager(tolerant())
+    gate.set_exception(KeyError("k"))
+    assert await asyncio.wait_for(future, 5) == "recovered"
+
+
+async def test_canceling_the_task_cancels_the_coroutine_where_it_waits():
+    gate = asyncio.get_running_loop().create_future()
+    seen = []
+
+    async def waits() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("canceled")
+            raise
+
+    future = eager(waits())
+    await asyncio.sleep(0)
+    future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await future
+    assert seen == ["canceled"] and gate.cancelled()
+
+
+async def test_a_shielded_eager_step_finishes_when_its_caller_is_canceled():
+    # As the worker uses it: a consumer stopped during a commit that had to wait.
+    gate = asyncio.get_running_loop().create_future()
+    finished = []
+
+    async def commit() -> str:
+        await gate
+        finished.append(True)
+        return "committed"
+
+    async def caller() -> str:
+        step = eager(commit())
+        return step.result() if step.done() else await asyncio.shield(step)
+
+    started = []
+
+    async def run_caller() -> str:
+        started.append(True)
+        return await caller()
+
+    task = asyncio.ensure_future(run_caller())
+    await asyncio.sleep(0)
+    assert started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set_result(None)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert finished == [True]
+
+
+async def test_a_cancel_before_the_tasks_first_step_reaches_the_coroutine_where_it_waits():
+    gate = asyncio.get_running_loop().create_future()
+    seen = []
+
+    async def waits() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("canceled")
+            raise
+        finally:
+            seen.append("left")
+
+    future = eager(waits())
+    future.cancel()  # the task has not run yet
+    with pytest.raises(asyncio.CancelledError):
+        await future
+    assert seen == ["canceled", "left"]
+    assert gate.cancelled()  # as a task's cancel leaves what its coroutine waited on
+
+
+async def test_a_first_wait_that_only_gives_the_loop_a_turn():
+    async def polite() -> int:
+        await asyncio.sleep(0)
+        return 3
+
+    future = eager(polite())
+    assert not future.done()
+    assert await asyncio.wait_for(future, 5) == 3
