@@ -48,7 +48,8 @@ class Ending:
     items the run emitted)."""
 
 
-def returned(lifecycle: Lifecycle, run: Running, predict: asyncio.Task[Any], logs: str) -> Ending:
+def returned(lifecycle: Lifecycle, run: Running, predict: asyncio.Future[Any], logs: str
+             ) -> Ending:
     """The ending of a run whose model returned, raised or canceled itself."""
     started, ended_at = run.prediction, lifecycle.clock()
     if predict.cancelled():  # the model canceled itself

@@ -1,7 +1,8 @@
 """Seeing a started run through, to the change that records how it ended.
 
 The model runs as a task (``fetch_then_predict``: its input files first, then the
-prediction in a slot) while the prediction's channel is watched (``_Watch``). A run
+prediction in a slot; started at once, ``replicast.eager``, and a task from its first
+wait on) while the prediction's channel is watched (``_Watch``). A run
 ends in one of four ways (``RunSupervisor._ending``): the model returns (succeeded, or
 failed or canceled by itself), the run is asked to cancel (canceled at once, with what
 it produced), someone else finishes the prediction first (a cancel that did not wait,
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replicast.broker.base import Broker, Subscription
+from replicast.eager import eager
 from replicast.models.base import Model
 from replicast.predictions.events import Event, EventKind
 from replicast.predictions.lifecycle import Lifecycle
@@ -50,7 +52,9 @@ class RunSupervisor:
     async def run(self, model: Model, run: Running, inputs: dict[str, Any],
                   subscription: Subscription, claim: Claim) -> None:
         """Run the model, watching the prediction's channel, until it ends; record how."""
-        predict = asyncio.create_task(fetch_then_predict(model, run, inputs, claim))
+        # Started at once, up to its first wait (the command written to a predictor's
+        # process): no turn of the loop between the commit and the model's start.
+        predict = eager(fetch_then_predict(model, run, inputs, claim))
         watch = _Watch(run, predict)
         subscription.listen(watch.on_event)
         try:
@@ -73,7 +77,7 @@ class RunSupervisor:
             await _stop(run, predict)  # whatever the store said, the model stops
         await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved
 
-    async def _ending(self, watch: _Watch, run: Running, predict: asyncio.Task[Any]
+    async def _ending(self, watch: _Watch, run: Running, predict: asyncio.Future[Any]
                       ) -> outcome.Ending | None:
         """The change that records how the run ended; None if it was ended elsewhere."""
         if watch.ended_elsewhere is not None:
@@ -86,7 +90,7 @@ class RunSupervisor:
         await _stop(run, predict)
         return outcome.timed_out(self.lifecycle, run, self.predict_timeout, await run.finish())
 
-    async def _put_back(self, run: Running, predict: asyncio.Task[Any]) -> None:
+    async def _put_back(self, run: Running, predict: asyncio.Future[Any]) -> None:
         """Stop a run cut short by the worker's stop, and queue its prediction again."""
         started = run.prediction
         run.interrupted = True  # to run again: leave what it started elsewhere running
@@ -122,7 +126,7 @@ class _Watch:
     """What the prediction's channel says while its run goes on: a nudge wakes the
     runner; a cancel asked of the run, or an end made elsewhere, stops the model."""
 
-    def __init__(self, run: Running, predict: asyncio.Task[Any]) -> None:
+    def __init__(self, run: Running, predict: asyncio.Future[Any]) -> None:
         self.run = run
         self.predict = predict
         self.cancel_note: str | None = None
@@ -146,7 +150,7 @@ class _Watch:
         self.predict.cancel()
 
 
-async def _stop(run: Running, predict: asyncio.Task[Any]) -> None:
+async def _stop(run: Running, predict: asyncio.Future[Any]) -> None:
     run.cancel_event.set()
     if predict.done():  # the usual case: nothing to stop or wait for
         if not predict.cancelled():

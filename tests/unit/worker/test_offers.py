@@ -144,7 +144,8 @@ async def test_an_offered_create_sleeps_once_from_its_offer_to_its_end(tmp_path)
         await harness.close()
 
 
-async def test_an_offered_prediction_s_commit_that_does_not_wait_runs_in_its_consumer(tmp_path):
+async def test_an_offered_prediction_that_never_waits_is_committed_and_run_in_its_consumer(
+        tmp_path):
     harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
     taken = offers_taken(harness)
     loop = asyncio.get_running_loop()
@@ -161,8 +162,10 @@ async def test_an_offered_prediction_s_commit_that_does_not_wait_runs_in_its_con
         made.clear()
         done = await harness.create("t/echo", wait=5, input={"value": "a"})
         assert len(taken) == 1 and done.status is Status.SUCCEEDED and done.attempt == 1
-        assert "Lifecycle.begin" not in made  # no task for it, no turn of the loop
-        assert "fetch_then_predict" in made  # (the factory saw the run's task)
+        await asyncio.ensure_future(asyncio.sleep(0))
+        assert made[-1] == "sleep"  # (the factory sees the tasks made)
+        assert "Lifecycle.begin" not in made  # no task for the commit, no turn of the loop
+        assert "fetch_then_predict" not in made  # nor for a run that never waits
     finally:
         loop.set_task_factory(None)
         await harness.close()
