@@ -52,13 +52,17 @@ class RunSupervisor:
     async def run(self, model: Model, run: Running, inputs: dict[str, Any],
                   subscription: Subscription, claim: Claim) -> None:
         """Run the model, watching the prediction's channel, until it ends; record how."""
+        over: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Started at once, up to its first wait (the command written to a predictor's
         # process): no turn of the loop between the commit and the model's start.
-        predict = eager(fetch_then_predict(model, run, inputs, claim))
+        predict = eager(fetch_then_predict(model, run, inputs, claim, over))
         watch = _Watch(run, predict)
         subscription.listen(watch.on_event)
         try:
-            await asyncio.wait({predict}, timeout=self.predict_timeout)
+            async with asyncio.timeout(self.predict_timeout):
+                await over  # set as the run returns: one turn of the loop, not three
+        except TimeoutError:
+            pass  # it went on for too long: stopped below
         except asyncio.CancelledError:  # the worker is stopping
             subscription.listen(None)
             await self._put_back(run, predict)
@@ -105,21 +109,27 @@ class RunSupervisor:
 
 
 async def fetch_then_predict(model: Model, run: Running, inputs: dict[str, Any],
-                             claim: Claim) -> Any:
+                             claim: Claim, over: asyncio.Future[None] | None = None) -> Any:
     """The run: its input files fetched (stepping aside if that takes long), then the
     model's prediction, in a slot. Canceled as a whole, downloads included; the files
-    are gone before the outcome is recorded."""
+    are gone before the outcome is recorded. ``over`` is set as it returns or raises
+    (its task is done by the time whoever waits for ``over`` wakes)."""
     try:
-        if model.file_inputs and not model.runner.hands_on:
-            aside = asyncio.get_running_loop().call_later(FETCH_PATIENCE, claim.step_aside)
-            try:
-                await run.prepare_inputs(inputs, model.file_inputs)
-            finally:
-                aside.cancel()
-        async with claim.running():
-            return await model.runner.predict(run, inputs)
+        try:
+            if model.file_inputs and not model.runner.hands_on:
+                aside = asyncio.get_running_loop().call_later(FETCH_PATIENCE,
+                                                              claim.step_aside)
+                try:
+                    await run.prepare_inputs(inputs, model.file_inputs)
+                finally:
+                    aside.cancel()
+            async with claim.running():
+                return await model.runner.predict(run, inputs)
+        finally:
+            await run.remove_inputs()
     finally:
-        await run.remove_inputs()
+        if over is not None and not over.done():
+            over.set_result(None)
 
 
 class _Watch:

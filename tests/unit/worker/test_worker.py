@@ -7,6 +7,7 @@ import pytest
 
 from replicast.errors import ModelError
 from replicast.predictions.status import Status
+from replicast.worker import outcome
 from tests.support.harness import Harness, model
 
 
@@ -297,3 +298,36 @@ async def test_models_served_by_one_runner_share_its_slots(tmp_path):
     finally:
         await h.close()
     assert most == 2
+
+
+async def test_a_run_that_returns_is_recorded_after_one_turn_of_the_loop(tmp_path, monkeypatch):
+    # The run's own task ends as it returns; its supervisor wakes in the next turn, with
+    # nothing between (no callbacks handing the end on from one future to another).
+    turns: list[int] = []
+    counted = {"turns": 0}
+
+    def count() -> None:
+        counted["turns"] += 1
+        if counted["turns"] < 50:
+            asyncio.get_running_loop().call_soon(count)
+
+    async def returns_later(context, inputs):
+        await asyncio.sleep(0)  # a run that waits once: the rest of it is a task
+        counted["turns"] = 0
+        asyncio.get_running_loop().call_soon(count)
+        return "done"
+
+    record = outcome.record
+
+    async def noted(store, run, ending):
+        turns.append(counted["turns"])
+        return await record(store, run, ending)
+
+    monkeypatch.setattr(outcome, "record", noted)
+    harness = await Harness(tmp_path, [model("t/later", returns_later)]).open()
+    try:
+        done = await harness.create("t/later", wait=5)
+        assert done.status is Status.SUCCEEDED and done.output == "done"
+        assert turns == [1]
+    finally:
+        await harness.close()
