@@ -7,7 +7,8 @@ cycle, from its request's bytes read to the next request's, is cut into stages: 
 request, the create, the commit of its start, the predictor process, the commit of its
 outcome, the answer, and the client's turn. The medians of each stage over thousands of
 cycles move by a few microseconds between runs where rates move by tens of percent, so
-they show what a change saves, and where, run beside the commit before.
+they show what a change saves, and where, run beside the commit before. The cycle's mean
+and 99th percentile add the pauses (a WAL restart, a collection) that medians leave out.
 
     python -m bench.segments                        # this checkout
     python -m bench.segments --rounds 3 /tmp/before .   # alternating, medians of rounds
@@ -109,7 +110,10 @@ def measure(source: Path, predictor: str, duration: float) -> tuple[dict[str, fl
         raise SystemExit(f"{source}: no prediction went through every stage (notes in {folder})")
     medians = {label: statistics.median(c[b] - c[a] for c in whole) / 1000
                for label, a, b in STAGES}
-    medians["cycle"] = statistics.median(c["next"] - c["read"] for c in whole) / 1000
+    lengths = sorted(c["next"] - c["read"] for c in whole)
+    medians["cycle"] = statistics.median(lengths) / 1000
+    medians["cycle, mean"] = statistics.mean(lengths) / 1000  # with the pauses
+    medians["cycle, 99th percentile"] = lengths[int(len(lengths) * 0.99)] / 1000
     shutil.rmtree(folder, ignore_errors=True)
     return medians, len(whole)
 
@@ -139,7 +143,8 @@ def main() -> int:
     names = [str(source) for source in args.sources]
     print(f"\n| stage (median µs, one client) | {' | '.join(names)} |")
     print(f"| --- |{' --- |' * len(names)}")
-    for label in [label for label, _, _ in STAGES] + ["cycle"]:
+    for label in [label for label, _, _ in STAGES] + ["cycle", "cycle, mean",
+                                                      "cycle, 99th percentile"]:
         cells = [statistics.median(r[label] for r in results[source])
                  for source in args.sources]
         print(f"| {label} | {' | '.join(f'{cell:.1f}' for cell in cells)} |")

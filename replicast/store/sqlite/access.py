@@ -41,12 +41,16 @@ from replicast.store.health import Health
 from replicast.store.sqlite.thread import ConnectionThread, run_call
 
 T = TypeVar("T")
-WAL_SIZE_LIMIT = 4 * 1024 * 1024
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
 """``journal_size_limit``: the WAL file is cut back to this when it starts over."""
 _CHECKPOINT_EVERY = 100  # writes between checkpoints (a prediction's write is ~7 pages)
 # Force the WAL back to its start once it holds about as many pages as its size limit:
 # the first commit after a restart cuts the file back to the limit and syncs it, which
 # for a WAL of 16384 pages (64 MiB) took ~100 ms, every write queued behind it waiting.
+# Each restart holds writes up for about a millisecond (it copies what the last passive
+# checkpoint left and syncs the database): at 16 MiB, once every ~300 synchronous
+# predictions (13 frames each); at 4 MiB it was every ~80, and those pauses were most
+# of the cycles past the 99th percentile at one client.
 _RESET_FRAMES = WAL_SIZE_LIMIT // (4096 + 24)  # a frame: SQLite's default page and its header
 _RESET_WAIT_MS = 50
 # Primary result codes that say the database cannot be used now, rather than that it
