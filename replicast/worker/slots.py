@@ -8,6 +8,10 @@ then runs in the slot. A fetch that takes long steps aside: it gives up its clai
 that the next prediction can be taken and run meanwhile, and once its files are in it
 waits for a slot to come free, ahead of new claims. A slow download delays its own
 prediction, not the model.
+
+The slot a run leaves is offered to those waiting once its consumer is done with the
+prediction (``Claim.release``: its outcome recorded and answered), not as the model
+returns: a consumer woken then would take the loop's turn ahead of that answer.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class _Hold(enum.Enum):
     ASIDE = "aside"
     WAITING = "waiting"
     RUNNING = "running"
+    ENDED = "ended"
     DONE = "done"
 
 
@@ -95,7 +100,8 @@ class Claim:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Hold a slot while the model runs (waiting for one, if the claim was given up
-        or another took the slot meanwhile)."""
+        or another took the slot meanwhile); once it has run, ``release`` hands the slot
+        on."""
         slots = self._slots
         slots.waiting += 1  # before the claim goes: the room it leaves is its own
         self.release()
@@ -114,12 +120,15 @@ class Claim:
             yield
         finally:
             slots.running -= 1
-            self._hold = _Hold.DONE
-            slots._changed()
+            self._hold = _Hold.ENDED
 
     def release(self) -> None:
-        """Give up the claim, if it is still held (nothing was taken, or it ended early)."""
+        """Give up the claim, if it is still held (nothing was taken, or it ended early),
+        or the slot its run has left."""
         if self._hold is _Hold.CLAIMED:
             self._slots.claimed -= 1
+            self._hold = _Hold.DONE
+            self._slots._changed()
+        elif self._hold is _Hold.ENDED:
             self._hold = _Hold.DONE
             self._slots._changed()

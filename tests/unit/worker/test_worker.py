@@ -331,3 +331,25 @@ async def test_a_run_that_returns_is_recorded_after_one_turn_of_the_loop(tmp_pat
         assert turns == [1]
     finally:
         await harness.close()
+
+
+async def test_no_other_consumer_takes_its_turn_before_a_synchronous_create_is_answered(
+        tmp_path):
+    # The slot a run leaves goes to the next consumer once the outcome is recorded and the
+    # create has had its turn; woken as the model returned, it went first.
+    harness = await Harness(tmp_path, [model("t/ok", ok, concurrency=1)]).open()
+    try:
+        await harness.create("t/ok", wait=5, input={"value": "warm"})
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert harness.broker.consumer_waits("t/ok")
+        done = await harness.create("t/ok", wait=5, input={"value": "a"})
+        assert done.status is Status.SUCCEEDED
+        assert not harness.broker.consumer_waits("t/ok")  # nobody has taken a turn yet
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert harness.broker.consumer_waits("t/ok")  # and then one waits for the next
+        again = await harness.create("t/ok", wait=5, input={"value": "b"})
+        assert again.output == "got b" and again.attempt == 1
+    finally:
+        await harness.close()
