@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
 from replicast.eager import eager
 
 
-async def test_a_coroutine_that_never_waits_is_done_at_once_in_the_callers_task():
+async def test_a_coroutine_that_never_waits_is_done_at_once_as_a_task_of_its_own():
     caller = asyncio.current_task()
-    tasks_before = len(asyncio.all_tasks())
     ran_in = []
 
     async def quick() -> int:
@@ -20,9 +20,52 @@ async def test_a_coroutine_that_never_waits_is_done_at_once_in_the_callers_task(
 
     future = eager(quick())
 
-    assert future.done() and future.result() == 7
-    assert ran_in == [caller]
-    assert len(asyncio.all_tasks()) == tasks_before  # no task made
+    assert future.done() and future.result() == 7  # no turn of the loop
+    assert ran_in[0] is not None and ran_in[0] is not caller
+    assert asyncio.current_task() is caller  # the caller is current again
+
+
+async def test_its_first_step_runs_as_the_task_returned():
+    seen = []
+    gate = asyncio.get_running_loop().create_future()
+
+    async def waits() -> None:
+        seen.append(asyncio.current_task())
+        await gate
+        seen.append(asyncio.current_task())
+
+    future = eager(waits())
+    gate.set_result(None)
+    await asyncio.wait_for(future, 5)
+    assert seen == [future, future]
+
+
+async def test_a_timeout_entered_in_its_first_step_ends_it_and_not_its_caller():
+    # asyncio.timeout binds itself to the current task: it must be the eager one.
+    async def too_slow() -> str:
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.get_running_loop().create_future()
+        except TimeoutError:
+            return "timed out"
+        return "unreached"
+
+    future = eager(too_slow())
+    assert await asyncio.wait_for(asyncio.shield(future), 5) == "timed out"
+    await asyncio.sleep(0.1)  # the caller goes on, never canceled
+
+
+async def test_what_its_first_step_sets_in_context_variables_stays_its_own():
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="caller")
+
+    async def sets() -> str:
+        variable.set("eager")
+        await asyncio.sleep(0)
+        return variable.get()
+
+    future = eager(sets())
+    assert variable.get() == "caller"
+    assert await asyncio.wait_for(future, 5) == "eager"
 
 
 async def test_an_error_raised_before_any_wait_is_the_futures():

@@ -144,30 +144,41 @@ async def test_an_offered_create_sleeps_once_from_its_offer_to_its_end(tmp_path)
         await harness.close()
 
 
-async def test_an_offered_prediction_that_never_waits_is_committed_and_run_in_its_consumer(
+async def test_an_offered_prediction_starts_to_run_in_the_turn_of_the_loop_that_commits_it(
         tmp_path):
-    harness = await Harness(tmp_path, [model("t/echo", echo)]).open()
-    taken = offers_taken(harness)
+    # Its commit, and its run up to the first wait, start at once (replicast.eager).
     loop = asyncio.get_running_loop()
-    made: list[str] = []
+    turns = {"count": 0}
+    seen: list[int] = []
 
-    def factory(loop, coroutine, **kwargs):
-        made.append(getattr(coroutine, "__qualname__", repr(coroutine)))
-        return asyncio.Task(coroutine, loop=loop, **kwargs)
+    def count() -> None:
+        turns["count"] += 1
+        if turns["count"] < 100:
+            loop.call_soon(count)
 
-    loop.set_task_factory(factory)
+    async def counted_echo(context, inputs):
+        seen.append(turns["count"])
+        return f"got {inputs['value']}"
+
+    harness = await Harness(tmp_path, [model("t/echo", counted_echo)]).open()
+    taken = offers_taken(harness)
+    insert = harness.store.predictions.insert
+
+    async def insert_then_count(prediction, deliveries=()):
+        await insert(prediction, deliveries)
+        turns["count"] = 0
+        loop.call_soon(count)
+
+    harness.store.predictions.insert = insert_then_count
+    harness.service.max_unfinished = 0  # (the plain insert, which is counted here)
     try:
         await harness.create("t/echo", wait=5)  # the consumers have started meanwhile
         taken.clear()
-        made.clear()
+        seen.clear()
         done = await harness.create("t/echo", wait=5, input={"value": "a"})
         assert len(taken) == 1 and done.status is Status.SUCCEEDED and done.attempt == 1
-        await asyncio.ensure_future(asyncio.sleep(0))
-        assert made[-1] == "sleep"  # (the factory sees the tasks made)
-        assert "Lifecycle.begin" not in made  # no task for the commit, no turn of the loop
-        assert "fetch_then_predict" not in made  # nor for a run that never waits
+        assert seen == [0]  # the model ran before the loop turned once after the commit
     finally:
-        loop.set_task_factory(None)
         await harness.close()
 
 
