@@ -58,6 +58,8 @@ class Running:
         self.previews = prediction.previews
         self.context = prediction.context
         self.interrupted = False
+        self.abandoned = False
+        """Whether its supervisor went on without it (asked to stop, it did not in time)."""
         self.metrics: dict[str, Any] = {}
         self.items: list[Any] = []
         self._lifecycle = lifecycle

@@ -89,6 +89,8 @@ class Claim:
     def __init__(self, slots: Slots) -> None:
         self._slots = slots
         self._hold = _Hold.CLAIMED
+        self._let_go = False
+        """Whether its consumer released it while the run still held the slot."""
 
     def step_aside(self) -> None:
         """Give up the claim while the input files keep coming (a slow fetch)."""
@@ -120,7 +122,11 @@ class Claim:
             yield
         finally:
             slots.running -= 1
-            self._hold = _Hold.ENDED
+            if self._let_go:  # its consumer has gone on already: the slot goes on now
+                self._hold = _Hold.DONE
+                slots._changed()
+            else:
+                self._hold = _Hold.ENDED
 
     def release(self) -> None:
         """Give up the claim, if it is still held (nothing was taken, or it ended early),
@@ -132,3 +138,5 @@ class Claim:
         elif self._hold is _Hold.ENDED:
             self._hold = _Hold.DONE
             self._slots._changed()
+        elif self._hold in (_Hold.WAITING, _Hold.RUNNING):
+            self._let_go = True  # a run that outlives its consumer hands the slot on itself

@@ -8,13 +8,14 @@ failed or canceled by itself), the run is asked to cancel (canceled at once, wit
 it produced), someone else finishes the prediction first (a cancel that did not wait,
 a deadline: nothing to record), or it runs past ``predict_timeout`` (failed). A stop of
 the worker is a fifth: the prediction goes back to the queue (``_put_back``). Whatever
-the store says, the model is stopped before the supervisor returns.
+the store says, the model is asked to stop before the supervisor returns, and given
+``_CANCEL_GRACE`` seconds to; a run that ignores it keeps its slot until it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,10 @@ from replicast.worker.recovery import interrupted_note
 from replicast.worker.run import Running
 from replicast.worker.slots import Claim
 
-# How long a runner that ignores cancellation may keep its slot after a cancel.
+log = logging.getLogger(__name__)
+
+# How long a run that was asked to stop is waited for before the supervisor goes on (one
+# that ignores the cancel keeps its slot until it ends).
 _CANCEL_GRACE = 5.0
 FETCH_PATIENCE = 1.0
 """Seconds a prediction's input files may take to arrive before its claim on a slot is
@@ -166,6 +170,20 @@ async def _stop(run: Running, predict: asyncio.Future[Any]) -> None:
         if not predict.cancelled():
             predict.exception()  # looked at, whatever it was
         return
+    if run.abandoned:
+        return  # given its grace already
     predict.cancel()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(predict, return_exceptions=True), _CANCEL_GRACE)
+    # Not wait_for: on its timeout it cancels again and waits for the run to end, which a
+    # run that ignores cancellation never does. Past the grace the supervisor goes on; the
+    # run keeps its slot until it ends (``Claim.release``), its result looked at then.
+    await asyncio.wait({predict}, timeout=_CANCEL_GRACE)
+    if not predict.done():
+        run.abandoned = True
+        log.warning("prediction %s: its run did not stop within %g s of being asked to; it "
+                    "keeps the model's slot until it does", run.prediction_id, _CANCEL_GRACE)
+    predict.add_done_callback(_looked_at)
+
+
+def _looked_at(predict: asyncio.Future[Any]) -> None:
+    if not predict.cancelled():
+        predict.exception()

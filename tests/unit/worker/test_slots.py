@@ -66,6 +66,22 @@ async def test_a_claim_runs_in_its_slot_and_frees_it_after():
     assert (slots.running, slots.claimed) == (0, 1)
 
 
+async def test_a_run_that_outlives_its_consumer_hands_its_slot_on_as_it_ends():
+    # A consumer may give up on a run that ignores a cancel: its release comes first.
+    slots = Slots(1)
+    claim = await slots.claim()
+    run = claim.running()
+    await run.__aenter__()
+    later = await pending(slots.claim())
+    claim.release()  # the consumer has gone on
+    await asyncio.sleep(0.01)
+    assert not later.done()  # the run still holds the slot
+    await run.__aexit__(None, None, None)
+    await asyncio.wait_for(later, 1)
+    claim.release()
+    assert (slots.running, slots.claimed) == (0, 1)
+
+
 async def test_a_slow_fetch_steps_aside_and_runs_when_a_slot_is_free():
     slots = Slots(1)
     slow = await slots.claim()

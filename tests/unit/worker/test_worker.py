@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
 
 from replicast.errors import ModelError
 from replicast.predictions.status import Status
-from replicast.worker import outcome
+from replicast.worker import outcome, supervisor
 from tests.support.harness import Harness, model
 
 
@@ -352,4 +353,35 @@ async def test_no_other_consumer_takes_its_turn_before_a_synchronous_create_is_a
         again = await harness.create("t/ok", wait=5, input={"value": "b"})
         assert again.output == "got b" and again.attempt == 1
     finally:
+        await harness.close()
+
+
+async def test_a_run_that_ignores_its_cancel_is_recorded_and_keeps_its_slot_until_it_ends(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(supervisor, "_CANCEL_GRACE", 0.1)
+    let_go = asyncio.Event()
+
+    async def stubborn(context, inputs):
+        if inputs["value"] != "stubborn":
+            return f"got {inputs['value']}"
+        while not let_go.is_set():
+            with contextlib.suppress(asyncio.CancelledError):  # every cancel, ignored
+                await let_go.wait()
+        return "late"
+
+    harness = await Harness(tmp_path, [model("t/stubborn", stubborn, concurrency=1)],
+                            predict_timeout=0.2).open()
+    try:
+        failed = await asyncio.wait_for(
+            harness.create("t/stubborn", wait=5, input={"value": "stubborn"}), 3)
+        assert failed.status is Status.FAILED and "timed out" in failed.error
+        queued = await harness.create("t/stubborn", input={"value": "next"})
+        await asyncio.sleep(0.3)  # the stubborn run still holds the one slot
+        waiting = await harness.store.predictions.get(queued.id)
+        assert waiting.status is Status.STARTING
+        let_go.set()
+        done = await harness.until(queued.id, lambda p: p.terminal)
+        assert done.status is Status.SUCCEEDED and done.output == "got next"
+    finally:
+        let_go.set()
         await harness.close()
