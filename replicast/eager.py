@@ -48,8 +48,8 @@ def eager(coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
     if isinstance(first.error, (KeyboardInterrupt, SystemExit)):
         raise first.error  # as a task's step would: these do not wait in a future
     done: asyncio.Future[T] = loop.create_future()
-    if isinstance(first.error, asyncio.CancelledError):
-        done.cancel()
+    if isinstance(first.error, asyncio.CancelledError) or task.cancelling():
+        done.cancel()  # (a step that canceled its own task ends canceled, as a task does)
     elif first.error is not None:
         done.set_exception(first.error)
     else:

@@ -193,3 +193,14 @@ async def test_a_first_wait_that_only_gives_the_loop_a_turn():
     future = eager(polite())
     assert not future.done()
     assert await asyncio.wait_for(future, 5) == 3
+
+
+async def test_a_first_step_that_cancels_its_own_task_ends_canceled():
+    async def cancels_itself() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        return 1
+
+    future = eager(cancels_itself())
+    assert future.cancelled()
