@@ -82,7 +82,7 @@ class RunSupervisor:
                 # the run's tidying up comes after, while that answer travels.
                 await asyncio.sleep(0)
         finally:
-            await _stop(run, predict)  # whatever the store said, the model stops
+            await _stop(run, predict)  # whatever the store said, the model is stopped
         await outcome.keep_named_files(self.store, run, recorded)  # what the wind-down saved
 
     async def _ending(self, watch: _Watch, run: Running, predict: asyncio.Future[Any]

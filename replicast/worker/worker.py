@@ -267,7 +267,7 @@ class Worker:
             await offer.insert(started, deliveries)
             committed.append(started)
 
-        # Most commits never wait (SQLite's inline connection): no task, no turn of the loop.
+        # Most commits never wait (SQLite's inline connection): done before the loop turns.
         begin = eager(self.lifecycle.begin(
             offer.prediction, self.worker_id, self.settings.lease_seconds, insert))
         try:
