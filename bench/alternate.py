@@ -18,6 +18,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import loadgen, servers
 from bench.servers import TOKEN, Server
@@ -28,12 +29,25 @@ PATH = "/v1/models/bench/cog-text/predictions"
 CLIENTS = (1, 8)
 
 
+def start_serving(port: int, source: Path, predictor: str, **options: Any) -> Server:
+    """``source``'s Replicast serving ``predictor`` (Cog's predict.py) as ``bench/cog-text``
+    (``options``: those of ``servers.start_replicast``)."""
+    return servers.start_replicast(port, str(source), "--predictor", predictor,
+                                   "--model-name", "bench/cog-text", source=source.resolve(),
+                                   **options)
+
+
+def replicast_sync(server: Server, connections: int, duration: float) -> loadgen.Load:
+    """Synchronous creates of Cog's predict.py served by Replicast as ``bench/cog-text``."""
+    return loadgen.run("sync", f"{server.base_url}{PATH}", PATH, "201", TOKEN, "wait",
+                       connections=connections, duration=duration)
+
+
 def _sync(server: Server, cog: Server, connections: int, duration: float) -> loadgen.Load:
     if server is cog:
         return loadgen.run("sync", f"{server.base_url}/predictions", "/predictions", "200",
                            connections=connections, duration=duration)
-    return loadgen.run("sync", f"{server.base_url}{PATH}", PATH, "201", TOKEN, "wait",
-                       connections=connections, duration=duration)
+    return replicast_sync(server, connections, duration)
 
 
 def main() -> int:
@@ -52,9 +66,7 @@ def main() -> int:
         started.append(cog)
         predictor = f"{servers.cog_predictor(COG_PORT)}:Runner"
         for number, source in enumerate(args.sources):
-            started.append(servers.start_replicast(
-                FIRST_PORT + number, str(source), "--predictor", predictor,
-                "--model-name", "bench/cog-text", source=source.resolve()))
+            started.append(start_serving(FIRST_PORT + number, source, predictor))
         for server in started:  # warm up
             _sync(server, cog, 8, 2)
         rates: dict[tuple[int, int], list[float]] = {}

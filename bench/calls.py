@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import pstats
-import signal
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import loadgen, servers
-from bench.alternate import PATH
-from bench.servers import TOKEN
+from bench.alternate import replicast_sync, start_serving
 
 PORT = 8478
 COG_PORT = 8479
@@ -46,19 +44,11 @@ def measure(source: Path, predictor: str, short: float, long: float) -> tuple[fl
     runs = []
     for seconds in (short, long):
         profile = folder / f"{seconds:g}.prof"
-        server = servers.start_replicast(PORT, str(source), "--predictor", predictor,
-                                         "--model-name", "bench/cog-text",
-                                         source=source.resolve(), profile_to=profile)
+        server = start_serving(PORT, source, predictor, profile_to=profile)
         try:
-            load = loadgen.run("sync", f"{server.base_url}{PATH}", PATH, "201", TOKEN, "wait",
-                               connections=1, duration=seconds)
+            load = replicast_sync(server, 1, seconds)
         finally:
-            # As Ctrl-C would: the server winds down and cProfile writes what it counted.
-            server.process.send_signal(signal.SIGINT)
-            try:
-                server.process.wait(30)
-            finally:
-                server.stop()
+            server.stop_like_ctrl_c()  # cProfile writes what it counted
         runs.append((load.ok, pstats.Stats(str(profile)).stats))  # type: ignore[attr-defined]
     (few, before), (many, after) = runs
     predictions = many - few
@@ -93,12 +83,7 @@ def main() -> int:
                         help="list the functions by their own time or by their calls")
     args = parser.parse_args()
     loadgen.wrk_version()
-    servers.ensure_cog()
-    cog = servers.start_cog(COG_PORT)  # writes the predict.py both serve
-    try:
-        predictor = f"{servers.cog_predictor(COG_PORT)}:Runner"
-    finally:
-        cog.stop()
+    predictor = servers.cog_text_predictor(COG_PORT)
     totals = []
     for source in args.sources:
         calls, rows = measure(source, predictor, args.short, args.long)

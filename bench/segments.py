@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import statistics
 import tempfile
 from pathlib import Path
 
 from bench import loadgen, servers
-from bench.alternate import PATH
-from bench.servers import TOKEN
+from bench.alternate import replicast_sync, start_serving
 
 PORT = 8476
 COG_PORT = 8477
@@ -90,19 +88,12 @@ def measure(source: Path, predictor: str, duration: float) -> tuple[dict[str, fl
     folder = Path(tempfile.mkdtemp(prefix="replicast-segments-"))
     shutil.copy(HOOKS, folder / "sitecustomize.py")
     prefix = folder / "notes"
-    server = servers.start_replicast(
-        PORT, str(source), "--predictor", predictor, "--model-name", "bench/cog-text",
-        source=source.resolve(), path_first=folder, extra_env={"BENCH_SEGMENTS_OUT": str(prefix)})
+    server = start_serving(PORT, source, predictor, path_first=folder,
+                           extra_env={"BENCH_SEGMENTS_OUT": str(prefix)})
     try:
-        loadgen.run("sync", f"{server.base_url}{PATH}", PATH, "201", TOKEN, "wait",
-                    connections=1, duration=duration)
+        replicast_sync(server, 1, duration)
     finally:
-        # As Ctrl-C would: the server and its predictor process write their notes at exit.
-        server.process.send_signal(signal.SIGINT)
-        try:
-            server.process.wait(30)
-        finally:
-            server.stop()
+        server.stop_like_ctrl_c()  # the server and its predictor process write their notes
     found = cycles(read_notes(prefix))
     whole = [c for c in found[len(found) // 5:]  # the first fifth: warming up
              if all(a in c and b in c for _, a, b in STAGES)]
@@ -127,12 +118,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     args = parser.parse_args()
     loadgen.wrk_version()
-    servers.ensure_cog()
-    cog = servers.start_cog(COG_PORT)  # writes the predict.py Replicast serves
-    try:
-        predictor = f"{servers.cog_predictor(COG_PORT)}:Runner"
-    finally:
-        cog.stop()
+    predictor = servers.cog_text_predictor(COG_PORT)
     results: dict[Path, list[dict[str, float]]] = {source: [] for source in args.sources}
     for number in range(1, args.rounds + 1):
         for source in args.sources:

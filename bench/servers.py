@@ -36,6 +36,15 @@ class Server:
         """CPU time (user and system) the server and every process it started have used."""
         return sum(_cpu(pid) for pid in _tree(self.process.pid))
 
+    def stop_like_ctrl_c(self) -> None:
+        """Stop it as Ctrl-C would: it winds down, and what writes at exit writes (cProfile,
+        bench.segments' hooks)."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -92,6 +101,17 @@ def cog_predictor(port: int) -> Path:
 
 def _cog_work(port: int) -> Path:
     return ROOT / ".scratch" / "peers" / f"cog-peer-text-{port}"
+
+
+def cog_text_predictor(port: int) -> str:
+    """The reference (``path:Runner``) of the predict.py the Cog peer serves, which a
+    start of the peer on ``port`` writes (Cog installed first if need be)."""
+    ensure_cog()
+    cog = start_cog(port)
+    try:
+        return f"{cog_predictor(port)}:Runner"
+    finally:
+        cog.stop()
 
 
 def ensure_cog() -> None:

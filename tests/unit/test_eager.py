@@ -113,7 +113,9 @@ async def test_the_error_of_what_it_waited_on_reaches_it_and_it_may_go_on():
     assert await asyncio.wait_for(future, 5) == "recovered"
 
 
-async def test_canceling_the_task_cancels_the_coroutine_where_it_waits():
+@pytest.mark.parametrize("started", [True, False], ids=["waiting", "before-first-step"])
+async def test_canceling_the_task_cancels_the_coroutine_where_it_waits(started):
+    # Before the task's own first step too: the coroutine has run up to its wait already.
     gate = asyncio.get_running_loop().create_future()
     seen = []
 
@@ -123,13 +125,17 @@ async def test_canceling_the_task_cancels_the_coroutine_where_it_waits():
         except asyncio.CancelledError:
             seen.append("canceled")
             raise
+        finally:
+            seen.append("left")
 
     future = eager(waits())
-    await asyncio.sleep(0)
+    if started:
+        await asyncio.sleep(0)
     future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await future
-    assert seen == ["canceled"] and gate.cancelled()
+    assert seen == ["canceled", "left"]
+    assert gate.cancelled()  # as a task's cancel leaves what its coroutine waited on
 
 
 async def test_a_shielded_eager_step_finishes_when_its_caller_is_canceled():
@@ -162,27 +168,6 @@ async def test_a_shielded_eager_step_finishes_when_its_caller_is_canceled():
     for _ in range(5):
         await asyncio.sleep(0)
     assert finished == [True]
-
-
-async def test_a_cancel_before_the_tasks_first_step_reaches_the_coroutine_where_it_waits():
-    gate = asyncio.get_running_loop().create_future()
-    seen = []
-
-    async def waits() -> None:
-        try:
-            await gate
-        except asyncio.CancelledError:
-            seen.append("canceled")
-            raise
-        finally:
-            seen.append("left")
-
-    future = eager(waits())
-    future.cancel()  # the task has not run yet
-    with pytest.raises(asyncio.CancelledError):
-        await future
-    assert seen == ["canceled", "left"]
-    assert gate.cancelled()  # as a task's cancel leaves what its coroutine waited on
 
 
 async def test_a_first_wait_that_only_gives_the_loop_a_turn():
