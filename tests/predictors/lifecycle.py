@@ -157,3 +157,17 @@ class Collected(BaseRunner):
         import gc
 
         return gc.get_freeze_count()
+
+
+class TimerSlack(BaseRunner):
+    """Reports the timer slack (ns) of its process and of a process it starts."""
+
+    def run(self) -> list[int]:
+        import pathlib
+        import subprocess
+
+        own = int(pathlib.Path("/proc/self/timerslack_ns").read_text())
+        report = "print(open('/proc/self/timerslack_ns').read())"
+        started = subprocess.run([sys.executable, "-c", report], capture_output=True,
+                                 text=True, check=True)
+        return [own, int(started.stdout)]

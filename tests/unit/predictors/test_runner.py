@@ -310,3 +310,14 @@ async def test_what_setup_loaded_is_kept_out_of_full_collections():
         assert await asyncio.wait_for(collected.predict(RecordingContext(), {}), 20) > 10000
     finally:
         await collected.close()
+
+
+async def test_the_predictors_timed_waits_end_when_due():
+    # Linux's default timer slack (50 µs) let a predictor's time.sleep(0) take ~85 µs.
+    slack = runner("TimerSlack")
+    await slack.start()
+    try:
+        own, started = await asyncio.wait_for(slack.predict(RecordingContext(), {}), 20)
+        assert own == 1 and started == 1
+    finally:
+        await slack.close()
