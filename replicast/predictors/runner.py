@@ -371,11 +371,16 @@ class PredictorRunner(Runner):
             if self._report.status != "succeeded":
                 raise ModelError(f"The model's setup failed: {self._report.error}. "
                                  f"GET /v1/models/{self.spec.name} shows its logs.")
-            # No await from the check above to here: the process is the one that is ready.
+            # The process is the one that is ready: no await from the check above to here,
+            # and none in begin() unless the log pipe is full (a process that has ended
+            # meanwhile takes no command).
             call = _Call(context.prediction_id, context)
             self._current = call
-            self._send({"type": "predict", "id": call.prediction_id, "input": arguments,
-                        "context": context.context})
+            child = self._child
+            if child is None or not await child.begin(call.prediction_id, {
+                    "type": "predict", "id": call.prediction_id, "input": arguments,
+                    "context": context.context}):
+                raise ModelError("The predictor's process is not running")
             try:
                 return await self._follow(call)
             except BaseException:
@@ -389,10 +394,6 @@ class PredictorRunner(Runner):
                 self._slot.release()
                 if folder.path is not None:
                     self._run_in_background(folder.remove())
-
-    def _send(self, message: dict[str, Any]) -> None:
-        if self._child is None or not self._child.send(message):
-            raise ModelError("The predictor's process is not running")
 
     async def _follow(self, call: _Call) -> Any:
         """Relay the prediction's logs and output items; its output once it is done."""

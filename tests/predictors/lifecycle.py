@@ -171,3 +171,16 @@ class TimerSlack(BaseRunner):
         started = subprocess.run([sys.executable, "-c", report], capture_output=True,
                                  text=True, check=True)
         return [own, int(started.stdout)]
+
+
+class Talks(BaseRunner):
+    """Prints its words; a thread of its own prints ``then`` (``times`` times, at once)
+    a moment after the prediction."""
+
+    def run(self, words: str = "", then: str = "", times: int = 1) -> str:
+        import threading
+
+        print(words)
+        if then:
+            threading.Timer(0.05, lambda: sys.stdout.write(then * times)).start()
+        return "ok"
