@@ -194,7 +194,8 @@ class Child:
             raise self.cancel_exception()
 
     def _predict(self, command: dict[str, Any]) -> None:
-        prediction_id = command["id"]  # the server has marked where its text begins
+        prediction_id = command["id"]
+        self.out.send({"type": "owner", "owner": prediction_id})
         self.running = prediction_id
         scope = sdk.enter_scope(command.get("context") or {})
         outcome: dict[str, Any] = {"type": "done", "id": prediction_id}

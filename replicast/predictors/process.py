@@ -4,13 +4,6 @@
 folder, in a process group of its own (so that a kill takes whatever it started
 too). ``events()`` yields what comes out of it, in the order it was written: log
 text (with whose it is) and messages; it ends when the process has ended.
-
-Whose text is whose is marked in the log pipe itself: ``begin`` writes the record
-that gives what follows to a prediction into the pipe before it sends the command, so
-text written before (by a thread of the predictor, between predictions) stays before
-it, and nothing the prediction writes can come ahead of it. The server writes it,
-rather than the process once it has read the command, because every write of the
-process into the pipe wakes the server and holds up the prediction.
 """
 
 from __future__ import annotations
@@ -27,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from replicast.predictors.protocol import IDLE, SETUP, LogSplitter, record
+from replicast.predictors.protocol import IDLE, SETUP, LogSplitter
 from replicast.predictors.spec import PredictorSpec
 
 MAX_MESSAGE_BYTES = 1 << 30
@@ -53,59 +46,43 @@ class Text:
 class ChildProcess:
     """A running predictor process."""
 
-    def __init__(self, process: asyncio.subprocess.Process, logs: asyncio.StreamReader,
-                 logs_pipe: asyncio.BaseTransport, marks: int,
+    def __init__(self, process: asyncio.subprocess.Process,
                  long_messages: asyncio.StreamReader, long_pipe: asyncio.BaseTransport) -> None:
         self.process = process
-        self._logs = logs
-        self._logs_pipe = logs_pipe
-        self._marks: int | None = marks
         self._long = long_messages
         self._long_pipe = long_pipe
+        assert process.stdout is not None
+        self._logs = process.stdout
         self._owner = SETUP
         # Not process.wait(): asyncio's waits for the pipes to close as well, which a
         # process the predictor started may keep open for ever.
         self._exited = asyncio.ensure_future(_exit_of(process))
-        # The pipe ends once no process holds it open: this server must let go too.
-        self._exited.add_done_callback(lambda _: self._close_marks())
 
     @classmethod
     async def spawn(cls, spec: PredictorSpec, *, describe_only: bool) -> ChildProcess:
         """Start a process for ``spec``; ``OSError`` if it cannot be started."""
         loop = asyncio.get_running_loop()
-        read_fd, write_fd = os.pipe()  # long messages
-        logs_read, logs_write = os.pipe()  # the process's stdout and stderr, and records
-        marks = None
+        read_fd, write_fd = os.pipe()
         try:
-            # The server's own way into the log pipe: a file description of its own, so
-            # that it can be non-blocking without making the process's stdout so.
-            marks = os.open(f"/proc/self/fd/{logs_write}", os.O_WRONLY | os.O_NONBLOCK
-                            | os.O_CLOEXEC)
             command = [sys.executable, "-m", "replicast.predictors.child"]
             if describe_only:
                 command.append("--describe")
             process = await asyncio.create_subprocess_exec(
                 *command, str(write_fd), spec.reference,
-                stdin=asyncio.subprocess.PIPE, stdout=logs_write,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, pass_fds=(write_fd,), cwd=spec.folder,
-                env=_child_environment(spec), start_new_session=True,
+                env=_child_environment(spec), start_new_session=True, limit=_READ_BYTES,
             )
         except BaseException:
-            for fd in (read_fd, logs_read, marks):
-                if fd is not None:
-                    os.close(fd)
+            os.close(read_fd)
             raise
         finally:
             os.close(write_fd)
-            os.close(logs_write)
-        logs = asyncio.StreamReader(limit=_READ_BYTES)
-        logs_pipe, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(logs), os.fdopen(logs_read, "rb", buffering=0))
         long_messages = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
         long_pipe, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(long_messages),
             os.fdopen(read_fd, "rb", buffering=0))
-        return cls(process, logs, logs_pipe, marks, long_messages, long_pipe)
+        return cls(process, long_messages, long_pipe)
 
     @property
     def pid(self) -> int:
@@ -183,7 +160,6 @@ class ChildProcess:
         """The exit status, once the process has ended; what it started goes with it."""
         code = await asyncio.shield(self._exited)
         self.kill()
-        self._logs_pipe.close()
         self._long_pipe.close()
         with contextlib.suppress(TimeoutError):  # let asyncio close its side of the pipes
             await asyncio.wait_for(self.process.wait(), _LATE_SECONDS)
@@ -193,47 +169,6 @@ class ChildProcess:
         if transport is not None:
             transport.close()
         return code
-
-    async def begin(self, prediction_id: str, command: dict[str, Any]) -> bool:
-        """Send the ``predict`` command of ``prediction_id`` once the log pipe holds the
-        record that gives what follows to it; False if the process can no longer take
-        one. Returns without waiting unless the pipe is full (the predictor writing
-        faster than the server reads), until the server's reading makes room."""
-        data = record({"type": "owner", "owner": prediction_id})
-        while True:
-            if self._marks is None or not self.running:
-                return False
-            try:
-                os.write(self._marks, data)  # at most PIPE_BUF bytes: all of it, or none
-            except BlockingIOError:
-                await self._room_for_marks()
-                continue
-            return self.send(command)
-
-    async def _room_for_marks(self) -> None:
-        """Until the log pipe can take a record, or the process has ended."""
-        assert self._marks is not None
-        loop = asyncio.get_running_loop()
-        room = loop.create_future()
-        fd = self._marks
-
-        def writable() -> None:
-            if not room.done():
-                room.set_result(None)
-
-        loop.add_writer(fd, writable)
-        try:
-            await asyncio.wait({room, self._exited}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            room.cancel()
-            if self._marks == fd:  # (closed at the exit, its writer removed first)
-                loop.remove_writer(fd)
-
-    def _close_marks(self) -> None:
-        if self._marks is not None:
-            asyncio.get_running_loop().remove_writer(self._marks)
-            os.close(self._marks)
-            self._marks = None
 
     def send(self, message: dict[str, Any]) -> bool:
         """Send a command; False if the process can no longer take one."""

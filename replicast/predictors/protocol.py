@@ -8,10 +8,9 @@ The process's stdout and stderr are a pipe the server reads, so that nothing a
 predictor writes is lost even if it crashes the next instant. The process's own
 messages travel in the same pipe, as records between the predictor's text:
 ``schema`` (once loaded), ``ready`` (saying whether the predictor has a
-``healthcheck()``) or ``setup_failed``, then for each prediction ``output`` (an item
-of an iterator output) and ``done``, and for each ``healthcheck`` its ``health`` (with
-an ``error`` if it failed). The server writes one record of its own into the pipe:
-``owner``, whose text follows, before each ``predict`` command. One pipe means one
+``healthcheck()``) or ``setup_failed``, then for each prediction ``owner`` (whose text
+follows), ``output`` (an item of an iterator output) and ``done``, and for each
+``healthcheck`` its ``health`` (with an ``error`` if it failed). One pipe means one
 order: text and messages arrive as they were written.
 
 A record is ``\\0 ESC replicast: <JSON> \\0`` (JSON text never holds a raw NUL),

@@ -371,16 +371,11 @@ class PredictorRunner(Runner):
             if self._report.status != "succeeded":
                 raise ModelError(f"The model's setup failed: {self._report.error}. "
                                  f"GET /v1/models/{self.spec.name} shows its logs.")
-            # The process is the one that is ready: no await from the check above to here,
-            # and none in begin() unless the log pipe is full (a process that has ended
-            # meanwhile takes no command).
+            # No await from the check above to here: the process is the one that is ready.
             call = _Call(context.prediction_id, context)
             self._current = call
-            child = self._child
-            if child is None or not await child.begin(call.prediction_id, {
-                    "type": "predict", "id": call.prediction_id, "input": arguments,
-                    "context": context.context}):
-                raise ModelError("The predictor's process is not running")
+            self._send({"type": "predict", "id": call.prediction_id, "input": arguments,
+                        "context": context.context})
             try:
                 return await self._follow(call)
             except BaseException:
@@ -394,6 +389,10 @@ class PredictorRunner(Runner):
                 self._slot.release()
                 if folder.path is not None:
                     self._run_in_background(folder.remove())
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._child is None or not self._child.send(message):
+            raise ModelError("The predictor's process is not running")
 
     async def _follow(self, call: _Call) -> Any:
         """Relay the prediction's logs and output items; its output once it is done."""

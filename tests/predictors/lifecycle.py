@@ -174,13 +174,12 @@ class TimerSlack(BaseRunner):
 
 
 class Talks(BaseRunner):
-    """Prints its words; a thread of its own prints ``then`` (``times`` times, at once)
-    a moment after the prediction."""
+    """Prints its words; a thread of its own prints ``then`` a moment after the prediction."""
 
-    def run(self, words: str = "", then: str = "", times: int = 1) -> str:
+    def run(self, words: str = "", then: str = "") -> str:
         import threading
 
         print(words)
         if then:
-            threading.Timer(0.05, lambda: sys.stdout.write(then * times)).start()
+            threading.Timer(0.05, lambda: sys.stdout.write(then)).start()
         return "ok"

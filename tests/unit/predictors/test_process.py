@@ -53,16 +53,6 @@ async def test_output_held_open_after_the_exit_ends_soon_after_it(monkeypatch):
 PREDICTORS = Path(__file__).parents[2] / "predictors"
 
 
-async def _talks() -> tuple[ChildProcess, AsyncIterator[Text | dict]]:
-    spec = predictor_spec("test/talks", f"{PREDICTORS / 'lifecycle.py'}:Talks")
-    child = await ChildProcess.spawn(spec, describe_only=False)
-    events = child.events()
-    async for event in events:
-        if isinstance(event, dict) and event["type"] == "ready":
-            return child, events
-    raise AssertionError("the process never got ready")
-
-
 async def _until_done(events: AsyncIterator[Text | dict]) -> list[Text]:
     """The text read until the next ``done``, joined by owner."""
     texts: list[Text] = []
@@ -83,49 +73,20 @@ def _predict(prediction_id: str, **inputs) -> dict:
 
 
 async def test_text_written_between_predictions_is_nobodys_even_if_unread():
-    # The record that gives the text after it to a prediction is in the pipe before its
-    # command: text already there (unread by the server) stays before it.
-    child, events = await _talks()
+    # Whose text is whose is marked in the pipe itself: text a thread of the predictor
+    # wrote after a prediction, still unread when the next command goes, is not the next
+    # prediction's (which may be another account's).
+    spec = predictor_spec("test/talks", f"{PREDICTORS / 'lifecycle.py'}:Talks")
+    child = await ChildProcess.spawn(spec, describe_only=False)
     try:
-        assert await child.begin("p1", _predict("p1", words="first", then="later\n"))
+        events = child.events()
+        async for event in events:
+            if isinstance(event, dict) and event["type"] == "ready":
+                break
+        assert child.send(_predict("p1", words="first", then="later\n"))
         assert await _until_done(events) == [Text("p1", "first\n")]
         await asyncio.sleep(0.3)  # "later" is written meanwhile, and not read
-        assert await child.begin("p2", _predict("p2", words="second"))
+        assert child.send(_predict("p2", words="second"))
         assert await _until_done(events) == [Text(IDLE, "later\n"), Text("p2", "second\n")]
     finally:
         await child.close(grace=1)
-
-
-async def test_a_prediction_begins_once_a_full_log_pipe_has_room_for_its_record():
-    child, events = await _talks()
-    try:
-        flood = "x" * 1023 + "\n"  # 256 KiB in all: more than the pipe holds
-        assert await child.begin("p1", _predict("p1", words="first", then=flood, times=256))
-        assert await _until_done(events) == [Text("p1", "first\n")]
-        await asyncio.sleep(0.3)  # the pipe is full, the predictor's thread waiting
-        begun = asyncio.ensure_future(child.begin("p2", _predict("p2", words="second")))
-        await asyncio.sleep(0.1)
-        assert not begun.done()  # nothing read: no room for the record
-        texts = await _until_done(events)
-        assert await begun is True
-        assert texts == [Text(IDLE, flood * 256), Text("p2", "second\n")]
-    finally:
-        await child.close(grace=1)
-
-
-async def test_the_output_ends_when_the_process_does_though_the_server_can_write_to_it(
-        monkeypatch):
-    monkeypatch.setattr("replicast.predictors.process._LATE_SECONDS", 60)
-    child, events = await _talks()
-    try:
-        assert child.process.stdin is not None
-        child.process.stdin.close()  # an idle process exits at once
-        rest = await asyncio.wait_for(_rest(events), 10)  # not 60 s later
-        assert rest == []
-        assert not await child.begin("p1", _predict("p1", words="late"))
-    finally:
-        await child.close(grace=1)
-
-
-async def _rest(events: AsyncIterator[Text | dict]) -> list[Text | dict]:
-    return [event async for event in events]
