@@ -186,11 +186,14 @@ class SQLiteAccess:
         RESTART runs on the writer thread between transactions: it copies the few
         frames added meanwhile and starts the WAL over. Writes made meanwhile queue
         behind it, in order, for a few milliseconds, instead of sleeping in SQLite's
-        busy handler; and since the WAL never grew past its size limit, the first
-        commit after the restart has little to cut back and sync.
+        busy handler; and since the WAL stays near its size limit at a steady pace of
+        writes (a burst faster than the last interval's can take it a checkpoint's
+        worth past), the first commit after the restart has little to cut back and sync.
         """
         try:
             frames = await self._checkpointer.run(_copy_wal)
+            if frames < 0:  # it could not run (SQLite says -1): nothing learned
+                return
             # Frames added since the last checkpoint (all of them if it started over).
             growth = frames - self._wal_frames if frames >= self._wal_frames else frames
             self._wal_frames = frames
