@@ -79,9 +79,20 @@ class ChildProcess:
         finally:
             os.close(write_fd)
         long_messages = asyncio.StreamReader(limit=MAX_MESSAGE_BYTES)
-        long_pipe, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(long_messages),
-            os.fdopen(read_fd, "rb", buffering=0))
+        long_file = os.fdopen(read_fd, "rb", buffering=0)
+        try:
+            long_pipe, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(long_messages), long_file)
+        except BaseException:
+            # Started but not to be followed (a close canceled the start, say): neither
+            # it nor what it starts may outlive this, nor its pipes stay open.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            long_file.close()
+            transport = getattr(process, "_transport", None)
+            if transport is not None:
+                transport.close()
+            raise
         return cls(process, long_messages, long_pipe)
 
     @property

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from replicast.predictors.process import ChildProcess, Text
 from replicast.predictors.protocol import IDLE, SETUP
@@ -90,3 +94,45 @@ async def test_text_written_between_predictions_is_nobodys_even_if_unread():
         assert await _until_done(events) == [Text(IDLE, "later\n"), Text("p2", "second\n")]
     finally:
         await child.close(grace=1)
+
+
+def _children_running(name: str) -> list[int]:
+    """This process's children whose command line holds ``name``, zombies left out."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and stat[0] != "Z" and name.encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+async def test_a_start_cut_short_after_the_process_began_leaves_no_process(monkeypatch):
+    # A close cancels a start in progress: once the process is running, a cancel while its
+    # second pipe is being connected left it running, with the server's ends of its pipes.
+    loop = asyncio.get_running_loop()
+    real = loop.connect_read_pipe
+
+    async def canceled(protocol_factory, pipe):
+        if sys._getframe(1).f_code.co_name != "spawn":  # asyncio's own, for the stdout
+            return await real(protocol_factory, pipe)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(loop, "connect_read_pipe", canceled)
+    spec = predictor_spec("test/talks", f"{PREDICTORS / 'lifecycle.py'}:Talks")
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(asyncio.CancelledError):
+        await ChildProcess.spawn(spec, describe_only=False)
+    monkeypatch.setattr(loop, "connect_read_pipe", real)
+    for _ in range(100):  # until the child watcher has reaped it
+        if not _children_running("replicast.predictors.child"):
+            break
+        await asyncio.sleep(0.05)
+    assert _children_running("replicast.predictors.child") == []
+    await asyncio.sleep(0.1)  # (transports close their pipes a turn after close())
+    assert len(os.listdir("/proc/self/fd")) <= open_before
