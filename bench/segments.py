@@ -9,6 +9,8 @@ outcome, the answer, and the client's turn. The medians of each stage over thous
 cycles move by a few microseconds between runs where rates move by tens of percent, so
 they show what a change saves, and where, run beside the commit before. The cycle's mean
 and 99th percentile add the pauses (a WAL restart, a collection) that medians leave out.
+With several checkouts, the last lines give each one's cycle over the first's, round by
+round (their median): on a VM whose speed drifts, the steadiest single figure.
 
     python -m bench.segments                        # this checkout
     python -m bench.segments --rounds 3 /tmp/before .   # alternating, medians of rounds
@@ -82,6 +84,12 @@ def read_notes(prefix: Path) -> list[tuple[int, str]]:
     return notes
 
 
+def paired_ratios(first: list[float], other: list[float]) -> float:
+    """The median over rounds of ``other``'s cycle over ``first``'s in the same round: the
+    two ran seconds apart, so a VM whose speed drifts over minutes moves both alike."""
+    return statistics.median(b / a for a, b in zip(first, other, strict=True))
+
+
 def measure(source: Path, predictor: str, duration: float) -> tuple[dict[str, float], int]:
     """Median µs of each stage (and of the whole cycle, ``cycle``) for ``source``'s
     package, and the number of whole cycles they come from."""
@@ -134,6 +142,11 @@ def main() -> int:
         cells = [statistics.median(r[label] for r in results[source])
                  for source in args.sources]
         print(f"| {label} | {' | '.join(f'{cell:.1f}' for cell in cells)} |")
+    first = [r["cycle"] for r in results[args.sources[0]]]
+    for source in args.sources[1:]:
+        ratio = paired_ratios(first, [r["cycle"] for r in results[source]])
+        print(f"\n{source} against {args.sources[0]}, round by round: median cycle ratio "
+              f"{ratio:.3f}")
     return 0
 
 

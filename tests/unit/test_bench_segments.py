@@ -8,7 +8,7 @@ import types
 import pytest
 
 from bench import segment_hooks
-from bench.segments import STAGES, cycles
+from bench.segments import STAGES, cycles, paired_ratios
 
 
 def test_notes_are_cut_into_cycles_from_one_request_read_to_the_next() -> None:
@@ -69,3 +69,12 @@ async def test_hooks_note_calls_and_returns_of_plain_and_async_methods(
     assert tags == ["in", "in", "out", "a-in", "a-out"]
     times = [at for _, at in segment_hooks._notes]
     assert times == sorted(times)
+
+
+def test_checkouts_are_compared_round_by_round() -> None:
+    # The VM ran at half speed in the last two rounds: each round compares like with like.
+    before = [1000.0, 1000.0, 2000.0, 2000.0]
+    after = [900.0, 950.0, 1800.0, 1700.0]
+    assert paired_ratios(before, after) == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        paired_ratios(before, after[:3])
