@@ -167,8 +167,7 @@ class _Watch:
 async def _stop(run: Running, predict: asyncio.Future[Any]) -> None:
     run.cancel_event.set()
     if predict.done():  # the usual case: nothing to stop or wait for
-        if not predict.cancelled():
-            predict.exception()  # looked at, whatever it was
+        _looked_at(predict)
         return
     if run.abandoned:
         return  # given its grace already
@@ -185,5 +184,6 @@ async def _stop(run: Running, predict: asyncio.Future[Any]) -> None:
 
 
 def _looked_at(predict: asyncio.Future[Any]) -> None:
+    """Look at how the run ended, whatever it was (asyncio logs an error never looked at)."""
     if not predict.cancelled():
         predict.exception()
