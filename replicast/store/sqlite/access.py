@@ -119,12 +119,18 @@ class SQLiteAccess:
         await self._reader.stop()
         await self._checkpointer.stop()
 
-    async def write(self, call: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``call`` in a transaction of its own (inline) or a group commit (thread)."""
+    async def write(self, call: Callable[[sqlite3.Connection], T], *,
+                    alone: bool = False) -> T:
+        """Run ``call`` in a transaction of its own (inline) or a group commit (thread).
+
+        ``alone``: ``call`` runs a single statement, which inline is its own transaction
+        (SQLite commits it as it ends), without a ``BEGIN`` and a ``COMMIT`` of their own.
+        """
         try:
             if self._inline is not None and self._writer.idle:
                 try:
-                    value = self._write_inline(self._inline, call)
+                    value = (self._write_alone(self._inline, call) if alone
+                             else self._write_inline(self._inline, call))
                 except _Busy:
                     value = await self._writer.run(call)
             else:
@@ -250,6 +256,21 @@ class SQLiteAccess:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
+        result: T = value
+        return result
+
+    def _write_alone(self, connection: sqlite3.Connection,
+                     call: Callable[[sqlite3.Connection], T]) -> T:
+        """One statement in autocommit mode. A statement that cannot have the write lock
+        at once fails before it changes anything: the writer thread then runs it."""
+        ok, value = run_call(connection, call)
+        if not ok:
+            if isinstance(value, sqlite3.OperationalError) and (
+                    value.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)):
+                raise _Busy() from value  # (a stale snapshot's BUSY_SNAPSHOT among them)
+            raise value
+        if connection.in_transaction:  # its statement left unfinished (rows unread)
+            connection.execute("COMMIT")
         result: T = value
         return result
 

@@ -40,7 +40,7 @@ class SQLitePredictions(PredictionStore):
             if deliveries:
                 outbox.insert_deliveries(c, deliveries)
 
-        await self._db.write(call)
+        await self._db.write(call, alone=len(statements) == 1 and not deliveries)
 
     async def insert_within(self, prediction: Prediction, max_unfinished: int,
                             deliveries: Sequence[Delivery] = ()) -> int | None:

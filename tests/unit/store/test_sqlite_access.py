@@ -127,6 +127,54 @@ async def test_errors_in_a_call_roll_back_and_reach_the_caller(store):
     assert await store.predictions.get(other.id) == other
 
 
+async def test_a_prediction_made_in_one_statement_is_committed_without_begin_or_commit(
+        store, tmp_path):
+    account = await store.accounts.ensure_account("a")
+    statements: list[str] = []
+    store._db._inline.set_trace_callback(statements.append)
+    p = prediction(account.id)
+    await store.predictions.insert(p)
+    store._db._inline.set_trace_callback(None)
+    # The INSERT alone (traced again for each statement of the trigger counting it):
+    # no BEGIN, no COMMIT around it.
+    assert {s.split()[0] for s in statements} == {"INSERT"}
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    try:  # committed, as another connection sees
+        assert other.execute("SELECT status FROM predictions WHERE id = ?",
+                             (p.id,)).fetchone() == ("starting",)
+    finally:
+        other.close()
+
+
+async def test_a_single_statement_that_fails_changes_nothing_not_even_its_triggers(store):
+    account = await store.accounts.ensure_account("a")
+    p = prediction(account.id)
+    await store.predictions.insert(p)
+    with pytest.raises(StoreError, match="UNIQUE constraint failed"):
+        await store.predictions.insert(p)
+    # The trigger that counted the failed INSERT was undone with it.
+    assert await store.predictions.run_counts() == {"a/b": 1}
+
+
+async def test_a_single_statement_left_unfinished_by_its_call_is_committed_all_the_same(
+        store, tmp_path):
+    account = await store.accounts.ensure_account("a")
+    first, second = prediction(account.id), prediction(account.id)
+    await store.predictions.insert(first)
+    await store.predictions.insert(second)
+    query = "UPDATE predictions SET status = 'processing' RETURNING id"
+    # Only the first of the two rows is read: the statement is still open after the call.
+    one = await store._db.write(lambda c: c.execute(query).fetchone(), alone=True)
+    assert one[0] in {first.id, second.id}
+    assert not store._db._inline.in_transaction
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    try:
+        assert other.execute("SELECT count(*) FROM predictions WHERE status = 'processing'"
+                             ).fetchone() == (2,)
+    finally:
+        other.close()
+
+
 async def test_a_large_wal_is_started_over_between_transactions(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite_access, "_CHECKPOINT_EVERY", 50)
     monkeypatch.setattr(sqlite_access, "_RESET_FRAMES", 1)
