@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,8 +33,12 @@ class MemoryLimiter(Limiter):
         return self.take(key, rate, guard)
 
     async def peek(self, key: str, rate: Rate) -> Decision:
-        now = round(self._clock() * MICROS)
-        return admit(rate, self._full_at.get(key), now)[1]
+        full_at = self._full_at.get(key)
+        if full_at is None:
+            # A full bucket, whenever asked: the usual case for a guard like the failed
+            # authentications of an address, peeked at by each request that passes.
+            return _full(rate)
+        return admit(rate, full_at, round(self._clock() * MICROS))[1]
 
     def take(self, key: str, rate: Rate, guard: Guard | None = None) -> Decision:
         """``check`` without the coroutine: nothing here waits."""
@@ -56,3 +61,9 @@ class MemoryLimiter(Limiter):
             if full_at > now and len(buckets) <= self._max_keys:
                 return
             del buckets[oldest]
+
+
+@functools.lru_cache(maxsize=64)
+def _full(rate: Rate) -> Decision:
+    """What a full bucket of ``rate`` says of one request (the same at any instant)."""
+    return admit(rate, None, 0)[1]

@@ -123,3 +123,20 @@ def test_the_memory_limiter_keeps_at_most_max_keys():
     # The most recently used are the ones kept.
     assert not limiter.take("key9999", rate).allowed
     assert limiter.take("key0", rate).allowed
+
+
+async def test_a_peek_counts_nothing_and_says_what_the_next_check_would():
+    clock = Clock()
+    limiter = MemoryLimiter(clock)
+    rate = Rate(60, 3)
+    for _ in range(5):  # a bucket never used: full, whatever the time
+        clock.now += 0.25
+        assert await limiter.peek("k", rate) == admit(rate, None, round(clock.now * MICROS))[1]
+    assert len(limiter) == 0
+    for spent in range(1, 5):
+        peeked = await limiter.peek("k", rate)
+        checked = await limiter.check("k", rate)
+        assert peeked == checked
+        assert peeked.allowed is (spent <= 3)
+    clock.now += 60  # full again: forgotten at the next check, and full to a peek
+    assert (await limiter.peek("k", rate)).remaining == 2
