@@ -43,23 +43,40 @@ class Lifecycle:
         self.broker = broker
         self.clock = clock
         self.listeners = tuple(listeners)
+
+    @property
+    def listeners(self) -> tuple[LifecycleListener, ...]:
         """Told of the changes made here, in this order."""
+        return self._listeners
+
+    @listeners.setter
+    def listeners(self, listeners: Sequence[LifecycleListener]) -> None:
+        self._listeners = tuple(listeners)
+        # Those with deliveries of their own to commit with a status change.
+        self._delivering = tuple(
+            listener for listener in self._listeners
+            if getattr(type(listener), "deliveries", None) is not LifecycleListener.deliveries)
 
     def _deliveries(self, prediction: Prediction) -> list[Delivery]:
         """The listeners' deliveries for a status change (inside its transaction)."""
-        return [d for listener in self.listeners for d in listener.deliveries(prediction)]
+        return [d for listener in self._delivering for d in listener.deliveries(prediction)]
 
     async def _move(self, prediction_id: str, change: Change,
                     expected: frozenset[Status] | None = None,
-                    guard: Guard | None = None) -> Prediction | None:
+                    guard: Guard | None = None, *,
+                    known: Prediction | None = None) -> Prediction | None:
+        """``known``: the caller's copy of the prediction, if it has one, which tells
+        whether any listener may have deliveries to commit with the change."""
         assert change.status is not None
         if expected is None:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
+        delivering = self._delivering and (
+            known is None or any(listener.delivers(known) for listener in self._delivering))
         updated = await self.store.update(
             prediction_id, expected, change, guard=guard,
-            deliveries=self._deliveries if self.listeners else None,
+            deliveries=self._deliveries if delivering else None,
         )
         if updated is not None:
             self.broker.publish(Event(prediction_id, EventKind.STATUS, updated))
@@ -177,6 +194,7 @@ class Lifecycle:
                    error=error if status is Status.FAILED else UNSET,
                    append_logs=logs, metrics=summary),
             expected=frozenset({prediction.status}), guard=_same_run(prediction),
+            known=prediction,
         )
         if finished is not None and not by_run and status in _ENDED_HERE:
             for listener in self.listeners:

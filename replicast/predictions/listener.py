@@ -26,6 +26,13 @@ class LifecycleListener(Protocol):
         (so that a crash cannot lose them)."""
         return ()
 
+    def delivers(self, prediction: Prediction) -> bool:
+        """Whether ``deliveries`` may give any for a status change of ``prediction``,
+        judged from a copy that may be stale (what decides must be fixed at its create).
+        When no listener may, the change commits without asking (in one statement on
+        SQLite). A listener that overrides ``deliveries`` overrides this to say no."""
+        return True
+
     def status_changed(self, prediction: Prediction) -> None:
         """After a status change was committed and announced."""
         return None

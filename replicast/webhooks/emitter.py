@@ -95,6 +95,10 @@ class WebhookEmitter(LifecycleListener):
         self._throttles.clear()
         await asyncio.gather(*self._inserts, return_exceptions=True)
 
+    def delivers(self, prediction: Prediction) -> bool:
+        """Only to a prediction's webhook, which is fixed at its create."""
+        return prediction.webhook is not None
+
     def deliveries(self, prediction: Prediction) -> list[Delivery]:
         """The deliveries to commit with a status change (runs inside the transaction)."""
         event = status_event(prediction)

@@ -114,15 +114,16 @@ class SQLitePredictions(PredictionStore):
             if row is None:
                 return None
             updated = prediction(row)
+            # The row as it was changed, before the trigger that clears the secrets of a
+            # finished prediction (migration 0018) ran, in the same statement.
             if sql.clears_secrets(change, updated):
-                run_all(c, [sql.clear_secrets(prediction_id, sql.SQLITE)])
                 updated.secrets = None
                 cleared.append(True)
             if deliveries is not None:
                 outbox.insert_deliveries(c, deliveries(updated))
             return updated
 
-        updated = await self._db.write(call)
+        updated = await self._db.write(call, alone=deliveries is None)
         if cleared:
             self._db.scrub_soon()
         return updated

@@ -68,3 +68,41 @@ async def test_listeners_hear_each_change_in_order(tmp_path):
         ("first", "ended here", "canceled"), ("second", "ended here", "canceled"),
     ]
     assert only.statuses == [Status.PROCESSING, Status.SUCCEEDED, Status.CANCELED]
+
+
+class Delivering(LifecycleListener):
+    """Would deliver to every prediction, but says it delivers only to those with a
+    webhook; notes the statuses it was asked for."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def delivers(self, prediction):
+        return prediction.webhook is not None
+
+    def deliveries(self, prediction):
+        self.asked.append((prediction.id, prediction.status.value))
+        return []
+
+
+async def test_a_run_ends_in_one_statement_where_no_listener_delivers(tmp_path):
+    delivering = Delivering()
+    h = await Harness(tmp_path, [model("t/ok", ok)], listeners=[delivering, StatusOnly()]
+                      ).open(worker=False)
+    statements: list[str] = []
+    try:
+        plain = await h.lifecycle.start((await h.create("t/ok")).id, "w", 30)
+        hooked = await h.lifecycle.start(
+            (await h.create("t/ok", webhook="https://example.com/hook")).id, "w", 30)
+        h.store._db._inline.set_trace_callback(statements.append)
+        await h.lifecycle.succeed(plain, "ok")
+        assert {s.split()[0] for s in statements} == {"UPDATE"}  # no BEGIN, no COMMIT
+        statements.clear()
+        await h.lifecycle.succeed(hooked, "ok")  # asked, inside a transaction
+        assert [s.split()[0] for s in statements][::len(statements) - 1] == ["BEGIN", "COMMIT"]
+    finally:
+        h.store._db._inline.set_trace_callback(None)
+        await h.close()
+    # Without a copy to judge by (a queued start), every delivering listener is asked.
+    assert delivering.asked == [(plain.id, "processing"), (hooked.id, "processing"),
+                                (hooked.id, "succeeded")]

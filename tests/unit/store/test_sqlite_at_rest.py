@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 
 import pytest
 
@@ -138,3 +139,17 @@ async def test_the_wal_is_cut_back_when_it_starts_over(store, monkeypatch):
     await store._db._run_checkpoint()  # copies the WAL and starts it over
     await store.predictions.insert(prediction(account.id))
     assert wal.stat().st_size <= limit
+
+
+async def test_whatever_statement_finishes_a_prediction_clears_its_secrets(store):
+    account = await store.accounts.ensure_account("alice")
+    p = prediction(account.id, secrets={"token": "s3cret"})
+    await store.predictions.insert(p)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("UPDATE predictions SET status = 'processing' WHERE id = ?", (p.id,))
+        assert (await store.predictions.get(p.id)).secrets == {"token": "s3cret"}
+        other.execute("UPDATE predictions SET status = 'failed' WHERE id = ?", (p.id,))
+    finally:
+        other.close()
+    assert (await store.predictions.get(p.id)).secrets is None
