@@ -43,6 +43,8 @@ class Lifecycle:
         self.broker = broker
         self.clock = clock
         self.listeners = tuple(listeners)
+        self._unannounced: dict[str, Prediction] = {}
+        """Starts ``begin`` committed, not yet published (until the loop's next step)."""
 
     @property
     def listeners(self) -> tuple[LifecycleListener, ...]:
@@ -72,6 +74,8 @@ class Lifecycle:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
+        if prediction_id in self._unannounced:
+            self._announce_start(prediction_id)
         delivering = self._delivering and (
             known is None or any(listener.delivers(known) for listener in self._delivering))
         updated = await self.store.update(
@@ -108,10 +112,22 @@ class Lifecycle:
             prediction, status=Status.PROCESSING, started_at=now, attempt=prediction.attempt + 1,
             worker_id=worker_id, lease_until=now + timedelta(seconds=lease))
         await insert(started, self._deliveries(started) if self.listeners else ())
-        self.broker.publish(Event(started.id, EventKind.STATUS, started))
+        # Announced once the step of the loop that committed it is over: by then its run
+        # has usually begun (its command written to a predictor's process), so publishing
+        # and the listeners do not hold up the model. Whatever is published about it
+        # first publishes this before it (``_announce_start``).
+        self._unannounced[started.id] = started
+        asyncio.get_running_loop().call_soon(self._announce_start, started.id)
+        return started
+
+    def _announce_start(self, prediction_id: str) -> None:
+        """Publish a start that ``begin`` committed, unless that was done already."""
+        started = self._unannounced.pop(prediction_id, None)
+        if started is None:
+            return
+        self.broker.publish(Event(prediction_id, EventKind.STATUS, started))
         for listener in self.listeners:
             listener.status_changed(started)
-        return started
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
                       metrics: dict[str, Any] | None = None,
@@ -232,10 +248,14 @@ class Lifecycle:
 
     def preview(self, prediction_id: str, data: dict[str, Any]) -> None:
         """Publish a preview of a running prediction's image (``events.preview_data``)."""
+        if prediction_id in self._unannounced:
+            self._announce_start(prediction_id)
         self.broker.publish(Event(prediction_id, EventKind.PREVIEW, data=data))
 
     def announce(self, prediction_id: str, progress: Progress) -> None:
         """Tell streams about new logs and output items of a running prediction."""
+        if prediction_id in self._unannounced:
+            self._announce_start(prediction_id)
         self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
 
     async def persist(self, prediction: Prediction, logs: str, output: Any = UNSET, *,
@@ -246,6 +266,8 @@ class Lifecycle:
         False once the prediction is no longer running (or no longer this run).
         """
         prediction_id = prediction.id
+        if prediction_id in self._unannounced:
+            self._announce_start(prediction_id)
         updated = await self.store.update(
             prediction_id, frozenset({Status.PROCESSING}),
             Change(append_logs=logs, output=output), guard=_same_run(prediction),
