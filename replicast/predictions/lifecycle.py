@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ from replicast.store.predictions import UNSET, Change, Guard, PredictionStore
 if TYPE_CHECKING:
     from replicast.broker.offer import Insert
     from replicast.webhooks.delivery import Delivery
+
+log = logging.getLogger(__name__)
 
 CANCEL_GRACE = 3.0
 """Seconds a running prediction's worker gets to finish it after a cancel."""
@@ -121,13 +124,18 @@ class Lifecycle:
         return started
 
     def _announce_start(self, prediction_id: str) -> None:
-        """Publish a start that ``begin`` committed, unless that was done already."""
+        """Publish a start that ``begin`` committed, unless that was done already. Its
+        run has begun: a listener that fails is logged, and stops nothing (not the change
+        about to be made, which published this first)."""
         started = self._unannounced.pop(prediction_id, None)
         if started is None:
             return
-        self.broker.publish(Event(prediction_id, EventKind.STATUS, started))
-        for listener in self.listeners:
-            listener.status_changed(started)
+        try:
+            self.broker.publish(Event(prediction_id, EventKind.STATUS, started))
+            for listener in self.listeners:
+                listener.status_changed(started)
+        except Exception:
+            log.exception("announcing the start of prediction %s failed", prediction_id)
 
     async def succeed(self, prediction: Prediction, output: Any, *, logs: str = "",
                       metrics: dict[str, Any] | None = None,
@@ -175,6 +183,8 @@ class Lifecycle:
     async def _stop_running(self, prediction: Prediction, note: str) -> Prediction | None:
         loop = asyncio.get_running_loop()
         async with self.broker.subscribe(prediction.id) as subscription:
+            if prediction.id in self._unannounced:
+                self._announce_start(prediction.id)
             self.broker.publish(Event(prediction.id, EventKind.CANCEL, data=note))
             give_up = loop.time() + CANCEL_GRACE
             while (remaining := give_up - loop.time()) > 0:

@@ -125,6 +125,9 @@ class SQLiteAccess:
 
         ``alone``: ``call`` runs a single statement, which inline is its own transaction
         (SQLite commits it as it ends), without a ``BEGIN`` and a ``COMMIT`` of their own.
+        The statement must be over when ``call`` returns (its rows read, or its cursor let
+        go: CPython resets a statement as its last reference goes), and what ``call`` does
+        after it cannot undo it.
         """
         try:
             if self._inline is not None and self._writer.idle:
@@ -269,8 +272,6 @@ class SQLiteAccess:
                     value.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)):
                 raise _Busy() from value  # (a stale snapshot's BUSY_SNAPSHOT among them)
             raise value
-        if connection.in_transaction:  # its statement left unfinished (rows unread)
-            connection.execute("COMMIT")
         result: T = value
         return result
 

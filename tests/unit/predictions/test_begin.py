@@ -80,3 +80,30 @@ async def test_whatever_is_said_of_a_prediction_before_its_start_is_announced_fo
         assert started.status is Status.PROCESSING
     finally:
         await store.close()
+
+
+class Failing(LifecycleListener):
+    def status_changed(self, prediction):
+        if prediction.status is Status.PROCESSING:
+            raise RuntimeError("a listener's bug")
+
+
+async def test_a_listener_failing_at_the_start_stops_neither_the_run_nor_its_end(
+        tmp_path, caplog):
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    await store.open()
+    heard = Heard()
+    lifecycle = Lifecycle(store.predictions, MemoryBroker(), listeners=[Failing(), heard])
+    account = await store.accounts.ensure_account("a")
+    try:
+        started = await lifecycle.begin(new_prediction(account.id), "w", 30,
+                                        store.predictions.insert)
+        # Its end comes first: the start is announced (and fails) on the way.
+        done = await lifecycle.succeed(started, "ok")
+        assert done is not None and done.status is Status.SUCCEEDED
+        assert (await store.predictions.get(started.id)).status is Status.SUCCEEDED
+        await asyncio.sleep(0)
+    finally:
+        await store.close()
+    assert heard.statuses == [Status.SUCCEEDED]  # after the failing one, none heard the start
+    assert "announcing the start of prediction" in caplog.text

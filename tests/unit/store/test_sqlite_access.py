@@ -156,21 +156,22 @@ async def test_a_single_statement_that_fails_changes_nothing_not_even_its_trigge
     assert await store.predictions.run_counts() == {"a/b": 1}
 
 
-async def test_a_single_statement_left_unfinished_by_its_call_is_committed_all_the_same(
+async def test_a_single_statement_whose_rows_are_left_unread_commits_as_its_cursor_goes(
         store, tmp_path):
     account = await store.accounts.ensure_account("a")
     first, second = prediction(account.id), prediction(account.id)
     await store.predictions.insert(first)
     await store.predictions.insert(second)
     query = "UPDATE predictions SET status = 'processing' RETURNING id"
-    # Only the first of the two rows is read: the statement is still open after the call.
+    # Only the first of the two rows is read; the cursor goes as the call returns.
     one = await store._db.write(lambda c: c.execute(query).fetchone(), alone=True)
     assert one[0] in {first.id, second.id}
-    assert not store._db._inline.in_transaction
-    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
-    try:
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None, timeout=0)
+    try:  # committed, and the write lock free for another connection at once
         assert other.execute("SELECT count(*) FROM predictions WHERE status = 'processing'"
                              ).fetchone() == (2,)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
     finally:
         other.close()
 
