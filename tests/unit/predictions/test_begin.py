@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from replicast import ids, times
+import pytest
+
 from replicast.broker.memory import MemoryBroker
 from replicast.predictions.events import Progress
 from replicast.predictions.lifecycle import Lifecycle
 from replicast.predictions.listener import LifecycleListener
-from replicast.predictions.prediction import Prediction
 from replicast.predictions.status import Status
 from replicast.store.sqlite.store import SQLiteStore
+from tests.unit.store.test_sqlite_access import prediction as new_prediction
 
 
 class Heard(LifecycleListener):
@@ -23,10 +24,13 @@ class Heard(LifecycleListener):
         self.statuses.append(prediction.status)
 
 
-def new_prediction(account_id: int) -> Prediction:
-    return Prediction(id=ids.prediction_id(), account_id=account_id, model="a/x", version="v",
-                      input={}, status=Status.STARTING, created_at=times.now(),
-                      base_url="http://h", stream_token=ids.url_token())
+@pytest.fixture
+async def store(tmp_path):
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    await store.open()
+    await store.accounts.ensure_account("a")
+    yield store
+    await store.close()
 
 
 async def events_of(subscription) -> list[tuple[str, str | None]]:
@@ -37,49 +41,37 @@ async def events_of(subscription) -> list[tuple[str, str | None]]:
     return seen
 
 
-async def test_a_start_is_announced_after_the_step_that_committed_it(tmp_path):
-    store = SQLiteStore(tmp_path / "db.sqlite")
-    await store.open()
+async def test_a_start_is_announced_after_the_step_that_committed_it(store):
     broker, heard = MemoryBroker(), Heard()
     lifecycle = Lifecycle(store.predictions, broker, listeners=[heard])
-    account = await store.accounts.ensure_account("a")
-    try:
-        p = new_prediction(account.id)
-        async with broker.subscribe(p.id) as subscription:
-            started = await lifecycle.begin(p, "w", 30, store.predictions.insert)
-            # Committed, not yet announced: whatever the step goes on to do comes first.
-            assert (await store.predictions.get(p.id)).status is Status.PROCESSING
-            assert heard.statuses == []
-            await asyncio.sleep(0)
-            assert heard.statuses == [Status.PROCESSING]
-            assert await events_of(subscription) == [("status", "processing")]
-        assert started.status is Status.PROCESSING
-    finally:
-        await store.close()
+    p = new_prediction(1)
+    async with broker.subscribe(p.id) as subscription:
+        started = await lifecycle.begin(p, "w", 30, store.predictions.insert)
+        # Committed, not yet announced: whatever the step goes on to do comes first.
+        assert (await store.predictions.get(p.id)).status is Status.PROCESSING
+        assert heard.statuses == []
+        await asyncio.sleep(0)
+        assert heard.statuses == [Status.PROCESSING]
+        assert await events_of(subscription) == [("status", "processing")]
+    assert started.status is Status.PROCESSING
 
 
 async def test_whatever_is_said_of_a_prediction_before_its_start_is_announced_follows_it(
-        tmp_path):
-    store = SQLiteStore(tmp_path / "db.sqlite")
-    await store.open()
+        store):
     broker, heard = MemoryBroker(), Heard()
     lifecycle = Lifecycle(store.predictions, broker, listeners=[heard])
-    account = await store.accounts.ensure_account("a")
-    try:
-        first, second = new_prediction(account.id), new_prediction(account.id)
-        async with broker.subscribe(first.id) as one, broker.subscribe(second.id) as two:
-            started = await lifecycle.begin(first, "w", 30, store.predictions.insert)
-            lifecycle.announce(first.id, Progress(0, "a line\n", 0, ("item",)))
-            other = await lifecycle.begin(second, "w", 30, store.predictions.insert)
-            await lifecycle.succeed(other, "done")  # its end, in the same step as its start
-            assert heard.statuses == [Status.PROCESSING, Status.PROCESSING, Status.SUCCEEDED]
-            await asyncio.sleep(0)  # the calls scheduled by begin find nothing left to say
-            assert await events_of(one) == [("status", "processing"), ("progress", None)]
-            assert await events_of(two) == [("status", "processing"), ("status", "succeeded")]
+    first, second = new_prediction(1), new_prediction(1)
+    async with broker.subscribe(first.id) as one, broker.subscribe(second.id) as two:
+        started = await lifecycle.begin(first, "w", 30, store.predictions.insert)
+        lifecycle.announce(first.id, Progress(0, "a line\n", 0, ("item",)))
+        other = await lifecycle.begin(second, "w", 30, store.predictions.insert)
+        await lifecycle.succeed(other, "done")  # its end, in the same step as its start
         assert heard.statuses == [Status.PROCESSING, Status.PROCESSING, Status.SUCCEEDED]
-        assert started.status is Status.PROCESSING
-    finally:
-        await store.close()
+        await asyncio.sleep(0)  # the calls scheduled by begin find nothing left to say
+        assert await events_of(one) == [("status", "processing"), ("progress", None)]
+        assert await events_of(two) == [("status", "processing"), ("status", "succeeded")]
+    assert heard.statuses == [Status.PROCESSING, Status.PROCESSING, Status.SUCCEEDED]
+    assert started.status is Status.PROCESSING
 
 
 class Failing(LifecycleListener):
@@ -89,21 +81,14 @@ class Failing(LifecycleListener):
 
 
 async def test_a_listener_failing_at_the_start_stops_neither_the_run_nor_its_end(
-        tmp_path, caplog):
-    store = SQLiteStore(tmp_path / "db.sqlite")
-    await store.open()
+        store, caplog):
     heard = Heard()
     lifecycle = Lifecycle(store.predictions, MemoryBroker(), listeners=[Failing(), heard])
-    account = await store.accounts.ensure_account("a")
-    try:
-        started = await lifecycle.begin(new_prediction(account.id), "w", 30,
-                                        store.predictions.insert)
-        # Its end comes first: the start is announced (and fails) on the way.
-        done = await lifecycle.succeed(started, "ok")
-        assert done is not None and done.status is Status.SUCCEEDED
-        assert (await store.predictions.get(started.id)).status is Status.SUCCEEDED
-        await asyncio.sleep(0)
-    finally:
-        await store.close()
+    started = await lifecycle.begin(new_prediction(1), "w", 30, store.predictions.insert)
+    # Its end comes first: the start is announced (and fails) on the way.
+    done = await lifecycle.succeed(started, "ok")
+    assert done is not None and done.status is Status.SUCCEEDED
+    assert (await store.predictions.get(started.id)).status is Status.SUCCEEDED
+    await asyncio.sleep(0)
     assert heard.statuses == [Status.SUCCEEDED]  # after the failing one, none heard the start
     assert "announcing the start of prediction" in caplog.text
