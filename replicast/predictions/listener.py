@@ -30,7 +30,8 @@ class LifecycleListener(Protocol):
         """Whether ``deliveries`` may give any for a status change of ``prediction``,
         judged from a copy that may be stale (what decides must be fixed at its create).
         When no listener may, the change commits without asking (in one statement on
-        SQLite). A listener that overrides ``deliveries`` overrides this to say no."""
+        SQLite). A listener with deliveries of its own overrides this to say which
+        predictions never get any (the webhook emitter: those without a webhook)."""
         return True
 
     def status_changed(self, prediction: Prediction) -> None:
