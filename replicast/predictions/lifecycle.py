@@ -77,8 +77,7 @@ class Lifecycle:
             expected = sources_of(change.status)
         for status in expected:
             check_transition(status, change.status)
-        if prediction_id in self._unannounced:
-            self._announce_start(prediction_id)
+        self._announce_start(prediction_id)
         delivering = self._delivering and (
             known is None or any(listener.delivers(known) for listener in self._delivering))
         updated = await self.store.update(
@@ -114,7 +113,7 @@ class Lifecycle:
         started = dataclasses.replace(
             prediction, status=Status.PROCESSING, started_at=now, attempt=prediction.attempt + 1,
             worker_id=worker_id, lease_until=now + timedelta(seconds=lease))
-        await insert(started, self._deliveries(started) if self.listeners else ())
+        await insert(started, self._deliveries(started) if self._delivering else ())
         # Announced once the step of the loop that committed it is over: by then its run
         # has usually begun (its command written to a predictor's process), so publishing
         # and the listeners do not hold up the model. Whatever is published about it
@@ -124,7 +123,8 @@ class Lifecycle:
         return started
 
     def _announce_start(self, prediction_id: str) -> None:
-        """Publish a start that ``begin`` committed, unless that was done already. Its
+        """Publish a start that ``begin`` committed, unless that was done already (or
+        there is none: called before anything else is said about a prediction). Its
         run has begun: a listener that fails is logged, and stops nothing (not the change
         about to be made, which published this first)."""
         started = self._unannounced.pop(prediction_id, None)
@@ -183,8 +183,7 @@ class Lifecycle:
     async def _stop_running(self, prediction: Prediction, note: str) -> Prediction | None:
         loop = asyncio.get_running_loop()
         async with self.broker.subscribe(prediction.id) as subscription:
-            if prediction.id in self._unannounced:
-                self._announce_start(prediction.id)
+            self._announce_start(prediction.id)
             self.broker.publish(Event(prediction.id, EventKind.CANCEL, data=note))
             give_up = loop.time() + CANCEL_GRACE
             while (remaining := give_up - loop.time()) > 0:
@@ -258,14 +257,12 @@ class Lifecycle:
 
     def preview(self, prediction_id: str, data: dict[str, Any]) -> None:
         """Publish a preview of a running prediction's image (``events.preview_data``)."""
-        if prediction_id in self._unannounced:
-            self._announce_start(prediction_id)
+        self._announce_start(prediction_id)
         self.broker.publish(Event(prediction_id, EventKind.PREVIEW, data=data))
 
     def announce(self, prediction_id: str, progress: Progress) -> None:
         """Tell streams about new logs and output items of a running prediction."""
-        if prediction_id in self._unannounced:
-            self._announce_start(prediction_id)
+        self._announce_start(prediction_id)
         self.broker.publish(Event(prediction_id, EventKind.PROGRESS, data=progress))
 
     async def persist(self, prediction: Prediction, logs: str, output: Any = UNSET, *,
@@ -276,8 +273,7 @@ class Lifecycle:
         False once the prediction is no longer running (or no longer this run).
         """
         prediction_id = prediction.id
-        if prediction_id in self._unannounced:
-            self._announce_start(prediction_id)
+        self._announce_start(prediction_id)
         updated = await self.store.update(
             prediction_id, frozenset({Status.PROCESSING}),
             Change(append_logs=logs, output=output), guard=_same_run(prediction),

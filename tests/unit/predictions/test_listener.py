@@ -99,7 +99,7 @@ async def test_a_run_ends_in_one_statement_where_no_listener_delivers(tmp_path):
         assert {s.split()[0] for s in statements} == {"UPDATE"}  # no BEGIN, no COMMIT
         statements.clear()
         await h.lifecycle.succeed(hooked, "ok")  # asked, inside a transaction
-        assert [s.split()[0] for s in statements][::len(statements) - 1] == ["BEGIN", "COMMIT"]
+        assert statements[0].startswith("BEGIN") and statements[-1] == "COMMIT"
     finally:
         h.store._db._inline.set_trace_callback(None)
         await h.close()
